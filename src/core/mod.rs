@@ -1,0 +1,150 @@
+//! Plain domain types shared by every module: session keys, run ids, chat messages, tool
+//! calls and specs, run events. No I/O happens here and nothing of Hearth is imported.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A session key in OpenClaw's shape, `agent:<agentId>:<rest>`, e.g. `agent:main:main`.
+///
+/// Keys are free-form after validation: 1..=200 bytes of printable ASCII without spaces.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SessionKey(String);
+
+/// The default session key, used when a client names none.
+pub const DEFAULT_SESSION_KEY: &str = "agent:main:main";
+
+impl SessionKey {
+    /// Validates and wraps a session key.
+    ///
+    /// # Errors
+    /// Returns a message naming the problem when the key is empty, longer than 200 bytes, or
+    /// holds whitespace or control characters.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.is_empty() || s.len() > 200 {
+            return Err(format!("session key must be 1..=200 bytes, got {}", s.len()));
+        }
+        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("session key must not contain whitespace or control characters".into());
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    /// The default key `agent:main:main`.
+    pub fn main() -> Self {
+        Self(DEFAULT_SESSION_KEY.to_string())
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SessionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A run identifier, `run_` followed by 24 lowercase hex digits (96 random bits).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(pub String);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who wrote a chat message, in the OpenAI chat-completions vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Instructions assembled by Hearth (workspace files, summaries).
+    System,
+    /// A message from the human (or channel peer).
+    User,
+    /// A model's reply, possibly carrying tool calls.
+    Assistant,
+    /// The result of one tool call, linked by `tool_call_id`.
+    Tool,
+}
+
+/// One tool invocation requested by a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// Provider-assigned id (e.g. `call_abc`, `toolu_01…`); echoed back in the result.
+    pub id: String,
+    /// Tool name as registered (`read`, `write`, …).
+    pub name: String,
+    /// Arguments as a JSON object.
+    pub arguments: serde_json::Value,
+}
+
+/// One message of a conversation, as sent to providers and kept in the transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Author of the message.
+    pub role: Role,
+    /// Text content (may be empty for an assistant message that only calls tools).
+    #[serde(default)]
+    pub content: String,
+    /// Tool calls requested by an assistant message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// For `Role::Tool`: the id of the call this message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// For `Role::Tool`: the tool's name (Anthropic and Gemini want it back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl ChatMessage {
+    /// A plain text message with the given role.
+    pub fn text(role: Role, content: impl Into<String>) -> Self {
+        Self { role, content: content.into(), tool_calls: Vec::new(), tool_call_id: None, name: None }
+    }
+
+    /// A tool result answering call `call_id` of tool `name`.
+    pub fn tool_result(call_id: &str, name: &str, content: impl Into<String>) -> Self {
+        Self {
+            role: Role::Tool,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: Some(call_id.to_string()),
+            name: Some(name.to_string()),
+        }
+    }
+}
+
+/// A tool's declaration offered to a model: name, description and a JSON Schema
+/// (<https://json-schema.org/draft/2020-12>) for its arguments object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    /// Unique tool name, `[a-z_]+`.
+    pub name: String,
+    /// One or two sentences telling the model when to use it.
+    pub description: String,
+    /// JSON Schema of the arguments object.
+    pub parameters: serde_json::Value,
+}
+
+/// Token counts reported by a provider for one call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens in the prompt.
+    pub prompt_tokens: u32,
+    /// Tokens generated.
+    pub completion_tokens: u32,
+}
+
+/// Milliseconds since the Unix epoch, the unit of every timestamp Hearth stores.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,15 @@
+//! Hearth: a personal AI-agent gateway for small always-on boards.
+//!
+//! The crate is a library with a thin binary (`main.rs`). See `ARCHITECTURE.md` at the
+//! repository root for the code map and the invariants each module holds.
+
+pub mod agent;
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod daemon;
+pub mod gateway;
+pub mod models;
+pub mod provider;
+pub mod storage;
+pub mod tool;

@@ -1,0 +1,1 @@
+//! Model manifests, installed-model listing and `hearth models pull` (in progress).

@@ -1,0 +1,94 @@
+//! Tools the agent may call: the [`Tool`] trait, the [`Registry`] built from config, and
+//! the built-ins — `read`, `write`, `edit`, `ls` (confined to the workspace by
+//! [`workspace::Workspace`]) and `web_fetch` (timeout, size cap, no loopback/private
+//! addresses unless allowed). `exec` is not offered until the sandbox exists.
+//!
+//! Tools are blocking; the agent runs them on a blocking thread. This module must not import
+//! `agent`, `gateway` or `storage`.
+
+pub mod fs;
+pub mod web_fetch;
+pub mod workspace;
+
+use crate::core::ToolSpec;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A tool failure, returned to the model as the tool result text (the run goes on).
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// Arguments missing or of the wrong type.
+    #[error("invalid arguments: {0}")]
+    InvalidArgs(String),
+    /// The path leaves the workspace (by `..`, an absolute path or a symlink).
+    #[error("path {path:?} is outside the workspace")]
+    OutsideWorkspace {
+        /// The path as the model gave it.
+        path: String,
+    },
+    /// A filesystem error, with the workspace-relative path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path as the model gave it.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// `web_fetch` refused or failed.
+    #[error("web_fetch: {0}")]
+    Fetch(String),
+    /// No tool of that name is registered.
+    #[error("unknown tool {0:?}")]
+    Unknown(String),
+}
+
+/// A callable tool: a spec offered to the model, and a blocking call.
+pub trait Tool: Send + Sync {
+    /// Name, description and JSON Schema of the arguments.
+    fn spec(&self) -> ToolSpec;
+
+    /// Runs the tool with the model's arguments and returns the text handed back to it.
+    ///
+    /// # Errors
+    /// A [`ToolError`], which the agent reports to the model as the result.
+    fn call(&self, args: &serde_json::Value) -> Result<String, ToolError>;
+}
+
+/// The set of tools offered to one agent, by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    tools: BTreeMap<String, Arc<dyn Tool>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a tool under its spec name.
+    pub fn insert(&mut self, tool: Arc<dyn Tool>) {
+        self.tools.insert(tool.spec().name, tool);
+    }
+
+    /// Specs of every tool, sorted by name.
+    pub fn specs(&self) -> Vec<ToolSpec> {
+        self.tools.values().map(|t| t.spec()).collect()
+    }
+
+    /// Calls tool `name`.
+    ///
+    /// # Errors
+    /// [`ToolError::Unknown`] for an unregistered name, else the tool's own error.
+    pub fn call(&self, name: &str, args: &serde_json::Value) -> Result<String, ToolError> {
+        match self.tools.get(name) {
+            Some(t) => t.call(args),
+            None => Err(ToolError::Unknown(name.to_string())),
+        }
+    }
+
+    /// Whether no tool is registered.
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+    }
+}
