@@ -1,1 +1,355 @@
-//! (in progress)
+//! Typed configuration: the TOML schema with embedded defaults, the file search order,
+//! validation with file/line/key errors, and secret references (`env:`, `file:`,
+//! `credential:`). Imports nothing of Hearth but `core`.
+//!
+//! Stage one ([`load`]) parses and validates text into [`Config`]; stage two (the daemon)
+//! turns it into live objects. A bare `hearth gateway` runs on [`Config::default`].
+
+mod error;
+mod paths;
+mod secret;
+
+pub use error::ConfigError;
+pub use paths::{default_data_dir, search_paths};
+pub use secret::SecretRef;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration file. Every section and key has a default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where state lives; `None` means the platform default ([`default_data_dir`]).
+    pub data_dir: Option<PathBuf>,
+    /// The gateway listener and its auth.
+    pub gateway: GatewayConfig,
+    /// The agent loop.
+    pub agent: AgentConfig,
+    /// Remote providers by name; model refs use the name as prefix (`openai/gpt-4o-mini`).
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// The on-device model runtime.
+    pub local: LocalConfig,
+    /// Built-in tools.
+    pub tools: ToolsConfig,
+    /// The LMDB store.
+    pub storage: StorageConfig,
+}
+
+/// `[gateway]`: the one port serving WebSocket and HTTP.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Bind address; non-loopback requires `auth = "token"`.
+    pub bind: String,
+    /// TCP port.
+    pub port: u16,
+    /// `"token"` (default) or `"none"` (loopback only).
+    pub auth: AuthMode,
+    /// Token source; unset means a generated token kept in `<data_dir>/gateway.token`.
+    pub token: Option<SecretRef>,
+    /// Concurrent WebSocket/HTTP connections accepted at once.
+    pub max_connections: usize,
+    /// Seconds between `tick` events on WebSocket connections.
+    pub tick_secs: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1".into(),
+            port: 18789,
+            auth: AuthMode::Token,
+            token: None,
+            max_connections: 64,
+            tick_secs: 30,
+        }
+    }
+}
+
+/// How clients authenticate to the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// A shared bearer token (WebSocket `connect.auth.token`, HTTP `Authorization: Bearer`).
+    Token,
+    /// No auth; refused on non-loopback binds.
+    None,
+}
+
+/// `[agent]`: the agent loop.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// Ordered model chain of `provider/model` refs; later entries are fallbacks.
+    pub model: Vec<String>,
+    /// Workspace folder; `None` means `<data_dir>/workspace`.
+    pub workspace: Option<PathBuf>,
+    /// Model calls per run before it stops with an error.
+    pub max_steps: u32,
+    /// Whole-run deadline, seconds.
+    pub run_timeout_secs: u64,
+    /// Deadline of one model call, seconds.
+    pub model_timeout_secs: u64,
+    /// Runs executing at once across all sessions.
+    pub max_concurrent_runs: usize,
+    /// Upper bound of generated tokens per model call.
+    pub max_tokens: u32,
+    /// Sampling temperature; 0 = greedy.
+    pub temperature: f32,
+    /// Sampling seed.
+    pub seed: u64,
+    /// Cap per workspace bootstrap file (AGENTS.md, …), characters.
+    pub bootstrap_max_chars: usize,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            model: vec!["local/smollm2-135m-instruct".into()],
+            workspace: None,
+            max_steps: 8,
+            run_timeout_secs: 600,
+            model_timeout_secs: 300,
+            max_concurrent_runs: 4,
+            max_tokens: 512,
+            temperature: 0.0,
+            seed: 299_792_458,
+            bootstrap_max_chars: 20_000,
+        }
+    }
+}
+
+/// `[providers.NAME]`: one remote provider and its auth profiles.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Wire protocol.
+    pub kind: ProviderKind,
+    /// API base URL, e.g. `https://api.openai.com/v1` or `https://api.anthropic.com`.
+    pub base_url: String,
+    /// Auth profiles tried in order (OpenClaw: several keys per provider).
+    #[serde(default)]
+    pub profiles: Vec<ProfileConfig>,
+    /// Context window of this provider's models, tokens.
+    #[serde(default = "default_remote_window")]
+    pub context_window: usize,
+}
+
+fn default_remote_window() -> usize {
+    128_000
+}
+
+/// The wire protocol a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// OpenAI-compatible `/v1/chat/completions`.
+    Openai,
+    /// Anthropic Messages API.
+    Anthropic,
+}
+
+/// `[[providers.NAME.profiles]]`: one credential.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    /// Profile name, unique within the provider.
+    pub name: String,
+    /// API key reference; absent for servers that need none (llama.cpp, Ollama).
+    #[serde(default)]
+    pub api_key: Option<SecretRef>,
+}
+
+/// `[local]`: the on-device model runtime.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalConfig {
+    /// Installed models; `None` means `<data_dir>/models`.
+    pub models_dir: Option<PathBuf>,
+    /// CPU threads for generation (1 is fastest on a busy 2-core board).
+    pub threads: usize,
+    /// Context window used for local models, tokens.
+    pub context_window: usize,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        Self { models_dir: None, threads: 1, context_window: 2048 }
+    }
+}
+
+/// `[tools]`: built-in tools.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolsConfig {
+    /// Offer `web_fetch`.
+    pub web_fetch: bool,
+    /// Let `web_fetch` reach loopback and private addresses.
+    pub web_fetch_allow_private: bool,
+    /// `web_fetch` deadline, seconds.
+    pub web_fetch_timeout_secs: u64,
+    /// `web_fetch` body cap, bytes.
+    pub web_fetch_max_bytes: usize,
+    /// `exec` stays off until the sandbox exists; `true` is rejected.
+    pub exec: bool,
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        Self {
+            web_fetch: true,
+            web_fetch_allow_private: false,
+            web_fetch_timeout_secs: 20,
+            web_fetch_max_bytes: 1 << 20,
+            exec: false,
+        }
+    }
+}
+
+/// `[storage]`: the LMDB environment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// LMDB map size, MiB (1024 on 64-bit, 256 on 32-bit by default).
+    pub map_size_mib: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        let mib = if cfg!(target_pointer_width = "64") { 1024 } else { 256 };
+        Self { map_size_mib: mib }
+    }
+}
+
+/// A loaded configuration and the file it came from (`None`: embedded defaults).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The validated configuration.
+    pub config: Config,
+    /// The file read, if any.
+    pub path: Option<PathBuf>,
+}
+
+/// Finds and loads the configuration: `explicit` (from `--config`) must exist; otherwise the
+/// first existing file of [`search_paths`]; otherwise the embedded defaults.
+///
+/// # Errors
+/// [`ConfigError`] naming the file, line and key of the first problem.
+pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
+    if let Some(p) = explicit {
+        return load_file(p).map(|config| Loaded { config, path: Some(p.to_path_buf()) });
+    }
+    for p in search_paths() {
+        if p.is_file() {
+            return load_file(&p).map(|config| Loaded { config, path: Some(p) });
+        }
+    }
+    Ok(Loaded { config: Config::default(), path: None })
+}
+
+/// Reads and validates one file.
+///
+/// # Errors
+/// [`ConfigError::Read`] when it cannot be read, else as [`parse`].
+pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { file: path.to_path_buf(), source })?;
+    parse(&text, path)
+}
+
+/// Parses and validates TOML text; `file` is only used in messages.
+///
+/// # Errors
+/// [`ConfigError::Syntax`] for TOML and type errors (with line, column and dotted key),
+/// [`ConfigError::Invalid`] for values that parse but make no sense.
+pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+    let config: Config = toml::from_str(text).map_err(|e| error::from_toml(&e, text, file))?;
+    config.validate().map_err(|(key, message)| ConfigError::Invalid {
+        file: file.to_path_buf(),
+        line: error::line_of_key(text, &key),
+        key,
+        message,
+    })?;
+    Ok(config)
+}
+
+impl Config {
+    /// Checks values that parse but cannot work; returns `(dotted key, message)`.
+    fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |k: &str, m: String| Err((k.to_string(), m));
+        if self.gateway.bind.parse::<std::net::IpAddr>().is_err() {
+            return bad("gateway.bind", format!("{:?} is not an IP address", self.gateway.bind));
+        }
+        if self.gateway.max_connections == 0 {
+            return bad("gateway.max_connections", "must be at least 1".into());
+        }
+        if self.agent.model.is_empty() {
+            return bad("agent.model", "the model chain needs at least one `provider/model` ref".into());
+        }
+        for m in &self.agent.model {
+            let Some((provider, model)) = m.split_once('/') else {
+                return bad("agent.model", format!("{m:?} is not of the form `provider/model`"));
+            };
+            if model.is_empty() || (provider != "local" && !self.providers.contains_key(provider)) {
+                return bad(
+                    "agent.model",
+                    format!("{m:?} names provider {provider:?}, which is neither `local` nor a [providers.{provider}] table"),
+                );
+            }
+        }
+        for (k, v) in [
+            ("agent.max_steps", self.agent.max_steps as u64),
+            ("agent.run_timeout_secs", self.agent.run_timeout_secs),
+            ("agent.model_timeout_secs", self.agent.model_timeout_secs),
+            ("agent.max_concurrent_runs", self.agent.max_concurrent_runs as u64),
+            ("agent.max_tokens", self.agent.max_tokens as u64),
+            ("local.threads", self.local.threads as u64),
+            ("storage.map_size_mib", self.storage.map_size_mib as u64),
+        ] {
+            if v == 0 {
+                return bad(k, "must be greater than 0".into());
+            }
+        }
+        if !(0.0..=2.0).contains(&self.agent.temperature) {
+            return bad("agent.temperature", format!("{} is outside 0.0..=2.0", self.agent.temperature));
+        }
+        if self.local.context_window < 256 {
+            return bad("local.context_window", "must be at least 256 tokens".into());
+        }
+        if self.tools.exec {
+            return bad("tools.exec", "the exec tool is not available until the sandbox exists; remove this key".into());
+        }
+        for (name, p) in &self.providers {
+            if name == "local" || name.contains('/') || name.is_empty() {
+                return bad(&format!("providers.{name}"), "provider names must be non-empty, without `/`, and not `local`".into());
+            }
+            if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
+                return bad(&format!("providers.{name}.base_url"), format!("{:?} is not an http(s) URL", p.base_url));
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for prof in &p.profiles {
+                if !seen.insert(&prof.name) {
+                    return bad(&format!("providers.{name}.profiles"), format!("profile {:?} appears twice", prof.name));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolved data directory: `override_dir` (from `--data-dir`), then `data_dir` from the
+    /// file, then the platform default.
+    pub fn data_dir(&self, override_dir: Option<&Path>) -> PathBuf {
+        override_dir.map(Path::to_path_buf).or_else(|| self.data_dir.clone()).unwrap_or_else(default_data_dir)
+    }
+
+    /// Renders the configuration as TOML with every secret reference kept as a reference
+    /// (references are not secrets; resolved values never appear here).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

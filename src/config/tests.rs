@@ -1,0 +1,55 @@
+use super::*;
+
+fn p(text: &str) -> Result<Config, ConfigError> {
+    parse(text, Path::new("/etc/hearth/hearth.toml"))
+}
+
+#[test]
+fn empty_file_is_defaults() {
+    let c = p("").expect("empty config");
+    assert_eq!(c.gateway.port, 18789);
+    assert_eq!(c.agent.model, vec!["local/smollm2-135m-instruct".to_string()]);
+}
+
+#[test]
+fn unknown_key_names_file_line_and_key() {
+    let e = p("[gateway]\nport = 1\nbnid = \"x\"\n").unwrap_err().to_string();
+    assert!(e.starts_with("/etc/hearth/hearth.toml:3:"), "{e}");
+    assert!(e.contains("gateway.bnid"), "{e}");
+    assert!(e.contains("unknown field"), "{e}");
+}
+
+#[test]
+fn wrong_type_names_key() {
+    let e = p("\n[gateway]\nport = \"eighty\"\n").unwrap_err().to_string();
+    assert!(e.contains(":3:"), "{e}");
+    assert!(e.contains("gateway.port"), "{e}");
+}
+
+#[test]
+fn invalid_value_names_key_and_line() {
+    let e = p("[agent]\nmodel = [\"nowhere/x\"]\n").unwrap_err().to_string();
+    assert!(e.contains(":2: agent.model"), "{e}");
+}
+
+#[test]
+fn literal_secret_is_refused() {
+    let e = p("[providers.o]\nkind = \"openai\"\nbase_url = \"http://x/v1\"\n[[providers.o.profiles]]\nname = \"a\"\napi_key = \"sk-123\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("references"), "{e}");
+    assert!(!e.contains("sk-123"), "secret leaked into message: {e}");
+}
+
+#[test]
+fn secret_refs_resolve() {
+    let r = SecretRef::try_from("env:HEARTH_TEST_SECRET_UNSET_X".to_string()).expect("valid ref");
+    assert!(r.resolve().unwrap_err().contains("not set"));
+}
+
+#[test]
+fn renders_back_to_toml() {
+    let c = p("[gateway]\nport = 9\n").expect("parse");
+    let again = p(&c.to_toml()).expect("reparse");
+    assert_eq!(again.gateway.port, 9);
+}
