@@ -79,6 +79,9 @@ pub struct Route {
     pub profiles: Vec<AuthProfile>,
     /// Context window of this provider's models, tokens.
     pub context_window: usize,
+    /// Whether tools are offered through this provider (off for tiny local models, whose
+    /// window the tool schemas would fill).
+    pub tools: bool,
 }
 
 /// Per-call parameters shared by every candidate.
@@ -168,8 +171,9 @@ impl Chain {
         self.models.iter().filter_map(|m| self.routes.get(&m.provider)).map(|r| r.context_window).min().unwrap_or(2048)
     }
 
-    /// Calls the chain until one candidate answers. `messages_for(window)` builds the
-    /// conversation for a candidate whose context window is `window` tokens. Text deltas of
+    /// Calls the chain until one candidate answers. `messages_for(window, tools)` builds the
+    /// conversation for a candidate whose context window is `window` tokens and which is
+    /// (`tools = true`) or is not offered the tools. Text deltas of
     /// every attempt go to `sink` (a failed attempt's partial text is followed by a
     /// failover note, so consumers can discard it).
     ///
@@ -180,7 +184,7 @@ impl Chain {
         &self,
         params: &CallParams,
         sticky: Option<&str>,
-        messages_for: &dyn Fn(usize) -> Vec<ChatMessage>,
+        messages_for: &dyn Fn(usize, bool) -> Vec<ChatMessage>,
         sink: &mut DeltaSink<'_>,
         cancel: &CancellationToken,
         on_failover: &mut dyn FnMut(&FailoverNote),
@@ -188,7 +192,8 @@ impl Chain {
         let mut failures = Vec::new();
         for m in &self.models {
             let Some(route) = self.routes.get(&m.provider) else { continue };
-            let messages = messages_for(route.context_window);
+            let messages = messages_for(route.context_window, route.tools);
+            let tools: &[ToolSpec] = if route.tools { &params.tools } else { &[] };
             for profile in ordered_profiles(&route.profiles, sticky) {
                 if cancel.is_cancelled() {
                     return Err(ProviderError::Cancelled);
@@ -203,7 +208,7 @@ impl Chain {
                 let req = ChatRequest {
                     model: &m.model,
                     messages: &messages,
-                    tools: &params.tools,
+                    tools,
                     max_tokens: params.max_tokens,
                     temperature: params.temperature,
                     seed: params.seed,
@@ -300,6 +305,7 @@ mod tests {
             provider: Arc::new(ByProfile),
             profiles: profiles.iter().map(|p| AuthProfile { id: p.to_string(), api_key: None }).collect(),
             context_window: 1000,
+            tools: true,
         };
         Chain::new(BTreeMap::from([("p".to_string(), route)]), vec![ModelRef::parse("p/m").expect("ref")], cd).expect("chain")
     }
@@ -310,7 +316,7 @@ mod tests {
 
     fn call(c: &Chain, sticky: Option<&str>) -> (Result<Answer, ProviderError>, Vec<FailoverNote>) {
         let mut notes = Vec::new();
-        let r = c.call(&params(), sticky, &|_| vec![], &mut |_| {}, &CancellationToken::new(), &mut |n| notes.push(n.clone()));
+        let r = c.call(&params(), sticky, &|_, _| vec![], &mut |_| {}, &CancellationToken::new(), &mut |n| notes.push(n.clone()));
         (r, notes)
     }
 

@@ -1,0 +1,218 @@
+//! Context assembly: the system prompt from the workspace bootstrap files (AGENTS.md,
+//! SOUL.md, USER.md, IDENTITY.md — OpenClaw's workspace layout,
+//! <https://docs.openclaw.ai/concepts/agent-workspace>), each capped with a truncation
+//! notice, and the transcript tail fitted to a model's context window.
+//!
+//! Token counts here are estimates (3 characters per token, plus 4 per message), biased
+//! high so a small local model's window is not overrun.
+
+use crate::core::{ChatMessage, Role};
+use std::path::Path;
+
+/// Bootstrap files, in the order they enter the system prompt, with their seeded contents.
+pub const BOOTSTRAP_FILES: [(&str, &str); 4] = [
+    (
+        "AGENTS.md",
+        "# AGENTS.md\n\nAnswer briefly and accurately. If you do not know, say so.\nUse the workspace files to remember things the user asks you to keep.\n",
+    ),
+    ("SOUL.md", "# SOUL.md\n\nYou are calm, helpful and honest.\n"),
+    ("USER.md", "# USER.md\n\n(Nothing is known about the user yet.)\n"),
+    ("IDENTITY.md", "# IDENTITY.md\n\nYour name is Hearth, a personal assistant running on the user's own device.\n"),
+];
+
+/// Characters per estimated token.
+const CHARS_PER_TOKEN: usize = 3;
+/// Estimated per-message overhead of chat templates, tokens.
+const MESSAGE_OVERHEAD: usize = 4;
+/// Safety margin kept free in every window, tokens.
+const MARGIN: usize = 32;
+
+/// Estimated tokens of one message.
+pub fn estimate_tokens(m: &ChatMessage) -> usize {
+    let args: usize = m.tool_calls.iter().map(|c| c.name.len() + c.arguments.to_string().len()).sum();
+    (m.content.len() + args).div_ceil(CHARS_PER_TOKEN) + MESSAGE_OVERHEAD
+}
+
+/// Writes any missing bootstrap file with its default contents (never overwrites).
+///
+/// # Errors
+/// The I/O error of the first file that cannot be written.
+pub fn seed_workspace(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, body) in BOOTSTRAP_FILES {
+        let p = dir.join(name);
+        if !p.exists() {
+            std::fs::write(&p, body)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads the bootstrap files into one system prompt; each file is capped at `max_chars`
+/// characters with a notice saying how much was left out. Missing files are skipped.
+pub fn system_prompt(workspace: &Path, max_chars: usize, tools: &[String]) -> String {
+    let mut out = String::from("You are a personal assistant running on the user's own device.\n");
+    out.push_str(&format!("Current time (UTC): {}.\n", utc_now()));
+    if !tools.is_empty() {
+        out.push_str(&format!(
+            "You can call these tools: {}. File paths are relative to your workspace.\n",
+            tools.join(", ")
+        ));
+    }
+    for (name, _) in BOOTSTRAP_FILES {
+        let Ok(text) = std::fs::read_to_string(workspace.join(name)) else { continue };
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("\n## {name}\n"));
+        out.push_str(&cap_chars(text, max_chars, name));
+        out.push('\n');
+    }
+    out
+}
+
+/// `text` cut to `max` characters with a truncation notice naming `what`.
+pub fn cap_chars(text: &str, max: usize, what: &str) -> String {
+    let total = text.chars().count();
+    if total <= max {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(max).collect();
+    format!("{head}\n[… truncated: {what} has {total} characters; only the first {max} are shown]")
+}
+
+/// Builds the messages for one model call: `system` first, then the newest turns of
+/// `history` that fit in `window` tokens minus `reserve` (the answer's budget).
+///
+/// Turns are cut only at user messages, so an assistant tool call is never separated from
+/// its tool results. The newest turn is always kept; if it alone is too large, its longest
+/// messages are shortened (head and tail kept). The system prompt is capped at half the
+/// window.
+pub fn fit(system: &str, history: &[ChatMessage], window: usize, reserve: usize) -> Vec<ChatMessage> {
+    let avail = window.saturating_sub(reserve + MARGIN).max(64);
+    let sys_cap_chars = (avail / 2) * CHARS_PER_TOKEN;
+    let sys = ChatMessage::text(Role::System, cap_chars(system, sys_cap_chars, "the system prompt"));
+    let mut budget = avail.saturating_sub(estimate_tokens(&sys));
+
+    // Turn boundaries: indices where a user message starts a turn.
+    let mut starts: Vec<usize> = history.iter().enumerate().filter(|(_, m)| m.role == Role::User).map(|(i, _)| i).collect();
+    if starts.first() != Some(&0) {
+        starts.insert(0, 0);
+    }
+    let mut keep_from = history.len();
+    for (n, &s) in starts.iter().enumerate().rev() {
+        let end = starts.get(n + 1).copied().unwrap_or(history.len());
+        let cost: usize = history[s..end].iter().map(estimate_tokens).sum();
+        let newest = end == history.len();
+        if cost > budget && !newest {
+            break;
+        }
+        budget = budget.saturating_sub(cost);
+        keep_from = s;
+    }
+    let mut out = Vec::with_capacity(history.len() - keep_from + 1);
+    out.push(sys);
+    out.extend(history[keep_from..].iter().cloned());
+    shrink_to(&mut out, avail);
+    out
+}
+
+/// Shortens the longest non-system messages (keeping head and tail) until the estimate fits.
+fn shrink_to(msgs: &mut [ChatMessage], avail: usize) {
+    for _ in 0..16 {
+        let total: usize = msgs.iter().map(estimate_tokens).sum();
+        if total <= avail {
+            return;
+        }
+        let Some(longest) = msgs.iter_mut().skip(1).max_by_key(|m| m.content.len()) else { return };
+        let over_chars = (total - avail) * CHARS_PER_TOKEN + 64;
+        let len = longest.content.chars().count();
+        if len <= 128 {
+            return;
+        }
+        let keep = len.saturating_sub(over_chars).max(128);
+        let head: String = longest.content.chars().take(keep / 2).collect();
+        let tail: String = longest.content.chars().skip(len - keep / 2).collect();
+        longest.content = format!("{head}\n[… {} characters cut to fit the context window …]\n{tail}", len - keep);
+    }
+}
+
+/// `YYYY-MM-DD HH:MM` in UTC, from the system clock (civil-from-days algorithm of
+/// <https://howardhinnant.github.io/date_algorithms.html>).
+pub fn utc_now() -> String {
+    let secs = crate::core::now_ms() / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, (rem % 3600) / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ToolCall;
+
+    fn u(s: &str) -> ChatMessage {
+        ChatMessage::text(Role::User, s)
+    }
+    fn a(s: &str) -> ChatMessage {
+        ChatMessage::text(Role::Assistant, s)
+    }
+
+    #[test]
+    fn keeps_newest_turns_that_fit() {
+        let hist: Vec<ChatMessage> = (0..100).flat_map(|i| [u(&format!("question {i} {}", "x".repeat(90))), a("answer")]).collect();
+        let out = fit("sys", &hist, 1000, 200);
+        assert_eq!(out[0].role, Role::System);
+        assert!(out.len() < hist.len());
+        assert_eq!(out.last(), hist.last());
+        assert_eq!(out[1].role, Role::User, "cut at a turn boundary");
+        let total: usize = out.iter().map(estimate_tokens).sum();
+        assert!(total <= 1000 - 200, "{total}");
+    }
+
+    #[test]
+    fn never_splits_tool_pairs() {
+        let mut call = a("");
+        call.tool_calls.push(ToolCall { id: "c1".into(), name: "read".into(), arguments: serde_json::json!({"path": "a"}) });
+        let hist = vec![u("old"), a("x"), u("read a"), call, ChatMessage::tool_result("c1", "read", "y".repeat(300)), a("done")];
+        let out = fit("s", &hist, 400, 100);
+        let first = out.iter().position(|m| m.role != Role::System).expect("some history");
+        assert_eq!(out[first].role, Role::User);
+        let has_call = out.iter().any(|m| !m.tool_calls.is_empty());
+        let has_result = out.iter().any(|m| m.role == Role::Tool);
+        assert_eq!(has_call, has_result);
+    }
+
+    #[test]
+    fn oversized_newest_turn_is_shortened() {
+        let hist = vec![u(&"z".repeat(50_000))];
+        let out = fit("s", &hist, 2048, 512);
+        let total: usize = out.iter().map(estimate_tokens).sum();
+        assert!(total <= 2048 - 512, "{total}");
+        assert!(out[1].content.contains("cut to fit"));
+    }
+
+    #[test]
+    fn caps_bootstrap_files_with_notice() {
+        let c = cap_chars(&"é".repeat(30), 10, "AGENTS.md");
+        assert!(c.starts_with(&"é".repeat(10)));
+        assert!(c.contains("AGENTS.md has 30 characters"));
+    }
+
+    #[test]
+    fn date_format() {
+        let s = utc_now();
+        assert_eq!(s.len(), 16, "{s}");
+        assert!(s.starts_with("20"), "{s}");
+    }
+}
