@@ -9,7 +9,7 @@ mod error;
 mod paths;
 mod secret;
 
-pub use error::ConfigError;
+pub use error::{ConfigError, EX_CONFIG};
 pub use paths::{default_data_dir, search_paths};
 pub use secret::SecretRef;
 

@@ -1,1 +1,226 @@
-//! (in progress)
+//! Wiring and lifetime of the gateway process: open the store, build providers, tools and
+//! the agent, bind the listener, serve until shutdown, then abort runs cleanly (each is
+//! recorded) and remove the discovery file.
+//!
+//! Invariant: the discovery file `<data_dir>/gateway.json` exists only while the listener
+//! is bound and the store is open, so clients that find it can connect.
+
+pub mod build;
+
+use crate::agent::{Agent, AgentError, AgentOptions, context};
+use crate::config::{AuthMode, Config, ConfigError};
+use crate::gateway::{GatewayState, router};
+use crate::provider::failover::{CallParams, Chain, ModelRef};
+use crate::storage::{Store, StoreError, StoreOptions};
+use crate::tool::{BuiltinOptions, builtin_registry, web_fetch::WebFetchOptions};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Grace period for runs to record their abort at shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Configuration (exit code 78).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Startup recovery failed.
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    /// A file or directory operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done, with the path.
+        what: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source} (is another gateway running? try --port)")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl DaemonError {
+    /// Exit code: 78 (EX_CONFIG) for configuration errors, 69 (EX_UNAVAILABLE) for a port
+    /// in use, 74 (EX_IOERR) for storage, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Config(_) => crate::config::EX_CONFIG,
+            Self::Bind { .. } => 69,
+            Self::Store(_) | Self::Io { .. } => 74,
+            Self::Agent(_) => 1,
+        }
+    }
+}
+
+/// What `hearth gateway` was asked to run.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// The validated configuration.
+    pub config: Config,
+    /// The file it came from, for `status`.
+    pub config_path: Option<PathBuf>,
+    /// The resolved data directory.
+    pub data_dir: PathBuf,
+    /// `--bind` override.
+    pub bind: Option<String>,
+    /// `--port` override.
+    pub port: Option<u16>,
+}
+
+/// The discovery file clients read to find a local gateway.
+pub fn discovery_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("gateway.json")
+}
+
+fn io(what: String) -> impl FnOnce(std::io::Error) -> DaemonError {
+    move |source| DaemonError::Io { what, source }
+}
+
+/// Runs the gateway until `shutdown` fires (SIGTERM/SIGINT in `hearth gateway`).
+///
+/// # Errors
+/// [`DaemonError`] for anything that prevents serving.
+pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(), DaemonError> {
+    let t0 = Instant::now();
+    let cfg = &opts.config;
+    let data_dir = &opts.data_dir;
+    create_private_dir(data_dir)?;
+    let store = Store::open(&data_dir.join("store"), StoreOptions { map_size_bytes: cfg.storage.map_size_mib << 20 })?;
+
+    let workspace = cfg.agent.workspace.clone().unwrap_or_else(|| data_dir.join("workspace"));
+    context::seed_workspace(&workspace).map_err(io(format!("cannot seed workspace {}", workspace.display())))?;
+    let models_dir = build::models_dir(cfg, data_dir);
+    let routes = build::routes(cfg, &models_dir)?;
+    let models: Vec<ModelRef> = cfg.agent.model.iter().filter_map(|m| ModelRef::parse(m).ok()).collect();
+    let chain = Chain::new(routes, models, Arc::new(build::StoreCooldowns(store.clone())))
+        .map_err(|m| ConfigError::Invalid { file: opts.config_path.clone().unwrap_or_default(), line: None, key: "agent.model".into(), message: m })?;
+    let web_fetch = cfg.tools.web_fetch.then(|| WebFetchOptions {
+        allow_private: cfg.tools.web_fetch_allow_private,
+        timeout: Duration::from_secs(cfg.tools.web_fetch_timeout_secs),
+        max_bytes: cfg.tools.web_fetch_max_bytes,
+    });
+    let tools = builtin_registry(&BuiltinOptions { workspace: workspace.clone(), web_fetch })
+        .map_err(io(format!("cannot open workspace {}", workspace.display())))?;
+    let agent = Agent::new(
+        store.clone(),
+        chain,
+        tools,
+        AgentOptions {
+            workspace: workspace.clone(),
+            max_steps: cfg.agent.max_steps,
+            run_timeout: Duration::from_secs(cfg.agent.run_timeout_secs),
+            max_concurrent_runs: cfg.agent.max_concurrent_runs,
+            call: CallParams {
+                tools: Vec::new(),
+                max_tokens: cfg.agent.max_tokens,
+                temperature: cfg.agent.temperature,
+                seed: cfg.agent.seed,
+                timeout: Duration::from_secs(cfg.agent.model_timeout_secs),
+            },
+            bootstrap_max_chars: cfg.agent.bootstrap_max_chars,
+        },
+    );
+    let interrupted = agent.recover()?;
+    sweep_dedupe(&store);
+
+    let bind = opts.bind.clone().unwrap_or_else(|| cfg.gateway.bind.clone());
+    let ip: IpAddr = bind.parse().map_err(|_| ConfigError::Invalid {
+        file: opts.config_path.clone().unwrap_or_default(),
+        line: None,
+        key: "gateway.bind".into(),
+        message: format!("{bind:?} is not an IP address"),
+    })?;
+    let token = match cfg.gateway.auth {
+        AuthMode::Token => Some(build::gateway_token(cfg, data_dir)?),
+        AuthMode::None if !ip.is_loopback() => {
+            return Err(ConfigError::Invalid {
+                file: opts.config_path.clone().unwrap_or_default(),
+                line: None,
+                key: "gateway.auth".into(),
+                message: format!("refusing to listen on non-loopback {ip} without auth; set gateway.auth = \"token\""),
+            }
+            .into());
+        }
+        AuthMode::None => None,
+    };
+    let addr = SocketAddr::new(ip, opts.port.unwrap_or(cfg.gateway.port));
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| DaemonError::Bind { addr, source })?;
+    let local = listener.local_addr().map_err(io("cannot read the bound address".into()))?;
+
+    let gw_shutdown = CancellationToken::new();
+    let info = serde_json::json!({
+        "dataDir": data_dir,
+        "configFile": opts.config_path,
+        "workspace": workspace,
+        "modelsDir": models_dir,
+        "installedModels": crate::models::list(&models_dir).iter().filter(|m| m.installed).map(|m| m.name.clone()).collect::<Vec<_>>(),
+        "listen": local.to_string(),
+    });
+    let state = GatewayState {
+        agent: agent.clone(),
+        token: token.map(Arc::from),
+        started: Instant::now(),
+        tick_ms: cfg.gateway.tick_secs.max(1) * 1000,
+        connections: Arc::new(tokio::sync::Semaphore::new(cfg.gateway.max_connections)),
+        shutdown: gw_shutdown.clone(),
+        info: Arc::new(info),
+    };
+    let discovery = discovery_path(data_dir);
+    let doc = serde_json::json!({"url": format!("ws://{local}/"), "port": local.port(), "bind": ip.to_string(), "pid": std::process::id()});
+    build::write_private(&discovery, doc.to_string().as_bytes()).map_err(io(format!("cannot write {}", discovery.display())))?;
+    tracing::info!(
+        listen = %local, data_dir = %data_dir.display(), interrupted = interrupted.len(),
+        startup_ms = t0.elapsed().as_millis() as u64, "gateway ready"
+    );
+
+    let agent_for_stop = agent.clone();
+    let serve = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+        shutdown.cancelled().await;
+        tracing::info!("shutting down: aborting runs in flight");
+        gw_shutdown.cancel();
+        agent_for_stop.shutdown(SHUTDOWN_GRACE).await;
+    });
+    let served = serve.await;
+    let _ = std::fs::remove_file(&discovery);
+    if let Err(e) = store.read_txn() {
+        tracing::warn!("store check at exit: {e}");
+    }
+    tracing::info!("gateway stopped");
+    served.map_err(io("server error".into()))
+}
+
+fn sweep_dedupe(store: &Store) {
+    let r = store.write_txn().and_then(|mut w| {
+        let n = store.dedupe_sweep(&mut w)?;
+        store.commit(w)?;
+        Ok(n)
+    });
+    match r {
+        Ok(n) if n > 0 => tracing::debug!(removed = n, "expired idempotency keys removed"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot sweep idempotency keys: {e}"),
+    }
+}
+
+/// Creates `dir` (and parents) and restricts it to the owner (0700).
+///
+/// # Errors
+/// [`DaemonError::Io`].
+pub fn create_private_dir(dir: &Path) -> Result<(), DaemonError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).map_err(io(format!("cannot create data dir {}", dir.display())))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(format!("cannot set permissions of {}", dir.display())))
+}

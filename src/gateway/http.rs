@@ -1,0 +1,215 @@
+//! HTTP endpoints: `/healthz`, `/readyz`, and the OpenAI-compatible `/v1/models` and
+//! `/v1/chat/completions` (<https://platform.openai.com/docs/api-reference/chat>, SSE
+//! streaming as in <https://platform.openai.com/docs/api-reference/chat-streaming>).
+//! A request maps to an agent session when it carries `x-hearth-session-key` (or
+//! OpenAI's `user` field as `openai-user:<user>`); otherwise it is stateless: the client's
+//! messages are the context and no transcript is kept (the run record still is).
+
+use super::{GatewayState, methods, token_ok};
+use crate::agent::{SendRequest, Stream};
+use crate::core::{ChatMessage, Role, SessionKey, now_ms};
+use crate::storage::RunStatus;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use std::time::Duration;
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /readyz`: the store is open and the gateway accepts runs.
+pub async fn readyz(State(st): State<GatewayState>) -> Response {
+    if st.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    match st.agent.store().read_txn() {
+        Ok(_) => "ready\n".into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store unavailable: {e}\n")).into_response(),
+    }
+}
+
+fn api_error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
+    let body = json!({"error": {"message": message.into(), "type": kind, "code": Value::Null}});
+    (status, Json(body)).into_response()
+}
+
+fn authorized(st: &GatewayState, headers: &HeaderMap) -> Result<(), Response> {
+    let presented = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if token_ok(st.token.as_deref(), presented) {
+        Ok(())
+    } else {
+        Err(api_error(StatusCode::UNAUTHORIZED, "invalid_request_error", "missing or wrong bearer token"))
+    }
+}
+
+/// `GET /v1/models`: the model chain in OpenAI's list shape.
+pub async fn models(State(st): State<GatewayState>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&st, &headers) {
+        return r;
+    }
+    let mut data = vec![json!({"id": "hearth", "object": "model", "created": 0, "owned_by": "hearth"})];
+    for m in methods::models(&st) {
+        data.push(json!({"id": m["id"], "object": "model", "created": 0, "owned_by": m["provider"]}));
+    }
+    Json(json!({"object": "list", "data": data})).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct CompletionRequest {
+    #[serde(default)]
+    model: Option<String>,
+    messages: Vec<InMessage>,
+    #[serde(default)]
+    stream: bool,
+    #[serde(default)]
+    user: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InMessage {
+    role: String,
+    #[serde(default)]
+    content: Value,
+}
+
+/// Text of an OpenAI message `content`: a string or an array of `{type:"text",text}` parts.
+fn content_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// `POST /v1/chat/completions`.
+pub async fn chat_completions(State(st): State<GatewayState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(r) = authorized(&st, &headers) {
+        return r;
+    }
+    let req: CompletionRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return api_error(StatusCode::BAD_REQUEST, "invalid_request_error", format!("request body: {e}")),
+    };
+    let Some(last_user) = req.messages.iter().rposition(|m| m.role == "user") else {
+        return api_error(StatusCode::BAD_REQUEST, "invalid_request_error", "messages must contain a user message");
+    };
+    let message = content_text(&req.messages[last_user].content);
+    let header_key = headers.get("x-hearth-session-key").and_then(|v| v.to_str().ok());
+    let key = header_key.map(str::to_string).or_else(|| req.user.as_ref().map(|u| format!("openai-user:{u}")));
+    let (session_key, stateless_history) = match key {
+        Some(k) => match SessionKey::parse(&k) {
+            Ok(k) => (k, None),
+            Err(e) => return api_error(StatusCode::BAD_REQUEST, "invalid_request_error", format!("session key: {e}")),
+        },
+        None => {
+            let hist: Vec<ChatMessage> = req.messages[..last_user]
+                .iter()
+                .filter_map(|m| {
+                    let role = match m.role.as_str() {
+                        "system" | "developer" => Role::System,
+                        "user" => Role::User,
+                        "assistant" => Role::Assistant,
+                        _ => return None,
+                    };
+                    Some(ChatMessage::text(role, content_text(&m.content)))
+                })
+                .collect();
+            (SessionKey::main(), Some(hist))
+        }
+    };
+    let idempotency_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let mut events = st.agent.subscribe();
+    let send = SendRequest { session_key, message, idempotency_key, stateless_history };
+    let acc = match st.agent.send(send) {
+        Ok(a) => a,
+        Err(e) => {
+            let e = methods::agent_err(e);
+            return api_error(StatusCode::SERVICE_UNAVAILABLE, "server_error", e.message);
+        }
+    };
+    let id = format!("chatcmpl-{}", acc.run_id.trim_start_matches("run_"));
+    let created = now_ms() / 1000;
+    let model = req.model.unwrap_or_else(|| "hearth".into());
+    if !req.stream {
+        let rec = match st.agent.wait(&acc.run_id, Duration::from_secs(3600)).await {
+            Ok(r) => r,
+            Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e.to_string()),
+        };
+        if rec.status != RunStatus::Completed {
+            let msg = rec.error.unwrap_or_else(|| format!("run ended as {:?}", rec.status));
+            return api_error(StatusCode::BAD_GATEWAY, "server_error", msg);
+        }
+        return Json(json!({
+            "id": id, "object": "chat.completion", "created": created, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": rec.reply}, "finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": rec.usage.prompt_tokens, "completion_tokens": rec.usage.completion_tokens,
+                "total_tokens": rec.usage.prompt_tokens + rec.usage.completion_tokens,
+            },
+        }))
+        .into_response();
+    }
+    // Streaming: forward this run's assistant deltas as chunks until its lifecycle ends.
+    let run_id = acc.run_id.clone();
+    let chunk = move |delta: Value, finish: Value| {
+        let c = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        format!("data: {c}\n\n")
+    };
+    let stream = async_stream(move |tx| async move {
+        let _ = tx.send(chunk(json!({"role": "assistant", "content": ""}), Value::Null)).await;
+        loop {
+            let ev = match events.recv().await {
+                Ok(ev) => ev,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => break,
+            };
+            if ev.run_id != run_id {
+                continue;
+            }
+            match ev.stream {
+                Stream::Assistant => {
+                    let d = ev.data.get("delta").cloned().unwrap_or_default();
+                    if tx.send(chunk(json!({"content": d}), Value::Null)).await.is_err() {
+                        return;
+                    }
+                }
+                Stream::Lifecycle if ev.data["phase"] == "end" => {
+                    let _ = tx.send(chunk(json!({}), json!("stop"))).await;
+                    break;
+                }
+                Stream::Lifecycle if ev.data["phase"] == "error" => {
+                    let err = json!({"error": {"message": ev.data.get("error"), "type": "server_error"}});
+                    let _ = tx.send(format!("data: {err}\n\n")).await;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let _ = tx.send("data: [DONE]\n\n".to_string()).await;
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(stream)
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// A response body fed by a task through a bounded channel.
+fn async_stream<F, Fut>(f: F) -> Body
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<String>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
+    tokio::spawn(f(tx));
+    let s = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|s| (Ok::<_, Infallible>(s), rx)) });
+    Body::from_stream(s)
+}

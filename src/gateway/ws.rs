@@ -1,0 +1,197 @@
+//! One WebSocket connection: the `connect` handshake (first frame, token, protocol range),
+//! then requests, agent events and ticks multiplexed onto the socket through a bounded
+//! queue. Malformed frames get an error response; the connection stays up.
+
+use super::protocol::{ErrorShape, EVENTS, METHODS, PROTOCOL_VERSION, Request, event, res_err, res_ok};
+use super::{GatewayState, methods, token_ok};
+use crate::agent::Stream;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+
+/// Time a client has to send `connect`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Outgoing frames queued per connection before requests wait.
+const OUT_QUEUE: usize = 256;
+/// Largest accepted frame, bytes.
+const MAX_FRAME: usize = 1 << 20;
+
+/// `GET /`: upgrades to the WebSocket protocol, or answers plain HTTP with a hint.
+pub async fn upgrade(State(st): State<GatewayState>, ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Response {
+    let Ok(ws) = ws else {
+        return "Hearth gateway. Connect a WebSocket client here (see `hearth chat`), or use /v1/chat/completions.\n".into_response();
+    };
+    let Ok(permit) = st.connections.clone().try_acquire_owned() else {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
+    };
+    ws.max_message_size(MAX_FRAME).on_upgrade(move |socket| async move {
+        connection(st, socket).await;
+        drop(permit);
+    })
+}
+
+async fn close(mut socket: WebSocket, code: u16, reason: &str) {
+    tracing::debug!(code, reason, "closing websocket");
+    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+}
+
+async fn connection(st: GatewayState, mut socket: WebSocket) {
+    // 1. The handshake: the first frame must be a valid `connect` request.
+    let first = match tokio::time::timeout(CONNECT_TIMEOUT, socket.recv()).await {
+        Ok(Some(Ok(Message::Text(t)))) => t,
+        Ok(Some(Ok(_))) => return close(socket, close_code::POLICY, "first frame must be a text `connect` request").await,
+        Ok(_) => return,
+        Err(_) => return close(socket, close_code::POLICY, "no `connect` request within 10s").await,
+    };
+    let req: Request = match serde_json::from_str(first.as_str()) {
+        Ok(r) => r,
+        Err(e) => return close(socket, close_code::POLICY, &format!("first frame is not a request: {e}")).await,
+    };
+    if req.kind != "req" || req.method != "connect" {
+        return close(socket, close_code::POLICY, "first frame must be a `connect` request").await;
+    }
+    let p = &req.params;
+    let min = p.get("minProtocol").and_then(Value::as_u64).unwrap_or(PROTOCOL_VERSION as u64);
+    let max = p.get("maxProtocol").and_then(Value::as_u64).unwrap_or(PROTOCOL_VERSION as u64);
+    if !(min..=max).contains(&(PROTOCOL_VERSION as u64)) {
+        let reason = format!("protocol mismatch: server speaks {PROTOCOL_VERSION}, client offers {min}..={max}");
+        return close(socket, close_code::PROTOCOL, &reason).await;
+    }
+    let presented = p.pointer("/auth/token").and_then(Value::as_str);
+    if !token_ok(st.token.as_deref(), presented) {
+        let reason = if presented.is_some() { "unauthorized: wrong token" } else { "unauthorized: token required" };
+        return close(socket, close_code::POLICY, reason).await;
+    }
+    let hello = json!({
+        "type": "hello-ok",
+        "protocol": PROTOCOL_VERSION,
+        "server": {"name": "hearth", "version": env!("CARGO_PKG_VERSION")},
+        "features": {"methods": METHODS, "events": EVENTS},
+        "policy": {"tickIntervalMs": st.tick_ms, "maxPayload": MAX_FRAME},
+    });
+    if socket.send(text(&res_ok(&req.id, hello))).await.is_err() {
+        return;
+    }
+
+    // 2. The session: requests, events and ticks.
+    let (out_tx, mut out_rx) = mpsc::channel::<Value>(OUT_QUEUE);
+    let mut events = st.agent.subscribe();
+    let mut tick = tokio::time::interval(Duration::from_millis(st.tick_ms.max(100)));
+    tick.tick().await;
+    let mut seq: u64 = 0;
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => {
+                let frame = match incoming {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Binary(_))) => {
+                        let _ = out_tx.send(res_err(&Value::Null, &ErrorShape::invalid("binary frames are not supported; send JSON text"))).await;
+                        continue;
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => continue,
+                };
+                handle_frame(&st, frame.as_str(), &out_tx).await;
+            }
+            Some(frame) = out_rx.recv() => {
+                if socket.send(text(&frame)).await.is_err() {
+                    break;
+                }
+            }
+            ev = events.recv() => match ev {
+                Ok(ev) => {
+                    let chat = chat_event(&ev);
+                    let payload = serde_json::to_value(&ev).unwrap_or_default();
+                    seq += 1;
+                    if socket.send(text(&event("agent", payload, seq))).await.is_err() {
+                        break;
+                    }
+                    if let Some(c) = chat {
+                        seq += 1;
+                        if socket.send(text(&event("chat", c, seq))).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "websocket client too slow; events dropped");
+                    seq += n;
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = tick.tick() => {
+                seq += 1;
+                let t = event("tick", json!({"ts": crate::core::now_ms()}), seq);
+                if socket.send(text(&t)).await.is_err() {
+                    break;
+                }
+            }
+            _ = st.shutdown.cancelled() => {
+                seq += 1;
+                let _ = socket.send(text(&event("shutdown", json!({"reason": "gateway stopping"}), seq))).await;
+                return close(socket, close_code::AWAY, "gateway shutting down").await;
+            }
+        }
+    }
+}
+
+/// Parses one frame and dispatches it; long methods run in their own task so the socket
+/// keeps flowing.
+async fn handle_frame(st: &GatewayState, frame: &str, out: &mpsc::Sender<Value>) {
+    let value: Value = match serde_json::from_str(frame) {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = out.send(res_err(&Value::Null, &ErrorShape::invalid(format!("malformed JSON: {e}")))).await;
+            return;
+        }
+    };
+    let id = value.get("id").cloned().unwrap_or(Value::Null);
+    let req: Request = match serde_json::from_value::<Request>(value) {
+        Ok(r) if r.kind == "req" => r,
+        Ok(r) => {
+            let _ = out.send(res_err(&id, &ErrorShape::invalid(format!("unexpected frame type {:?}; clients send `req`", r.kind)))).await;
+            return;
+        }
+        Err(e) => {
+            let _ = out.send(res_err(&id, &ErrorShape::invalid(format!("not a request frame: {e}")))).await;
+            return;
+        }
+    };
+    let (st, out) = (st.clone(), out.clone());
+    tokio::spawn(async move {
+        let frame = match methods::dispatch(&st, &req.method, req.params).await {
+            Ok(payload) => res_ok(&req.id, payload),
+            Err(e) => res_err(&req.id, &e),
+        };
+        let _ = out.send(frame).await;
+    });
+}
+
+/// The `chat` event for a run's final state (OpenClaw: `state` = final | error | aborted).
+fn chat_event(ev: &crate::agent::AgentEvent) -> Option<Value> {
+    if ev.stream != Stream::Lifecycle {
+        return None;
+    }
+    let phase = ev.data.get("phase").and_then(Value::as_str)?;
+    let state = match (phase, ev.data.get("status").and_then(Value::as_str)) {
+        ("end", _) => "final",
+        ("error", Some("aborted")) => "aborted",
+        ("error", _) => "error",
+        _ => return None,
+    };
+    Some(json!({
+        "runId": ev.run_id,
+        "sessionKey": ev.session_key,
+        "state": state,
+        "message": ev.data.get("text").cloned().map(|t| json!({"role": "assistant", "content": t})),
+        "errorMessage": ev.data.get("error"),
+    }))
+}
+
+fn text(v: &Value) -> Message {
+    Message::Text(v.to_string().into())
+}
