@@ -1,1 +1,220 @@
-//! (in progress)
+//! The command line: `gateway`, `chat`, `agent`, `status`, `doctor`, `sessions`, `models`,
+//! `config`, `completions`. One file per subcommand group; `anyhow` lives here and in
+//! `main.rs` only. Configuration errors exit with 78 (EX_CONFIG).
+
+mod client;
+mod doctor;
+mod gateway;
+mod models;
+mod talk;
+
+use crate::config::{self, Config, ConfigError, EX_CONFIG};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Hearth: a personal AI-agent gateway for small always-on boards.
+#[derive(Debug, Parser)]
+#[command(name = "hearth", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Config file (default: $HEARTH_CONFIG, /etc/hearth/hearth.toml, ~/.config/hearth/hearth.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// State directory (default: $STATE_DIRECTORY, /var/lib/hearth as root, ~/.local/state/hearth).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+/// How client commands reach a gateway.
+#[derive(Debug, Args, Clone)]
+pub struct Remote {
+    /// Gateway WebSocket URL (default: the local gateway found through the data dir).
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// Gateway token (default: $HEARTH_GATEWAY_TOKEN or the local gateway's token file).
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway in the foreground.
+    Gateway {
+        /// Address to listen on (non-loopback needs token auth).
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<String>,
+        /// TCP port (0 picks a free one; the discovery file records it).
+        #[arg(long, value_name = "N")]
+        port: Option<u16>,
+    },
+    /// Chat interactively with the gateway, streaming replies.
+    Chat {
+        /// Session key.
+        #[arg(long, default_value = crate::core::DEFAULT_SESSION_KEY)]
+        session: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Send one message and print the reply.
+    Agent {
+        /// The message.
+        #[arg(short, long)]
+        message: String,
+        /// Session key.
+        #[arg(long, default_value = crate::core::DEFAULT_SESSION_KEY)]
+        session: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show the gateway, its sessions, models and provider health.
+    Status {
+        /// Also print the gateway token.
+        #[arg(long)]
+        show_token: bool,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Check config, data dir, model files and port, and say how to fix problems.
+    Doctor,
+    /// List, show or reset sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCmd),
+    /// List and download on-device models.
+    #[command(subcommand)]
+    Models(models::ModelsCmd),
+    /// Validate or show the configuration.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Print shell completions.
+    Completions {
+        /// Shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionsCmd {
+    /// List sessions.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Print a session's transcript.
+    History {
+        /// Session key.
+        #[arg(long, default_value = crate::core::DEFAULT_SESSION_KEY)]
+        session: String,
+        /// Most recent entries to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Start a fresh transcript for a session.
+    Reset {
+        /// Session key.
+        #[arg(long, default_value = crate::core::DEFAULT_SESSION_KEY)]
+        session: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCmd {
+    /// Check the config file; exit 78 on errors.
+    Validate,
+    /// Print the effective configuration (secret values are never shown, only references).
+    Show,
+}
+
+/// Loads the configuration for `global`.
+///
+/// # Errors
+/// [`ConfigError`] (exit 78).
+pub fn load_config(global: &Global) -> Result<config::Loaded, ConfigError> {
+    config::load(global.config.as_deref())
+}
+
+fn data_dir(global: &Global, cfg: &Config) -> PathBuf {
+    cfg.data_dir(global.data_dir.as_deref())
+}
+
+/// Parses the command line and runs the command; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = run(cli);
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HEARTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn run(cli: Cli) -> i32 {
+    let is_gateway = matches!(cli.command, Command::Gateway { .. });
+    init_logging(if is_gateway { "info" } else { "warn" });
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "hearth", &mut std::io::stdout());
+        return 0;
+    }
+    let loaded = match load_config(&cli.global) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("hearth: {e}");
+            return EX_CONFIG;
+        }
+    };
+    let dir = data_dir(&cli.global, &loaded.config);
+    let result = match cli.command {
+        Command::Gateway { bind, port } => return gateway::run(loaded, dir, bind, port),
+        Command::Chat { session, remote } => talk::chat(&loaded.config, &dir, &remote, &session),
+        Command::Agent { message, session, remote } => talk::agent(&loaded.config, &dir, &remote, &session, &message),
+        Command::Status { show_token, json, remote } => talk::status(&loaded.config, &dir, &remote, show_token, json),
+        Command::Doctor => return doctor::run(&loaded, &dir),
+        Command::Sessions(SessionsCmd::List { remote }) => talk::sessions_list(&loaded.config, &dir, &remote),
+        Command::Sessions(SessionsCmd::History { session, limit, remote }) => {
+            talk::sessions_history(&loaded.config, &dir, &remote, &session, limit)
+        }
+        Command::Sessions(SessionsCmd::Reset { session, remote }) => talk::sessions_reset(&loaded.config, &dir, &remote, &session),
+        Command::Models(cmd) => models::run(cmd, &loaded.config, &dir),
+        Command::Config(ConfigCmd::Validate) => {
+            match &loaded.path {
+                Some(p) => println!("{}: ok", p.display()),
+                None => println!("no config file found; the embedded defaults are valid"),
+            }
+            Ok(())
+        }
+        Command::Config(ConfigCmd::Show) => {
+            if let Some(p) = &loaded.path {
+                println!("# from {}", p.display());
+            } else {
+                println!("# embedded defaults (no config file found)");
+            }
+            print!("{}", loaded.config.to_toml());
+            Ok(())
+        }
+        Command::Completions { .. } => Ok(()),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("hearth: {e:#}");
+            if e.downcast_ref::<ConfigError>().is_some() { EX_CONFIG } else { 1 }
+        }
+    }
+}

