@@ -52,7 +52,9 @@ pub fn seed_workspace(dir: &Path) -> std::io::Result<()> {
 /// characters with a notice saying how much was left out. Missing files are skipped.
 pub fn system_prompt(workspace: &Path, max_chars: usize, tools: &[String]) -> String {
     let mut out = String::from("You are a personal assistant running on the user's own device.\n");
-    out.push_str(&format!("Current time (UTC): {}.\n", utc_now()));
+    // The date only (not the time): the prompt stays identical within a day, so greedy
+    // decoding repeats and prompt caches of remote providers keep hitting.
+    out.push_str(&format!("Today's date (UTC): {}.\n", &utc_now()[..10]));
     if !tools.is_empty() {
         out.push_str(&format!(
             "You can call these tools: {}. File paths are relative to your workspace.\n",

@@ -12,6 +12,7 @@ pub mod workspace;
 
 use crate::core::ToolSpec;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A tool failure, returned to the model as the tool result text (the run goes on).
@@ -40,6 +41,16 @@ pub enum ToolError {
     /// No tool of that name is registered.
     #[error("unknown tool {0:?}")]
     Unknown(String),
+}
+
+impl ToolError {
+    /// A [`ToolError::Io`] naming `path` as the model gave it.
+    pub fn io(path: &str, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_string(),
+            source,
+        }
+    }
 }
 
 /// A callable tool: a spec offered to the model, and a blocking call.
@@ -91,4 +102,32 @@ impl Registry {
     pub fn is_empty(&self) -> bool {
         self.tools.is_empty()
     }
+}
+
+/// What [`builtin_registry`] offers.
+#[derive(Debug, Clone)]
+pub struct BuiltinOptions {
+    /// Workspace root for `read`, `write`, `edit` and `ls`; created if missing.
+    pub workspace: PathBuf,
+    /// Limits for `web_fetch`; `None` leaves the tool out.
+    pub web_fetch: Option<web_fetch::WebFetchOptions>,
+}
+
+/// A registry holding `read`, `write`, `edit` and `ls` over [`BuiltinOptions::workspace`],
+/// plus `web_fetch` when [`BuiltinOptions::web_fetch`] is set.
+///
+/// # Errors
+/// I/O errors from creating or canonicalising the workspace directory
+/// ([`workspace::Workspace::open`]).
+pub fn builtin_registry(opts: &BuiltinOptions) -> std::io::Result<Registry> {
+    let ws = Arc::new(workspace::Workspace::open(&opts.workspace)?);
+    let mut reg = Registry::new();
+    reg.insert(Arc::new(fs::ReadTool::new(ws.clone())));
+    reg.insert(Arc::new(fs::WriteTool::new(ws.clone())));
+    reg.insert(Arc::new(fs::EditTool::new(ws.clone())));
+    reg.insert(Arc::new(fs::LsTool::new(ws)));
+    if let Some(wf) = &opts.web_fetch {
+        reg.insert(Arc::new(web_fetch::WebFetchTool::new(wf.clone())));
+    }
+    Ok(reg)
 }
