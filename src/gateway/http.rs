@@ -40,18 +40,16 @@ fn api_error(status: StatusCode, kind: &str, message: impl Into<String>) -> Resp
     (status, Json(body)).into_response()
 }
 
-fn authorized(st: &GatewayState, headers: &HeaderMap) -> Result<(), Response> {
+/// `None` when the request carries the right bearer token, else the 401 response.
+fn unauthorized(st: &GatewayState, headers: &HeaderMap) -> Option<Response> {
     let presented = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    if token_ok(st.token.as_deref(), presented) {
-        Ok(())
-    } else {
-        Err(api_error(StatusCode::UNAUTHORIZED, "invalid_request_error", "missing or wrong bearer token"))
-    }
+    (!token_ok(st.token.as_deref(), presented))
+        .then(|| api_error(StatusCode::UNAUTHORIZED, "invalid_request_error", "missing or wrong bearer token"))
 }
 
 /// `GET /v1/models`: the model chain in OpenAI's list shape.
 pub async fn models(State(st): State<GatewayState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&st, &headers) {
+    if let Some(r) = unauthorized(&st, &headers) {
         return r;
     }
     let mut data = vec![json!({"id": "hearth", "object": "model", "created": 0, "owned_by": "hearth"})];
@@ -90,7 +88,7 @@ fn content_text(v: &Value) -> String {
 
 /// `POST /v1/chat/completions`.
 pub async fn chat_completions(State(st): State<GatewayState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    if let Err(r) = authorized(&st, &headers) {
+    if let Some(r) = unauthorized(&st, &headers) {
         return r;
     }
     let req: CompletionRequest = match serde_json::from_slice(&body) {

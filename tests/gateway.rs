@@ -1,0 +1,318 @@
+//! End-to-end tests of the real `hearth` binary: the WebSocket protocol, the on-device
+//! model, durability across restarts and SIGKILL, the OpenAI-compatible HTTP API (with the
+//! official `openai` Python client), failover with persistent cooldowns, the tool loop,
+//! and configuration errors.
+
+mod common;
+
+use common::fake_openai::{FakeOpenAi, Reply};
+use common::harness::{Gateway, Ws, deltas, last, models_dir, temp_dir};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+fn local_config(max_tokens: u32) -> String {
+    format!("[local]\nmodels_dir = {:?}\n\n[agent]\nmax_tokens = {max_tokens}\n", models_dir())
+}
+
+/// A config whose chain is the given fake OpenAI-compatible servers, in order.
+fn fake_config(servers: &[(&str, &str)]) -> String {
+    let mut s = String::from("[agent]\nmodel = [");
+    s.push_str(&servers.iter().map(|(n, _)| format!("\"{n}/fake-model\"")).collect::<Vec<_>>().join(", "));
+    s.push_str("]\n");
+    for (n, url) in servers {
+        s.push_str(&format!("\n[providers.{n}]\nkind = \"openai\"\nbase_url = \"{url}\"\n"));
+    }
+    s
+}
+
+fn send(ws: &mut Ws, session: &str, message: &str) -> String {
+    let p = ws.call("chat.send", json!({"sessionKey": session, "message": message}));
+    p["runId"].as_str().expect("runId").to_string()
+}
+
+#[test]
+fn local_model_streams_and_greedy_decoding_repeats() {
+    let root = temp_dir("local");
+    let gw = Gateway::start(&root, &local_config(40));
+    let mut ws = gw.ws();
+    let mut texts = Vec::new();
+    for session in ["agent:main:a", "agent:main:b"] {
+        let run = send(&mut ws, session, "What is the capital of France?");
+        let events = ws.follow(&run);
+        let end = last(&events);
+        assert_eq!(end["data"]["phase"], "end", "run failed: {end}\nlog:\n{}", gw.log());
+        let text = end["data"]["text"].as_str().expect("final text").to_string();
+        assert!(!text.trim().is_empty(), "empty reply");
+        let streamed = deltas(&events);
+        assert!(events.iter().filter(|e| e["stream"] == "assistant").count() > 1, "reply was not streamed in pieces");
+        assert_eq!(streamed.trim(), text.trim(), "deltas must add up to the final text");
+        assert_eq!(end["data"]["model"], "local/smollm2-135m-instruct");
+        texts.push(text);
+    }
+    assert_eq!(texts[0], texts[1], "greedy decoding of the same prompt must repeat");
+}
+
+#[test]
+fn history_survives_restart_and_sigkill_mid_run() {
+    let root = temp_dir("durable");
+    let mut gw = Gateway::start(&root, &local_config(200));
+    let mut ws = gw.ws();
+    let run = send(&mut ws, "agent:main:main", "Say hello.");
+    let first = ws.follow(&run);
+    assert_eq!(last(&first)["data"]["phase"], "end", "{}", gw.log());
+    let reply = last(&first)["data"]["text"].as_str().expect("text").to_string();
+    drop(ws);
+
+    assert!(gw.stop().success(), "graceful stop must exit 0");
+    gw.restart();
+    let mut ws = gw.ws();
+    let h = ws.call("chat.history", json!({}));
+    let msgs = h["messages"].as_array().expect("messages");
+    assert_eq!(msgs.len(), 2, "{h}");
+    assert_eq!(msgs[0]["role"], "user");
+    assert_eq!(msgs[0]["content"], "Say hello.");
+    assert_eq!(msgs[1]["role"], "assistant");
+    assert_eq!(msgs[1]["content"], reply.as_str());
+
+    // SIGKILL while the model is generating.
+    let run = send(&mut ws, "agent:main:main", "Write a long story about a dragon who learns to bake bread.");
+    loop {
+        let f = ws.read().expect("event");
+        if f["event"] == "agent" && f["payload"]["runId"] == run.as_str() && f["payload"]["stream"] == "assistant" {
+            break;
+        }
+    }
+    gw.kill();
+    gw.restart();
+    let mut ws = gw.ws();
+    let h = ws.call("chat.history", json!({}));
+    let msgs = h["messages"].as_array().expect("messages");
+    assert_eq!(msgs.len(), 3, "acknowledged user turn kept, half-written reply not shown: {h}");
+    assert_eq!(msgs[2]["role"], "user");
+    let w = ws.call("agent.wait", json!({"runId": run, "timeoutMs": 1000}));
+    assert_eq!(w["status"], "interrupted", "{w}");
+    assert!(w["text"].is_null(), "an interrupted run has no reply: {w}");
+
+    // The session still works after the crash.
+    let run = send(&mut ws, "agent:main:main", "Thanks!");
+    assert_eq!(last(&ws.follow(&run))["data"]["phase"], "end", "{}", gw.log());
+    assert_eq!(ws.call("chat.history", json!({}))["messages"].as_array().map(Vec::len), Some(5));
+}
+
+#[test]
+fn openai_python_client_streaming_and_not() {
+    let root = temp_dir("openai-py");
+    let gw = Gateway::start(&root, &local_config(24));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/openai_client.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(format!("{}/v1", gw.http()))
+        .arg(&gw.token)
+        .output()
+        .expect("run python3 (install it and `pip install openai`)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "openai client failed:\n{stdout}\n{}\nlog:\n{}", String::from_utf8_lossy(&out.stderr), gw.log());
+    assert!(stdout.contains("OK"), "{stdout}");
+}
+
+#[test]
+fn protocol_rejects_frames_before_connect_and_wrong_tokens() {
+    let root = temp_dir("proto");
+    let gw = Gateway::start(&root, "");
+
+    let mut ws = Ws::open(gw.port);
+    ws.send_text(r#"{"type":"req","id":"1","method":"health","params":{}}"#);
+    let closed = ws.read().expect_err("must close before connect");
+    assert!(closed.contains("connect"), "{closed}");
+
+    let mut ws = Ws::open(gw.port);
+    ws.send_text(&json!({"type":"req","id":"1","method":"connect","params":{"auth":{"token":"wrong"}}}).to_string());
+    let closed = ws.read().expect_err("wrong token must close");
+    assert!(closed.contains("unauthorized"), "{closed}");
+
+    let mut ws = Ws::open(gw.port);
+    ws.send_text("{not json");
+    assert!(ws.read().is_err(), "malformed first frame must close");
+
+    // After connect, malformed frames get error responses and the socket stays usable.
+    let mut ws = gw.ws();
+    ws.send_text("{oops");
+    let r = ws.read().expect("error response");
+    assert_eq!(r["type"], "res");
+    assert_eq!(r["ok"], false);
+    assert_eq!(r["error"]["code"], "INVALID_REQUEST");
+    assert!(r["error"]["message"].as_str().unwrap_or("").contains("malformed JSON"), "{r}");
+    let r = ws.request("no.such.method", json!({}));
+    assert_eq!(r["error"]["code"], "UNKNOWN_METHOD");
+    let r = ws.request("chat.send", json!({"message": 5}));
+    assert_eq!(r["error"]["code"], "INVALID_REQUEST");
+    assert_eq!(ws.call("health", json!({}))["ok"], true);
+
+    // HTTP: health without a token, the API with one.
+    let health = ureq::get(&format!("{}/healthz", gw.http())).call().expect("healthz");
+    assert_eq!(health.status(), 200);
+    let err = ureq::get(&format!("{}/v1/models", gw.http())).call().expect_err("no token");
+    assert!(matches!(err, ureq::Error::StatusCode(401)), "{err}");
+}
+
+#[test]
+fn repeated_idempotency_key_runs_once() {
+    let fake = FakeOpenAi::start(vec![Reply::Text("first answer".into()), Reply::Text("second answer".into())]);
+    let root = temp_dir("idem");
+    let mut gw = Gateway::start(&root, &fake_config(&[("fake", &fake.base_url())]));
+    let mut ws = gw.ws();
+    let params = json!({"sessionKey": "agent:main:main", "message": "hi", "idempotencyKey": "k-1"});
+    let a = ws.call("chat.send", params.clone());
+    let b = ws.call("chat.send", params.clone());
+    assert_eq!(a["runId"], b["runId"]);
+    assert_eq!(b["deduped"], true);
+    let w = ws.call("agent.wait", json!({"runId": a["runId"], "timeoutMs": 20000}));
+    assert_eq!(w["text"], "first answer");
+    gw.restart();
+    let mut ws = gw.ws();
+    let c = ws.call("chat.send", params);
+    assert_eq!(c["runId"], a["runId"], "idempotency survives a restart");
+    assert_eq!(ws.call("chat.history", json!({}))["messages"].as_array().map(Vec::len), Some(2));
+    assert_eq!(fake.requests().len(), 1, "the model was called once");
+}
+
+#[test]
+fn failover_records_events_and_cooldown_persists() {
+    let limited = FakeOpenAi::start(vec![Reply::Status(429, r#"{"error":{"message":"slow down"}}"#.into(), None)]);
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        drop(l);
+        format!("http://127.0.0.1:{port}/v1")
+    };
+    let good = FakeOpenAi::start(vec![Reply::Text("from the good provider".into())]);
+    let root = temp_dir("failover");
+    let cfg = fake_config(&[("primary", &limited.base_url()), ("dead", &refused), ("good", &good.base_url())]);
+    let mut gw = Gateway::start(&root, &cfg);
+    let mut ws = gw.ws();
+    let run = send(&mut ws, "agent:main:main", "hello?");
+    let events = ws.follow(&run);
+    assert_eq!(last(&events)["data"]["text"], "from the good provider", "{}", gw.log());
+    let failovers: Vec<&Value> = events.iter().filter(|e| e["stream"] == "failover").collect();
+    assert_eq!(failovers.len(), 2, "{events:?}");
+    assert_eq!(failovers[0]["data"]["reason"], "rate_limit");
+    assert_eq!(failovers[1]["data"]["reason"], "connect");
+    let w = ws.call("agent.wait", json!({"runId": run}));
+    assert_eq!(w["model"], "good/fake-model");
+    let recorded: Vec<&Value> = w["events"].as_array().expect("events").iter().filter(|e| e["kind"] == "failover").collect();
+    assert_eq!(recorded.len(), 2, "failovers are kept in the run record: {w}");
+
+    gw.restart();
+    let mut ws = gw.ws();
+    let status = ws.call("status", json!({}));
+    let primary = status["models"].as_array().expect("models").iter().find(|m| m["provider"] == "primary").expect("primary").clone();
+    assert_eq!(primary["profiles"][0]["healthy"], false, "cooldown survives the restart: {status}");
+    assert!(primary["profiles"][0]["cooldownUntil"].as_u64().unwrap_or(0) > 0);
+    let run = send(&mut ws, "agent:main:main", "again?");
+    let events = ws.follow(&run);
+    assert_eq!(last(&events)["data"]["text"], "from the good provider");
+    assert_eq!(limited.requests().len(), 1, "the cooling profile was not called again");
+}
+
+#[test]
+fn tool_loop_writes_and_reads_inside_the_workspace_only() {
+    let fake = FakeOpenAi::start(vec![
+        Reply::ToolCalls(vec![("write".into(), r#"{"path":"notes/a.txt","content":"hello from the tool"}"#.into())]),
+        Reply::ToolCalls(vec![("read".into(), r#"{"path":"notes/a.txt"}"#.into())]),
+        Reply::Text("done".into()),
+        Reply::ToolCalls(vec![
+            ("read".into(), r#"{"path":"../../etc/passwd"}"#.into()),
+            ("read".into(), r#"{"path":"escape/passwd"}"#.into()),
+        ]),
+        Reply::Text("refused".into()),
+    ]);
+    let root = temp_dir("tools");
+    let gw = Gateway::start(&root, &fake_config(&[("fake", &fake.base_url())]));
+    let ws_dir = gw.data_dir().join("workspace");
+    let mut ws = gw.ws();
+    let run = send(&mut ws, "agent:main:main", "save a note and read it back");
+    let events = ws.follow(&run);
+    assert_eq!(last(&events)["data"]["text"], "done", "{}", gw.log());
+    assert_eq!(std::fs::read_to_string(ws_dir.join("notes/a.txt")).expect("file written"), "hello from the tool");
+    let ends: Vec<&Value> = events.iter().filter(|e| e["stream"] == "tool" && e["data"]["phase"] == "end").collect();
+    assert_eq!(ends.len(), 2);
+    assert!(ends[1]["data"]["result"].as_str().unwrap_or("").contains("hello from the tool"), "{:?}", ends[1]);
+    // The model saw the read result on its third call.
+    let reqs = fake.requests();
+    let third = reqs[2]["body"]["messages"].to_string();
+    assert!(third.contains("hello from the tool"), "{third}");
+
+    std::os::unix::fs::symlink("/etc", ws_dir.join("escape")).expect("symlink");
+    let run = send(&mut ws, "agent:main:main", "read the password file");
+    let events = ws.follow(&run);
+    let ends: Vec<&Value> = events.iter().filter(|e| e["stream"] == "tool" && e["data"]["phase"] == "end").collect();
+    assert_eq!(ends.len(), 2);
+    for e in ends {
+        assert_eq!(e["data"]["isError"], true, "{e}");
+        let msg = e["data"]["result"].as_str().unwrap_or("");
+        assert!(msg.contains("outside the workspace"), "{msg}");
+        assert!(!msg.contains("root:"), "file contents leaked: {msg}");
+    }
+    let h = ws.call("chat.history", json!({}));
+    let tool_msgs = h["messages"].as_array().expect("msgs").iter().filter(|m| m["role"] == "tool").count();
+    assert_eq!(tool_msgs, 4, "tool results are kept in the transcript");
+}
+
+#[test]
+fn bad_config_fails_with_file_line_key_and_exit_78() {
+    let root = temp_dir("badcfg");
+    let cases = [
+        ("[gateway]\nport = 1\nbnid = \"x\"\n", "gateway.bnid"),
+        ("[gateway]\nport = \"eighty\"\n", "gateway.port"),
+        ("[agent]\nmodel = [\"nowhere/x\"]\n", "agent.model"),
+    ];
+    for (text, key) in cases {
+        let path = root.join("bad.toml");
+        std::fs::write(&path, text).expect("write");
+        for args in [&["config", "validate"][..], &["gateway", "--port", "0"][..]] {
+            let out = std::process::Command::new(common::harness::bin())
+                .arg("--config")
+                .arg(&path)
+                .arg("--data-dir")
+                .arg(root.join("data"))
+                .args(args)
+                .output()
+                .expect("run");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(78), "{args:?} {text:?}: {err}");
+            assert!(err.contains(&format!("{}:", path.display())), "names the file: {err}");
+            assert!(err.contains(key), "names the key {key}: {err}");
+        }
+    }
+    let out = std::process::Command::new(common::harness::bin())
+        .args(["--config", "/nonexistent/hearth.toml", "config", "validate"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/hearth.toml"));
+}
+
+#[test]
+fn http_chat_completions_with_session_key_keeps_history() {
+    let fake = FakeOpenAi::start(vec![Reply::Text("one".into()), Reply::Text("two".into())]);
+    let root = temp_dir("http");
+    let gw = Gateway::start(&root, &fake_config(&[("fake", &fake.base_url())]));
+    let url = format!("{}/v1/chat/completions", gw.http());
+    for _ in 0..2 {
+        let mut resp = ureq::post(&url)
+            .header("Authorization", &format!("Bearer {}", gw.token))
+            .header("x-hearth-session-key", "agent:main:http")
+            .send_json(json!({"model": "hearth", "messages": [{"role": "user", "content": "hi"}]}))
+            .expect("completion");
+        let v: Value = resp.body_mut().read_json().expect("json");
+        assert_eq!(v["object"], "chat.completion");
+    }
+    let mut ws = gw.ws();
+    let h = ws.call("chat.history", json!({"sessionKey": "agent:main:http"}));
+    assert_eq!(h["messages"].as_array().map(Vec::len), Some(4), "{h}");
+    assert_eq!(h["messages"][3]["content"], "two");
+    let started = Instant::now();
+    let r = ureq::post(&url).header("Authorization", "Bearer nope").send_json(json!({"messages": []}));
+    assert!(matches!(r, Err(ureq::Error::StatusCode(401))));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
