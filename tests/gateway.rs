@@ -316,3 +316,55 @@ fn http_chat_completions_with_session_key_keeps_history() {
     assert!(matches!(r, Err(ureq::Error::StatusCode(401))));
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn sigterm_aborts_in_flight_runs_and_records_them() {
+    let fake = FakeOpenAi::start(vec![Reply::Hang]);
+    let root = temp_dir("sigterm");
+    let mut gw = Gateway::start(&root, &fake_config(&[("fake", &fake.base_url())]));
+    let mut ws = gw.ws();
+    let run = send(&mut ws, "agent:main:main", "this provider never answers");
+    loop {
+        let f = ws.read().expect("event");
+        if f["event"] == "agent" && f["payload"]["runId"] == run.as_str() && f["payload"]["stream"] == "lifecycle" {
+            break;
+        }
+    }
+    let started = Instant::now();
+    assert!(gw.stop().success(), "graceful stop exits 0; log:\n{}", gw.log());
+    assert!(started.elapsed() < Duration::from_secs(15), "shutdown took {:?}", started.elapsed());
+    gw.restart();
+    let mut ws = gw.ws();
+    let w = ws.call("agent.wait", json!({"runId": run, "timeoutMs": 1000}));
+    assert_eq!(w["status"], "aborted", "{w}");
+    let h = ws.call("chat.history", json!({}));
+    assert_eq!(h["messages"].as_array().map(Vec::len), Some(1), "only the acknowledged user turn: {h}");
+}
+
+#[test]
+fn cli_agent_status_and_doctor() {
+    let fake = FakeOpenAi::start(vec![Reply::Text("pong".into())]);
+    let root = temp_dir("cli");
+    let gw = Gateway::start(&root, &fake_config(&[("fake", &fake.base_url())]));
+    let out = gw.cli().args(["agent", "-m", "ping"]).output().expect("run agent");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "pong");
+    let out = gw.cli().args(["status", "--show-token"]).output().expect("run status");
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{s}");
+    assert!(s.contains("fake/fake-model") && s.contains("healthy"), "{s}");
+    assert!(s.contains(&gw.token), "--show-token prints the token");
+    let out = gw.cli().args(["sessions", "history"]).output().expect("history");
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("user: ping") && s.contains("assistant: pong"), "{s}");
+    // A wrong token is refused with a clear message and a non-zero exit.
+    let out = gw.cli().args(["agent", "-m", "x", "--token", "nope"]).output().expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unauthorized"), "{}", String::from_utf8_lossy(&out.stderr));
+    // doctor: the data dir is private, the gateway is running on the port.
+    let out = gw.cli().arg("doctor").output().expect("doctor");
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("is private and writable"), "{s}");
+    let token = std::fs::metadata(gw.data_dir().join("gateway.token")).expect("token");
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&token.permissions()) & 0o777, 0o600);
+}

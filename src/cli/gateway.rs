@@ -17,7 +17,7 @@ pub fn run(loaded: Loaded, data_dir: PathBuf, bind: Option<String>, port: Option
         }
     };
     let opts = DaemonOptions { config: loaded.config, config_path: loaded.path, data_dir, bind, port };
-    rt.block_on(async move {
+    let code = rt.block_on(async move {
         let shutdown = CancellationToken::new();
         let s = shutdown.clone();
         tokio::spawn(async move {
@@ -32,7 +32,11 @@ pub fn run(loaded: Loaded, data_dir: PathBuf, bind: Option<String>, port: Option
                 e.exit_code()
             }
         }
-    })
+    });
+    // A provider call blocked in I/O keeps its blocking thread; its run is already recorded
+    // as aborted, so do not wait for it (dropping the runtime would).
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 async fn wait_for_signal() {
