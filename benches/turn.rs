@@ -6,8 +6,12 @@
 
 use hearth::agent::{Agent, AgentOptions, SendRequest};
 use hearth::core::{ChatMessage, Role, SessionKey};
-use hearth::provider::failover::{CallParams, Chain, CooldownStore, ModelRef, ProfileHealth, Route};
-use hearth::provider::{AuthProfile, ChatRequest, ChatResponse, DeltaSink, FinishReason, Provider, ProviderError};
+use hearth::provider::failover::{
+    CallParams, Chain, CooldownStore, ModelRef, ProfileHealth, Route,
+};
+use hearth::provider::{
+    AuthProfile, ChatRequest, ChatResponse, DeltaSink, FinishReason, Provider, ProviderError,
+};
 use hearth::storage::{RunStatus, Store, StoreOptions};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,9 +23,19 @@ impl Provider for Instant0 {
     fn name(&self) -> &str {
         "instant"
     }
-    fn chat(&self, _: &ChatRequest<'_>, _: &AuthProfile, sink: &mut DeltaSink<'_>, _: &CancellationToken) -> Result<ChatResponse, ProviderError> {
+    fn chat(
+        &self,
+        _: &ChatRequest<'_>,
+        _: &AuthProfile,
+        sink: &mut DeltaSink<'_>,
+        _: &CancellationToken,
+    ) -> Result<ChatResponse, ProviderError> {
         sink("ok");
-        Ok(ChatResponse { message: ChatMessage::text(Role::Assistant, "ok"), finish_reason: FinishReason::Stop, usage: Default::default() })
+        Ok(ChatResponse {
+            message: ChatMessage::text(Role::Assistant, "ok"),
+            finish_reason: FinishReason::Stop,
+            usage: Default::default(),
+        })
     }
 }
 
@@ -34,13 +48,25 @@ impl CooldownStore for NoCooldowns {
 }
 
 fn main() {
-    let turns: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1000);
+    let turns: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1000);
     let dir = std::env::temp_dir().join(format!("hearth-bench-turn-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let store = Store::open(&dir.join("store"), StoreOptions { map_size_bytes: 256 << 20 }).expect("store");
+    let store = Store::open(
+        &dir.join("store"),
+        StoreOptions {
+            map_size_bytes: 256 << 20,
+        },
+    )
+    .expect("store");
     let route = Route {
         provider: Arc::new(Instant0),
-        profiles: vec![AuthProfile { id: "instant:default".into(), api_key: None }],
+        profiles: vec![AuthProfile {
+            id: "instant:default".into(),
+            api_key: None,
+        }],
         context_window: 8192,
         tools: false,
     };
@@ -57,11 +83,21 @@ fn main() {
         max_steps: 4,
         run_timeout: Duration::from_secs(60),
         max_concurrent_runs: 4,
-        call: CallParams { tools: vec![], max_tokens: 64, temperature: 0.0, seed: 1, timeout: Duration::from_secs(10) },
+        call: CallParams {
+            tools: vec![],
+            max_tokens: 64,
+            temperature: 0.0,
+            seed: 1,
+            timeout: Duration::from_secs(10),
+        },
         bootstrap_max_chars: 20_000,
     };
     let agent = Agent::new(store, chain, hearth::tool::Registry::new(), opts);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let mut lat = Vec::with_capacity(turns);
     let started = Instant::now();
     rt.block_on(async {
@@ -69,20 +105,30 @@ fn main() {
             let t = Instant::now();
             let acc = agent
                 .send(SendRequest {
-                    session_key: SessionKey::parse(&format!("agent:main:bench{}", i % 8)).expect("key"),
+                    session_key: SessionKey::parse(&format!("agent:main:bench{}", i % 8))
+                        .expect("key"),
                     message: format!("turn {i}"),
                     idempotency_key: None,
                     stateless_history: None,
                 })
                 .expect("send");
-            let rec = agent.wait(&acc.run_id, Duration::from_secs(10)).await.expect("wait");
+            let rec = agent
+                .wait(&acc.run_id, Duration::from_secs(10))
+                .await
+                .expect("wait");
             assert_eq!(rec.status, RunStatus::Completed);
             lat.push(t.elapsed());
         }
     });
     let total = started.elapsed();
     lat.sort();
-    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e6;
-    println!("turn overhead (instant provider, {turns} turns, LMDB fsync on): p50 {:.0} µs, p99 {:.0} µs, {:.0} turns/s", pct(0.50), pct(0.99), turns as f64 / total.as_secs_f64());
+    let pct =
+        |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e6;
+    println!(
+        "turn overhead (instant provider, {turns} turns, LMDB fsync on): p50 {:.0} µs, p99 {:.0} µs, {:.0} turns/s",
+        pct(0.50),
+        pct(0.99),
+        turns as f64 / total.as_secs_f64()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,22 +11,36 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 fn local_config(max_tokens: u32) -> String {
-    format!("[local]\nmodels_dir = {:?}\n\n[agent]\nmax_tokens = {max_tokens}\n", models_dir())
+    format!(
+        "[local]\nmodels_dir = {:?}\n\n[agent]\nmax_tokens = {max_tokens}\n",
+        models_dir()
+    )
 }
 
 /// A config whose chain is the given fake OpenAI-compatible servers, in order.
 fn fake_config(servers: &[(&str, &str)]) -> String {
     let mut s = String::from("[agent]\nmodel = [");
-    s.push_str(&servers.iter().map(|(n, _)| format!("\"{n}/fake-model\"")).collect::<Vec<_>>().join(", "));
+    s.push_str(
+        &servers
+            .iter()
+            .map(|(n, _)| format!("\"{n}/fake-model\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
     s.push_str("]\n");
     for (n, url) in servers {
-        s.push_str(&format!("\n[providers.{n}]\nkind = \"openai\"\nbase_url = \"{url}\"\n"));
+        s.push_str(&format!(
+            "\n[providers.{n}]\nkind = \"openai\"\nbase_url = \"{url}\"\n"
+        ));
     }
     s
 }
 
 fn send(ws: &mut Ws, session: &str, message: &str) -> String {
-    let p = ws.call("chat.send", json!({"sessionKey": session, "message": message}));
+    let p = ws.call(
+        "chat.send",
+        json!({"sessionKey": session, "message": message}),
+    );
     p["runId"].as_str().expect("runId").to_string()
 }
 
@@ -40,16 +54,34 @@ fn local_model_streams_and_greedy_decoding_repeats() {
         let run = send(&mut ws, session, "What is the capital of France?");
         let events = ws.follow(&run);
         let end = last(&events);
-        assert_eq!(end["data"]["phase"], "end", "run failed: {end}\nlog:\n{}", gw.log());
-        let text = end["data"]["text"].as_str().expect("final text").to_string();
+        assert_eq!(
+            end["data"]["phase"],
+            "end",
+            "run failed: {end}\nlog:\n{}",
+            gw.log()
+        );
+        let text = end["data"]["text"]
+            .as_str()
+            .expect("final text")
+            .to_string();
         assert!(!text.trim().is_empty(), "empty reply");
         let streamed = deltas(&events);
-        assert!(events.iter().filter(|e| e["stream"] == "assistant").count() > 1, "reply was not streamed in pieces");
-        assert_eq!(streamed.trim(), text.trim(), "deltas must add up to the final text");
+        assert!(
+            events.iter().filter(|e| e["stream"] == "assistant").count() > 1,
+            "reply was not streamed in pieces"
+        );
+        assert_eq!(
+            streamed.trim(),
+            text.trim(),
+            "deltas must add up to the final text"
+        );
         assert_eq!(end["data"]["model"], "local/smollm2-135m-instruct");
         texts.push(text);
     }
-    assert_eq!(texts[0], texts[1], "greedy decoding of the same prompt must repeat");
+    assert_eq!(
+        texts[0], texts[1],
+        "greedy decoding of the same prompt must repeat"
+    );
 }
 
 #[test]
@@ -60,7 +92,10 @@ fn history_survives_restart_and_sigkill_mid_run() {
     let run = send(&mut ws, "agent:main:main", "Say hello.");
     let first = ws.follow(&run);
     assert_eq!(last(&first)["data"]["phase"], "end", "{}", gw.log());
-    let reply = last(&first)["data"]["text"].as_str().expect("text").to_string();
+    let reply = last(&first)["data"]["text"]
+        .as_str()
+        .expect("text")
+        .to_string();
     drop(ws);
 
     assert!(gw.stop().success(), "graceful stop must exit 0");
@@ -75,10 +110,17 @@ fn history_survives_restart_and_sigkill_mid_run() {
     assert_eq!(msgs[1]["content"], reply.as_str());
 
     // SIGKILL while the model is generating.
-    let run = send(&mut ws, "agent:main:main", "Write a long story about a dragon who learns to bake bread.");
+    let run = send(
+        &mut ws,
+        "agent:main:main",
+        "Write a long story about a dragon who learns to bake bread.",
+    );
     loop {
         let f = ws.read().expect("event");
-        if f["event"] == "agent" && f["payload"]["runId"] == run.as_str() && f["payload"]["stream"] == "assistant" {
+        if f["event"] == "agent"
+            && f["payload"]["runId"] == run.as_str()
+            && f["payload"]["stream"] == "assistant"
+        {
             break;
         }
     }
@@ -87,7 +129,11 @@ fn history_survives_restart_and_sigkill_mid_run() {
     let mut ws = gw.ws();
     let h = ws.call("chat.history", json!({}));
     let msgs = h["messages"].as_array().expect("messages");
-    assert_eq!(msgs.len(), 3, "acknowledged user turn kept, half-written reply not shown: {h}");
+    assert_eq!(
+        msgs.len(),
+        3,
+        "acknowledged user turn kept, half-written reply not shown: {h}"
+    );
     assert_eq!(msgs[2]["role"], "user");
     let w = ws.call("agent.wait", json!({"runId": run, "timeoutMs": 1000}));
     assert_eq!(w["status"], "interrupted", "{w}");
@@ -95,8 +141,18 @@ fn history_survives_restart_and_sigkill_mid_run() {
 
     // The session still works after the crash.
     let run = send(&mut ws, "agent:main:main", "Thanks!");
-    assert_eq!(last(&ws.follow(&run))["data"]["phase"], "end", "{}", gw.log());
-    assert_eq!(ws.call("chat.history", json!({}))["messages"].as_array().map(Vec::len), Some(5));
+    assert_eq!(
+        last(&ws.follow(&run))["data"]["phase"],
+        "end",
+        "{}",
+        gw.log()
+    );
+    assert_eq!(
+        ws.call("chat.history", json!({}))["messages"]
+            .as_array()
+            .map(Vec::len),
+        Some(5)
+    );
 }
 
 #[test]
@@ -111,7 +167,12 @@ fn openai_python_client_streaming_and_not() {
         .output()
         .expect("run python3 (install it and `pip install openai`)");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "openai client failed:\n{stdout}\n{}\nlog:\n{}", String::from_utf8_lossy(&out.stderr), gw.log());
+    assert!(
+        out.status.success(),
+        "openai client failed:\n{stdout}\n{}\nlog:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        gw.log()
+    );
     assert!(stdout.contains("OK"), "{stdout}");
 }
 
@@ -126,7 +187,10 @@ fn protocol_rejects_frames_before_connect_and_wrong_tokens() {
     assert!(closed.contains("connect"), "{closed}");
 
     let mut ws = Ws::open(gw.port);
-    ws.send_text(&json!({"type":"req","id":"1","method":"connect","params":{"auth":{"token":"wrong"}}}).to_string());
+    ws.send_text(
+        &json!({"type":"req","id":"1","method":"connect","params":{"auth":{"token":"wrong"}}})
+            .to_string(),
+    );
     let closed = ws.read().expect_err("wrong token must close");
     assert!(closed.contains("unauthorized"), "{closed}");
 
@@ -141,7 +205,13 @@ fn protocol_rejects_frames_before_connect_and_wrong_tokens() {
     assert_eq!(r["type"], "res");
     assert_eq!(r["ok"], false);
     assert_eq!(r["error"]["code"], "INVALID_REQUEST");
-    assert!(r["error"]["message"].as_str().unwrap_or("").contains("malformed JSON"), "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("malformed JSON"),
+        "{r}"
+    );
     let r = ws.request("no.such.method", json!({}));
     assert_eq!(r["error"]["code"], "UNKNOWN_METHOD");
     let r = ws.request("chat.send", json!({"message": 5}));
@@ -149,15 +219,22 @@ fn protocol_rejects_frames_before_connect_and_wrong_tokens() {
     assert_eq!(ws.call("health", json!({}))["ok"], true);
 
     // HTTP: health without a token, the API with one.
-    let health = ureq::get(&format!("{}/healthz", gw.http())).call().expect("healthz");
+    let health = ureq::get(&format!("{}/healthz", gw.http()))
+        .call()
+        .expect("healthz");
     assert_eq!(health.status(), 200);
-    let err = ureq::get(&format!("{}/v1/models", gw.http())).call().expect_err("no token");
+    let err = ureq::get(&format!("{}/v1/models", gw.http()))
+        .call()
+        .expect_err("no token");
     assert!(matches!(err, ureq::Error::StatusCode(401)), "{err}");
 }
 
 #[test]
 fn repeated_idempotency_key_runs_once() {
-    let fake = FakeOpenAi::start(vec![Reply::Text("first answer".into()), Reply::Text("second answer".into())]);
+    let fake = FakeOpenAi::start(vec![
+        Reply::Text("first answer".into()),
+        Reply::Text("second answer".into()),
+    ]);
     let root = temp_dir("idem");
     let mut gw = Gateway::start(&root, &fake_config(&[("fake", &fake.base_url())]));
     let mut ws = gw.ws();
@@ -166,19 +243,31 @@ fn repeated_idempotency_key_runs_once() {
     let b = ws.call("chat.send", params.clone());
     assert_eq!(a["runId"], b["runId"]);
     assert_eq!(b["deduped"], true);
-    let w = ws.call("agent.wait", json!({"runId": a["runId"], "timeoutMs": 20000}));
+    let w = ws.call(
+        "agent.wait",
+        json!({"runId": a["runId"], "timeoutMs": 20000}),
+    );
     assert_eq!(w["text"], "first answer");
     gw.restart();
     let mut ws = gw.ws();
     let c = ws.call("chat.send", params);
     assert_eq!(c["runId"], a["runId"], "idempotency survives a restart");
-    assert_eq!(ws.call("chat.history", json!({}))["messages"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        ws.call("chat.history", json!({}))["messages"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
     assert_eq!(fake.requests().len(), 1, "the model was called once");
 }
 
 #[test]
 fn failover_records_events_and_cooldown_persists() {
-    let limited = FakeOpenAi::start(vec![Reply::Status(429, r#"{"error":{"message":"slow down"}}"#.into(), None)]);
+    let limited = FakeOpenAi::start(vec![Reply::Status(
+        429,
+        r#"{"error":{"message":"slow down"}}"#.into(),
+        None,
+    )]);
     let refused = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = l.local_addr().expect("addr").port();
@@ -187,37 +276,79 @@ fn failover_records_events_and_cooldown_persists() {
     };
     let good = FakeOpenAi::start(vec![Reply::Text("from the good provider".into())]);
     let root = temp_dir("failover");
-    let cfg = fake_config(&[("primary", &limited.base_url()), ("dead", &refused), ("good", &good.base_url())]);
+    let cfg = fake_config(&[
+        ("primary", &limited.base_url()),
+        ("dead", &refused),
+        ("good", &good.base_url()),
+    ]);
     let mut gw = Gateway::start(&root, &cfg);
     let mut ws = gw.ws();
     let run = send(&mut ws, "agent:main:main", "hello?");
     let events = ws.follow(&run);
-    assert_eq!(last(&events)["data"]["text"], "from the good provider", "{}", gw.log());
-    let failovers: Vec<&Value> = events.iter().filter(|e| e["stream"] == "failover").collect();
+    assert_eq!(
+        last(&events)["data"]["text"],
+        "from the good provider",
+        "{}",
+        gw.log()
+    );
+    let failovers: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["stream"] == "failover")
+        .collect();
     assert_eq!(failovers.len(), 2, "{events:?}");
     assert_eq!(failovers[0]["data"]["reason"], "rate_limit");
     assert_eq!(failovers[1]["data"]["reason"], "connect");
     let w = ws.call("agent.wait", json!({"runId": run}));
     assert_eq!(w["model"], "good/fake-model");
-    let recorded: Vec<&Value> = w["events"].as_array().expect("events").iter().filter(|e| e["kind"] == "failover").collect();
-    assert_eq!(recorded.len(), 2, "failovers are kept in the run record: {w}");
+    let recorded: Vec<&Value> = w["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["kind"] == "failover")
+        .collect();
+    assert_eq!(
+        recorded.len(),
+        2,
+        "failovers are kept in the run record: {w}"
+    );
 
     gw.restart();
     let mut ws = gw.ws();
     let status = ws.call("status", json!({}));
-    let primary = status["models"].as_array().expect("models").iter().find(|m| m["provider"] == "primary").expect("primary").clone();
-    assert_eq!(primary["profiles"][0]["healthy"], false, "cooldown survives the restart: {status}");
-    assert!(primary["profiles"][0]["cooldownUntil"].as_u64().unwrap_or(0) > 0);
+    let primary = status["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .find(|m| m["provider"] == "primary")
+        .expect("primary")
+        .clone();
+    assert_eq!(
+        primary["profiles"][0]["healthy"], false,
+        "cooldown survives the restart: {status}"
+    );
+    assert!(
+        primary["profiles"][0]["cooldownUntil"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+    );
     let run = send(&mut ws, "agent:main:main", "again?");
     let events = ws.follow(&run);
     assert_eq!(last(&events)["data"]["text"], "from the good provider");
-    assert_eq!(limited.requests().len(), 1, "the cooling profile was not called again");
+    assert_eq!(
+        limited.requests().len(),
+        1,
+        "the cooling profile was not called again"
+    );
 }
 
 #[test]
 fn tool_loop_writes_and_reads_inside_the_workspace_only() {
     let fake = FakeOpenAi::start(vec![
-        Reply::ToolCalls(vec![("write".into(), r#"{"path":"notes/a.txt","content":"hello from the tool"}"#.into())]),
+        Reply::ToolCalls(vec![(
+            "write".into(),
+            r#"{"path":"notes/a.txt","content":"hello from the tool"}"#.into(),
+        )]),
         Reply::ToolCalls(vec![("read".into(), r#"{"path":"notes/a.txt"}"#.into())]),
         Reply::Text("done".into()),
         Reply::ToolCalls(vec![
@@ -233,10 +364,23 @@ fn tool_loop_writes_and_reads_inside_the_workspace_only() {
     let run = send(&mut ws, "agent:main:main", "save a note and read it back");
     let events = ws.follow(&run);
     assert_eq!(last(&events)["data"]["text"], "done", "{}", gw.log());
-    assert_eq!(std::fs::read_to_string(ws_dir.join("notes/a.txt")).expect("file written"), "hello from the tool");
-    let ends: Vec<&Value> = events.iter().filter(|e| e["stream"] == "tool" && e["data"]["phase"] == "end").collect();
+    assert_eq!(
+        std::fs::read_to_string(ws_dir.join("notes/a.txt")).expect("file written"),
+        "hello from the tool"
+    );
+    let ends: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["stream"] == "tool" && e["data"]["phase"] == "end")
+        .collect();
     assert_eq!(ends.len(), 2);
-    assert!(ends[1]["data"]["result"].as_str().unwrap_or("").contains("hello from the tool"), "{:?}", ends[1]);
+    assert!(
+        ends[1]["data"]["result"]
+            .as_str()
+            .unwrap_or("")
+            .contains("hello from the tool"),
+        "{:?}",
+        ends[1]
+    );
     // The model saw the read result on its third call.
     let reqs = fake.requests();
     let third = reqs[2]["body"]["messages"].to_string();
@@ -245,7 +389,10 @@ fn tool_loop_writes_and_reads_inside_the_workspace_only() {
     std::os::unix::fs::symlink("/etc", ws_dir.join("escape")).expect("symlink");
     let run = send(&mut ws, "agent:main:main", "read the password file");
     let events = ws.follow(&run);
-    let ends: Vec<&Value> = events.iter().filter(|e| e["stream"] == "tool" && e["data"]["phase"] == "end").collect();
+    let ends: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["stream"] == "tool" && e["data"]["phase"] == "end")
+        .collect();
     assert_eq!(ends.len(), 2);
     for e in ends {
         assert_eq!(e["data"]["isError"], true, "{e}");
@@ -254,7 +401,12 @@ fn tool_loop_writes_and_reads_inside_the_workspace_only() {
         assert!(!msg.contains("root:"), "file contents leaked: {msg}");
     }
     let h = ws.call("chat.history", json!({}));
-    let tool_msgs = h["messages"].as_array().expect("msgs").iter().filter(|m| m["role"] == "tool").count();
+    let tool_msgs = h["messages"]
+        .as_array()
+        .expect("msgs")
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .count();
     assert_eq!(tool_msgs, 4, "tool results are kept in the transcript");
 }
 
@@ -280,7 +432,10 @@ fn bad_config_fails_with_file_line_key_and_exit_78() {
                 .expect("run");
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(78), "{args:?} {text:?}: {err}");
-            assert!(err.contains(&format!("{}:", path.display())), "names the file: {err}");
+            assert!(
+                err.contains(&format!("{}:", path.display())),
+                "names the file: {err}"
+            );
             assert!(err.contains(key), "names the key {key}: {err}");
         }
     }
@@ -312,7 +467,9 @@ fn http_chat_completions_with_session_key_keeps_history() {
     assert_eq!(h["messages"].as_array().map(Vec::len), Some(4), "{h}");
     assert_eq!(h["messages"][3]["content"], "two");
     let started = Instant::now();
-    let r = ureq::post(&url).header("Authorization", "Bearer nope").send_json(json!({"messages": []}));
+    let r = ureq::post(&url)
+        .header("Authorization", "Bearer nope")
+        .send_json(json!({"messages": []}));
     assert!(matches!(r, Err(ureq::Error::StatusCode(401))));
     assert!(started.elapsed() < Duration::from_secs(5));
 }
@@ -326,19 +483,34 @@ fn sigterm_aborts_in_flight_runs_and_records_them() {
     let run = send(&mut ws, "agent:main:main", "this provider never answers");
     loop {
         let f = ws.read().expect("event");
-        if f["event"] == "agent" && f["payload"]["runId"] == run.as_str() && f["payload"]["stream"] == "lifecycle" {
+        if f["event"] == "agent"
+            && f["payload"]["runId"] == run.as_str()
+            && f["payload"]["stream"] == "lifecycle"
+        {
             break;
         }
     }
     let started = Instant::now();
-    assert!(gw.stop().success(), "graceful stop exits 0; log:\n{}", gw.log());
-    assert!(started.elapsed() < Duration::from_secs(15), "shutdown took {:?}", started.elapsed());
+    assert!(
+        gw.stop().success(),
+        "graceful stop exits 0; log:\n{}",
+        gw.log()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
     gw.restart();
     let mut ws = gw.ws();
     let w = ws.call("agent.wait", json!({"runId": run, "timeoutMs": 1000}));
     assert_eq!(w["status"], "aborted", "{w}");
     let h = ws.call("chat.history", json!({}));
-    assert_eq!(h["messages"].as_array().map(Vec::len), Some(1), "only the acknowledged user turn: {h}");
+    assert_eq!(
+        h["messages"].as_array().map(Vec::len),
+        Some(1),
+        "only the acknowledged user turn: {h}"
+    );
 }
 
 #[test]
@@ -346,25 +518,58 @@ fn cli_agent_status_and_doctor() {
     let fake = FakeOpenAi::start(vec![Reply::Text("pong".into())]);
     let root = temp_dir("cli");
     let gw = Gateway::start(&root, &fake_config(&[("fake", &fake.base_url())]));
-    let out = gw.cli().args(["agent", "-m", "ping"]).output().expect("run agent");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = gw
+        .cli()
+        .args(["agent", "-m", "ping"])
+        .output()
+        .expect("run agent");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "pong");
-    let out = gw.cli().args(["status", "--show-token"]).output().expect("run status");
+    let out = gw
+        .cli()
+        .args(["status", "--show-token"])
+        .output()
+        .expect("run status");
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{s}");
-    assert!(s.contains("fake/fake-model") && s.contains("healthy"), "{s}");
+    assert!(
+        s.contains("fake/fake-model") && s.contains("healthy"),
+        "{s}"
+    );
     assert!(s.contains(&gw.token), "--show-token prints the token");
-    let out = gw.cli().args(["sessions", "history"]).output().expect("history");
+    let out = gw
+        .cli()
+        .args(["sessions", "history"])
+        .output()
+        .expect("history");
     let s = String::from_utf8_lossy(&out.stdout);
-    assert!(s.contains("user: ping") && s.contains("assistant: pong"), "{s}");
+    assert!(
+        s.contains("user: ping") && s.contains("assistant: pong"),
+        "{s}"
+    );
     // A wrong token is refused with a clear message and a non-zero exit.
-    let out = gw.cli().args(["agent", "-m", "x", "--token", "nope"]).output().expect("run");
+    let out = gw
+        .cli()
+        .args(["agent", "-m", "x", "--token", "nope"])
+        .output()
+        .expect("run");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unauthorized"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unauthorized"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // doctor: the data dir is private, the gateway is running on the port.
     let out = gw.cli().arg("doctor").output().expect("doctor");
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("is private and writable"), "{s}");
     let token = std::fs::metadata(gw.data_dir().join("gateway.token")).expect("token");
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&token.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&token.permissions()) & 0o777,
+        0o600
+    );
 }

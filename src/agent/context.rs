@@ -15,9 +15,18 @@ pub const BOOTSTRAP_FILES: [(&str, &str); 4] = [
         "AGENTS.md",
         "# AGENTS.md\n\nAnswer briefly and accurately. If you do not know, say so.\nUse the workspace files to remember things the user asks you to keep.\n",
     ),
-    ("SOUL.md", "# SOUL.md\n\nYou are calm, helpful and honest.\n"),
-    ("USER.md", "# USER.md\n\n(Nothing is known about the user yet.)\n"),
-    ("IDENTITY.md", "# IDENTITY.md\n\nYour name is Hearth, a personal assistant running on the user's own device.\n"),
+    (
+        "SOUL.md",
+        "# SOUL.md\n\nYou are calm, helpful and honest.\n",
+    ),
+    (
+        "USER.md",
+        "# USER.md\n\n(Nothing is known about the user yet.)\n",
+    ),
+    (
+        "IDENTITY.md",
+        "# IDENTITY.md\n\nYour name is Hearth, a personal assistant running on the user's own device.\n",
+    ),
 ];
 
 /// Characters per estimated token.
@@ -29,7 +38,11 @@ const MARGIN: usize = 32;
 
 /// Estimated tokens of one message.
 pub fn estimate_tokens(m: &ChatMessage) -> usize {
-    let args: usize = m.tool_calls.iter().map(|c| c.name.len() + c.arguments.to_string().len()).sum();
+    let args: usize = m
+        .tool_calls
+        .iter()
+        .map(|c| c.name.len() + c.arguments.to_string().len())
+        .sum();
     (m.content.len() + args).div_ceil(CHARS_PER_TOKEN) + MESSAGE_OVERHEAD
 }
 
@@ -62,7 +75,9 @@ pub fn system_prompt(workspace: &Path, max_chars: usize, tools: &[String]) -> St
         ));
     }
     for (name, _) in BOOTSTRAP_FILES {
-        let Ok(text) = std::fs::read_to_string(workspace.join(name)) else { continue };
+        let Ok(text) = std::fs::read_to_string(workspace.join(name)) else {
+            continue;
+        };
         let text = text.trim();
         if text.is_empty() {
             continue;
@@ -91,14 +106,27 @@ pub fn cap_chars(text: &str, max: usize, what: &str) -> String {
 /// its tool results. The newest turn is always kept; if it alone is too large, its longest
 /// messages are shortened (head and tail kept). The system prompt is capped at half the
 /// window.
-pub fn fit(system: &str, history: &[ChatMessage], window: usize, reserve: usize) -> Vec<ChatMessage> {
+pub fn fit(
+    system: &str,
+    history: &[ChatMessage],
+    window: usize,
+    reserve: usize,
+) -> Vec<ChatMessage> {
     let avail = window.saturating_sub(reserve + MARGIN).max(64);
     let sys_cap_chars = (avail / 2) * CHARS_PER_TOKEN;
-    let sys = ChatMessage::text(Role::System, cap_chars(system, sys_cap_chars, "the system prompt"));
+    let sys = ChatMessage::text(
+        Role::System,
+        cap_chars(system, sys_cap_chars, "the system prompt"),
+    );
     let mut budget = avail.saturating_sub(estimate_tokens(&sys));
 
     // Turn boundaries: indices where a user message starts a turn.
-    let mut starts: Vec<usize> = history.iter().enumerate().filter(|(_, m)| m.role == Role::User).map(|(i, _)| i).collect();
+    let mut starts: Vec<usize> = history
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.role == Role::User)
+        .map(|(i, _)| i)
+        .collect();
     if starts.first() != Some(&0) {
         starts.insert(0, 0);
     }
@@ -127,7 +155,9 @@ fn shrink_to(msgs: &mut [ChatMessage], avail: usize) {
         if total <= avail {
             return;
         }
-        let Some(longest) = msgs.iter_mut().skip(1).max_by_key(|m| m.content.len()) else { return };
+        let Some(longest) = msgs.iter_mut().skip(1).max_by_key(|m| m.content.len()) else {
+            return;
+        };
         let over_chars = (total - avail) * CHARS_PER_TOKEN + 64;
         let len = longest.content.chars().count();
         if len <= 128 {
@@ -136,7 +166,10 @@ fn shrink_to(msgs: &mut [ChatMessage], avail: usize) {
         let keep = len.saturating_sub(over_chars).max(128);
         let head: String = longest.content.chars().take(keep / 2).collect();
         let tail: String = longest.content.chars().skip(len - keep / 2).collect();
-        longest.content = format!("{head}\n[… {} characters cut to fit the context window …]\n{tail}", len - keep);
+        longest.content = format!(
+            "{head}\n[… {} characters cut to fit the context window …]\n{tail}",
+            len - keep
+        );
     }
 }
 
@@ -155,7 +188,11 @@ pub fn utc_now() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, (rem % 3600) / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
 }
 
 #[cfg(test)]
@@ -172,7 +209,9 @@ mod tests {
 
     #[test]
     fn keeps_newest_turns_that_fit() {
-        let hist: Vec<ChatMessage> = (0..100).flat_map(|i| [u(&format!("question {i} {}", "x".repeat(90))), a("answer")]).collect();
+        let hist: Vec<ChatMessage> = (0..100)
+            .flat_map(|i| [u(&format!("question {i} {}", "x".repeat(90))), a("answer")])
+            .collect();
         let out = fit("sys", &hist, 1000, 200);
         assert_eq!(out[0].role, Role::System);
         assert!(out.len() < hist.len());
@@ -185,10 +224,24 @@ mod tests {
     #[test]
     fn never_splits_tool_pairs() {
         let mut call = a("");
-        call.tool_calls.push(ToolCall { id: "c1".into(), name: "read".into(), arguments: serde_json::json!({"path": "a"}) });
-        let hist = vec![u("old"), a("x"), u("read a"), call, ChatMessage::tool_result("c1", "read", "y".repeat(300)), a("done")];
+        call.tool_calls.push(ToolCall {
+            id: "c1".into(),
+            name: "read".into(),
+            arguments: serde_json::json!({"path": "a"}),
+        });
+        let hist = vec![
+            u("old"),
+            a("x"),
+            u("read a"),
+            call,
+            ChatMessage::tool_result("c1", "read", "y".repeat(300)),
+            a("done"),
+        ];
         let out = fit("s", &hist, 400, 100);
-        let first = out.iter().position(|m| m.role != Role::System).expect("some history");
+        let first = out
+            .iter()
+            .position(|m| m.role != Role::System)
+            .expect("some history");
         assert_eq!(out[first].role, Role::User);
         let has_call = out.iter().any(|m| !m.tool_calls.is_empty());
         let has_result = out.iter().any(|m| m.role == Role::Tool);

@@ -192,7 +192,10 @@ impl Agent {
             }
         }
         store.commit(w)?;
-        tracing::warn!(count = ids.len(), "marked runs interrupted by the previous shutdown");
+        tracing::warn!(
+            count = ids.len(),
+            "marked runs interrupted by the previous shutdown"
+        );
         Ok(ids)
     }
 
@@ -232,13 +235,17 @@ impl Agent {
         }
         let store = &self.inner.store;
         let key = req.session_key.as_str().to_string();
-        let dedupe_key = req.idempotency_key.as_ref().map(|k| format!("send:{key}:{k}"));
+        let dedupe_key = req
+            .idempotency_key
+            .as_ref()
+            .map(|k| format!("send:{key}:{k}"));
         let mut w = store.write_txn()?;
         if let Some(dk) = &dedupe_key
             && let Some(first) = store.dedupe_get(&w, dk)?
         {
-            let mut acc: Accepted = serde_json::from_value(first)
-                .map_err(|e| AgentError::Invalid(format!("stored idempotency record is unreadable: {e}")))?;
+            let mut acc: Accepted = serde_json::from_value(first).map_err(|e| {
+                AgentError::Invalid(format!("stored idempotency record is unreadable: {e}"))
+            })?;
             acc.deduped = true;
             return Ok(acc);
         }
@@ -267,7 +274,11 @@ impl Agent {
             usage: Default::default(),
         };
         store.put_run(&mut w, &record)?;
-        let acc = Accepted { run_id: run_id.clone(), session_key: key.clone(), deduped: false };
+        let acc = Accepted {
+            run_id: run_id.clone(),
+            session_key: key.clone(),
+            deduped: false,
+        };
         if let Some(dk) = &dedupe_key {
             let v = serde_json::to_value(&acc).map_err(|e| AgentError::Invalid(e.to_string()))?;
             store.dedupe_put(&mut w, dk, &v, DEDUPE_TTL_MS)?;
@@ -277,7 +288,14 @@ impl Agent {
         let cancel = self.inner.shutdown.child_token();
         let (done_tx, done_rx) = watch::channel(None);
         if let Ok(mut a) = self.inner.active.lock() {
-            a.insert(run_id.clone(), ActiveRun { session_key: key, cancel: cancel.clone(), done: done_rx });
+            a.insert(
+                run_id.clone(),
+                ActiveRun {
+                    session_key: key,
+                    cancel: cancel.clone(),
+                    done: done_rx,
+                },
+            );
         }
         let stateless = req.stateless_history.map(|mut h| {
             h.push(user);
@@ -300,7 +318,12 @@ impl Agent {
     /// # Errors
     /// [`AgentError::UnknownRun`], [`AgentError::Store`].
     pub async fn wait(&self, run_id: &str, timeout: Duration) -> Result<RunRecord, AgentError> {
-        let rx = self.inner.active.lock().ok().and_then(|a| a.get(run_id).map(|r| r.done.clone()));
+        let rx = self
+            .inner
+            .active
+            .lock()
+            .ok()
+            .and_then(|a| a.get(run_id).map(|r| r.done.clone()));
         if let Some(mut rx) = rx {
             let done = tokio::time::timeout(timeout, rx.wait_for(|v| v.is_some())).await;
             if let Ok(Ok(v)) = done
@@ -310,15 +333,21 @@ impl Agent {
             }
         }
         let store = &self.inner.store;
-        store.run(&*store.read_txn()?, run_id)?.ok_or_else(|| AgentError::UnknownRun(run_id.to_string()))
+        store
+            .run(&*store.read_txn()?, run_id)?
+            .ok_or_else(|| AgentError::UnknownRun(run_id.to_string()))
     }
 
     /// Aborts the active runs of `session_key` (only `run_id` if given). Returns the ids
     /// signalled; each ends as `aborted`.
     pub fn abort(&self, session_key: &str, run_id: Option<&str>) -> Vec<String> {
-        let Ok(a) = self.inner.active.lock() else { return Vec::new() };
+        let Ok(a) = self.inner.active.lock() else {
+            return Vec::new();
+        };
         a.iter()
-            .filter(|(id, r)| r.session_key == session_key && run_id.is_none_or(|want| want == id.as_str()))
+            .filter(|(id, r)| {
+                r.session_key == session_key && run_id.is_none_or(|want| want == id.as_str())
+            })
             .map(|(id, r)| {
                 r.cancel.cancel();
                 id.clone()
@@ -330,7 +359,11 @@ impl Agent {
     ///
     /// # Errors
     /// [`AgentError::Store`].
-    pub fn history(&self, session_key: &str, limit: usize) -> Result<Vec<TranscriptEntry>, AgentError> {
+    pub fn history(
+        &self,
+        session_key: &str,
+        limit: usize,
+    ) -> Result<Vec<TranscriptEntry>, AgentError> {
         let store = &self.inner.store;
         let r = store.read_txn()?;
         Ok(match store.session(&r, session_key)? {
@@ -357,7 +390,10 @@ impl Agent {
     pub async fn shutdown(&self, grace: Duration) {
         self.inner.shutdown.cancel();
         self.inner.tracker.close();
-        if tokio::time::timeout(grace, self.inner.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.inner.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("runs still finishing after {grace:?}; exiting anyway");
         }
     }

@@ -55,7 +55,12 @@ impl From<StoreError> for Stop {
 }
 
 /// Runs `rec` to its end and returns the committed final record.
-pub(super) async fn execute(agent: &Agent, mut rec: RunRecord, stateless: Option<Vec<ChatMessage>>, cancel: CancellationToken) -> RunRecord {
+pub(super) async fn execute(
+    agent: &Agent,
+    mut rec: RunRecord,
+    stateless: Option<Vec<ChatMessage>>,
+    cancel: CancellationToken,
+) -> RunRecord {
     let inner = &agent.inner;
     let em = Emitter {
         tx: inner.events.clone(),
@@ -116,7 +121,11 @@ fn finish(store: &Store, rec: &mut RunRecord, outcome: Result<ChatMessage, Stop>
     }
 }
 
-fn commit_final(store: &Store, rec: &RunRecord, answer: Option<ChatMessage>) -> Result<(), StoreError> {
+fn commit_final(
+    store: &Store,
+    rec: &RunRecord,
+    answer: Option<ChatMessage>,
+) -> Result<(), StoreError> {
     let mut w = store.write_txn()?;
     if rec.session_id != 0
         && let Some(mut session) = store.session(&w, &rec.session_key)?
@@ -137,24 +146,56 @@ fn commit_final(store: &Store, rec: &RunRecord, answer: Option<ChatMessage>) -> 
 
 /// The loop proper. Each tool step is committed (assistant call + all results in one
 /// transaction) so a crash never leaves a call without its results.
-async fn steps(agent: &Agent, rec: &mut RunRecord, mut stateless: Option<Vec<ChatMessage>>, cancel: &CancellationToken, em: &Emitter) -> Result<ChatMessage, Stop> {
+async fn steps(
+    agent: &Agent,
+    rec: &mut RunRecord,
+    mut stateless: Option<Vec<ChatMessage>>,
+    cancel: &CancellationToken,
+    em: &Emitter,
+) -> Result<ChatMessage, Stop> {
     let inner = &agent.inner;
     let store = &inner.store;
-    let names: Vec<String> = inner.opts.call.tools.iter().map(|t| t.name.clone()).collect();
-    let sys_tools = context::system_prompt(&inner.opts.workspace, inner.opts.bootstrap_max_chars, &names);
-    let sys_plain = context::system_prompt(&inner.opts.workspace, inner.opts.bootstrap_max_chars, &[]);
+    let names: Vec<String> = inner
+        .opts
+        .call
+        .tools
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    let sys_tools = context::system_prompt(
+        &inner.opts.workspace,
+        inner.opts.bootstrap_max_chars,
+        &names,
+    );
+    let sys_plain =
+        context::system_prompt(&inner.opts.workspace, inner.opts.bootstrap_max_chars, &[]);
     for _ in 0..inner.opts.max_steps {
         let (history, sticky) = match &stateless {
             Some(h) => (h.clone(), None),
             None => {
                 let r = store.read_txn()?;
-                let s = store.session(&r, &rec.session_key)?.filter(|s| s.id == rec.session_id);
-                let Some(s) = s else { return Err(Stop::Failed("the session was reset during the run".into())) };
+                let s = store
+                    .session(&r, &rec.session_key)?
+                    .filter(|s| s.id == rec.session_id);
+                let Some(s) = s else {
+                    return Err(Stop::Failed("the session was reset during the run".into()));
+                };
                 let tail = store.transcript_tail(&r, s.id, HISTORY_READ_LIMIT)?;
-                (tail.into_iter().map(|e| e.message).collect::<Vec<_>>(), s.sticky_profile)
+                (
+                    tail.into_iter().map(|e| e.message).collect::<Vec<_>>(),
+                    s.sticky_profile,
+                )
             }
         };
-        let (answer, notes) = call_model(agent, history, sticky, (sys_tools.clone(), sys_plain.clone()), cancel, em).await;
+        let (answer, notes) = call_model(
+            agent,
+            history,
+            sticky,
+            (sys_tools.clone(), sys_plain.clone()),
+            cancel,
+            em,
+        )
+        .await;
         rec.events.extend(notes);
         let answer = match answer {
             Ok(a) => a,
@@ -185,7 +226,11 @@ async fn steps(agent: &Agent, rec: &mut RunRecord, mut stateless: Option<Vec<Cha
             };
             let shown: String = text.chars().take(EVENT_RESULT_CHARS).collect();
             em.emit(Stream::Tool, json!({"phase": "end", "name": call.name, "toolCallId": call.id, "isError": !ok, "result": shown}));
-            rec.events.push(RunEvent { ts_ms: now_ms(), kind: "tool".into(), detail: json!({"name": call.name, "id": call.id, "ok": ok}) });
+            rec.events.push(RunEvent {
+                ts_ms: now_ms(),
+                kind: "tool".into(),
+                detail: json!({"name": call.name, "id": call.id, "ok": ok}),
+            });
             results.push(ChatMessage::tool_result(&call.id, &call.name, text));
         }
         match &mut stateless {
@@ -195,7 +240,10 @@ async fn steps(agent: &Agent, rec: &mut RunRecord, mut stateless: Option<Vec<Cha
             }
             None => {
                 let mut w = store.write_txn()?;
-                let Some(mut s) = store.session(&w, &rec.session_key)?.filter(|s| s.id == rec.session_id) else {
+                let Some(mut s) = store
+                    .session(&w, &rec.session_key)?
+                    .filter(|s| s.id == rec.session_id)
+                else {
                     return Err(Stop::Failed("the session was reset during the run".into()));
                 };
                 store.append(&mut w, &mut s, Some(&rec.id), msg)?;
@@ -207,7 +255,10 @@ async fn steps(agent: &Agent, rec: &mut RunRecord, mut stateless: Option<Vec<Cha
             }
         }
     }
-    Err(Stop::Failed(format!("step limit reached: {} model calls without a final answer", inner.opts.max_steps)))
+    Err(Stop::Failed(format!(
+        "step limit reached: {} model calls without a final answer",
+        inner.opts.max_steps
+    )))
 }
 
 /// One call of the model chain on a blocking thread, streaming deltas as events.
@@ -229,13 +280,29 @@ async fn call_model(
             let sys = if tools { &systems.0 } else { &systems.1 };
             context::fit(sys, &history, window, params.max_tokens as usize)
         };
-        let r = chain.call(&params, sticky.as_deref(), &build, &mut sink, &cancel, &mut |n| {
-            let detail = serde_json::to_value(n).unwrap_or_default();
-            em.emit(Stream::Failover, detail.clone());
-            notes.push(RunEvent { ts_ms: now_ms(), kind: "failover".into(), detail });
-        });
+        let r = chain.call(
+            &params,
+            sticky.as_deref(),
+            &build,
+            &mut sink,
+            &cancel,
+            &mut |n| {
+                let detail = serde_json::to_value(n).unwrap_or_default();
+                em.emit(Stream::Failover, detail.clone());
+                notes.push(RunEvent {
+                    ts_ms: now_ms(),
+                    kind: "failover".into(),
+                    detail,
+                });
+            },
+        );
         (r, notes)
     })
     .await;
-    joined.unwrap_or_else(|e| (Err(ProviderError::Local(format!("model call crashed: {e}"))), Vec::new()))
+    joined.unwrap_or_else(|e| {
+        (
+            Err(ProviderError::Local(format!("model call crashed: {e}"))),
+            Vec::new(),
+        )
+    })
 }

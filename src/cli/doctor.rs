@@ -31,25 +31,51 @@ pub fn run(loaded: &Loaded, dir: &Path) -> i32 {
 
     // Data dir: exists (or can be made), ours, 0700, writable.
     match std::fs::metadata(dir) {
-        Err(_) => r.ok(&format!("data dir {} does not exist yet; `hearth gateway` creates it", dir.display())),
+        Err(_) => r.ok(&format!(
+            "data dir {} does not exist yet; `hearth gateway` creates it",
+            dir.display()
+        )),
         Ok(m) => {
             let uid = nix::unistd::geteuid().as_raw();
             if m.uid() != uid {
-                r.bad(&format!("data dir {} is owned by uid {}, not {uid}", dir.display(), m.uid()), &format!("chown -R {uid} {}", dir.display()));
+                r.bad(
+                    &format!(
+                        "data dir {} is owned by uid {}, not {uid}",
+                        dir.display(),
+                        m.uid()
+                    ),
+                    &format!("chown -R {uid} {}", dir.display()),
+                );
             } else if m.permissions().mode() & 0o077 != 0 {
-                r.bad(&format!("data dir {} is readable by others (mode {:o})", dir.display(), m.permissions().mode() & 0o777), &format!("chmod 700 {}", dir.display()));
+                r.bad(
+                    &format!(
+                        "data dir {} is readable by others (mode {:o})",
+                        dir.display(),
+                        m.permissions().mode() & 0o777
+                    ),
+                    &format!("chmod 700 {}", dir.display()),
+                );
             } else {
                 let probe = dir.join(".doctor-probe");
                 match std::fs::write(&probe, b"x").and_then(|_| std::fs::remove_file(&probe)) {
-                    Ok(()) => r.ok(&format!("data dir {} is private and writable", dir.display())),
-                    Err(e) => r.bad(&format!("data dir {} is not writable: {e}", dir.display()), "check the mount (read-only?) and ownership"),
+                    Ok(()) => r.ok(&format!(
+                        "data dir {} is private and writable",
+                        dir.display()
+                    )),
+                    Err(e) => r.bad(
+                        &format!("data dir {} is not writable: {e}", dir.display()),
+                        "check the mount (read-only?) and ownership",
+                    ),
                 }
             }
             let tok = build::token_path(dir);
             if let Ok(m) = std::fs::metadata(&tok)
                 && m.permissions().mode() & 0o077 != 0
             {
-                r.bad(&format!("{} is readable by others", tok.display()), &format!("chmod 600 {}", tok.display()));
+                r.bad(
+                    &format!("{} is readable by others", tok.display()),
+                    &format!("chmod 600 {}", tok.display()),
+                );
             }
         }
     }
@@ -57,13 +83,21 @@ pub fn run(loaded: &Loaded, dir: &Path) -> i32 {
     // Models named in the chain.
     let models_dir = build::models_dir(cfg, dir);
     for m in &cfg.agent.model {
-        let Some(name) = m.strip_prefix("local/") else { continue };
+        let Some(name) = m.strip_prefix("local/") else {
+            continue;
+        };
         match crate::models::find(name) {
-            None => r.bad(&format!("model {m} is not a known model"), "see `hearth models list` for known names"),
+            None => r.bad(
+                &format!("model {m} is not a known model"),
+                "see `hearth models list` for known names",
+            ),
             Some(man) => {
                 let st = crate::models::status(&models_dir, man);
                 if st.installed {
-                    r.ok(&format!("model {name} installed in {}", crate::models::model_dir(&models_dir, name).display()));
+                    r.ok(&format!(
+                        "model {name} installed in {}",
+                        crate::models::model_dir(&models_dir, name).display()
+                    ));
                 } else {
                     r.bad(
                         &format!("model {name} is not installed in {}", models_dir.display()),
@@ -80,7 +114,10 @@ pub fn run(loaded: &Loaded, dir: &Path) -> i32 {
             if let Some(k) = &prof.api_key
                 && let Err(e) = k.resolve()
             {
-                r.bad(&format!("providers.{name} profile {}: {e}", prof.name), "set the variable, file or credential the reference names");
+                r.bad(
+                    &format!("providers.{name} profile {}: {e}", prof.name),
+                    "set the variable, file or credential the reference names",
+                );
             }
         }
     }
@@ -91,7 +128,10 @@ pub fn run(loaded: &Loaded, dir: &Path) -> i32 {
     match std::net::TcpListener::bind(&addr) {
         Ok(_) => r.ok(&format!("port {addr} is free")),
         Err(_) if running => r.ok(&format!("a Hearth gateway is running on {addr}")),
-        Err(e) => r.bad(&format!("cannot listen on {addr}: {e}"), "stop the program using it, or set gateway.port / pass --port"),
+        Err(e) => r.bad(
+            &format!("cannot listen on {addr}: {e}"),
+            "stop the program using it, or set gateway.port / pass --port",
+        ),
     }
 
     if r.failed == 0 {

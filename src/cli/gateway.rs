@@ -9,14 +9,24 @@ use tokio_util::sync::CancellationToken;
 pub fn run(loaded: Loaded, data_dir: PathBuf, bind: Option<String>, port: Option<u16>) -> i32 {
     // candle's worker pool is sized once per process; do it before any other thread starts.
     crate::provider::local::init_cpu_threads(loaded.config.local.threads);
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("hearth: cannot start the async runtime: {e}");
             return 1;
         }
     };
-    let opts = DaemonOptions { config: loaded.config, config_path: loaded.path, data_dir, bind, port };
+    let opts = DaemonOptions {
+        config: loaded.config,
+        config_path: loaded.path,
+        data_dir,
+        bind,
+        port,
+    };
     let code = rt.block_on(async move {
         let shutdown = CancellationToken::new();
         let s = shutdown.clone();
@@ -41,7 +51,10 @@ pub fn run(loaded: Loaded, data_dir: PathBuf, bind: Option<String>, port: Option
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop the gateway with SIGKILL");
         std::future::pending::<()>().await;
         return;

@@ -162,7 +162,10 @@ pub fn main() -> ExitCode {
 fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HEARTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn run(cli: Cli) -> i32 {
@@ -183,14 +186,28 @@ fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Gateway { bind, port } => return gateway::run(loaded, dir, bind, port),
         Command::Chat { session, remote } => talk::chat(&loaded.config, &dir, &remote, &session),
-        Command::Agent { message, session, remote } => talk::agent(&loaded.config, &dir, &remote, &session, &message),
-        Command::Status { show_token, json, remote } => talk::status(&loaded.config, &dir, &remote, show_token, json),
+        Command::Agent {
+            message,
+            session,
+            remote,
+        } => talk::agent(&loaded.config, &dir, &remote, &session, &message),
+        Command::Status {
+            show_token,
+            json,
+            remote,
+        } => talk::status(&loaded.config, &dir, &remote, show_token, json),
         Command::Doctor => return doctor::run(&loaded, &dir),
-        Command::Sessions(SessionsCmd::List { remote }) => talk::sessions_list(&loaded.config, &dir, &remote),
-        Command::Sessions(SessionsCmd::History { session, limit, remote }) => {
-            talk::sessions_history(&loaded.config, &dir, &remote, &session, limit)
+        Command::Sessions(SessionsCmd::List { remote }) => {
+            talk::sessions_list(&loaded.config, &dir, &remote)
         }
-        Command::Sessions(SessionsCmd::Reset { session, remote }) => talk::sessions_reset(&loaded.config, &dir, &remote, &session),
+        Command::Sessions(SessionsCmd::History {
+            session,
+            limit,
+            remote,
+        }) => talk::sessions_history(&loaded.config, &dir, &remote, &session, limit),
+        Command::Sessions(SessionsCmd::Reset { session, remote }) => {
+            talk::sessions_reset(&loaded.config, &dir, &remote, &session)
+        }
         Command::Models(cmd) => models::run(cmd, &loaded.config, &dir),
         Command::Config(ConfigCmd::Validate) => {
             match &loaded.path {
@@ -214,7 +231,11 @@ fn run(cli: Cli) -> i32 {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("hearth: {e:#}");
-            if e.downcast_ref::<ConfigError>().is_some() { EX_CONFIG } else { 1 }
+            if e.downcast_ref::<ConfigError>().is_some() {
+                EX_CONFIG
+            } else {
+                1
+            }
         }
     }
 }

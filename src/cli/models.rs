@@ -37,7 +37,11 @@ pub fn run(cmd: ModelsCmd, cfg: &Config, data_dir: &Path) -> Result<()> {
             println!("models dir: {}", dir.display());
             for st in models::list(&dir) {
                 let m = models::find(&st.name);
-                let state = if st.installed { "installed".to_string() } else { format!("missing: {}", st.missing.join(", ")) };
+                let state = if st.installed {
+                    "installed".to_string()
+                } else {
+                    format!("missing: {}", st.missing.join(", "))
+                };
                 println!(
                     "{:<24} {:<9} {:>8.1} MiB  {}  ({})",
                     st.name,
@@ -49,8 +53,16 @@ pub fn run(cmd: ModelsCmd, cfg: &Config, data_dir: &Path) -> Result<()> {
             }
             Ok(())
         }
-        ModelsCmd::Pull { name, verify, mirror } => {
-            let opts = PullOptions { verify_existing: verify, mirror, ..PullOptions::default() };
+        ModelsCmd::Pull {
+            name,
+            verify,
+            mirror,
+        } => {
+            let opts = PullOptions {
+                verify_existing: verify,
+                mirror,
+                ..PullOptions::default()
+            };
             let mut bar = Bar(None);
             let path = models::pull(&dir, &name, &opts, &mut bar)?;
             println!("installed {name}: {}", path.display());
@@ -66,9 +78,11 @@ impl Progress for Bar {
     fn start(&mut self, file: &str, total_bytes: u64, already: u64) {
         let pb = ProgressBar::new(total_bytes);
         pb.set_style(
-            ProgressStyle::with_template("{msg:30} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{msg:30} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         pb.set_message(file.to_string());
         pb.set_position(already);

@@ -9,7 +9,12 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
 fn connect(cfg: &Config, dir: &Path, remote: &Remote) -> Result<Client> {
-    Client::connect(&target(remote.url.as_deref(), remote.token.as_deref(), dir, cfg))
+    Client::connect(&target(
+        remote.url.as_deref(),
+        remote.token.as_deref(),
+        dir,
+        cfg,
+    ))
 }
 
 /// `hearth chat`: a line-oriented REPL; `/reset`, `/history`, `/exit`.
@@ -17,7 +22,9 @@ pub fn chat(cfg: &Config, dir: &Path, remote: &Remote, session: &str) -> Result<
     let mut c = connect(cfg, dir, remote)?;
     let tty = std::io::stdin().is_terminal();
     if tty {
-        println!("Connected to Hearth. Session {session}. Type /exit to leave, /reset to start over.");
+        println!(
+            "Connected to Hearth. Session {session}. Type /exit to leave, /reset to start over."
+        );
     }
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
@@ -38,7 +45,9 @@ pub fn chat(cfg: &Config, dir: &Path, remote: &Remote, session: &str) -> Result<
                 continue;
             }
             "/history" => {
-                print_history(&c.request("chat.history", json!({"sessionKey": session, "limit": 50}))?);
+                print_history(
+                    &c.request("chat.history", json!({"sessionKey": session, "limit": 50}))?,
+                );
                 continue;
             }
             _ => {}
@@ -60,7 +69,13 @@ pub fn chat(cfg: &Config, dir: &Path, remote: &Remote, session: &str) -> Result<
 }
 
 /// `hearth agent -m TEXT`: one message; the reply on stdout (streamed on a terminal).
-pub fn agent(cfg: &Config, dir: &Path, remote: &Remote, session: &str, message: &str) -> Result<()> {
+pub fn agent(
+    cfg: &Config,
+    dir: &Path,
+    remote: &Remote,
+    session: &str,
+    message: &str,
+) -> Result<()> {
     let mut c = connect(cfg, dir, remote)?;
     let tty = std::io::stdout().is_terminal();
     let mut out = std::io::stdout();
@@ -79,7 +94,13 @@ pub fn agent(cfg: &Config, dir: &Path, remote: &Remote, session: &str, message: 
 }
 
 /// `hearth status`.
-pub fn status(cfg: &Config, dir: &Path, remote: &Remote, show_token: bool, as_json: bool) -> Result<()> {
+pub fn status(
+    cfg: &Config,
+    dir: &Path,
+    remote: &Remote,
+    show_token: bool,
+    as_json: bool,
+) -> Result<()> {
     let t = target(remote.url.as_deref(), remote.token.as_deref(), dir, cfg);
     let mut c = match Client::connect(&t) {
         Ok(c) => c,
@@ -98,20 +119,48 @@ pub fn status(cfg: &Config, dir: &Path, remote: &Remote, show_token: bool, as_js
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!("gateway: running at {} (hearth {}, pid {}, up {}s)", t.url, st["version"].as_str().unwrap_or("?"), st["pid"], st["uptimeMs"].as_u64().unwrap_or(0) / 1000);
-    println!("data dir: {}", st["info"]["dataDir"].as_str().unwrap_or("?"));
-    println!("store: {} ({} bytes)", st["store"]["path"].as_str().unwrap_or("?"), st["store"]["bytes"]);
-    println!("sessions: {}   active runs: {}", st["sessions"], st["activeRuns"]);
+    println!(
+        "gateway: running at {} (hearth {}, pid {}, up {}s)",
+        t.url,
+        st["version"].as_str().unwrap_or("?"),
+        st["pid"],
+        st["uptimeMs"].as_u64().unwrap_or(0) / 1000
+    );
+    println!(
+        "data dir: {}",
+        st["info"]["dataDir"].as_str().unwrap_or("?")
+    );
+    println!(
+        "store: {} ({} bytes)",
+        st["store"]["path"].as_str().unwrap_or("?"),
+        st["store"]["bytes"]
+    );
+    println!(
+        "sessions: {}   active runs: {}",
+        st["sessions"], st["activeRuns"]
+    );
     println!("installed models: {}", st["info"]["installedModels"]);
     println!("model chain:");
     for m in st["models"].as_array().into_iter().flatten() {
-        println!("  {} (context {} tokens)", m["id"].as_str().unwrap_or("?"), m["contextWindow"]);
+        println!(
+            "  {} (context {} tokens)",
+            m["id"].as_str().unwrap_or("?"),
+            m["contextWindow"]
+        );
         for p in m["profiles"].as_array().into_iter().flatten() {
             let health = if p["healthy"].as_bool() == Some(true) {
                 "healthy".to_string()
             } else {
-                let left = p["cooldownUntil"].as_u64().unwrap_or(0).saturating_sub(crate::core::now_ms()) / 1000;
-                format!("cooling down {left}s more after {} failure(s): {}", p["failures"], p["lastError"].as_str().unwrap_or(""))
+                let left = p["cooldownUntil"]
+                    .as_u64()
+                    .unwrap_or(0)
+                    .saturating_sub(crate::core::now_ms())
+                    / 1000;
+                format!(
+                    "cooling down {left}s more after {} failure(s): {}",
+                    p["failures"],
+                    p["lastError"].as_str().unwrap_or("")
+                )
             };
             println!("    profile {}: {health}", p["id"].as_str().unwrap_or("?"));
         }
@@ -126,14 +175,29 @@ pub fn status(cfg: &Config, dir: &Path, remote: &Remote, show_token: bool, as_js
 pub fn sessions_list(cfg: &Config, dir: &Path, remote: &Remote) -> Result<()> {
     let v = connect(cfg, dir, remote)?.request("sessions.list", json!({}))?;
     for s in v["sessions"].as_array().into_iter().flatten() {
-        println!("{}\t{} messages\tupdated {}\t{}", s["key"].as_str().unwrap_or("?"), s["messages"], s["updatedAt"], s["lastModel"].as_str().unwrap_or("-"));
+        println!(
+            "{}\t{} messages\tupdated {}\t{}",
+            s["key"].as_str().unwrap_or("?"),
+            s["messages"],
+            s["updatedAt"],
+            s["lastModel"].as_str().unwrap_or("-")
+        );
     }
     Ok(())
 }
 
 /// `hearth sessions history`.
-pub fn sessions_history(cfg: &Config, dir: &Path, remote: &Remote, session: &str, limit: u32) -> Result<()> {
-    let v = connect(cfg, dir, remote)?.request("chat.history", json!({"sessionKey": session, "limit": limit}))?;
+pub fn sessions_history(
+    cfg: &Config,
+    dir: &Path,
+    remote: &Remote,
+    session: &str,
+    limit: u32,
+) -> Result<()> {
+    let v = connect(cfg, dir, remote)?.request(
+        "chat.history",
+        json!({"sessionKey": session, "limit": limit}),
+    )?;
     print_history(&v);
     Ok(())
 }
@@ -141,7 +205,14 @@ pub fn sessions_history(cfg: &Config, dir: &Path, remote: &Remote, session: &str
 /// `hearth sessions reset`.
 pub fn sessions_reset(cfg: &Config, dir: &Path, remote: &Remote, session: &str) -> Result<()> {
     let v = connect(cfg, dir, remote)?.request("sessions.reset", json!({"key": session}))?;
-    println!("{session}: {}", if v["existed"].as_bool() == Some(true) { "reset" } else { "no such session" });
+    println!(
+        "{session}: {}",
+        if v["existed"].as_bool() == Some(true) {
+            "reset"
+        } else {
+            "no such session"
+        }
+    );
     Ok(())
 }
 
@@ -150,7 +221,11 @@ fn print_history(v: &Value) {
         let role = m["role"].as_str().unwrap_or("?");
         let mut text = m["content"].as_str().unwrap_or("").to_string();
         for c in m["tool_calls"].as_array().into_iter().flatten() {
-            text.push_str(&format!(" [calls {}({})]", c["name"].as_str().unwrap_or("?"), c["arguments"]));
+            text.push_str(&format!(
+                " [calls {}({})]",
+                c["name"].as_str().unwrap_or("?"),
+                c["arguments"]
+            ));
         }
         println!("[{}] {role}: {text}", m["seq"]);
     }

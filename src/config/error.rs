@@ -60,7 +60,12 @@ pub(super) fn from_toml(e: &toml::de::Error, text: &str, file: &Path) -> ConfigE
     let offset = e.span().map(|s| s.start).unwrap_or(0).min(text.len());
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     ConfigError::Syntax {
         file: file.to_path_buf(),
         line,

@@ -176,7 +176,11 @@ pub struct LocalConfig {
 
 impl Default for LocalConfig {
     fn default() -> Self {
-        Self { models_dir: None, threads: 1, context_window: 2048 }
+        Self {
+            models_dir: None,
+            threads: 1,
+            context_window: 2048,
+        }
     }
 }
 
@@ -218,7 +222,11 @@ pub struct StorageConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        let mib = if cfg!(target_pointer_width = "64") { 1024 } else { 256 };
+        let mib = if cfg!(target_pointer_width = "64") {
+            1024
+        } else {
+            256
+        };
         Self { map_size_mib: mib }
     }
 }
@@ -239,14 +247,23 @@ pub struct Loaded {
 /// [`ConfigError`] naming the file, line and key of the first problem.
 pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
     if let Some(p) = explicit {
-        return load_file(p).map(|config| Loaded { config, path: Some(p.to_path_buf()) });
+        return load_file(p).map(|config| Loaded {
+            config,
+            path: Some(p.to_path_buf()),
+        });
     }
     for p in search_paths() {
         if p.is_file() {
-            return load_file(&p).map(|config| Loaded { config, path: Some(p) });
+            return load_file(&p).map(|config| Loaded {
+                config,
+                path: Some(p),
+            });
         }
     }
-    Ok(Loaded { config: Config::default(), path: None })
+    Ok(Loaded {
+        config: Config::default(),
+        path: None,
+    })
 }
 
 /// Reads and validates one file.
@@ -254,8 +271,10 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
 /// # Errors
 /// [`ConfigError::Read`] when it cannot be read, else as [`parse`].
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { file: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
     parse(&text, path)
 }
 
@@ -266,12 +285,14 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
 /// [`ConfigError::Invalid`] for values that parse but make no sense.
 pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let config: Config = toml::from_str(text).map_err(|e| error::from_toml(&e, text, file))?;
-    config.validate().map_err(|(key, message)| ConfigError::Invalid {
-        file: file.to_path_buf(),
-        line: error::line_of_key(text, &key),
-        key,
-        message,
-    })?;
+    config
+        .validate()
+        .map_err(|(key, message)| ConfigError::Invalid {
+            file: file.to_path_buf(),
+            line: error::line_of_key(text, &key),
+            key,
+            message,
+        })?;
     Ok(config)
 }
 
@@ -280,22 +301,33 @@ impl Config {
     fn validate(&self) -> Result<(), (String, String)> {
         let bad = |k: &str, m: String| Err((k.to_string(), m));
         if self.gateway.bind.parse::<std::net::IpAddr>().is_err() {
-            return bad("gateway.bind", format!("{:?} is not an IP address", self.gateway.bind));
+            return bad(
+                "gateway.bind",
+                format!("{:?} is not an IP address", self.gateway.bind),
+            );
         }
         if self.gateway.max_connections == 0 {
             return bad("gateway.max_connections", "must be at least 1".into());
         }
         if self.agent.model.is_empty() {
-            return bad("agent.model", "the model chain needs at least one `provider/model` ref".into());
+            return bad(
+                "agent.model",
+                "the model chain needs at least one `provider/model` ref".into(),
+            );
         }
         for m in &self.agent.model {
             let Some((provider, model)) = m.split_once('/') else {
-                return bad("agent.model", format!("{m:?} is not of the form `provider/model`"));
+                return bad(
+                    "agent.model",
+                    format!("{m:?} is not of the form `provider/model`"),
+                );
             };
             if model.is_empty() || (provider != "local" && !self.providers.contains_key(provider)) {
                 return bad(
                     "agent.model",
-                    format!("{m:?} names provider {provider:?}, which is neither `local` nor a [providers.{provider}] table"),
+                    format!(
+                        "{m:?} names provider {provider:?}, which is neither `local` nor a [providers.{provider}] table"
+                    ),
                 );
             }
         }
@@ -303,7 +335,10 @@ impl Config {
             ("agent.max_steps", self.agent.max_steps as u64),
             ("agent.run_timeout_secs", self.agent.run_timeout_secs),
             ("agent.model_timeout_secs", self.agent.model_timeout_secs),
-            ("agent.max_concurrent_runs", self.agent.max_concurrent_runs as u64),
+            (
+                "agent.max_concurrent_runs",
+                self.agent.max_concurrent_runs as u64,
+            ),
             ("agent.max_tokens", self.agent.max_tokens as u64),
             ("local.threads", self.local.threads as u64),
             ("storage.map_size_mib", self.storage.map_size_mib as u64),
@@ -313,25 +348,40 @@ impl Config {
             }
         }
         if !(0.0..=2.0).contains(&self.agent.temperature) {
-            return bad("agent.temperature", format!("{} is outside 0.0..=2.0", self.agent.temperature));
+            return bad(
+                "agent.temperature",
+                format!("{} is outside 0.0..=2.0", self.agent.temperature),
+            );
         }
         if self.local.context_window < 256 {
             return bad("local.context_window", "must be at least 256 tokens".into());
         }
         if self.tools.exec {
-            return bad("tools.exec", "the exec tool is not available until the sandbox exists; remove this key".into());
+            return bad(
+                "tools.exec",
+                "the exec tool is not available until the sandbox exists; remove this key".into(),
+            );
         }
         for (name, p) in &self.providers {
             if name == "local" || name.contains('/') || name.is_empty() {
-                return bad(&format!("providers.{name}"), "provider names must be non-empty, without `/`, and not `local`".into());
+                return bad(
+                    &format!("providers.{name}"),
+                    "provider names must be non-empty, without `/`, and not `local`".into(),
+                );
             }
             if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
-                return bad(&format!("providers.{name}.base_url"), format!("{:?} is not an http(s) URL", p.base_url));
+                return bad(
+                    &format!("providers.{name}.base_url"),
+                    format!("{:?} is not an http(s) URL", p.base_url),
+                );
             }
             let mut seen = std::collections::BTreeSet::new();
             for prof in &p.profiles {
                 if !seen.insert(&prof.name) {
-                    return bad(&format!("providers.{name}.profiles"), format!("profile {:?} appears twice", prof.name));
+                    return bad(
+                        &format!("providers.{name}.profiles"),
+                        format!("profile {:?} appears twice", prof.name),
+                    );
                 }
             }
         }
@@ -341,7 +391,10 @@ impl Config {
     /// Resolved data directory: `override_dir` (from `--data-dir`), then `data_dir` from the
     /// file, then the platform default.
     pub fn data_dir(&self, override_dir: Option<&Path>) -> PathBuf {
-        override_dir.map(Path::to_path_buf).or_else(|| self.data_dir.clone()).unwrap_or_else(default_data_dir)
+        override_dir
+            .map(Path::to_path_buf)
+            .or_else(|| self.data_dir.clone())
+            .unwrap_or_else(default_data_dir)
     }
 
     /// Renders the configuration as TOML with every secret reference kept as a reference

@@ -13,7 +13,9 @@ pub struct SecretRef(String);
 impl TryFrom<String> for SecretRef {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        let ok = ["env:", "file:", "credential:"].iter().any(|p| s.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
+        let ok = ["env:", "file:", "credential:"]
+            .iter()
+            .any(|p| s.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
         if ok {
             Ok(Self(s))
         } else {
@@ -41,13 +43,19 @@ impl SecretRef {
     /// file unreadable, or `$CREDENTIALS_DIRECTORY` missing.
     pub fn resolve(&self) -> Result<String, String> {
         let value = if let Some(name) = self.0.strip_prefix("env:") {
-            std::env::var(name).map_err(|_| format!("{}: environment variable {name} is not set", self.0))?
+            std::env::var(name)
+                .map_err(|_| format!("{}: environment variable {name} is not set", self.0))?
         } else if let Some(path) = self.0.strip_prefix("file:") {
             std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", self.0))?
         } else if let Some(name) = self.0.strip_prefix("credential:") {
-            let dir = std::env::var_os("CREDENTIALS_DIRECTORY")
-                .ok_or_else(|| format!("{}: $CREDENTIALS_DIRECTORY is not set (use LoadCredential= in the unit)", self.0))?;
-            std::fs::read_to_string(PathBuf::from(dir).join(name)).map_err(|e| format!("{}: {e}", self.0))?
+            let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+                format!(
+                    "{}: $CREDENTIALS_DIRECTORY is not set (use LoadCredential= in the unit)",
+                    self.0
+                )
+            })?;
+            std::fs::read_to_string(PathBuf::from(dir).join(name))
+                .map_err(|e| format!("{}: {e}", self.0))?
         } else {
             return Err(format!("{}: unknown secret reference", self.0));
         };

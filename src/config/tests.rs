@@ -8,12 +8,17 @@ fn p(text: &str) -> Result<Config, ConfigError> {
 fn empty_file_is_defaults() {
     let c = p("").expect("empty config");
     assert_eq!(c.gateway.port, 18789);
-    assert_eq!(c.agent.model, vec!["local/smollm2-135m-instruct".to_string()]);
+    assert_eq!(
+        c.agent.model,
+        vec!["local/smollm2-135m-instruct".to_string()]
+    );
 }
 
 #[test]
 fn unknown_key_names_file_line_and_key() {
-    let e = p("[gateway]\nport = 1\nbnid = \"x\"\n").unwrap_err().to_string();
+    let e = p("[gateway]\nport = 1\nbnid = \"x\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("/etc/hearth/hearth.toml:3:"), "{e}");
     assert!(e.contains("gateway.bnid"), "{e}");
     assert!(e.contains("unknown field"), "{e}");
@@ -21,14 +26,18 @@ fn unknown_key_names_file_line_and_key() {
 
 #[test]
 fn wrong_type_names_key() {
-    let e = p("\n[gateway]\nport = \"eighty\"\n").unwrap_err().to_string();
+    let e = p("\n[gateway]\nport = \"eighty\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains(":3:"), "{e}");
     assert!(e.contains("gateway.port"), "{e}");
 }
 
 #[test]
 fn invalid_value_names_key_and_line() {
-    let e = p("[agent]\nmodel = [\"nowhere/x\"]\n").unwrap_err().to_string();
+    let e = p("[agent]\nmodel = [\"nowhere/x\"]\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains(":2: agent.model"), "{e}");
 }
 

@@ -22,7 +22,10 @@ impl SessionKey {
     /// holds whitespace or control characters.
     pub fn parse(s: &str) -> Result<Self, String> {
         if s.is_empty() || s.len() > 200 {
-            return Err(format!("session key must be 1..=200 bytes, got {}", s.len()));
+            return Err(format!(
+                "session key must be 1..=200 bytes, got {}",
+                s.len()
+            ));
         }
         if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err("session key must not contain whitespace or control characters".into());
@@ -105,7 +108,13 @@ pub struct ChatMessage {
 impl ChatMessage {
     /// A plain text message with the given role.
     pub fn text(role: Role, content: impl Into<String>) -> Self {
-        Self { role, content: content.into(), tool_calls: Vec::new(), tool_call_id: None, name: None }
+        Self {
+            role,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            name: None,
+        }
     }
 
     /// A tool result answering call `call_id` of tool `name`.

@@ -17,15 +17,27 @@ pub struct StoreCooldowns(pub Store);
 
 impl CooldownStore for StoreCooldowns {
     fn health(&self, id: &str) -> ProfileHealth {
-        let st = self.0.read_txn().and_then(|r| self.0.profile_state(&r, id)).unwrap_or_else(|e| {
-            tracing::error!(profile = id, "cannot read cooldown state: {e}");
-            ProfileState::default()
-        });
-        ProfileHealth { failures: st.failures, cooldown_until_ms: st.cooldown_until_ms, last_error: st.last_error }
+        let st = self
+            .0
+            .read_txn()
+            .and_then(|r| self.0.profile_state(&r, id))
+            .unwrap_or_else(|e| {
+                tracing::error!(profile = id, "cannot read cooldown state: {e}");
+                ProfileState::default()
+            });
+        ProfileHealth {
+            failures: st.failures,
+            cooldown_until_ms: st.cooldown_until_ms,
+            last_error: st.last_error,
+        }
     }
 
     fn set_health(&self, id: &str, h: &ProfileHealth) {
-        let st = ProfileState { failures: h.failures, cooldown_until_ms: h.cooldown_until_ms, last_error: h.last_error.clone() };
+        let st = ProfileState {
+            failures: h.failures,
+            cooldown_until_ms: h.cooldown_until_ms,
+            last_error: h.last_error.clone(),
+        };
         let r = self.0.write_txn().and_then(|mut w| {
             self.0.put_profile_state(&mut w, id, &st)?;
             self.0.commit(w)
@@ -38,7 +50,11 @@ impl CooldownStore for StoreCooldowns {
 
 /// The models directory: `[local] models_dir`, else `<data_dir>/models`.
 pub fn models_dir(config: &Config, data_dir: &Path) -> PathBuf {
-    config.local.models_dir.clone().unwrap_or_else(|| data_dir.join("models"))
+    config
+        .local
+        .models_dir
+        .clone()
+        .unwrap_or_else(|| data_dir.join("models"))
 }
 
 /// Builds one route per provider: `local` (every installed LLM manifest) plus each
@@ -53,40 +69,68 @@ pub fn routes(config: &Config, models_dir: &Path) -> Result<BTreeMap<String, Rou
         if m.kind == crate::models::Kind::Llm {
             // A missing model is not fatal at startup: the call fails with a message that
             // says which `hearth models pull` to run, and `hearth doctor` reports it.
-            let path = crate::models::installed_path(models_dir, &m.name)
-                .unwrap_or_else(|| crate::models::model_dir(models_dir, &m.name).join(&m.files[0].name));
+            let path = crate::models::installed_path(models_dir, &m.name).unwrap_or_else(|| {
+                crate::models::model_dir(models_dir, &m.name).join(&m.files[0].name)
+            });
             model_paths.insert(m.name.clone(), path);
         }
     }
-    let local = LocalProvider::new(LocalOptions { model_paths, threads: config.local.threads, context_window: config.local.context_window });
+    let local = LocalProvider::new(LocalOptions {
+        model_paths,
+        threads: config.local.threads,
+        context_window: config.local.context_window,
+    });
     routes.insert(
         "local".to_string(),
         Route {
             provider: Arc::new(local),
-            profiles: vec![AuthProfile { id: "local:default".into(), api_key: None }],
+            profiles: vec![AuthProfile {
+                id: "local:default".into(),
+                api_key: None,
+            }],
             context_window: config.local.context_window,
             tools: false,
         },
     );
     for (name, p) in &config.providers {
         let provider: Arc<dyn Provider> = match p.kind {
-            ProviderKind::Openai => Arc::new(OpenAiProvider::new(name.clone(), p.base_url.clone(), Vec::new())),
-            ProviderKind::Anthropic => Arc::new(AnthropicProvider::new(name.clone(), p.base_url.clone())),
+            ProviderKind::Openai => Arc::new(OpenAiProvider::new(
+                name.clone(),
+                p.base_url.clone(),
+                Vec::new(),
+            )),
+            ProviderKind::Anthropic => {
+                Arc::new(AnthropicProvider::new(name.clone(), p.base_url.clone()))
+            }
         };
         let mut profiles = Vec::new();
         for prof in &p.profiles {
             let api_key = match &prof.api_key {
-                Some(r) => Some(Secret::new(
-                    r.resolve().map_err(|m| ConfigError::Secret(format!("providers.{name}.profiles.{}: {m}", prof.name)))?,
-                )),
+                Some(r) => Some(Secret::new(r.resolve().map_err(|m| {
+                    ConfigError::Secret(format!("providers.{name}.profiles.{}: {m}", prof.name))
+                })?)),
                 None => None,
             };
-            profiles.push(AuthProfile { id: format!("{name}:{}", prof.name), api_key });
+            profiles.push(AuthProfile {
+                id: format!("{name}:{}", prof.name),
+                api_key,
+            });
         }
         if profiles.is_empty() {
-            profiles.push(AuthProfile { id: format!("{name}:default"), api_key: None });
+            profiles.push(AuthProfile {
+                id: format!("{name}:default"),
+                api_key: None,
+            });
         }
-        routes.insert(name.clone(), Route { provider, profiles, context_window: p.context_window, tools: true });
+        routes.insert(
+            name.clone(),
+            Route {
+                provider,
+                profiles,
+                context_window: p.context_window,
+                tools: true,
+            },
+        );
     }
     Ok(routes)
 }
@@ -98,7 +142,9 @@ pub fn routes(config: &Config, models_dir: &Path) -> Result<BTreeMap<String, Rou
 /// [`ConfigError::Secret`] for an unresolvable reference; an I/O error message otherwise.
 pub fn gateway_token(config: &Config, data_dir: &Path) -> Result<String, ConfigError> {
     if let Some(r) = &config.gateway.token {
-        return r.resolve().map_err(|m| ConfigError::Secret(format!("gateway.token: {m}")));
+        return r
+            .resolve()
+            .map_err(|m| ConfigError::Secret(format!("gateway.token: {m}")));
     }
     let path = token_path(data_dir);
     if let Ok(t) = std::fs::read_to_string(&path) {
@@ -109,9 +155,12 @@ pub fn gateway_token(config: &Config, data_dir: &Path) -> Result<String, ConfigE
     }
     use ring::rand::SecureRandom;
     let mut b = [0u8; 32];
-    ring::rand::SystemRandom::new().fill(&mut b).map_err(|_| ConfigError::Secret("the OS random generator failed".into()))?;
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| ConfigError::Secret("the OS random generator failed".into()))?;
     let token: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    write_private(&path, token.as_bytes()).map_err(|e| ConfigError::Secret(format!("cannot write {}: {e}", path.display())))?;
+    write_private(&path, token.as_bytes())
+        .map_err(|e| ConfigError::Secret(format!("cannot write {}: {e}", path.display())))?;
     Ok(token)
 }
 
@@ -128,7 +177,12 @@ pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     f.write_all(data)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)

@@ -98,22 +98,49 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
     let cfg = &opts.config;
     let data_dir = &opts.data_dir;
     create_private_dir(data_dir)?;
-    let store = Store::open(&data_dir.join("store"), StoreOptions { map_size_bytes: cfg.storage.map_size_mib << 20 })?;
+    let store = Store::open(
+        &data_dir.join("store"),
+        StoreOptions {
+            map_size_bytes: cfg.storage.map_size_mib << 20,
+        },
+    )?;
 
-    let workspace = cfg.agent.workspace.clone().unwrap_or_else(|| data_dir.join("workspace"));
-    context::seed_workspace(&workspace).map_err(io(format!("cannot seed workspace {}", workspace.display())))?;
+    let workspace = cfg
+        .agent
+        .workspace
+        .clone()
+        .unwrap_or_else(|| data_dir.join("workspace"));
+    context::seed_workspace(&workspace)
+        .map_err(io(format!("cannot seed workspace {}", workspace.display())))?;
     let models_dir = build::models_dir(cfg, data_dir);
     let routes = build::routes(cfg, &models_dir)?;
-    let models: Vec<ModelRef> = cfg.agent.model.iter().filter_map(|m| ModelRef::parse(m).ok()).collect();
-    let chain = Chain::new(routes, models, Arc::new(build::StoreCooldowns(store.clone())))
-        .map_err(|m| ConfigError::Invalid { file: opts.config_path.clone().unwrap_or_default(), line: None, key: "agent.model".into(), message: m })?;
+    let models: Vec<ModelRef> = cfg
+        .agent
+        .model
+        .iter()
+        .filter_map(|m| ModelRef::parse(m).ok())
+        .collect();
+    let chain = Chain::new(
+        routes,
+        models,
+        Arc::new(build::StoreCooldowns(store.clone())),
+    )
+    .map_err(|m| ConfigError::Invalid {
+        file: opts.config_path.clone().unwrap_or_default(),
+        line: None,
+        key: "agent.model".into(),
+        message: m,
+    })?;
     let web_fetch = cfg.tools.web_fetch.then(|| WebFetchOptions {
         allow_private: cfg.tools.web_fetch_allow_private,
         timeout: Duration::from_secs(cfg.tools.web_fetch_timeout_secs),
         max_bytes: cfg.tools.web_fetch_max_bytes,
     });
-    let tools = builtin_registry(&BuiltinOptions { workspace: workspace.clone(), web_fetch })
-        .map_err(io(format!("cannot open workspace {}", workspace.display())))?;
+    let tools = builtin_registry(&BuiltinOptions {
+        workspace: workspace.clone(),
+        web_fetch,
+    })
+    .map_err(io(format!("cannot open workspace {}", workspace.display())))?;
     let agent = Agent::new(
         store.clone(),
         chain,
@@ -136,7 +163,10 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
     let interrupted = agent.recover()?;
     sweep_dedupe(&store);
 
-    let bind = opts.bind.clone().unwrap_or_else(|| cfg.gateway.bind.clone());
+    let bind = opts
+        .bind
+        .clone()
+        .unwrap_or_else(|| cfg.gateway.bind.clone());
     let ip: IpAddr = bind.parse().map_err(|_| ConfigError::Invalid {
         file: opts.config_path.clone().unwrap_or_default(),
         line: None,
@@ -157,8 +187,12 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         AuthMode::None => None,
     };
     let addr = SocketAddr::new(ip, opts.port.unwrap_or(cfg.gateway.port));
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| DaemonError::Bind { addr, source })?;
-    let local = listener.local_addr().map_err(io("cannot read the bound address".into()))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(io("cannot read the bound address".into()))?;
 
     let gw_shutdown = CancellationToken::new();
     let info = serde_json::json!({
@@ -180,7 +214,8 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
     };
     let discovery = discovery_path(data_dir);
     let doc = serde_json::json!({"url": format!("ws://{local}/"), "port": local.port(), "bind": ip.to_string(), "pid": std::process::id()});
-    build::write_private(&discovery, doc.to_string().as_bytes()).map_err(io(format!("cannot write {}", discovery.display())))?;
+    build::write_private(&discovery, doc.to_string().as_bytes())
+        .map_err(io(format!("cannot write {}", discovery.display())))?;
     tracing::info!(
         listen = %local, data_dir = %data_dir.display(), interrupted = interrupted.len(),
         startup_ms = t0.elapsed().as_millis() as u64, "gateway ready"
@@ -221,6 +256,8 @@ fn sweep_dedupe(store: &Store) {
 /// [`DaemonError::Io`].
 pub fn create_private_dir(dir: &Path) -> Result<(), DaemonError> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir).map_err(io(format!("cannot create data dir {}", dir.display())))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(format!("cannot set permissions of {}", dir.display())))
+    std::fs::create_dir_all(dir)
+        .map_err(io(format!("cannot create data dir {}", dir.display())))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(io(format!("cannot set permissions of {}", dir.display())))
 }

@@ -31,7 +31,11 @@ pub async fn readyz(State(st): State<GatewayState>) -> Response {
     }
     match st.agent.store().read_txn() {
         Ok(_) => "ready\n".into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store unavailable: {e}\n")).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("store unavailable: {e}\n"),
+        )
+            .into_response(),
     }
 }
 
@@ -42,9 +46,17 @@ fn api_error(status: StatusCode, kind: &str, message: impl Into<String>) -> Resp
 
 /// `None` when the request carries the right bearer token, else the 401 response.
 fn unauthorized(st: &GatewayState, headers: &HeaderMap) -> Option<Response> {
-    let presented = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    (!token_ok(st.token.as_deref(), presented))
-        .then(|| api_error(StatusCode::UNAUTHORIZED, "invalid_request_error", "missing or wrong bearer token"))
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    (!token_ok(st.token.as_deref(), presented)).then(|| {
+        api_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "missing or wrong bearer token",
+        )
+    })
 }
 
 /// `GET /v1/models`: the model chain in OpenAI's list shape.
@@ -52,9 +64,12 @@ pub async fn models(State(st): State<GatewayState>, headers: HeaderMap) -> Respo
     if let Some(r) = unauthorized(&st, &headers) {
         return r;
     }
-    let mut data = vec![json!({"id": "hearth", "object": "model", "created": 0, "owned_by": "hearth"})];
+    let mut data =
+        vec![json!({"id": "hearth", "object": "model", "created": 0, "owned_by": "hearth"})];
     for m in methods::models(&st) {
-        data.push(json!({"id": m["id"], "object": "model", "created": 0, "owned_by": m["provider"]}));
+        data.push(
+            json!({"id": m["id"], "object": "model", "created": 0, "owned_by": m["provider"]}),
+        );
     }
     Json(json!({"object": "list", "data": data})).into_response()
 }
@@ -81,30 +96,58 @@ struct InMessage {
 fn content_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Array(parts) => parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n"),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
         _ => String::new(),
     }
 }
 
 /// `POST /v1/chat/completions`.
-pub async fn chat_completions(State(st): State<GatewayState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+pub async fn chat_completions(
+    State(st): State<GatewayState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     if let Some(r) = unauthorized(&st, &headers) {
         return r;
     }
     let req: CompletionRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return api_error(StatusCode::BAD_REQUEST, "invalid_request_error", format!("request body: {e}")),
+        Err(e) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                format!("request body: {e}"),
+            );
+        }
     };
     let Some(last_user) = req.messages.iter().rposition(|m| m.role == "user") else {
-        return api_error(StatusCode::BAD_REQUEST, "invalid_request_error", "messages must contain a user message");
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "messages must contain a user message",
+        );
     };
     let message = content_text(&req.messages[last_user].content);
-    let header_key = headers.get("x-hearth-session-key").and_then(|v| v.to_str().ok());
-    let key = header_key.map(str::to_string).or_else(|| req.user.as_ref().map(|u| format!("openai-user:{u}")));
+    let header_key = headers
+        .get("x-hearth-session-key")
+        .and_then(|v| v.to_str().ok());
+    let key = header_key
+        .map(str::to_string)
+        .or_else(|| req.user.as_ref().map(|u| format!("openai-user:{u}")));
     let (session_key, stateless_history) = match key {
         Some(k) => match SessionKey::parse(&k) {
             Ok(k) => (k, None),
-            Err(e) => return api_error(StatusCode::BAD_REQUEST, "invalid_request_error", format!("session key: {e}")),
+            Err(e) => {
+                return api_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    format!("session key: {e}"),
+                );
+            }
         },
         None => {
             let hist: Vec<ChatMessage> = req.messages[..last_user]
@@ -122,9 +165,17 @@ pub async fn chat_completions(State(st): State<GatewayState>, headers: HeaderMap
             (SessionKey::main(), Some(hist))
         }
     };
-    let idempotency_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let idempotency_key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let mut events = st.agent.subscribe();
-    let send = SendRequest { session_key, message, idempotency_key, stateless_history };
+    let send = SendRequest {
+        session_key,
+        message,
+        idempotency_key,
+        stateless_history,
+    };
     let acc = match st.agent.send(send) {
         Ok(a) => a,
         Err(e) => {
@@ -138,10 +189,18 @@ pub async fn chat_completions(State(st): State<GatewayState>, headers: HeaderMap
     if !req.stream {
         let rec = match st.agent.wait(&acc.run_id, Duration::from_secs(3600)).await {
             Ok(r) => r,
-            Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e.to_string()),
+            Err(e) => {
+                return api_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    e.to_string(),
+                );
+            }
         };
         if rec.status != RunStatus::Completed {
-            let msg = rec.error.unwrap_or_else(|| format!("run ended as {:?}", rec.status));
+            let msg = rec
+                .error
+                .unwrap_or_else(|| format!("run ended as {:?}", rec.status));
             return api_error(StatusCode::BAD_GATEWAY, "server_error", msg);
         }
         return Json(json!({
@@ -162,7 +221,12 @@ pub async fn chat_completions(State(st): State<GatewayState>, headers: HeaderMap
         format!("data: {c}\n\n")
     };
     let stream = async_stream(move |tx| async move {
-        let _ = tx.send(chunk(json!({"role": "assistant", "content": ""}), Value::Null)).await;
+        let _ = tx
+            .send(chunk(
+                json!({"role": "assistant", "content": ""}),
+                Value::Null,
+            ))
+            .await;
         loop {
             let ev = match events.recv().await {
                 Ok(ev) => ev,
@@ -175,7 +239,11 @@ pub async fn chat_completions(State(st): State<GatewayState>, headers: HeaderMap
             match ev.stream {
                 Stream::Assistant => {
                     let d = ev.data.get("delta").cloned().unwrap_or_default();
-                    if tx.send(chunk(json!({"content": d}), Value::Null)).await.is_err() {
+                    if tx
+                        .send(chunk(json!({"content": d}), Value::Null))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -184,7 +252,8 @@ pub async fn chat_completions(State(st): State<GatewayState>, headers: HeaderMap
                     break;
                 }
                 Stream::Lifecycle if ev.data["phase"] == "error" => {
-                    let err = json!({"error": {"message": ev.data.get("error"), "type": "server_error"}});
+                    let err =
+                        json!({"error": {"message": ev.data.get("error"), "type": "server_error"}});
                     let _ = tx.send(format!("data: {err}\n\n")).await;
                     break;
                 }
@@ -208,6 +277,8 @@ where
 {
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
     tokio::spawn(f(tx));
-    let s = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|s| (Ok::<_, Infallible>(s), rx)) });
+    let s = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|s| (Ok::<_, Infallible>(s), rx))
+    });
     Body::from_stream(s)
 }

@@ -36,7 +36,9 @@ pub async fn dispatch(st: &GatewayState, method: &str, params: Value) -> Result<
         "sessions.list" => sessions(st),
         "sessions.reset" => {
             let key = match opt_str(&p, "key")? {
-                Some(k) => SessionKey::parse(k).map_err(|e| ErrorShape::invalid(format!("key: {e}")))?,
+                Some(k) => {
+                    SessionKey::parse(k).map_err(|e| ErrorShape::invalid(format!("key: {e}")))?
+                }
                 None => session_key(&p)?,
             };
             let existed = st.agent.reset(key.as_str()).map_err(agent_err)?;
@@ -44,7 +46,11 @@ pub async fn dispatch(st: &GatewayState, method: &str, params: Value) -> Result<
         }
         "models.list" => Ok(json!({"models": models(st)})),
         "connect" => Err(ErrorShape::invalid("already connected")),
-        other => Err(ErrorShape { code: "UNKNOWN_METHOD", message: format!("unknown method {other:?}"), retryable: false }),
+        other => Err(ErrorShape {
+            code: "UNKNOWN_METHOD",
+            message: format!("unknown method {other:?}"),
+            retryable: false,
+        }),
     }
 }
 
@@ -71,7 +77,8 @@ pub(super) fn agent_err(e: AgentError) -> ErrorShape {
 }
 
 fn send(st: &GatewayState, p: &Value) -> Result<Value, ErrorShape> {
-    let message = opt_str(p, "message")?.ok_or_else(|| ErrorShape::invalid("params.message (string) is required"))?;
+    let message = opt_str(p, "message")?
+        .ok_or_else(|| ErrorShape::invalid("params.message (string) is required"))?;
     let req = SendRequest {
         session_key: session_key(p)?,
         message: message.to_string(),
@@ -79,13 +86,24 @@ fn send(st: &GatewayState, p: &Value) -> Result<Value, ErrorShape> {
         stateless_history: None,
     };
     let acc = st.agent.send(req).map_err(agent_err)?;
-    Ok(json!({"runId": acc.run_id, "sessionKey": acc.session_key, "status": "accepted", "deduped": acc.deduped}))
+    Ok(
+        json!({"runId": acc.run_id, "sessionKey": acc.session_key, "status": "accepted", "deduped": acc.deduped}),
+    )
 }
 
 async fn wait(st: &GatewayState, p: &Value) -> Result<Value, ErrorShape> {
-    let run = opt_str(p, "runId")?.ok_or_else(|| ErrorShape::invalid("params.runId (string) is required"))?;
-    let ms = p.get("timeoutMs").and_then(Value::as_u64).unwrap_or(30_000).min(MAX_WAIT_MS);
-    let rec = st.agent.wait(run, Duration::from_millis(ms)).await.map_err(agent_err)?;
+    let run = opt_str(p, "runId")?
+        .ok_or_else(|| ErrorShape::invalid("params.runId (string) is required"))?;
+    let ms = p
+        .get("timeoutMs")
+        .and_then(Value::as_u64)
+        .unwrap_or(30_000)
+        .min(MAX_WAIT_MS);
+    let rec = st
+        .agent
+        .wait(run, Duration::from_millis(ms))
+        .await
+        .map_err(agent_err)?;
     Ok(json!({
         "runId": rec.id,
         "sessionKey": rec.session_key,
@@ -103,7 +121,11 @@ async fn wait(st: &GatewayState, p: &Value) -> Result<Value, ErrorShape> {
 
 fn history(st: &GatewayState, p: &Value) -> Result<Value, ErrorShape> {
     let key = session_key(p)?;
-    let limit = p.get("limit").and_then(Value::as_u64).unwrap_or(200).min(MAX_HISTORY as u64) as usize;
+    let limit = p
+        .get("limit")
+        .and_then(Value::as_u64)
+        .unwrap_or(200)
+        .min(MAX_HISTORY as u64) as usize;
     let entries = st.agent.history(key.as_str(), limit).map_err(agent_err)?;
     Ok(json!({"sessionKey": key, "messages": entries.iter().map(entry_json).collect::<Vec<_>>()}))
 }
@@ -120,8 +142,12 @@ fn entry_json(e: &TranscriptEntry) -> Value {
 
 fn sessions(st: &GatewayState) -> Result<Value, ErrorShape> {
     let store = st.agent.store();
-    let r = store.read_txn().map_err(|e| ErrorShape::internal(e.to_string()))?;
-    let list = store.sessions(&r).map_err(|e| ErrorShape::internal(e.to_string()))?;
+    let r = store
+        .read_txn()
+        .map_err(|e| ErrorShape::internal(e.to_string()))?;
+    let list = store
+        .sessions(&r)
+        .map_err(|e| ErrorShape::internal(e.to_string()))?;
     let out: Vec<Value> = list
         .iter()
         .map(|s| {
@@ -172,8 +198,13 @@ pub(super) fn models(st: &GatewayState) -> Vec<Value> {
 fn status(st: &GatewayState) -> Result<Value, ErrorShape> {
     let store = st.agent.store();
     let sessions = {
-        let r = store.read_txn().map_err(|e| ErrorShape::internal(e.to_string()))?;
-        store.sessions(&r).map_err(|e| ErrorShape::internal(e.to_string()))?.len()
+        let r = store
+            .read_txn()
+            .map_err(|e| ErrorShape::internal(e.to_string()))?;
+        store
+            .sessions(&r)
+            .map_err(|e| ErrorShape::internal(e.to_string()))?
+            .len()
     };
     Ok(json!({
         "version": env!("CARGO_PKG_VERSION"),

@@ -53,8 +53,12 @@ pub fn router(state: GatewayState) -> Router {
 
 /// Constant-time comparison of a presented token with the expected one.
 pub(crate) fn token_ok(expected: Option<&str>, presented: Option<&str>) -> bool {
-    let Some(expected) = expected else { return true };
-    let Some(presented) = presented else { return false };
+    let Some(expected) = expected else {
+        return true;
+    };
+    let Some(presented) = presented else {
+        return false;
+    };
     let (a, b) = (expected.as_bytes(), presented.as_bytes());
     if a.len() != b.len() {
         return false;

@@ -39,19 +39,35 @@ pub struct ErrorShape {
 impl ErrorShape {
     /// `INVALID_REQUEST`: the frame or its params are wrong.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self { code: "INVALID_REQUEST", message: message.into(), retryable: false }
+        Self {
+            code: "INVALID_REQUEST",
+            message: message.into(),
+            retryable: false,
+        }
     }
     /// `NOT_FOUND`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self { code: "NOT_FOUND", message: message.into(), retryable: false }
+        Self {
+            code: "NOT_FOUND",
+            message: message.into(),
+            retryable: false,
+        }
     }
     /// `UNAVAILABLE`: try again later.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self { code: "UNAVAILABLE", message: message.into(), retryable: true }
+        Self {
+            code: "UNAVAILABLE",
+            message: message.into(),
+            retryable: true,
+        }
     }
     /// `INTERNAL`.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self { code: "INTERNAL", message: message.into(), retryable: true }
+        Self {
+            code: "INTERNAL",
+            message: message.into(),
+            retryable: true,
+        }
     }
 }
 

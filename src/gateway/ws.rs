@@ -2,12 +2,14 @@
 //! then requests, agent events and ticks multiplexed onto the socket through a bounded
 //! queue. Malformed frames get an error response; the connection stays up.
 
-use super::protocol::{ErrorShape, EVENTS, METHODS, PROTOCOL_VERSION, Request, event, res_err, res_ok};
+use super::protocol::{
+    EVENTS, ErrorShape, METHODS, PROTOCOL_VERSION, Request, event, res_err, res_ok,
+};
 use super::{GatewayState, methods, token_ok};
 use crate::agent::Stream;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -21,49 +23,100 @@ const OUT_QUEUE: usize = 256;
 const MAX_FRAME: usize = 1 << 20;
 
 /// `GET /`: upgrades to the WebSocket protocol, or answers plain HTTP with a hint.
-pub async fn upgrade(State(st): State<GatewayState>, ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Response {
+pub async fn upgrade(
+    State(st): State<GatewayState>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
     let Ok(ws) = ws else {
         return "Hearth gateway. Connect a WebSocket client here (see `hearth chat`), or use /v1/chat/completions.\n".into_response();
     };
     let Ok(permit) = st.connections.clone().try_acquire_owned() else {
-        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "too many connections\n",
+        )
+            .into_response();
     };
-    ws.max_message_size(MAX_FRAME).on_upgrade(move |socket| async move {
-        connection(st, socket).await;
-        drop(permit);
-    })
+    ws.max_message_size(MAX_FRAME)
+        .on_upgrade(move |socket| async move {
+            connection(st, socket).await;
+            drop(permit);
+        })
 }
 
 async fn close(mut socket: WebSocket, code: u16, reason: &str) {
     tracing::debug!(code, reason, "closing websocket");
-    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
 }
 
 async fn connection(st: GatewayState, mut socket: WebSocket) {
     // 1. The handshake: the first frame must be a valid `connect` request.
     let first = match tokio::time::timeout(CONNECT_TIMEOUT, socket.recv()).await {
         Ok(Some(Ok(Message::Text(t)))) => t,
-        Ok(Some(Ok(_))) => return close(socket, close_code::POLICY, "first frame must be a text `connect` request").await,
+        Ok(Some(Ok(_))) => {
+            return close(
+                socket,
+                close_code::POLICY,
+                "first frame must be a text `connect` request",
+            )
+            .await;
+        }
         Ok(_) => return,
-        Err(_) => return close(socket, close_code::POLICY, "no `connect` request within 10s").await,
+        Err(_) => {
+            return close(
+                socket,
+                close_code::POLICY,
+                "no `connect` request within 10s",
+            )
+            .await;
+        }
     };
     let req: Request = match serde_json::from_str(first.as_str()) {
         Ok(r) => r,
-        Err(e) => return close(socket, close_code::POLICY, &format!("first frame is not a request: {e}")).await,
+        Err(e) => {
+            return close(
+                socket,
+                close_code::POLICY,
+                &format!("first frame is not a request: {e}"),
+            )
+            .await;
+        }
     };
     if req.kind != "req" || req.method != "connect" {
-        return close(socket, close_code::POLICY, "first frame must be a `connect` request").await;
+        return close(
+            socket,
+            close_code::POLICY,
+            "first frame must be a `connect` request",
+        )
+        .await;
     }
     let p = &req.params;
-    let min = p.get("minProtocol").and_then(Value::as_u64).unwrap_or(PROTOCOL_VERSION as u64);
-    let max = p.get("maxProtocol").and_then(Value::as_u64).unwrap_or(PROTOCOL_VERSION as u64);
+    let min = p
+        .get("minProtocol")
+        .and_then(Value::as_u64)
+        .unwrap_or(PROTOCOL_VERSION as u64);
+    let max = p
+        .get("maxProtocol")
+        .and_then(Value::as_u64)
+        .unwrap_or(PROTOCOL_VERSION as u64);
     if !(min..=max).contains(&(PROTOCOL_VERSION as u64)) {
-        let reason = format!("protocol mismatch: server speaks {PROTOCOL_VERSION}, client offers {min}..={max}");
+        let reason = format!(
+            "protocol mismatch: server speaks {PROTOCOL_VERSION}, client offers {min}..={max}"
+        );
         return close(socket, close_code::PROTOCOL, &reason).await;
     }
     let presented = p.pointer("/auth/token").and_then(Value::as_str);
     if !token_ok(st.token.as_deref(), presented) {
-        let reason = if presented.is_some() { "unauthorized: wrong token" } else { "unauthorized: token required" };
+        let reason = if presented.is_some() {
+            "unauthorized: wrong token"
+        } else {
+            "unauthorized: token required"
+        };
         return close(socket, close_code::POLICY, reason).await;
     }
     let hello = json!({
@@ -145,7 +198,12 @@ async fn handle_frame(st: &GatewayState, frame: &str, out: &mpsc::Sender<Value>)
     let value: Value = match serde_json::from_str(frame) {
         Ok(v) => v,
         Err(e) => {
-            let _ = out.send(res_err(&Value::Null, &ErrorShape::invalid(format!("malformed JSON: {e}")))).await;
+            let _ = out
+                .send(res_err(
+                    &Value::Null,
+                    &ErrorShape::invalid(format!("malformed JSON: {e}")),
+                ))
+                .await;
             return;
         }
     };
@@ -153,11 +211,24 @@ async fn handle_frame(st: &GatewayState, frame: &str, out: &mpsc::Sender<Value>)
     let req: Request = match serde_json::from_value::<Request>(value) {
         Ok(r) if r.kind == "req" => r,
         Ok(r) => {
-            let _ = out.send(res_err(&id, &ErrorShape::invalid(format!("unexpected frame type {:?}; clients send `req`", r.kind)))).await;
+            let _ = out
+                .send(res_err(
+                    &id,
+                    &ErrorShape::invalid(format!(
+                        "unexpected frame type {:?}; clients send `req`",
+                        r.kind
+                    )),
+                ))
+                .await;
             return;
         }
         Err(e) => {
-            let _ = out.send(res_err(&id, &ErrorShape::invalid(format!("not a request frame: {e}")))).await;
+            let _ = out
+                .send(res_err(
+                    &id,
+                    &ErrorShape::invalid(format!("not a request frame: {e}")),
+                ))
+                .await;
             return;
         }
     };

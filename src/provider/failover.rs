@@ -58,7 +58,10 @@ impl ModelRef {
     /// A message when there is no `/` or either side is empty.
     pub fn parse(s: &str) -> Result<Self, String> {
         match s.split_once('/') {
-            Some((p, m)) if !p.is_empty() && !m.is_empty() => Ok(Self { provider: p.into(), model: m.into() }),
+            Some((p, m)) if !p.is_empty() && !m.is_empty() => Ok(Self {
+                provider: p.into(),
+                model: m.into(),
+            }),
             _ => Err(format!("{s:?} is not of the form `provider/model`")),
         }
     }
@@ -139,16 +142,27 @@ impl Chain {
     ///
     /// # Errors
     /// A message when a model ref names a provider without a route, or the chain is empty.
-    pub fn new(routes: BTreeMap<String, Route>, models: Vec<ModelRef>, cooldowns: Arc<dyn CooldownStore>) -> Result<Self, String> {
+    pub fn new(
+        routes: BTreeMap<String, Route>,
+        models: Vec<ModelRef>,
+        cooldowns: Arc<dyn CooldownStore>,
+    ) -> Result<Self, String> {
         if models.is_empty() {
             return Err("the model chain is empty".into());
         }
         for m in &models {
             if !routes.contains_key(&m.provider) {
-                return Err(format!("model {m} names provider {:?}, which is not configured", m.provider));
+                return Err(format!(
+                    "model {m} names provider {:?}, which is not configured",
+                    m.provider
+                ));
             }
         }
-        Ok(Self { routes, models, cooldowns })
+        Ok(Self {
+            routes,
+            models,
+            cooldowns,
+        })
     }
 
     /// The model refs in order.
@@ -163,12 +177,21 @@ impl Chain {
 
     /// Every auth profile id with its health, for `status`.
     pub fn profile_health(&self) -> Vec<(String, ProfileHealth)> {
-        self.routes.values().flat_map(|r| r.profiles.iter()).map(|p| (p.id.clone(), self.cooldowns.health(&p.id))).collect()
+        self.routes
+            .values()
+            .flat_map(|r| r.profiles.iter())
+            .map(|p| (p.id.clone(), self.cooldowns.health(&p.id)))
+            .collect()
     }
 
     /// The smallest context window of the chain, tokens.
     pub fn min_context_window(&self) -> usize {
-        self.models.iter().filter_map(|m| self.routes.get(&m.provider)).map(|r| r.context_window).min().unwrap_or(2048)
+        self.models
+            .iter()
+            .filter_map(|m| self.routes.get(&m.provider))
+            .map(|r| r.context_window)
+            .min()
+            .unwrap_or(2048)
     }
 
     /// Calls the chain until one candidate answers. `messages_for(window, tools)` builds the
@@ -191,7 +214,9 @@ impl Chain {
     ) -> Result<Answer, ProviderError> {
         let mut failures = Vec::new();
         for m in &self.models {
-            let Some(route) = self.routes.get(&m.provider) else { continue };
+            let Some(route) = self.routes.get(&m.provider) else {
+                continue;
+            };
             let messages = messages_for(route.context_window, route.tools);
             let tools: &[ToolSpec] = if route.tools { &params.tools } else { &[] };
             for profile in ordered_profiles(&route.profiles, sticky) {
@@ -202,7 +227,10 @@ impl Chain {
                 let now = now_ms();
                 if health.cooldown_until_ms > now {
                     let secs = (health.cooldown_until_ms - now).div_ceil(1000);
-                    failures.push(format!("{m} via {}: cooling down for {secs}s more", profile.id));
+                    failures.push(format!(
+                        "{m} via {}: cooling down for {secs}s more",
+                        profile.id
+                    ));
                     continue;
                 }
                 let req = ChatRequest {
@@ -217,20 +245,33 @@ impl Chain {
                 match route.provider.chat(&req, profile, sink, cancel) {
                     Ok(response) => {
                         if health.failures > 0 || health.cooldown_until_ms > 0 {
-                            self.cooldowns.set_health(&profile.id, &ProfileHealth::default());
+                            self.cooldowns
+                                .set_health(&profile.id, &ProfileHealth::default());
                         }
-                        return Ok(Answer { response, model: m.to_string(), profile: profile.id.clone() });
+                        return Ok(Answer {
+                            response,
+                            model: m.to_string(),
+                            profile: profile.id.clone(),
+                        });
                     }
                     Err(ProviderError::Cancelled) => return Err(ProviderError::Cancelled),
                     Err(e) => {
                         let cooldown_until_ms = e.cools_down().then(|| {
                             let failures = health.failures.saturating_add(1);
                             let mut wait = cooldown_ms(failures);
-                            if let ProviderError::RateLimited { retry_after: Some(ra), .. } = &e {
+                            if let ProviderError::RateLimited {
+                                retry_after: Some(ra),
+                                ..
+                            } = &e
+                            {
                                 wait = wait.max(ra.as_millis() as u64);
                             }
                             let until = now_ms() + wait;
-                            let h = ProfileHealth { failures, cooldown_until_ms: until, last_error: Some(format!("{}: {e}", e.kind())) };
+                            let h = ProfileHealth {
+                                failures,
+                                cooldown_until_ms: until,
+                                last_error: Some(format!("{}: {e}", e.kind())),
+                            };
                             self.cooldowns.set_health(&profile.id, &h);
                             until
                         });
@@ -275,7 +316,12 @@ mod tests {
     struct MemCooldowns(Mutex<BTreeMap<String, ProfileHealth>>);
     impl CooldownStore for MemCooldowns {
         fn health(&self, id: &str) -> ProfileHealth {
-            self.0.lock().expect("lock").get(id).cloned().unwrap_or_default()
+            self.0
+                .lock()
+                .expect("lock")
+                .get(id)
+                .cloned()
+                .unwrap_or_default()
         }
         fn set_health(&self, id: &str, h: &ProfileHealth) {
             self.0.lock().expect("lock").insert(id.into(), h.clone());
@@ -288,35 +334,76 @@ mod tests {
         fn name(&self) -> &str {
             "p"
         }
-        fn chat(&self, _: &ChatRequest<'_>, auth: &AuthProfile, sink: &mut DeltaSink<'_>, _: &CancellationToken) -> Result<ChatResponse, ProviderError> {
+        fn chat(
+            &self,
+            _: &ChatRequest<'_>,
+            auth: &AuthProfile,
+            sink: &mut DeltaSink<'_>,
+            _: &CancellationToken,
+        ) -> Result<ChatResponse, ProviderError> {
             if auth.id.contains("429") {
-                return Err(ProviderError::RateLimited { provider: "p".into(), retry_after: None });
+                return Err(ProviderError::RateLimited {
+                    provider: "p".into(),
+                    retry_after: None,
+                });
             }
             if auth.id.contains("400") {
-                return Err(ProviderError::BadRequest { provider: "p".into(), status: 400, detail: String::new() });
+                return Err(ProviderError::BadRequest {
+                    provider: "p".into(),
+                    status: 400,
+                    detail: String::new(),
+                });
             }
             sink(&auth.id);
-            Ok(ChatResponse { message: ChatMessage::text(Role::Assistant, auth.id.clone()), finish_reason: FinishReason::Stop, usage: Default::default() })
+            Ok(ChatResponse {
+                message: ChatMessage::text(Role::Assistant, auth.id.clone()),
+                finish_reason: FinishReason::Stop,
+                usage: Default::default(),
+            })
         }
     }
 
     fn chain(profiles: &[&str], cd: Arc<MemCooldowns>) -> Chain {
         let route = Route {
             provider: Arc::new(ByProfile),
-            profiles: profiles.iter().map(|p| AuthProfile { id: p.to_string(), api_key: None }).collect(),
+            profiles: profiles
+                .iter()
+                .map(|p| AuthProfile {
+                    id: p.to_string(),
+                    api_key: None,
+                })
+                .collect(),
             context_window: 1000,
             tools: true,
         };
-        Chain::new(BTreeMap::from([("p".to_string(), route)]), vec![ModelRef::parse("p/m").expect("ref")], cd).expect("chain")
+        Chain::new(
+            BTreeMap::from([("p".to_string(), route)]),
+            vec![ModelRef::parse("p/m").expect("ref")],
+            cd,
+        )
+        .expect("chain")
     }
 
     fn params() -> CallParams {
-        CallParams { tools: vec![], max_tokens: 8, temperature: 0.0, seed: 1, timeout: Duration::from_secs(1) }
+        CallParams {
+            tools: vec![],
+            max_tokens: 8,
+            temperature: 0.0,
+            seed: 1,
+            timeout: Duration::from_secs(1),
+        }
     }
 
     fn call(c: &Chain, sticky: Option<&str>) -> (Result<Answer, ProviderError>, Vec<FailoverNote>) {
         let mut notes = Vec::new();
-        let r = c.call(&params(), sticky, &|_, _| vec![], &mut |_| {}, &CancellationToken::new(), &mut |n| notes.push(n.clone()));
+        let r = c.call(
+            &params(),
+            sticky,
+            &|_, _| vec![],
+            &mut |_| {},
+            &CancellationToken::new(),
+            &mut |n| notes.push(n.clone()),
+        );
         (r, notes)
     }
 
@@ -340,7 +427,10 @@ mod tests {
 
     #[test]
     fn cooldown_grows_and_caps() {
-        assert_eq!([1, 2, 3, 4, 9].map(cooldown_ms), [60_000, 300_000, 1_500_000, 3_600_000, 3_600_000]);
+        assert_eq!(
+            [1, 2, 3, 4, 9].map(cooldown_ms),
+            [60_000, 300_000, 1_500_000, 3_600_000, 3_600_000]
+        );
     }
 
     #[test]

@@ -178,7 +178,11 @@ impl ProviderError {
     pub fn cools_down(&self) -> bool {
         matches!(
             self,
-            Self::RateLimited { .. } | Self::Auth { .. } | Self::Server { .. } | Self::Timeout { .. } | Self::Connect { .. }
+            Self::RateLimited { .. }
+                | Self::Auth { .. }
+                | Self::Server { .. }
+                | Self::Timeout { .. }
+                | Self::Connect { .. }
         )
     }
 
@@ -220,13 +224,29 @@ pub trait Provider: Send + Sync {
 }
 
 /// Maps an HTTP error status and body to the matching [`ProviderError`].
-pub fn http_status_error(provider: &str, status: u16, body: &str, retry_after: Option<Duration>) -> ProviderError {
+pub fn http_status_error(
+    provider: &str,
+    status: u16,
+    body: &str,
+    retry_after: Option<Duration>,
+) -> ProviderError {
     let provider = provider.to_string();
     let detail: String = body.chars().take(300).collect();
     match status {
-        429 => ProviderError::RateLimited { provider, retry_after },
+        429 => ProviderError::RateLimited {
+            provider,
+            retry_after,
+        },
         401 | 403 => ProviderError::Auth { provider, status },
-        408 | 500..=599 => ProviderError::Server { provider, status, detail },
-        _ => ProviderError::BadRequest { provider, status, detail },
+        408 | 500..=599 => ProviderError::Server {
+            provider,
+            status,
+            detail,
+        },
+        _ => ProviderError::BadRequest {
+            provider,
+            status,
+            detail,
+        },
     }
 }

@@ -31,7 +31,14 @@ pub type Wtxn<'e> = heed::RwTxn<'e>;
 
 type Db = Database<'static, Bytes, Bytes>;
 
-const DB_NAMES: [&str; 6] = ["meta", "sessions", "transcript", "runs", "dedupe", "profiles"];
+const DB_NAMES: [&str; 6] = [
+    "meta",
+    "sessions",
+    "transcript",
+    "runs",
+    "dedupe",
+    "profiles",
+];
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +52,9 @@ pub enum StoreError {
         source: heed::Error,
     },
     /// The store was written by another schema version.
-    #[error("store at {path} has schema version {found}, this build needs {SCHEMA_VERSION}; move it aside or run a matching version")]
+    #[error(
+        "store at {path} has schema version {found}, this build needs {SCHEMA_VERSION}; move it aside or run a matching version"
+    )]
     Schema {
         /// The environment directory.
         path: PathBuf,
@@ -101,10 +110,18 @@ impl Store {
     /// cannot open it (permissions, map size smaller than the data), [`StoreError::Schema`]
     /// on a version mismatch.
     pub fn open(dir: &Path, opts: StoreOptions) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
-        let lmdb = |source| StoreError::Lmdb { path: dir.to_path_buf(), source };
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let lmdb = |source| StoreError::Lmdb {
+            path: dir.to_path_buf(),
+            source,
+        };
         let mut eo = EnvOpenOptions::new();
-        eo.map_size(round_to_page(opts.map_size_bytes)).max_dbs(DB_NAMES.len() as u32 + 2).max_readers(126);
+        eo.map_size(round_to_page(opts.map_size_bytes))
+            .max_dbs(DB_NAMES.len() as u32 + 2)
+            .max_readers(126);
         // SAFETY: heed requires that one process does not open the same environment twice
         // (LMDB locks are per-process). The daemon opens it once; the data dir holds one store.
         let env = unsafe { eo.flags(EnvFlags::empty()).open(dir) }.map_err(lmdb)?;
@@ -115,29 +132,48 @@ impl Store {
                 for name in DB_NAMES {
                     out.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
                 }
-                let arr: [Database<'_, Bytes, Bytes>; 6] =
-                    out.try_into().unwrap_or_else(|_| unreachable!("DB_NAMES has exactly six names"));
+                let arr: [Database<'_, Bytes, Bytes>; 6] = out
+                    .try_into()
+                    .unwrap_or_else(|_| unreachable!("DB_NAMES has exactly six names"));
                 Ok(CommitOrAbort::<_, ()>::Commit(arr))
             })
             .map_err(lmdb)?
             .unwrap_commit();
         let [meta, sessions, transcript, runs, dedupe, profiles] = dbs;
-        let store = Self { env, path: dir.to_path_buf(), meta, sessions, transcript, runs, dedupe, profiles };
+        let store = Self {
+            env,
+            path: dir.to_path_buf(),
+            meta,
+            sessions,
+            transcript,
+            runs,
+            dedupe,
+            profiles,
+        };
         store.check_schema()?;
         Ok(store)
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
         let mut w = self.write_txn()?;
-        match self.meta.get(&w, b"schema_version").map_err(|e| self.lmdb(e))? {
+        match self
+            .meta
+            .get(&w, b"schema_version")
+            .map_err(|e| self.lmdb(e))?
+        {
             Some(v) => {
                 let found = v.try_into().map(u32::from_be_bytes).unwrap_or(0);
                 if found != SCHEMA_VERSION {
-                    return Err(StoreError::Schema { path: self.path.clone(), found });
+                    return Err(StoreError::Schema {
+                        path: self.path.clone(),
+                        found,
+                    });
                 }
             }
             None => {
-                self.meta.put(&mut w, b"schema_version", &SCHEMA_VERSION.to_be_bytes()).map_err(|e| self.lmdb(e))?;
+                self.meta
+                    .put(&mut w, b"schema_version", &SCHEMA_VERSION.to_be_bytes())
+                    .map_err(|e| self.lmdb(e))?;
             }
         }
         w.commit().map_err(|e| self.lmdb(e))
@@ -174,21 +210,38 @@ impl Store {
 
     /// Bytes used by the data file (`data.mdb`), for `status`.
     pub fn disk_bytes(&self) -> u64 {
-        std::fs::metadata(self.path.join("data.mdb")).map(|m| m.len()).unwrap_or(0)
+        std::fs::metadata(self.path.join("data.mdb"))
+            .map(|m| m.len())
+            .unwrap_or(0)
     }
 
     fn lmdb(&self, source: heed::Error) -> StoreError {
-        StoreError::Lmdb { path: self.path.clone(), source }
+        StoreError::Lmdb {
+            path: self.path.clone(),
+            source,
+        }
     }
 
-    fn get_json<T: DeserializeOwned>(&self, rtxn: &heed::RoTxn<'_>, db: &Db, name: &'static str, key: &[u8]) -> Result<Option<T>, StoreError> {
+    fn get_json<T: DeserializeOwned>(
+        &self,
+        rtxn: &heed::RoTxn<'_>,
+        db: &Db,
+        name: &'static str,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
         match db.get(rtxn, key).map_err(|e| self.lmdb(e))? {
             None => Ok(None),
             Some(bytes) => decode(name, key, bytes).map(Some),
         }
     }
 
-    fn put_json<T: Serialize>(&self, wtxn: &mut Wtxn<'_>, db: &Db, key: &[u8], value: &T) -> Result<(), StoreError> {
+    fn put_json<T: Serialize>(
+        &self,
+        wtxn: &mut Wtxn<'_>,
+        db: &Db,
+        key: &[u8],
+        value: &T,
+    ) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
             db: "encode",
             key: printable(key),
@@ -198,8 +251,16 @@ impl Store {
     }
 }
 
-fn decode<T: DeserializeOwned>(db: &'static str, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { db, key: printable(key), detail: e.to_string() })
+fn decode<T: DeserializeOwned>(
+    db: &'static str,
+    key: &[u8],
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        db,
+        key: printable(key),
+        detail: e.to_string(),
+    })
 }
 
 fn printable(key: &[u8]) -> String {

@@ -153,7 +153,11 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn session_or_create(&self, wtxn: &mut Wtxn<'_>, key: &str) -> Result<SessionRecord, StoreError> {
+    pub fn session_or_create(
+        &self,
+        wtxn: &mut Wtxn<'_>,
+        key: &str,
+    ) -> Result<SessionRecord, StoreError> {
         if let Some(s) = self.session(wtxn, key)? {
             return Ok(s);
         }
@@ -178,7 +182,9 @@ impl Store {
             .map_err(|e| self.lmdb(e))?
             .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
             .unwrap_or(1);
-        self.meta.put(wtxn, b"next_session_id", &(cur + 1).to_be_bytes()).map_err(|e| self.lmdb(e))?;
+        self.meta
+            .put(wtxn, b"next_session_id", &(cur + 1).to_be_bytes())
+            .map_err(|e| self.lmdb(e))?;
         Ok(cur)
     }
 
@@ -203,8 +209,14 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn reset_session(&self, wtxn: &mut Wtxn<'_>, key: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let Some(mut s) = self.session(wtxn, key)? else { return Ok(None) };
+    pub fn reset_session(
+        &self,
+        wtxn: &mut Wtxn<'_>,
+        key: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let Some(mut s) = self.session(wtxn, key)? else {
+            return Ok(None);
+        };
         s.id = self.next_session_id(wtxn)?;
         s.next_seq = 0;
         s.updated_ms = now_ms();
@@ -218,10 +230,26 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn append(&self, wtxn: &mut Wtxn<'_>, session: &mut SessionRecord, run_id: Option<&str>, message: ChatMessage) -> Result<u64, StoreError> {
+    pub fn append(
+        &self,
+        wtxn: &mut Wtxn<'_>,
+        session: &mut SessionRecord,
+        run_id: Option<&str>,
+        message: ChatMessage,
+    ) -> Result<u64, StoreError> {
         let seq = session.next_seq;
-        let entry = TranscriptEntry { seq, ts_ms: now_ms(), run_id: run_id.map(str::to_string), message };
-        self.put_json(wtxn, &self.transcript, &transcript_key(session.id, seq), &entry)?;
+        let entry = TranscriptEntry {
+            seq,
+            ts_ms: now_ms(),
+            run_id: run_id.map(str::to_string),
+            message,
+        };
+        self.put_json(
+            wtxn,
+            &self.transcript,
+            &transcript_key(session.id, seq),
+            &entry,
+        )?;
         session.next_seq += 1;
         session.updated_ms = entry.ts_ms;
         self.put_session(wtxn, session)?;
@@ -232,10 +260,19 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn transcript_tail(&self, rtxn: &Rtxn<'_>, session_id: u64, limit: usize) -> Result<Vec<TranscriptEntry>, StoreError> {
+    pub fn transcript_tail(
+        &self,
+        rtxn: &Rtxn<'_>,
+        session_id: u64,
+        limit: usize,
+    ) -> Result<Vec<TranscriptEntry>, StoreError> {
         let prefix = session_id.to_be_bytes();
         let mut out = Vec::new();
-        for item in self.transcript.rev_prefix_iter(rtxn, &prefix).map_err(|e| self.lmdb(e))? {
+        for item in self
+            .transcript
+            .rev_prefix_iter(rtxn, &prefix)
+            .map_err(|e| self.lmdb(e))?
+        {
             if out.len() >= limit {
                 break;
             }
@@ -262,9 +299,13 @@ impl Store {
         self.put_json(wtxn, &self.runs, rec.id.as_bytes(), rec)?;
         let marker = format!("{ACTIVE_PREFIX}{}", rec.id);
         if rec.status == RunStatus::Running {
-            self.meta.put(wtxn, marker.as_bytes(), b"").map_err(|e| self.lmdb(e))?;
+            self.meta
+                .put(wtxn, marker.as_bytes(), b"")
+                .map_err(|e| self.lmdb(e))?;
         } else {
-            self.meta.delete(wtxn, marker.as_bytes()).map_err(|e| self.lmdb(e))?;
+            self.meta
+                .delete(wtxn, marker.as_bytes())
+                .map_err(|e| self.lmdb(e))?;
         }
         Ok(())
     }
@@ -275,7 +316,11 @@ impl Store {
     /// [`StoreError`].
     pub fn running_runs(&self, rtxn: &Rtxn<'_>) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
-        for item in self.meta.prefix_iter(rtxn, ACTIVE_PREFIX.as_bytes()).map_err(|e| self.lmdb(e))? {
+        for item in self
+            .meta
+            .prefix_iter(rtxn, ACTIVE_PREFIX.as_bytes())
+            .map_err(|e| self.lmdb(e))?
+        {
             let (k, _) = item.map_err(|e| self.lmdb(e))?;
             out.push(String::from_utf8_lossy(&k[ACTIVE_PREFIX.len()..]).into_owned());
         }
@@ -286,8 +331,13 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn dedupe_get(&self, rtxn: &Rtxn<'_>, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
-        let rec: Option<DedupeRecord> = self.get_json(rtxn, &self.dedupe, "dedupe", key.as_bytes())?;
+    pub fn dedupe_get(
+        &self,
+        rtxn: &Rtxn<'_>,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let rec: Option<DedupeRecord> =
+            self.get_json(rtxn, &self.dedupe, "dedupe", key.as_bytes())?;
         Ok(rec.filter(|r| r.expires_ms > now_ms()).map(|r| r.result))
     }
 
@@ -295,8 +345,17 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn dedupe_put(&self, wtxn: &mut Wtxn<'_>, key: &str, result: &serde_json::Value, ttl_ms: u64) -> Result<(), StoreError> {
-        let rec = DedupeRecord { result: result.clone(), expires_ms: now_ms().saturating_add(ttl_ms) };
+    pub fn dedupe_put(
+        &self,
+        wtxn: &mut Wtxn<'_>,
+        key: &str,
+        result: &serde_json::Value,
+        ttl_ms: u64,
+    ) -> Result<(), StoreError> {
+        let rec = DedupeRecord {
+            result: result.clone(),
+            expires_ms: now_ms().saturating_add(ttl_ms),
+        };
         self.put_json(wtxn, &self.dedupe, key.as_bytes(), &rec)
     }
 
@@ -309,7 +368,9 @@ impl Store {
         let mut dead = Vec::new();
         for item in self.dedupe.iter(wtxn).map_err(|e| self.lmdb(e))? {
             let (k, v) = item.map_err(|e| self.lmdb(e))?;
-            let expired = decode::<DedupeRecord>("dedupe", k, v).map(|r| r.expires_ms <= now).unwrap_or(true);
+            let expired = decode::<DedupeRecord>("dedupe", k, v)
+                .map(|r| r.expires_ms <= now)
+                .unwrap_or(true);
             if expired {
                 dead.push(k.to_vec());
             }
@@ -325,18 +386,30 @@ impl Store {
     /// # Errors
     /// [`StoreError`].
     pub fn profile_state(&self, rtxn: &Rtxn<'_>, id: &str) -> Result<ProfileState, StoreError> {
-        Ok(self.get_json(rtxn, &self.profiles, "profiles", id.as_bytes())?.unwrap_or_default())
+        Ok(self
+            .get_json(rtxn, &self.profiles, "profiles", id.as_bytes())?
+            .unwrap_or_default())
     }
 
     /// Stores the health state of auth profile `id`.
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn put_profile_state(&self, wtxn: &mut Wtxn<'_>, id: &str, st: &ProfileState) -> Result<(), StoreError> {
+    pub fn put_profile_state(
+        &self,
+        wtxn: &mut Wtxn<'_>,
+        id: &str,
+        st: &ProfileState,
+    ) -> Result<(), StoreError> {
         self.put_json(wtxn, &self.profiles, id.as_bytes(), st)
     }
 
-    fn all_json<T: serde::de::DeserializeOwned>(&self, rtxn: &Rtxn<'_>, db: &Db, name: &'static str) -> Result<Vec<T>, StoreError> {
+    fn all_json<T: serde::de::DeserializeOwned>(
+        &self,
+        rtxn: &Rtxn<'_>,
+        db: &Db,
+        name: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
         for item in db.iter(rtxn).map_err(|e| self.lmdb(e))? {
             let (k, v) = item.map_err(|e| self.lmdb(e))?;

@@ -7,7 +7,9 @@ fn tmp(name: &str) -> PathBuf {
     d
 }
 
-const OPTS: StoreOptions = StoreOptions { map_size_bytes: 16 << 20 };
+const OPTS: StoreOptions = StoreOptions {
+    map_size_bytes: 16 << 20,
+};
 
 #[test]
 fn append_and_reopen() {
@@ -15,17 +17,33 @@ fn append_and_reopen() {
     {
         let s = Store::open(&dir, OPTS).expect("open");
         let mut w = s.write_txn().expect("w");
-        let mut sess = s.session_or_create(&mut w, "agent:main:main").expect("sess");
+        let mut sess = s
+            .session_or_create(&mut w, "agent:main:main")
+            .expect("sess");
         for i in 0..5 {
-            s.append(&mut w, &mut sess, None, ChatMessage::text(Role::User, format!("m{i}"))).expect("append");
+            s.append(
+                &mut w,
+                &mut sess,
+                None,
+                ChatMessage::text(Role::User, format!("m{i}")),
+            )
+            .expect("append");
         }
         s.commit(w).expect("commit");
     }
     let s = Store::open(&dir, OPTS).expect("reopen");
     let r = s.read_txn().expect("r");
-    let sess = s.session(&r, "agent:main:main").expect("get").expect("exists");
+    let sess = s
+        .session(&r, "agent:main:main")
+        .expect("get")
+        .expect("exists");
     let tail = s.transcript_tail(&r, sess.id, 3).expect("tail");
-    assert_eq!(tail.iter().map(|e| e.message.content.as_str()).collect::<Vec<_>>(), ["m2", "m3", "m4"]);
+    assert_eq!(
+        tail.iter()
+            .map(|e| e.message.content.as_str())
+            .collect::<Vec<_>>(),
+        ["m2", "m3", "m4"]
+    );
     assert_eq!(tail[0].seq, 2);
 }
 
@@ -48,10 +66,14 @@ fn schema_mismatch_is_refused() {
     {
         let s = Store::open(&dir, OPTS).expect("open");
         let mut w = s.write_txn().expect("w");
-        s.meta.put(&mut w, b"schema_version", &99u32.to_be_bytes()).expect("put");
+        s.meta
+            .put(&mut w, b"schema_version", &99u32.to_be_bytes())
+            .expect("put");
         s.commit(w).expect("commit");
     }
-    let Err(e) = Store::open(&dir, OPTS) else { panic!("opened a store of another schema") };
+    let Err(e) = Store::open(&dir, OPTS) else {
+        panic!("opened a store of another schema")
+    };
     assert!(e.to_string().contains("schema version 99"), "{e}");
 }
 
@@ -76,12 +98,19 @@ fn running_index_follows_status() {
     let mut w = s.write_txn().expect("w");
     s.put_run(&mut w, &rec).expect("put");
     s.commit(w).expect("c");
-    assert_eq!(s.running_runs(&s.read_txn().expect("r")).expect("list"), ["run_1"]);
+    assert_eq!(
+        s.running_runs(&s.read_txn().expect("r")).expect("list"),
+        ["run_1"]
+    );
     rec.status = RunStatus::Completed;
     let mut w = s.write_txn().expect("w");
     s.put_run(&mut w, &rec).expect("put");
     s.commit(w).expect("c");
-    assert!(s.running_runs(&s.read_txn().expect("r")).expect("list").is_empty());
+    assert!(
+        s.running_runs(&s.read_txn().expect("r"))
+            .expect("list")
+            .is_empty()
+    );
 }
 
 #[test]
@@ -89,11 +118,16 @@ fn dedupe_expires() {
     let dir = tmp("dedupe");
     let s = Store::open(&dir, OPTS).expect("open");
     let mut w = s.write_txn().expect("w");
-    s.dedupe_put(&mut w, "a", &serde_json::json!({"runId": "x"}), 60_000).expect("put");
-    s.dedupe_put(&mut w, "b", &serde_json::json!(1), 0).expect("put");
+    s.dedupe_put(&mut w, "a", &serde_json::json!({"runId": "x"}), 60_000)
+        .expect("put");
+    s.dedupe_put(&mut w, "b", &serde_json::json!(1), 0)
+        .expect("put");
     s.commit(w).expect("c");
     let r = s.read_txn().expect("r");
-    assert_eq!(s.dedupe_get(&r, "a").expect("get"), Some(serde_json::json!({"runId": "x"})));
+    assert_eq!(
+        s.dedupe_get(&r, "a").expect("get"),
+        Some(serde_json::json!({"runId": "x"}))
+    );
     assert_eq!(s.dedupe_get(&r, "b").expect("get"), None);
     drop(r);
     let mut w = s.write_txn().expect("w");

