@@ -1,0 +1,188 @@
+//! Architecture invariants enforced by scanning the source: who may import whom
+//! (ARCHITECTURE.md, "Architecture invariants" 8). A rule names a module folder and the
+//! paths its files must not mention.
+
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).expect("read src") {
+        let p = e.expect("entry").path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// Source lines that are code (comments and doc comments dropped).
+fn code(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .expect("read file")
+        .lines()
+        .map(|l| l.split("//").next().unwrap_or("").to_string())
+        .collect()
+}
+
+fn violations(rules: &[(&str, &[&str])]) -> Vec<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut bad = Vec::new();
+    for f in &files {
+        let rel = f
+            .strip_prefix(&src)
+            .expect("under src")
+            .to_string_lossy()
+            .replace('\\', "/");
+        for (module, forbidden) in rules {
+            if !rel.starts_with(module) {
+                continue;
+            }
+            for (n, line) in code(f).iter().enumerate() {
+                for word in *forbidden {
+                    if line.contains(word) {
+                        bad.push(format!(
+                            "src/{rel}:{}: `{word}` is forbidden in {module}",
+                            n + 1
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    bad
+}
+
+#[test]
+fn module_boundaries_hold() {
+    let rules: &[(&str, &[&str])] = &[
+        ("core/", &["crate::", "tokio", "std::fs", "std::net"]),
+        (
+            "config/",
+            &[
+                "crate::storage",
+                "crate::provider",
+                "crate::tool",
+                "crate::agent",
+                "crate::gateway",
+                "crate::daemon",
+                "crate::cli",
+            ],
+        ),
+        (
+            "storage/",
+            &[
+                "crate::provider",
+                "crate::tool",
+                "crate::agent",
+                "crate::gateway",
+                "crate::daemon",
+                "crate::cli",
+                "crate::config",
+            ],
+        ),
+        (
+            "provider/",
+            &[
+                "crate::storage",
+                "crate::agent",
+                "crate::gateway",
+                "crate::daemon",
+                "crate::cli",
+                "crate::tool",
+                "heed",
+            ],
+        ),
+        (
+            "tool/",
+            &[
+                "crate::storage",
+                "crate::agent",
+                "crate::gateway",
+                "crate::daemon",
+                "crate::cli",
+                "crate::provider",
+                "heed",
+                "candle",
+            ],
+        ),
+        (
+            "models/",
+            &[
+                "crate::storage",
+                "crate::agent",
+                "crate::gateway",
+                "crate::daemon",
+                "crate::cli",
+                "heed",
+                "candle",
+            ],
+        ),
+        (
+            "agent/",
+            &[
+                "crate::gateway",
+                "crate::daemon",
+                "crate::cli",
+                "axum",
+                "tokio::net",
+                "heed",
+                "candle",
+                "ureq",
+            ],
+        ),
+        (
+            "gateway/",
+            &[
+                "crate::daemon",
+                "crate::cli",
+                "crate::provider::local",
+                "crate::provider::openai",
+                "heed",
+                "candle",
+            ],
+        ),
+    ];
+    let mut bad = violations(rules);
+    // Crates that belong to one module only.
+    let owners: &[(&str, &[&str])] = &[
+        ("agent/", &["anyhow"]),
+        ("gateway/", &["anyhow"]),
+        ("daemon/", &["anyhow", "heed::"]),
+        ("provider/", &["anyhow"]),
+        ("tool/", &["anyhow"]),
+        ("models/", &["anyhow"]),
+        ("config/", &["anyhow"]),
+        ("storage/", &["anyhow"]),
+        ("cli/", &["heed::", "candle_core", "candle_transformers"]),
+    ];
+    bad.extend(violations(owners));
+
+    assert!(bad.is_empty(), "forbidden imports:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn only_storage_uses_heed_and_only_local_provider_uses_candle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut bad = Vec::new();
+    for f in &files {
+        let rel = f
+            .strip_prefix(&src)
+            .expect("under src")
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = code(f).join("\n");
+        if text.contains("heed::") && !rel.starts_with("storage/") {
+            bad.push(format!("src/{rel} uses heed"));
+        }
+        if (text.contains("candle_core") || text.contains("candle_transformers"))
+            && !rel.starts_with("provider/local/")
+        {
+            bad.push(format!("src/{rel} uses candle"));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
