@@ -46,8 +46,21 @@ fn send(ws: &mut Ws, session: &str, message: &str) -> String {
 
 #[test]
 fn local_model_streams_and_greedy_decoding_repeats() {
+    // The chain starts with a provider that refuses connections (as with no network); the
+    // run must fail over to the on-device model.
+    let offline = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!(
+            "http://127.0.0.1:{}/v1",
+            l.local_addr().expect("addr").port()
+        )
+    };
+    let cfg = format!(
+        "[local]\nmodels_dir = {:?}\n\n[agent]\nmax_tokens = 40\nmodel = [\"offline/gpt\", \"local/smollm2-135m-instruct\"]\n\n[providers.offline]\nkind = \"openai\"\nbase_url = \"{offline}\"\n",
+        models_dir()
+    );
     let root = temp_dir("local");
-    let gw = Gateway::start(&root, &local_config(40));
+    let gw = Gateway::start(&root, &cfg);
     let mut ws = gw.ws();
     let mut texts = Vec::new();
     for session in ["agent:main:a", "agent:main:b"] {

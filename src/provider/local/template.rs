@@ -188,12 +188,15 @@ fn json_str(s: &str) -> String {
 }
 
 /// A default system prompt written literally in the template as
-/// `'<|im_start|>system\n…<|im_end|>` (no template expressions inside).
+/// `'<|im_start|>system\n…<|im_end|>` (no template expressions inside); the newline may be a
+/// real one or the escape `\n` inside the Jinja string.
 fn literal_default_system(template: &str) -> Option<String> {
-    let opener = format!("{IM_START}system\\n");
-    let start = template.find(&opener)? + opener.len();
-    let end = start + template[start..].find(IM_END)?;
-    let text = &template[start..end];
+    let opener = format!("{IM_START}system");
+    let after = &template[template.find(&opener)? + opener.len()..];
+    let after = after
+        .strip_prefix('\n')
+        .or_else(|| after.strip_prefix("\\n"))?;
+    let text = &after[..after.find(IM_END)?];
     let templated =
         text.contains("{{") || text.contains("{%") || text.contains('\'') || text.contains('"');
     (!templated && !text.is_empty()).then(|| text.replace("\\n", "\n"))
@@ -208,6 +211,22 @@ mod tests {
 
     fn smollm() -> ChatTemplate {
         ChatTemplate::detect(Some(SMOLLM2)).expect("ChatML")
+    }
+
+    #[test]
+    fn default_system_prompt_with_real_or_escaped_newlines() {
+        // SmolLM2's GGUF holds real newlines inside the Jinja string literals.
+        let real = SMOLLM2.replace("\\n", "\n");
+        let t = ChatTemplate::detect(Some(&real)).expect("ChatML");
+        assert_eq!(t, smollm());
+        let none =
+            "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>'}}";
+        assert_eq!(
+            ChatTemplate::detect(Some(none))
+                .expect("ChatML")
+                .default_system,
+            None
+        );
     }
 
     #[test]

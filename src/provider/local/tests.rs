@@ -2,6 +2,7 @@
 //! holding `smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf`. Without it they fail.
 
 use super::gguf;
+use super::template::ChatTemplate;
 use super::tokenizer::GgufTokenizer;
 use super::*;
 use crate::core::{ChatMessage, Role, ToolSpec};
@@ -44,10 +45,24 @@ fn shared() -> &'static LocalProvider {
     P.get_or_init(|| LocalProvider::new(options(model_path(), 2048)))
 }
 
-fn tokenizer() -> GgufTokenizer {
+fn header() -> Content {
     let mut f = std::fs::File::open(model_path()).expect("open model");
-    let content = Content::read(&mut f).expect("GGUF header");
-    GgufTokenizer::from_metadata(&content.metadata).expect("tokenizer")
+    Content::read(&mut f).expect("GGUF header")
+}
+
+fn tokenizer() -> GgufTokenizer {
+    GgufTokenizer::from_metadata(&header().metadata).expect("tokenizer")
+}
+
+#[test]
+fn real_template_is_chatml_with_smollm_default_system() {
+    let md = header().metadata;
+    let src = md["tokenizer.chat_template"].to_string().expect("string");
+    let t = ChatTemplate::detect(Some(src)).expect("ChatML");
+    assert_eq!(
+        t.default_system.as_deref(),
+        Some("You are a helpful AI assistant named SmolLM, trained by Hugging Face")
+    );
 }
 
 fn request<'a>(
