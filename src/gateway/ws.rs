@@ -19,6 +19,8 @@ use tokio::sync::{broadcast, mpsc};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Outgoing frames queued per connection before requests wait.
 const OUT_QUEUE: usize = 256;
+/// Requests of one connection executing at once; further frames wait (backpressure).
+const MAX_IN_FLIGHT: usize = 32;
 /// Largest accepted frame, bytes.
 const MAX_FRAME: usize = 1 << 20;
 
@@ -132,6 +134,7 @@ async fn connection(st: GatewayState, mut socket: WebSocket) {
 
     // 2. The session: requests, events and ticks.
     let (out_tx, mut out_rx) = mpsc::channel::<Value>(OUT_QUEUE);
+    let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     let mut events = st.agent.subscribe();
     let mut tick = tokio::time::interval(Duration::from_millis(st.tick_ms.max(100)));
     tick.tick().await;
@@ -142,13 +145,21 @@ async fn connection(st: GatewayState, mut socket: WebSocket) {
                 let frame = match incoming {
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(Message::Binary(_))) => {
-                        let _ = out_tx.send(res_err(&Value::Null, &ErrorShape::invalid("binary frames are not supported; send JSON text"))).await;
+                        let err = res_err(&Value::Null, &ErrorShape::invalid("binary frames are not supported; send JSON text"));
+                        if socket.send(text(&err)).await.is_err() {
+                            break;
+                        }
                         continue;
                     }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => continue,
                 };
-                handle_frame(&st, frame.as_str(), &out_tx).await;
+                let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
+                if let Some(err) = handle_frame(&st, frame.as_str(), &out_tx, permit)
+                    && socket.send(text(&err)).await.is_err()
+                {
+                    break;
+                }
             }
             Some(frame) = out_rx.recv() => {
                 if socket.send(text(&frame)).await.is_err() {
@@ -192,44 +203,40 @@ async fn connection(st: GatewayState, mut socket: WebSocket) {
     }
 }
 
-/// Parses one frame and dispatches it; long methods run in their own task so the socket
-/// keeps flowing.
-async fn handle_frame(st: &GatewayState, frame: &str, out: &mpsc::Sender<Value>) {
+/// Parses one frame. A malformed frame yields the error response to send at once; a request
+/// is dispatched in its own task (holding `permit`), which queues its response on `out`.
+fn handle_frame(
+    st: &GatewayState,
+    frame: &str,
+    out: &mpsc::Sender<Value>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> Option<Value> {
     let value: Value = match serde_json::from_str(frame) {
         Ok(v) => v,
         Err(e) => {
-            let _ = out
-                .send(res_err(
-                    &Value::Null,
-                    &ErrorShape::invalid(format!("malformed JSON: {e}")),
-                ))
-                .await;
-            return;
+            return Some(res_err(
+                &Value::Null,
+                &ErrorShape::invalid(format!("malformed JSON: {e}")),
+            ));
         }
     };
     let id = value.get("id").cloned().unwrap_or(Value::Null);
     let req: Request = match serde_json::from_value::<Request>(value) {
         Ok(r) if r.kind == "req" => r,
         Ok(r) => {
-            let _ = out
-                .send(res_err(
-                    &id,
-                    &ErrorShape::invalid(format!(
-                        "unexpected frame type {:?}; clients send `req`",
-                        r.kind
-                    )),
-                ))
-                .await;
-            return;
+            return Some(res_err(
+                &id,
+                &ErrorShape::invalid(format!(
+                    "unexpected frame type {:?}; clients send `req`",
+                    r.kind
+                )),
+            ));
         }
         Err(e) => {
-            let _ = out
-                .send(res_err(
-                    &id,
-                    &ErrorShape::invalid(format!("not a request frame: {e}")),
-                ))
-                .await;
-            return;
+            return Some(res_err(
+                &id,
+                &ErrorShape::invalid(format!("not a request frame: {e}")),
+            ));
         }
     };
     let (st, out) = (st.clone(), out.clone());
@@ -238,8 +245,12 @@ async fn handle_frame(st: &GatewayState, frame: &str, out: &mpsc::Sender<Value>)
             Ok(payload) => res_ok(&req.id, payload),
             Err(e) => res_err(&req.id, &e),
         };
+        // Each task sends one frame and at most MAX_IN_FLIGHT run at once, so this queue
+        // (OUT_QUEUE > MAX_IN_FLIGHT) never blocks the connection loop that drains it.
         let _ = out.send(frame).await;
+        drop(permit);
     });
+    None
 }
 
 /// The `chat` event for a run's final state (OpenClaw: `state` = final | error | aborted).
