@@ -32,10 +32,14 @@ pub(super) struct Limits {
     pub next_call_id: u64,
 }
 
-/// What a finished generation produced besides the response: how many call ids it used.
+/// What a finished generation produced besides the response.
 pub(super) struct Generated {
+    /// The answer.
     pub response: ChatResponse,
+    /// How many `call_local_<n>` ids it used.
     pub call_ids_used: u64,
+    /// Prompt tokens taken from the KV cache of the previous call instead of recomputed.
+    pub reused_tokens: usize,
 }
 
 fn infer_err(e: candle_core::Error) -> ProviderError {
@@ -123,12 +127,20 @@ pub(super) fn generate(
     let mut generated: Vec<u32> = Vec::new();
     let mut finish = FinishReason::Length;
 
+    // Reuse the KV cache when this prompt extends what it holds (a conversation going on);
+    // otherwise position 0 restarts it.
+    let reused = if prompt.len() > model.cached.len() && prompt.starts_with(&model.cached) {
+        model.cached.len()
+    } else {
+        model.cached.clear();
+        0
+    };
     let mut logits = None;
-    for (i, chunk) in prompt.chunks(PREFILL_CHUNK).enumerate() {
+    for chunk in prompt[reused..].chunks(PREFILL_CHUNK) {
         check()?;
-        logits = Some(forward(model, chunk, i * PREFILL_CHUNK)?);
+        logits = Some(forward(model, chunk)?);
     }
-    let mut logits = logits.expect("the prompt holds at least the generation prompt's tokens");
+    let mut logits = logits.expect("at least one prompt token is fed: prompt.len() > reused");
     while generated.len() < max_new {
         check()?;
         let start = generated.len().saturating_sub(REPEAT_LAST_N);
@@ -147,7 +159,7 @@ pub(super) fn generate(
         let text = utf8.push(model.tokenizer.token_bytes(next));
         emit(&mut filter, &text, sink);
         if generated.len() < max_new {
-            logits = forward(model, &[next], prompt.len() + generated.len() - 1)?;
+            logits = forward(model, &[next])?;
         }
     }
     let tail = utf8.finish();
@@ -182,6 +194,7 @@ pub(super) fn generate(
             usage,
         },
         call_ids_used,
+        reused_tokens: reused,
     })
 }
 
@@ -195,15 +208,23 @@ fn emit(filter: &mut OutputFilter, text: &str, sink: &mut DeltaSink<'_>) {
     }
 }
 
-/// Feeds `tokens` at position `pos` (0 restarts the KV cache) and returns the next-token
-/// logits, shape `[vocab]`, as f32.
-fn forward(model: &mut LoadedModel, tokens: &[u32], pos: usize) -> Result<Tensor, ProviderError> {
+/// Feeds `tokens` after those in the KV cache (position 0 restarts it), records them in
+/// `model.cached`, and returns the next-token logits, shape `[vocab]`, as f32.
+fn forward(model: &mut LoadedModel, tokens: &[u32]) -> Result<Tensor, ProviderError> {
+    // Until the pass succeeds the cache content is unknown: an empty record forces a restart.
+    let mut cached = std::mem::take(&mut model.cached);
     let input = Tensor::new(tokens, &Device::Cpu)
         .and_then(|t| t.unsqueeze(0))
         .map_err(infer_err)?;
-    let logits = model.weights.forward(&input, pos).map_err(infer_err)?;
-    logits
+    let logits = model
+        .weights
+        .forward(&input, cached.len())
+        .map_err(infer_err)?;
+    let logits = logits
         .squeeze(0)
         .and_then(|l| l.to_dtype(candle_core::DType::F32))
-        .map_err(infer_err)
+        .map_err(infer_err)?;
+    cached.extend_from_slice(tokens);
+    model.cached = cached;
+    Ok(logits)
 }

@@ -37,6 +37,9 @@ pub(super) struct LoadedModel {
     pub context_length: usize,
     /// Token ids that end an answer (`<|im_end|>`, EOS, `<|endoftext|>`).
     pub stop_ids: Vec<u32>,
+    /// The tokens whose keys and values are in the KV cache, in position order. A call whose
+    /// prompt extends them feeds only the new tokens.
+    pub cached: Vec<u32>,
 }
 
 /// Formats a load failure of model `name` the way users can act on.
@@ -107,6 +110,7 @@ pub(super) fn load(name: &str, path: &Path) -> Result<LoadedModel, ProviderError
         template,
         context_length,
         stop_ids,
+        cached: Vec::new(),
     })
 }
 

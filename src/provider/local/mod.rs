@@ -15,6 +15,8 @@ mod template;
 mod tokenizer;
 mod toolcall;
 
+/// ggml tensor types (GGUF spec `ggml_type`), re-exported so callers of
+/// [`requantize_gguf`] need not name candle (only this module may import it).
 pub use candle_core::quantized::GgmlDType;
 pub use gguf::requantize_gguf;
 
@@ -48,6 +50,16 @@ pub struct LocalOptions {
 
 /// The on-device provider. Loads a model on first use and keeps one model in memory; calls
 /// are serialised by a mutex (one generation at a time).
+///
+/// Each call renders the conversation in ChatML, checks that prompt + 1 token fits the context
+/// window (else [`ProviderError::Local`] saying by how many tokens it is over), clamps
+/// `max_tokens` to the room left, and streams text as tokens arrive (never half a UTF-8
+/// character). Temperature 0 decodes greedily (argmax, deterministic); otherwise it samples
+/// with top-p 0.95 seeded by `req.seed`. Both apply a repeat penalty of 1.1 to the last 64
+/// generated tokens. Generation stops at `<|im_end|>`/EOS (`Stop`), `max_tokens` or the
+/// window (`Length`); cancellation and `req.timeout` are checked between tokens. When a
+/// prompt extends the previous call's prompt and answer token for token (a conversation
+/// going on), the KV cache is reused and only the new tokens are computed.
 pub struct LocalProvider {
     opts: LocalOptions,
     loaded: Mutex<Option<LoadedModel>>,
@@ -86,8 +98,8 @@ impl LocalProvider {
 
     fn lock_blocking(&self) -> MutexGuard<'_, Option<LoadedModel>> {
         self.loaded.lock().unwrap_or_else(|poisoned| {
-            // A panic mid-generation leaves the model usable (each call restarts its KV
-            // cache), but drop it anyway so the next call starts from a clean load.
+            // A panic mid-generation may leave the model half-updated (KV cache and its
+            // record); drop it so the next call starts from a clean load.
             let mut guard = poisoned.into_inner();
             *guard = None;
             self.loaded.clear_poison();
@@ -173,6 +185,14 @@ impl Provider for LocalProvider {
         // Only one call generates at a time (the slot is held), so load + add cannot race.
         self.next_call_id
             .fetch_add(out.call_ids_used, Ordering::Relaxed);
+        tracing::debug!(
+            model = req.model,
+            prompt_tokens = out.response.usage.prompt_tokens,
+            reused_tokens = out.reused_tokens,
+            completion_tokens = out.response.usage.completion_tokens,
+            ms = start.elapsed().as_millis() as u64,
+            "local generation done"
+        );
         Ok(out.response)
     }
 }
