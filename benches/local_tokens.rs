@@ -20,6 +20,7 @@ fn measure(path: PathBuf, label: &str) {
         model_paths: BTreeMap::from([(NAME.to_string(), path)]),
         threads: 0,
         context_window: 2048,
+        requantize: None,
     });
     let msgs = [ChatMessage::text(
         Role::User,

@@ -79,6 +79,10 @@ pub fn routes(config: &Config, models_dir: &Path) -> Result<BTreeMap<String, Rou
         model_paths,
         threads: config.local.threads,
         context_window: config.local.context_window,
+        requantize: match config.local.requantize {
+            crate::config::Requantize::Q8_0 => Some(crate::provider::local::GgmlDType::Q8_0),
+            crate::config::Requantize::None => None,
+        },
     });
     routes.insert(
         "local".to_string(),

@@ -114,6 +114,57 @@ pub(super) fn load(name: &str, path: &Path) -> Result<LoadedModel, ProviderError
     })
 }
 
+/// Whether the GGUF at `path` stores any weight matrix in a type that candle 0.11 runs with
+/// scalar code only (Q4_1, Q5_1), so requantising it would speed decoding up.
+///
+/// # Errors
+/// [`ProviderError::Local`] when the file is missing or not a valid GGUF.
+pub fn has_slow_quant(path: &Path) -> Result<bool, ProviderError> {
+    let (content, _) =
+        open_gguf(path).map_err(|e| ProviderError::Local(format!("{}: {e}", path.display())))?;
+    Ok(content
+        .tensor_infos
+        .values()
+        .any(|t| t.shape.rank() == 2 && matches!(t.ggml_dtype, GgmlDType::Q4_1 | GgmlDType::Q5_1)))
+}
+
+/// The requantised copy of `src` used for loading: `<src>.<to>.gguf` beside it, made with
+/// [`requantize_gguf`] the first time (about a second for a 135M model) and reused while it is
+/// newer than `src`. Returns `src` itself when it needs no requantising, or when the copy
+/// cannot be written (a read-only models dir), which is logged.
+///
+/// # Errors
+/// [`ProviderError::Local`] when `src` is missing or not a valid GGUF.
+pub fn fast_variant(src: &Path, to: GgmlDType) -> Result<PathBuf, ProviderError> {
+    if !has_slow_quant(src)? {
+        return Ok(src.to_path_buf());
+    }
+    let suffix = format!("{to:?}").to_lowercase();
+    let mut name = src
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(format!(".{suffix}.gguf"));
+    let dst = src.with_file_name(name);
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let (Some(d), Some(s)) = (mtime(&dst), mtime(src))
+        && d >= s
+    {
+        return Ok(dst);
+    }
+    let t = std::time::Instant::now();
+    match requantize_gguf(src, &dst, to) {
+        Ok(()) => {
+            tracing::info!(src = %src.display(), dst = %dst.display(), ms = t.elapsed().as_millis() as u64, "requantised model for faster decoding");
+            Ok(dst)
+        }
+        Err(e) => {
+            tracing::warn!(src = %src.display(), "cannot write a requantised copy, using the original: {e}");
+            Ok(src.to_path_buf())
+        }
+    }
+}
+
 /// Rewrites the GGUF at `src` to `dst` with every 2-D tensor (the weight matrices) stored as
 /// `to`, keeping all metadata and the other tensors byte for byte. Meant for install time:
 /// candle's Q4_1 kernels are scalar while Q8_0 has SIMD ones, so `to = GgmlDType::Q8_0`

@@ -18,7 +18,7 @@ mod toolcall;
 /// ggml tensor types (GGUF spec `ggml_type`), re-exported so callers of
 /// [`requantize_gguf`] need not name candle (only this module may import it).
 pub use candle_core::quantized::GgmlDType;
-pub use gguf::requantize_gguf;
+pub use gguf::{fast_variant, has_slow_quant, requantize_gguf};
 
 use crate::provider::{AuthProfile, ChatRequest, ChatResponse, DeltaSink, Provider, ProviderError};
 use generate::Limits;
@@ -46,6 +46,11 @@ pub struct LocalOptions {
     /// Largest context (prompt + answer) per call, in tokens; 0 means the model's own
     /// (`llama.context_length`). Always capped at the model's own and at candle's 4096.
     pub context_window: usize,
+    /// Requantise weights stored in a type candle runs with scalar code (Q4_1, Q5_1) to this
+    /// type on first load, caching the copy beside the file ([`fast_variant`]); `None` loads
+    /// files as they are. `Some(GgmlDType::Q8_0)` decodes about 2.5-3x faster for about 1.5x
+    /// the memory (SmolLM2-135M: 98 MB -> 145 MB).
+    pub requantize: Option<GgmlDType>,
 }
 
 /// The on-device provider. Loads a model on first use and keeps one model in memory; calls
@@ -167,7 +172,12 @@ impl Provider for LocalProvider {
         }
         if slot.is_none() {
             let t = Instant::now();
-            let model = gguf::load(req.model, path)?;
+            let file = match self.opts.requantize {
+                Some(to) => gguf::fast_variant(path, to)?,
+                None => path.clone(),
+            };
+            let mut model = gguf::load(req.model, &file)?;
+            model.path = path.clone();
             tracing::info!(model = req.model, path = %path.display(), ms = t.elapsed().as_millis() as u64, "local model loaded");
             *slot = Some(model);
         }

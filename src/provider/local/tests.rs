@@ -48,6 +48,7 @@ fn options(path: PathBuf, context_window: usize) -> LocalOptions {
         model_paths: BTreeMap::from([(MODEL.to_string(), path)]),
         threads: 1,
         context_window,
+        requantize: None,
     }
 }
 
@@ -313,6 +314,7 @@ fn unknown_missing_and_corrupt_models() {
         ]),
         threads: 1,
         context_window: 0,
+        requantize: None,
     });
     let msgs = [ChatMessage::text(Role::User, "Hi")];
     let mut req = request(&msgs, &[], 5);
