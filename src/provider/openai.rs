@@ -65,25 +65,21 @@ impl Provider for OpenAiProvider {
         let url = format!("{}/chat/completions", self.base_url);
         let deadlines = Deadlines::new(req.timeout);
         tracing::debug!(provider = %self.name, model = req.model, %url, "chat completion");
-        let response = sse::post_json(
+        let decoders = sse::Decoders {
+            whole: parse_completion,
+            stream: read_stream,
+        };
+        sse::exchange(
             &self.agent,
             &self.name,
             &url,
             &headers,
             &request_body(req),
             deadlines,
-        )?;
-        if sse::is_json(&response) {
-            let body = sse::read_json_body(&self.name, response, deadlines)?;
-            let reply = parse_completion(&self.name, &body)?;
-            if !reply.message.content.is_empty() {
-                sink(&reply.message.content);
-            }
-            return Ok(reply);
-        }
-        let reader =
-            std::io::BufReader::with_capacity(16 * 1024, response.into_body().into_reader());
-        read_stream(&self.name, reader, deadlines, sink, cancel)
+            &decoders,
+            sink,
+            cancel,
+        )
     }
 }
 

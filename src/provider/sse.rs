@@ -12,9 +12,10 @@
 //! POST under the call's deadline, and maps HTTP statuses and transport failures to
 //! [`ProviderError`]. This module imports nothing of Hearth outside `provider`.
 
-use super::{ProviderError, http_status_error};
+use super::{ChatResponse, DeltaSink, ProviderError, http_status_error};
 use std::io::{self, BufRead, Read};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Default cap on one line and on one event's data: 1 MiB.
 pub const DEFAULT_MAX_LEN: usize = 1 << 20;
@@ -305,6 +306,54 @@ pub(crate) fn post_json(
         &String::from_utf8_lossy(&detail),
         retry_after,
     ))
+}
+
+/// How a wire format reads a reply: as one JSON document, or as an SSE stream.
+pub(crate) struct Decoders {
+    /// Parses a non-streamed JSON reply.
+    pub whole: fn(&str, &serde_json::Value) -> Result<ChatResponse, ProviderError>,
+    /// Reads an SSE stream, sending text deltas to the sink.
+    pub stream: StreamReader,
+}
+
+/// The stream decoder of one wire format, on ureq's body reader.
+pub(crate) type StreamReader = fn(
+    &str,
+    std::io::BufReader<ureq::BodyReader<'static>>,
+    Deadlines,
+    &mut DeltaSink<'_>,
+    &CancellationToken,
+) -> Result<ChatResponse, ProviderError>;
+
+/// One model call: POSTs `body` as JSON and decodes the answer with `decoders` — a whole
+/// JSON reply (servers that ignore `stream`, whose text then reaches `sink` in one piece) or
+/// an SSE stream.
+///
+/// # Errors
+/// As [`post_json`], then the decoders' errors.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn exchange(
+    agent: &ureq::Agent,
+    provider: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: &serde_json::Value,
+    deadlines: Deadlines,
+    decoders: &Decoders,
+    sink: &mut DeltaSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<ChatResponse, ProviderError> {
+    let response = post_json(agent, provider, url, headers, body, deadlines)?;
+    if is_json(&response) {
+        let body = read_json_body(provider, response, deadlines)?;
+        let reply = (decoders.whole)(provider, &body)?;
+        if !reply.message.content.is_empty() {
+            sink(&reply.message.content);
+        }
+        return Ok(reply);
+    }
+    let reader = std::io::BufReader::with_capacity(16 * 1024, response.into_body().into_reader());
+    (decoders.stream)(provider, reader, deadlines, sink, cancel)
 }
 
 /// Whether the response carries a whole JSON document rather than an event stream.
