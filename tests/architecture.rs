@@ -24,22 +24,32 @@ fn code(path: &Path) -> Vec<String> {
         .collect()
 }
 
-fn violations(rules: &[(&str, &[&str])]) -> Vec<String> {
+/// Every source file under `src/` as (path relative to `src/`, code lines).
+fn sources() -> Vec<(String, Vec<String>)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
+    files
+        .iter()
+        .map(|f| {
+            let rel = f
+                .strip_prefix(&src)
+                .expect("under src")
+                .to_string_lossy()
+                .replace('\\', "/");
+            (rel, code(f))
+        })
+        .collect()
+}
+
+fn violations(rules: &[(&str, &[&str])]) -> Vec<String> {
     let mut bad = Vec::new();
-    for f in &files {
-        let rel = f
-            .strip_prefix(&src)
-            .expect("under src")
-            .to_string_lossy()
-            .replace('\\', "/");
+    for (rel, lines) in sources() {
         for (module, forbidden) in rules {
             if !rel.starts_with(module) {
                 continue;
             }
-            for (n, line) in code(f).iter().enumerate() {
+            for (n, line) in lines.iter().enumerate() {
                 for word in *forbidden {
                     if line.contains(word) {
                         bad.push(format!(
@@ -164,17 +174,9 @@ fn module_boundaries_hold() {
 
 #[test]
 fn only_storage_uses_heed_and_only_local_provider_uses_candle() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
     let mut bad = Vec::new();
-    for f in &files {
-        let rel = f
-            .strip_prefix(&src)
-            .expect("under src")
-            .to_string_lossy()
-            .replace('\\', "/");
-        let text = code(f).join("\n");
+    for (rel, lines) in sources() {
+        let text = lines.join("\n");
         if text.contains("heed::") && !rel.starts_with("storage/") {
             bad.push(format!("src/{rel} uses heed"));
         }
