@@ -53,9 +53,6 @@ impl Provider for AnthropicProvider {
         sink: &mut DeltaSink<'_>,
         cancel: &CancellationToken,
     ) -> Result<ChatResponse, ProviderError> {
-        if cancel.is_cancelled() {
-            return Err(ProviderError::Cancelled);
-        }
         let mut headers = vec![(
             "anthropic-version".to_string(),
             ANTHROPIC_VERSION.to_string(),
@@ -64,7 +61,6 @@ impl Provider for AnthropicProvider {
             headers.push(("x-api-key".into(), key.expose().to_string()));
         }
         let url = format!("{}/v1/messages", self.base_url);
-        let deadlines = Deadlines::new(req.timeout);
         tracing::debug!(provider = %self.name, model = req.model, %url, "messages call");
         let decoders = sse::Decoders {
             whole: parse_message,
@@ -76,7 +72,7 @@ impl Provider for AnthropicProvider {
             &url,
             &headers,
             &request_body(req),
-            deadlines,
+            req.timeout,
             &decoders,
             sink,
             cancel,

@@ -55,15 +55,11 @@ impl Provider for OpenAiProvider {
         sink: &mut DeltaSink<'_>,
         cancel: &CancellationToken,
     ) -> Result<ChatResponse, ProviderError> {
-        if cancel.is_cancelled() {
-            return Err(ProviderError::Cancelled);
-        }
         let mut headers = self.extra_headers.clone();
         if let Some(key) = &auth.api_key {
             headers.push(("authorization".into(), format!("Bearer {}", key.expose())));
         }
         let url = format!("{}/chat/completions", self.base_url);
-        let deadlines = Deadlines::new(req.timeout);
         tracing::debug!(provider = %self.name, model = req.model, %url, "chat completion");
         let decoders = sse::Decoders {
             whole: parse_completion,
@@ -75,7 +71,7 @@ impl Provider for OpenAiProvider {
             &url,
             &headers,
             &request_body(req),
-            deadlines,
+            req.timeout,
             &decoders,
             sink,
             cancel,

@@ -325,12 +325,13 @@ pub(crate) type StreamReader = fn(
     &CancellationToken,
 ) -> Result<ChatResponse, ProviderError>;
 
-/// One model call: POSTs `body` as JSON and decodes the answer with `decoders` — a whole
-/// JSON reply (servers that ignore `stream`, whose text then reaches `sink` in one piece) or
-/// an SSE stream.
+/// One model call: POSTs `body` as JSON within `timeout` (connect and whole call, see
+/// [`Deadlines`]) and decodes the answer with `decoders` — a whole JSON reply (servers that
+/// ignore `stream`, whose text then reaches `sink` in one piece) or an SSE stream.
 ///
 /// # Errors
-/// As [`post_json`], then the decoders' errors.
+/// [`ProviderError::Cancelled`] when `cancel` fired before the request; as [`post_json`];
+/// then the decoders' errors.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn exchange(
     agent: &ureq::Agent,
@@ -338,11 +339,15 @@ pub(crate) fn exchange(
     url: &str,
     headers: &[(String, String)],
     body: &serde_json::Value,
-    deadlines: Deadlines,
+    timeout: Duration,
     decoders: &Decoders,
     sink: &mut DeltaSink<'_>,
     cancel: &CancellationToken,
 ) -> Result<ChatResponse, ProviderError> {
+    if cancel.is_cancelled() {
+        return Err(ProviderError::Cancelled);
+    }
+    let deadlines = Deadlines::new(timeout);
     let response = post_json(agent, provider, url, headers, body, deadlines)?;
     if is_json(&response) {
         let body = read_json_body(provider, response, deadlines)?;
