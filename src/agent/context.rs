@@ -61,19 +61,25 @@ pub fn seed_workspace(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Reads the bootstrap files into one system prompt; each file is capped at `max_chars`
-/// characters with a notice saying how much was left out. Missing files are skipped.
-pub fn system_prompt(workspace: &Path, max_chars: usize, tools: &[String]) -> String {
-    let mut out = String::from("You are a personal assistant running on the user's own device.\n");
+/// The system prompt in its two forms: for routes offered the tools, and for routes that
+/// are not (which must not be told about tools they cannot call).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemPrompts {
+    /// Names the tools the model may call.
+    pub with_tools: String,
+    /// Mentions no tools.
+    pub plain: String,
+}
+
+/// Reads the bootstrap files once into both system prompts; each file is capped at
+/// `max_chars` characters with a notice saying how much was left out. Missing files are
+/// skipped. With no `tools`, both prompts are the same.
+pub fn system_prompts(workspace: &Path, max_chars: usize, tools: &[String]) -> SystemPrompts {
+    let mut head = String::from("You are a personal assistant running on the user's own device.\n");
     // The date only (not the time): the prompt stays identical within a day, so greedy
     // decoding repeats and prompt caches of remote providers keep hitting.
-    out.push_str(&format!("Today's date (UTC): {}.\n", &utc_now()[..10]));
-    if !tools.is_empty() {
-        out.push_str(&format!(
-            "You can call these tools: {}. File paths are relative to your workspace.\n",
-            tools.join(", ")
-        ));
-    }
+    head.push_str(&format!("Today's date (UTC): {}.\n", &utc_now()[..10]));
+    let mut files = String::new();
     for (name, _) in BOOTSTRAP_FILES {
         let Ok(text) = std::fs::read_to_string(workspace.join(name)) else {
             continue;
@@ -82,11 +88,20 @@ pub fn system_prompt(workspace: &Path, max_chars: usize, tools: &[String]) -> St
         if text.is_empty() {
             continue;
         }
-        out.push_str(&format!("\n## {name}\n"));
-        out.push_str(&cap_chars(text, max_chars, name));
-        out.push('\n');
+        files.push_str(&format!("\n## {name}\n"));
+        files.push_str(&cap_chars(text, max_chars, name));
+        files.push('\n');
     }
-    out
+    let plain = format!("{head}{files}");
+    let with_tools = if tools.is_empty() {
+        plain.clone()
+    } else {
+        format!(
+            "{head}You can call these tools: {}. File paths are relative to your workspace.\n{files}",
+            tools.join(", ")
+        )
+    };
+    SystemPrompts { with_tools, plain }
 }
 
 /// `text` cut to `max` characters with a truncation notice naming `what`.
@@ -262,6 +277,26 @@ mod tests {
         let c = cap_chars(&"é".repeat(30), 10, "AGENTS.md");
         assert!(c.starts_with(&"é".repeat(10)));
         assert!(c.contains("AGENTS.md has 30 characters"));
+    }
+
+    #[test]
+    fn prompts_share_the_bootstrap_files_and_only_one_names_tools() {
+        let dir = std::env::temp_dir().join(format!("hearth-ctx-{}", std::process::id()));
+        seed_workspace(&dir).expect("seed");
+        let p = system_prompts(&dir, 20_000, &["read".to_string(), "write".to_string()]);
+        assert!(
+            p.with_tools
+                .contains("You can call these tools: read, write.")
+        );
+        assert!(!p.plain.contains("tools"), "{}", p.plain);
+        for (name, _) in BOOTSTRAP_FILES {
+            assert!(
+                p.plain.contains(&format!("## {name}"))
+                    && p.with_tools.contains(&format!("## {name}"))
+            );
+        }
+        assert_eq!(system_prompts(&dir, 20_000, &[]).with_tools, p.plain);
+        std::fs::remove_dir_all(dir).expect("clean up");
     }
 
     #[test]

@@ -162,13 +162,11 @@ async fn steps(
         .iter()
         .map(|t| t.name.clone())
         .collect();
-    let sys_tools = context::system_prompt(
+    let prompts = context::system_prompts(
         &inner.opts.workspace,
         inner.opts.bootstrap_max_chars,
         &names,
     );
-    let sys_plain =
-        context::system_prompt(&inner.opts.workspace, inner.opts.bootstrap_max_chars, &[]);
     for _ in 0..inner.opts.max_steps {
         let (history, sticky) = match &stateless {
             Some(h) => (h.clone(), None),
@@ -187,15 +185,7 @@ async fn steps(
                 )
             }
         };
-        let (answer, notes) = call_model(
-            agent,
-            history,
-            sticky,
-            (sys_tools.clone(), sys_plain.clone()),
-            cancel,
-            em,
-        )
-        .await;
+        let (answer, notes) = call_model(agent, history, sticky, prompts.clone(), cancel, em).await;
         rec.events.extend(notes);
         let answer = match answer {
             Ok(a) => a,
@@ -266,7 +256,7 @@ async fn call_model(
     agent: &Agent,
     history: Vec<ChatMessage>,
     sticky: Option<String>,
-    systems: (String, String),
+    prompts: context::SystemPrompts,
     cancel: &CancellationToken,
     em: &Emitter,
 ) -> (Result<Answer, ProviderError>, Vec<RunEvent>) {
@@ -277,7 +267,11 @@ async fn call_model(
         let mut notes = Vec::new();
         let mut sink = |d: &str| em.emit(Stream::Assistant, json!({"delta": d}));
         let build = |window: usize, tools: bool| {
-            let sys = if tools { &systems.0 } else { &systems.1 };
+            let sys = if tools {
+                &prompts.with_tools
+            } else {
+                &prompts.plain
+            };
             context::fit(sys, &history, window, params.max_tokens as usize)
         };
         let r = chain.call(
