@@ -404,17 +404,14 @@ impl Agent {
     }
 }
 
-/// `run_` + 24 hex digits from the OS RNG (ring's SystemRandom).
+/// `run_` + 24 hex digits from the OS RNG ([`crate::core::random_hex`]).
 fn new_run_id() -> String {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; 12];
-    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
-        // The OS RNG failing is not recoverable in any useful way; fall back to time+counter.
+    let hex = crate::core::random_hex(12).unwrap_or_else(|_| {
+        // The OS RNG failing is not recoverable in any useful way; fall back to time+counter,
+        // still unique within this process.
         static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        b[..8].copy_from_slice(&now_ms().to_be_bytes());
-        b[8..].copy_from_slice(&(n as u32).to_be_bytes());
-    }
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        format!("{:016x}{:08x}", now_ms(), n as u32)
+    });
     format!("run_{hex}")
 }

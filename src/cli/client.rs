@@ -167,7 +167,7 @@ impl Client {
         message: &str,
         on_delta: &mut dyn FnMut(&str),
     ) -> Result<String> {
-        let key = idempotency_key();
+        let key = idempotency_key()?;
         let acc = self.request(
             "chat.send",
             json!({"sessionKey": session_key, "message": message, "idempotencyKey": key}),
@@ -211,9 +211,9 @@ impl Client {
 }
 
 /// A fresh idempotency key (128 random bits, hex).
-pub fn idempotency_key() -> String {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; 16];
-    let _ = ring::rand::SystemRandom::new().fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+///
+/// # Errors
+/// When the OS random generator fails (a fixed key would merge different messages).
+pub fn idempotency_key() -> Result<String> {
+    crate::core::random_hex(16).map_err(|e| anyhow!("cannot make an idempotency key: {e}"))
 }

@@ -1,5 +1,6 @@
 //! Plain domain types shared by every module: session keys, run ids, chat messages, tool
-//! calls and specs, run events. No I/O happens here and nothing of Hearth is imported.
+//! calls and specs, run events. No I/O happens here (but for reading the OS random
+//! generator in [`random_hex`]) and nothing of Hearth is imported.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -156,4 +157,33 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// `bytes` bytes from the operating system's random generator (ring's `SystemRandom`, the
+/// one thing in `core` that reads the OS), as `2 * bytes` lowercase hex digits. Used for run
+/// ids, idempotency keys and the gateway token.
+///
+/// # Errors
+/// A message when the OS random generator fails.
+pub fn random_hex(bytes: usize) -> Result<String, String> {
+    use ring::rand::SecureRandom;
+    let mut b = vec![0u8; bytes];
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| "the OS random generator failed".to_string())?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn random_hex_has_the_asked_length_and_differs() {
+        let a = super::random_hex(16).expect("rng");
+        assert_eq!(a.len(), 32);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_ne!(a, super::random_hex(16).expect("rng"));
+    }
 }

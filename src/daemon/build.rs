@@ -157,12 +157,7 @@ pub fn gateway_token(config: &Config, data_dir: &Path) -> Result<String, ConfigE
             return Ok(t);
         }
     }
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; 32];
-    ring::rand::SystemRandom::new()
-        .fill(&mut b)
-        .map_err(|_| ConfigError::Secret("the OS random generator failed".into()))?;
-    let token: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let token = crate::core::random_hex(32).map_err(ConfigError::Secret)?;
     write_private(&path, token.as_bytes())
         .map_err(|e| ConfigError::Secret(format!("cannot write {}: {e}", path.display())))?;
     Ok(token)
