@@ -91,6 +91,10 @@ fn main() {
             timeout: Duration::from_secs(10),
         },
         bootstrap_max_chars: 20_000,
+        compaction_threshold: 0.7,
+        compaction_keep_turns: 2,
+        memory_flush: false,
+        prune_tool_result_chars: 2_000,
     };
     let agent = Agent::new(store, chain, hearth::tool::Registry::new(), opts);
     let rt = tokio::runtime::Builder::new_multi_thread()

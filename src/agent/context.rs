@@ -117,6 +117,10 @@ pub fn cap_chars(text: &str, max: usize, what: &str) -> String {
 /// Builds the messages for one model call: `system` first, then the newest turns of
 /// `history` that fit in `window` tokens minus `reserve` (the answer's budget).
 ///
+/// First, tool results outside the newest turn that are longer than `prune_chars`
+/// characters are pruned to their head and tail (old tool output is rarely needed whole,
+/// and a small model's window cannot afford it).
+///
 /// Turns are cut only at user messages, so an assistant tool call is never separated from
 /// its tool results. The newest turn is always kept; if it alone is too large, its longest
 /// messages are shortened (head and tail kept). The system prompt is capped at half the
@@ -126,6 +130,7 @@ pub fn fit(
     history: &[ChatMessage],
     window: usize,
     reserve: usize,
+    prune_chars: usize,
 ) -> Vec<ChatMessage> {
     let avail = window.saturating_sub(reserve + MARGIN).max(64);
     let sys_cap_chars = (avail / 2) * CHARS_PER_TOKEN;
@@ -156,11 +161,31 @@ pub fn fit(
         budget = budget.saturating_sub(cost);
         keep_from = s;
     }
+    let newest_turn = starts.last().copied().unwrap_or(0);
     let mut out = Vec::with_capacity(history.len() - keep_from + 1);
     out.push(sys);
-    out.extend(history[keep_from..].iter().cloned());
+    for (i, m) in history.iter().enumerate().skip(keep_from) {
+        let mut m = m.clone();
+        if m.role == Role::Tool && i < newest_turn {
+            m.content = prune(&m.content, prune_chars);
+        }
+        out.push(m);
+    }
     shrink_to(&mut out, avail);
     out
+}
+
+/// `text` cut to its first and last `max / 2` characters with a notice, if longer than
+/// `max` characters.
+pub fn prune(text: &str, max: usize) -> String {
+    let len = text.chars().count();
+    if len <= max {
+        return text.to_string();
+    }
+    let half = max / 2;
+    let head: String = text.chars().take(half).collect();
+    let tail: String = text.chars().skip(len - half).collect();
+    format!("{head}\n[… {} characters of this old tool result pruned …]\n{tail}", len - 2 * half)
 }
 
 /// Shortens the longest non-system messages (keeping head and tail) until the estimate fits.
@@ -227,7 +252,7 @@ mod tests {
         let hist: Vec<ChatMessage> = (0..100)
             .flat_map(|i| [u(&format!("question {i} {}", "x".repeat(90))), a("answer")])
             .collect();
-        let out = fit("sys", &hist, 1000, 200);
+        let out = fit("sys", &hist, 1000, 200, 2000);
         assert_eq!(out[0].role, Role::System);
         assert!(out.len() < hist.len());
         assert_eq!(out.last(), hist.last());
@@ -252,7 +277,7 @@ mod tests {
             ChatMessage::tool_result("c1", "read", "y".repeat(300)),
             a("done"),
         ];
-        let out = fit("s", &hist, 400, 100);
+        let out = fit("s", &hist, 400, 100, 2000);
         let first = out
             .iter()
             .position(|m| m.role != Role::System)
@@ -266,10 +291,35 @@ mod tests {
     #[test]
     fn oversized_newest_turn_is_shortened() {
         let hist = vec![u(&"z".repeat(50_000))];
-        let out = fit("s", &hist, 2048, 512);
+        let out = fit("s", &hist, 2048, 512, 2000);
         let total: usize = out.iter().map(estimate_tokens).sum();
         assert!(total <= 2048 - 512, "{total}");
         assert!(out[1].content.contains("cut to fit"));
+    }
+
+    #[test]
+    fn old_tool_results_are_pruned_but_the_newest_turn_is_not() {
+        let mut call = a("");
+        call.tool_calls.push(ToolCall {
+            id: "c1".into(),
+            name: "read".into(),
+            arguments: serde_json::json!({"path": "a"}),
+        });
+        let big = format!("HEAD{}TAIL", "x".repeat(5000));
+        let hist = vec![
+            u("read a"),
+            call.clone(),
+            ChatMessage::tool_result("c1", "read", big.clone()),
+            a("done"),
+            u("again"),
+            call,
+            ChatMessage::tool_result("c1", "read", big.clone()),
+        ];
+        let out = fit("s", &hist, 100_000, 100, 200);
+        assert!(out[3].content.starts_with("HEAD") && out[3].content.ends_with("TAIL"));
+        assert!(out[3].content.contains("pruned"), "{}", out[3].content);
+        assert!(out[3].content.len() < 400);
+        assert_eq!(out[7].content, big, "the newest turn keeps its tool result");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - Runs of one session are serial (a lane per session key); a semaphore caps all runs.
 //! - Every run has a step limit, a deadline and an abort switch.
 
+mod compact;
 pub mod context;
 mod run;
 
@@ -63,6 +64,14 @@ pub struct AgentOptions {
     pub call: CallParams,
     /// Cap per bootstrap file, characters.
     pub bootstrap_max_chars: usize,
+    /// Compact when the history exceeds this fraction of the chain's smallest window.
+    pub compaction_threshold: f32,
+    /// Turns kept verbatim by a compaction.
+    pub compaction_keep_turns: usize,
+    /// Run a memory flush before compacting.
+    pub memory_flush: bool,
+    /// Old tool results are pruned to this many characters (head and tail).
+    pub prune_tool_result_chars: usize,
 }
 
 /// Which stream of a run an event belongs to (OpenClaw's `agent` event streams).
@@ -77,6 +86,8 @@ pub enum Stream {
     Tool,
     /// A model or profile failed and the chain moved on.
     Failover,
+    /// The session's older turns were summarised (`start`, then `end`).
+    Compaction,
 }
 
 /// One event of a run, broadcast to subscribers (the gateway forwards them as `agent`).

@@ -2,7 +2,7 @@
 //! alternate model calls and tool calls until a final answer, the step limit, the deadline
 //! or an abort; commit the outcome, then announce it.
 
-use super::{Agent, AgentEvent, Stream, context};
+use super::{Agent, AgentEvent, Stream, compact, context};
 use crate::core::{ChatMessage, Role, now_ms};
 use crate::provider::ProviderError;
 use crate::provider::failover::Answer;
@@ -13,8 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-/// Transcript entries read per step before fitting to the window.
-const HISTORY_READ_LIMIT: usize = 400;
 /// Characters of a tool result echoed in its `end` event.
 const EVENT_RESULT_CHARS: usize = 2000;
 
@@ -168,24 +166,35 @@ async fn steps(
         &names,
     );
     for _ in 0..inner.opts.max_steps {
-        let (history, sticky) = match &stateless {
-            Some(h) => (h.clone(), None),
+        let (history, sticky, summary) = match &stateless {
+            Some(h) => (h.clone(), None, None),
             None => {
-                let r = store.read_txn()?;
-                let s = store
-                    .session(&r, &rec.session_key)?
-                    .filter(|s| s.id == rec.session_id);
+                let s = {
+                    let r = store.read_txn()?;
+                    store
+                        .session(&r, &rec.session_key)?
+                        .filter(|s| s.id == rec.session_id)
+                };
                 let Some(s) = s else {
                     return Err(Stop::Failed("the session was reset during the run".into()));
                 };
-                let tail = store.transcript_tail(&r, s.id, HISTORY_READ_LIMIT)?;
-                (
-                    tail.into_iter().map(|e| e.message).collect::<Vec<_>>(),
-                    s.sticky_profile,
-                )
+                let mut h = compact::load(store, s.id)?;
+                let sys_tokens = prompts.with_tools.len().div_ceil(3);
+                let emit = |st: Stream, d: serde_json::Value| em.emit(st, d);
+                if compact::maybe_compact(agent, rec, &h, sys_tokens, cancel, &emit).await? {
+                    h = compact::load(store, s.id)?;
+                }
+                if cancel.is_cancelled() {
+                    return Err(Stop::Cancelled);
+                }
+                (h.messages(), s.sticky_profile, h.summary)
             }
         };
-        let (answer, notes) = call_model(agent, history, sticky, prompts.clone(), cancel, em).await;
+        let step_prompts = context::SystemPrompts {
+            with_tools: compact::with_summary(&prompts.with_tools, summary.as_deref()),
+            plain: compact::with_summary(&prompts.plain, summary.as_deref()),
+        };
+        let (answer, notes) = call_model(agent, history, sticky, step_prompts, cancel, em).await;
         rec.events.extend(notes);
         let answer = match answer {
             Ok(a) => a,
@@ -262,6 +271,7 @@ async fn call_model(
 ) -> (Result<Answer, ProviderError>, Vec<RunEvent>) {
     let chain = agent.inner.chain.clone();
     let params = agent.inner.opts.call.clone();
+    let prune = agent.inner.opts.prune_tool_result_chars;
     let (cancel, em) = (cancel.clone(), em.clone());
     let joined = tokio::task::spawn_blocking(move || {
         let mut notes = Vec::new();
@@ -272,7 +282,7 @@ async fn call_model(
             } else {
                 &prompts.plain
             };
-            context::fit(sys, &history, window, params.max_tokens as usize)
+            context::fit(sys, &history, window, params.max_tokens as usize, prune)
         };
         let r = chain.call(
             &params,

@@ -1,10 +1,11 @@
 //! The command line: `gateway`, `chat`, `agent`, `status`, `doctor`, `sessions`, `models`,
-//! `config`, `completions`. One file per subcommand group; `anyhow` lives here and in
+//! `memory`, `config`, `completions`. One file per subcommand group; `anyhow` lives here and in
 //! `main.rs` only. Configuration errors exit with 78 (EX_CONFIG).
 
 mod client;
 mod doctor;
 mod gateway;
+mod memory;
 mod models;
 mod talk;
 
@@ -94,6 +95,9 @@ enum Command {
     /// List and download on-device models.
     #[command(subcommand)]
     Models(models::ModelsCmd),
+    /// Search long-term memory, show its status, rebuild its index.
+    #[command(subcommand)]
+    Memory(memory::MemoryCmd),
     /// Validate or show the configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -209,6 +213,7 @@ fn run(cli: Cli) -> i32 {
             talk::sessions_reset(&loaded.config, &dir, &remote, &session)
         }
         Command::Models(cmd) => models::run(cmd, &loaded.config, &dir),
+        Command::Memory(cmd) => memory::run(cmd, &loaded.config, &dir),
         Command::Config(ConfigCmd::Validate) => {
             match &loaded.path {
                 Some(p) => println!("{}: ok", p.display()),

@@ -35,6 +35,8 @@ pub struct Config {
     pub tools: ToolsConfig,
     /// The LMDB store.
     pub storage: StorageConfig,
+    /// Long-term memory: sources, chunking, the embedder and hybrid search.
+    pub memory: MemoryConfig,
 }
 
 /// `[gateway]`: the one port serving WebSocket and HTTP.
@@ -102,6 +104,17 @@ pub struct AgentConfig {
     pub seed: u64,
     /// Cap per workspace bootstrap file (AGENTS.md, …), characters.
     pub bootstrap_max_chars: usize,
+    /// Compact (summarise old turns) when the history's estimated tokens exceed this
+    /// fraction of the smallest context window in the model chain.
+    pub compaction_threshold: f32,
+    /// Turns kept verbatim after a compaction (the rest are summarised).
+    pub compaction_keep_turns: usize,
+    /// Before compacting, ask the model for durable facts and append them to today's
+    /// `memory/YYYY-MM-DD.md` (the memory flush).
+    pub memory_flush: bool,
+    /// Tool results longer than this many characters, outside the newest turn, are pruned
+    /// to their head and tail before each model call.
+    pub prune_tool_result_chars: usize,
 }
 
 impl Default for AgentConfig {
@@ -117,6 +130,10 @@ impl Default for AgentConfig {
             temperature: 0.0,
             seed: 299_792_458,
             bootstrap_max_chars: 20_000,
+            compaction_threshold: 0.7,
+            compaction_keep_turns: 2,
+            memory_flush: true,
+            prune_tool_result_chars: 2_000,
         }
     }
 }
@@ -247,6 +264,80 @@ impl Default for StorageConfig {
     }
 }
 
+/// `[memory]`: long-term memory over the workspace notes and session transcripts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryConfig {
+    /// Index memory at all (the tools, `memory.search` and `/v1/embeddings` need it).
+    pub enabled: bool,
+    /// The embedding model (a name from `hearth models list`).
+    pub embedding_model: String,
+    /// Index session transcripts as well as the workspace's memory files.
+    pub sessions: bool,
+    /// Chunk size, estimated tokens (4 characters each).
+    pub chunk_tokens: usize,
+    /// Overlap between consecutive chunks, estimated tokens.
+    pub chunk_overlap: usize,
+    /// Files larger than this are not indexed (reported in `hearth memory status`), bytes.
+    pub max_file_bytes: u64,
+    /// How often sources are checked for changes, seconds.
+    pub sync_interval_secs: u64,
+    /// Unload the embedder after this many idle seconds (0: never).
+    pub embedder_idle_secs: u64,
+    /// Hybrid search defaults.
+    pub search: MemorySearchConfig,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            embedding_model: "all-minilm-l6-v2".into(),
+            sessions: true,
+            chunk_tokens: 400,
+            chunk_overlap: 80,
+            max_file_bytes: 2 << 20,
+            sync_interval_secs: 5,
+            embedder_idle_secs: 300,
+            search: MemorySearchConfig::default(),
+        }
+    }
+}
+
+/// `[memory.search]`: how vector and keyword results are merged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemorySearchConfig {
+    /// `weighted` (normalised scores, weighted sum) or `rrf` (reciprocal-rank fusion).
+    pub fusion: String,
+    /// Weight of the vector (cosine) score.
+    pub vector_weight: f32,
+    /// Weight of the BM25 score (normalised by the best BM25 score of the query).
+    pub text_weight: f32,
+    /// Results returned.
+    pub max_results: usize,
+    /// Results scoring below this are dropped (0–1).
+    pub min_score: f32,
+    /// MMR trade-off between relevance (1.0) and diversity; `None` turns MMR off.
+    pub mmr_lambda: Option<f32>,
+    /// Half-life of dated notes and transcripts, days; `None` turns temporal decay off.
+    pub decay_half_life_days: Option<f32>,
+}
+
+impl Default for MemorySearchConfig {
+    fn default() -> Self {
+        Self {
+            fusion: "weighted".into(),
+            vector_weight: 0.7,
+            text_weight: 0.3,
+            max_results: 6,
+            min_score: 0.25,
+            mmr_lambda: None,
+            decay_half_life_days: None,
+        }
+    }
+}
+
 /// A loaded configuration and the file it came from (`None`: embedded defaults).
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -320,6 +411,45 @@ impl Config {
             return bad(
                 "gateway.bind",
                 format!("{:?} is not an IP address", self.gateway.bind),
+            );
+        }
+        let m = &self.memory;
+        if m.search.fusion != "weighted" && m.search.fusion != "rrf" {
+            return bad(
+                "memory.search.fusion",
+                format!("{:?} is neither \"weighted\" nor \"rrf\"", m.search.fusion),
+            );
+        }
+        for (k, v) in [
+            ("memory.search.vector_weight", m.search.vector_weight),
+            ("memory.search.text_weight", m.search.text_weight),
+            ("memory.search.min_score", m.search.min_score),
+            ("agent.compaction_threshold", self.agent.compaction_threshold),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return bad(k, format!("{v} is outside 0.0–1.0"));
+            }
+        }
+        if m.search.vector_weight + m.search.text_weight <= 0.0 {
+            return bad("memory.search", "vector_weight and text_weight are both 0".into());
+        }
+        if let Some(l) = m.search.mmr_lambda
+            && !(0.0..=1.0).contains(&l)
+        {
+            return bad("memory.search.mmr_lambda", format!("{l} is outside 0.0–1.0"));
+        }
+        if let Some(h) = m.search.decay_half_life_days
+            && !(h > 0.0)
+        {
+            return bad("memory.search.decay_half_life_days", format!("{h} must be positive"));
+        }
+        if m.chunk_tokens < 32 || m.chunk_overlap >= m.chunk_tokens {
+            return bad(
+                "memory.chunk_tokens",
+                format!(
+                    "chunk_tokens must be at least 32 and above chunk_overlap (got {} and {})",
+                    m.chunk_tokens, m.chunk_overlap
+                ),
             );
         }
         if self.gateway.max_connections == 0 {

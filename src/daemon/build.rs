@@ -186,3 +186,101 @@ pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     f.sync_all()?;
     std::fs::rename(&tmp, path)
 }
+
+/// The agent workspace: `[agent] workspace`, else `<data_dir>/workspace`.
+pub fn workspace_dir(config: &Config, data_dir: &Path) -> PathBuf {
+    config
+        .agent
+        .workspace
+        .clone()
+        .unwrap_or_else(|| data_dir.join("workspace"))
+}
+
+/// Memory settings from `[memory]`, with the index under the data dir.
+pub fn memory_options(config: &Config, data_dir: &Path) -> crate::memory::MemoryOptions {
+    use crate::memory::{MemoryOptions, Mode, SearchParams, hybrid::Fusion};
+    let m = &config.memory;
+    MemoryOptions {
+        workspace: workspace_dir(config, data_dir),
+        index_dir: crate::memory::index_dir(data_dir),
+        sessions: m.sessions,
+        chunk_tokens: m.chunk_tokens,
+        chunk_overlap: m.chunk_overlap,
+        max_file_bytes: m.max_file_bytes,
+        search: SearchParams {
+            mode: Mode::Hybrid,
+            fusion: if m.search.fusion == "rrf" {
+                Fusion::Rrf
+            } else {
+                Fusion::Weighted
+            },
+            vector_weight: m.search.vector_weight,
+            text_weight: m.search.text_weight,
+            max_results: m.search.max_results,
+            min_score: m.search.min_score,
+            mmr_lambda: m.search.mmr_lambda,
+            decay_half_life_days: m.search.decay_half_life_days,
+        },
+    }
+}
+
+/// Opens long-term memory over `store` with the on-device embedder (loaded lazily, from
+/// `<models dir>/<embedding_model>/`), or `None` when `[memory] enabled = false`. A missing
+/// embedding model is logged, not fatal: keyword search works without it.
+///
+/// # Errors
+/// [`crate::memory::MemoryError`] if the store or the text index cannot be opened.
+pub fn open_memory(
+    config: &Config,
+    data_dir: &Path,
+    store: &Store,
+) -> Result<Option<Arc<crate::memory::Memory>>, crate::memory::MemoryError> {
+    use crate::embed::{EmbedOptions, Embedder};
+    if !config.memory.enabled {
+        return Ok(None);
+    }
+    let model_dir = models_dir(config, data_dir).join(&config.memory.embedding_model);
+    if let Err(e) = Embedder::check_files(&model_dir) {
+        tracing::warn!("memory: {e}; searching by keywords only until it is installed");
+    }
+    let mut eo = EmbedOptions::new(model_dir);
+    eo.idle_unload = (config.memory.embedder_idle_secs > 0)
+        .then(|| std::time::Duration::from_secs(config.memory.embedder_idle_secs));
+    let embed: Arc<dyn crate::memory::Embed> = Arc::new(Embedder::new(eo));
+    let mem = crate::memory::Memory::open(store.clone(), embed, memory_options(config, data_dir))?;
+    Ok(Some(Arc::new(mem)))
+}
+
+/// Keeps memory in step with its sources on a background thread: every `interval` it
+/// re-reads changed sources and applies pending index work, until `stop` is dropped or
+/// sent to. The first pass runs at once.
+pub fn spawn_indexer(
+    memory: Arc<crate::memory::Memory>,
+    interval: std::time::Duration,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let handle = std::thread::Builder::new()
+        .name("memory-indexer".into())
+        .spawn(move || {
+            loop {
+                match memory.sync() {
+                    Ok(r) if r.sources_changed > 0 => {
+                        tracing::debug!(changed = r.sources_changed, added = r.added, removed = r.removed, "memory sources synced");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("memory sync failed: {e}"),
+                }
+                match memory.index_pending(&mut |_, _| {}) {
+                    Ok(n) if n > 0 => tracing::debug!(ops = n, "memory indexed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("memory indexing failed (will retry): {e}"),
+                }
+                match rx.recv_timeout(interval) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => break,
+                }
+            }
+        })
+        .unwrap_or_else(|e| panic!("cannot start the memory indexer thread: {e}"));
+    (tx, handle)
+}

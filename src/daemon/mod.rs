@@ -31,6 +31,9 @@ pub enum DaemonError {
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Memory could not be opened.
+    #[error("memory: {0}")]
+    Memory(#[from] crate::memory::MemoryError),
     /// Startup recovery failed.
     #[error(transparent)]
     Agent(#[from] AgentError),
@@ -59,7 +62,7 @@ impl DaemonError {
         match self {
             Self::Config(_) => crate::config::EX_CONFIG,
             Self::Bind { .. } => 69,
-            Self::Store(_) | Self::Io { .. } => 74,
+            Self::Store(_) | Self::Io { .. } | Self::Memory(_) => 74,
             Self::Agent(_) => 1,
         }
     }
@@ -105,11 +108,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         },
     )?;
 
-    let workspace = cfg
-        .agent
-        .workspace
-        .clone()
-        .unwrap_or_else(|| data_dir.join("workspace"));
+    let workspace = build::workspace_dir(cfg, data_dir);
     context::seed_workspace(&workspace)
         .map_err(io(format!("cannot seed workspace {}", workspace.display())))?;
     let models_dir = build::models_dir(cfg, data_dir);
@@ -136,11 +135,16 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         timeout: Duration::from_secs(cfg.tools.web_fetch_timeout_secs),
         max_bytes: cfg.tools.web_fetch_max_bytes,
     });
-    let tools = builtin_registry(&BuiltinOptions {
+    let mut tools = builtin_registry(&BuiltinOptions {
         workspace: workspace.clone(),
         web_fetch,
     })
     .map_err(io(format!("cannot open workspace {}", workspace.display())))?;
+    let memory = build::open_memory(cfg, data_dir, &store)?;
+    if let Some(m) = &memory {
+        tools.insert(Arc::new(crate::memory::tools::MemorySearchTool::new(m.clone())));
+        tools.insert(Arc::new(crate::memory::tools::MemoryGetTool::new(m.clone())));
+    }
     let agent = Agent::new(
         store.clone(),
         chain,
@@ -158,6 +162,10 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
                 timeout: Duration::from_secs(cfg.agent.model_timeout_secs),
             },
             bootstrap_max_chars: cfg.agent.bootstrap_max_chars,
+            compaction_threshold: cfg.agent.compaction_threshold,
+            compaction_keep_turns: cfg.agent.compaction_keep_turns,
+            memory_flush: cfg.agent.memory_flush,
+            prune_tool_result_chars: cfg.agent.prune_tool_result_chars,
         },
     );
     let interrupted = agent.recover()?;
@@ -211,6 +219,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         connections: Arc::new(tokio::sync::Semaphore::new(cfg.gateway.max_connections)),
         shutdown: gw_shutdown.clone(),
         info: Arc::new(info),
+        memory: memory.clone(),
     };
     let discovery = discovery_path(data_dir);
     let doc = serde_json::json!({"url": format!("ws://{local}/"), "port": local.port(), "bind": ip.to_string(), "pid": std::process::id()});
@@ -221,6 +230,9 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         startup_ms = t0.elapsed().as_millis() as u64, "gateway ready"
     );
 
+    let indexer = memory.clone().map(|m| {
+        build::spawn_indexer(m, Duration::from_secs(cfg.memory.sync_interval_secs.max(1)))
+    });
     let agent_for_stop = agent.clone();
     let serve = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
         shutdown.cancelled().await;
@@ -229,6 +241,11 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         agent_for_stop.shutdown(SHUTDOWN_GRACE).await;
     });
     let served = serve.await;
+    if let Some((stop, handle)) = indexer {
+        drop(stop);
+        // The indexer finishes its current batch (each is committed atomically).
+        let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+    }
     let _ = std::fs::remove_file(&discovery);
     if let Err(e) = store.read_txn() {
         tracing::warn!("store check at exit: {e}");

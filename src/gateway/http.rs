@@ -39,13 +39,13 @@ pub async fn readyz(State(st): State<GatewayState>) -> Response {
     }
 }
 
-fn api_error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
+pub(super) fn api_error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
     let body = json!({"error": {"message": message.into(), "type": kind, "code": Value::Null}});
     (status, Json(body)).into_response()
 }
 
 /// `None` when the request carries the right bearer token, else the 401 response.
-fn unauthorized(st: &GatewayState, headers: &HeaderMap) -> Option<Response> {
+pub(super) fn unauthorized(st: &GatewayState, headers: &HeaderMap) -> Option<Response> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -45,6 +45,9 @@ pub async fn dispatch(st: &GatewayState, method: &str, params: Value) -> Result<
             Ok(json!({"ok": true, "key": key, "existed": existed}))
         }
         "models.list" => Ok(json!({"models": models(st)})),
+        "memory.search" => super::memory::search(st, &p).await,
+        "memory.status" => super::memory::status(st).await,
+        "memory.reindex" => super::memory::reindex(st).await,
         "connect" => Err(ErrorShape::invalid("already connected")),
         other => Err(ErrorShape {
             code: "UNKNOWN_METHOD",
@@ -136,6 +139,12 @@ fn entry_json(e: &TranscriptEntry) -> Value {
         o.insert("seq".into(), json!(e.seq));
         o.insert("ts".into(), json!(e.ts_ms));
         o.insert("runId".into(), json!(e.run_id));
+        if let Some(c) = &e.compaction {
+            o.insert(
+                "compaction".into(),
+                json!({"firstKeptSeq": c.first_kept_seq, "summarized": c.summarized, "tokensBefore": c.tokens_before}),
+            );
+        }
     }
     v
 }

@@ -5,6 +5,7 @@
 //! internals beyond read queries, nor any provider.
 
 mod http;
+mod memory;
 mod methods;
 mod protocol;
 mod ws;
@@ -36,10 +37,12 @@ pub struct GatewayState {
     pub shutdown: CancellationToken,
     /// Extra facts for `status` (data dir, config file, local models).
     pub info: Arc<serde_json::Value>,
+    /// Long-term memory (`None` when `[memory] enabled = false`).
+    pub memory: Option<Arc<crate::memory::Memory>>,
 }
 
 /// The router: `/` (WebSocket upgrade, or a short text page), `/healthz`, `/readyz`,
-/// `/v1/models`, `/v1/chat/completions`.
+/// `/v1/models`, `/v1/chat/completions`, `/v1/embeddings`.
 pub fn router(state: GatewayState) -> Router {
     Router::new()
         .route("/", get(ws::upgrade))
@@ -48,6 +51,7 @@ pub fn router(state: GatewayState) -> Router {
         .route("/readyz", get(http::readyz))
         .route("/v1/models", get(http::models))
         .route("/v1/chat/completions", post(http::chat_completions))
+        .route("/v1/embeddings", post(memory::embeddings))
         .with_state(state)
 }
 

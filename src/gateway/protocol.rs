@@ -87,7 +87,7 @@ pub fn event(name: &str, payload: Value, seq: u64) -> Value {
 }
 
 /// Methods served after `connect`.
-pub const METHODS: [&str; 11] = [
+pub const METHODS: [&str; 14] = [
     "health",
     "status",
     "agent",
@@ -98,6 +98,9 @@ pub const METHODS: [&str; 11] = [
     "sessions.list",
     "sessions.reset",
     "models.list",
+    "memory.search",
+    "memory.status",
+    "memory.reindex",
     "connect",
 ];
 

@@ -1,5 +1,7 @@
 //! The LMDB store (via heed), Hearth's source of truth: sessions, transcripts, runs,
-//! idempotency keys and auth-profile cooldowns. The only module that imports `heed`.
+//! idempotency keys, auth-profile cooldowns, and long-term memory (chunks, their vectors,
+//! the indexing outbox and the state of each memory source). The only module that imports
+//! `heed`.
 //!
 //! One environment under `<data_dir>/store/`, an explicit map size, default durability
 //! (fsync on commit), a schema version checked on open. Keys are big-endian integers or
@@ -8,8 +10,10 @@
 //! one across an `.await`. LMDB admits one write transaction at a time (see
 //! <http://www.lmdb.tech/doc/>), which makes check-and-insert inside one [`Wtxn`] atomic.
 
+mod memory;
 mod records;
 
+pub use memory::*;
 pub use records::*;
 
 use heed::types::Bytes;
@@ -18,8 +22,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 
-/// The schema this build reads and writes; a store with another version is refused.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema this build reads and writes. A version-1 store (before memory) is upgraded in
+/// place on open (version 2 only adds databases); any other version is refused.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A read transaction as typed methods take it; a [`Wtxn`] derefs to one, so reads inside a
 /// write transaction see its own writes. Short-lived; never held across `.await`.
@@ -31,13 +36,17 @@ pub type Wtxn<'e> = heed::RwTxn<'e>;
 
 type Db = Database<'static, Bytes, Bytes>;
 
-const DB_NAMES: [&str; 6] = [
+const DB_NAMES: [&str; 10] = [
     "meta",
     "sessions",
     "transcript",
     "runs",
     "dedupe",
     "profiles",
+    "chunks",
+    "vectors",
+    "mem_outbox",
+    "mem_sources",
 ];
 
 /// A storage failure.
@@ -99,6 +108,10 @@ pub struct Store {
     runs: Db,
     dedupe: Db,
     profiles: Db,
+    chunks: Db,
+    vectors: Db,
+    mem_outbox: Db,
+    mem_sources: Db,
 }
 
 impl Store {
@@ -126,20 +139,31 @@ impl Store {
         // (LMDB locks are per-process). The daemon opens it once; the data dir holds one store.
         let env = unsafe { eo.flags(EnvFlags::empty()).open(dir) }.map_err(lmdb)?;
         let wtxn = env.write_txn().map_err(lmdb)?;
-        let dbs: [Db; 6] = env
+        let dbs: [Db; DB_NAMES.len()] = env
             .create_databases_and_commit(wtxn, |opener, wtxn| -> Result<_, heed::Error> {
                 let mut out = Vec::with_capacity(DB_NAMES.len());
                 for name in DB_NAMES {
                     out.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
                 }
-                let arr: [Database<'_, Bytes, Bytes>; 6] = out
+                let arr: [Database<'_, Bytes, Bytes>; DB_NAMES.len()] = out
                     .try_into()
-                    .unwrap_or_else(|_| unreachable!("DB_NAMES has exactly six names"));
+                    .unwrap_or_else(|_| unreachable!("one database per name in DB_NAMES"));
                 Ok(CommitOrAbort::<_, ()>::Commit(arr))
             })
             .map_err(lmdb)?
             .unwrap_commit();
-        let [meta, sessions, transcript, runs, dedupe, profiles] = dbs;
+        let [
+            meta,
+            sessions,
+            transcript,
+            runs,
+            dedupe,
+            profiles,
+            chunks,
+            vectors,
+            mem_outbox,
+            mem_sources,
+        ] = dbs;
         let store = Self {
             env,
             path: dir.to_path_buf(),
@@ -149,6 +173,10 @@ impl Store {
             runs,
             dedupe,
             profiles,
+            chunks,
+            vectors,
+            mem_outbox,
+            mem_sources,
         };
         store.check_schema()?;
         Ok(store)
@@ -163,7 +191,13 @@ impl Store {
         {
             Some(v) => {
                 let found = v.try_into().map(u32::from_be_bytes).unwrap_or(0);
-                if found != SCHEMA_VERSION {
+                if found == 1 {
+                    // Version 2 only added the memory databases, created above.
+                    tracing::info!(path = %self.path.display(), "store upgraded from schema 1 to 2");
+                    self.meta
+                        .put(&mut w, b"schema_version", &SCHEMA_VERSION.to_be_bytes())
+                        .map_err(|e| self.lmdb(e))?;
+                } else if found != SCHEMA_VERSION {
                     return Err(StoreError::Schema {
                         path: self.path.clone(),
                         found,

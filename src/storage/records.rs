@@ -38,6 +38,21 @@ pub struct TranscriptEntry {
     pub run_id: Option<String>,
     /// The message.
     pub message: ChatMessage,
+    /// Set on a compaction summary: `message` then summarises every earlier entry before
+    /// `first_kept_seq`, and the model sees the summary instead of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compaction: Option<CompactionMark>,
+}
+
+/// What a compaction summary replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompactionMark {
+    /// The first entry still shown to the model verbatim after the summary.
+    pub first_kept_seq: u64,
+    /// Entries the summary replaced.
+    pub summarized: u64,
+    /// Estimated tokens of the history before compaction.
+    pub tokens_before: u64,
 }
 
 /// Lifecycle state of a run.
@@ -176,16 +191,26 @@ impl Store {
     }
 
     fn next_session_id(&self, wtxn: &mut Wtxn<'_>) -> Result<u64, StoreError> {
-        let cur = self
-            .meta
-            .get(wtxn, b"next_session_id")
-            .map_err(|e| self.lmdb(e))?
-            .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
-            .unwrap_or(1);
+        self.bump_counter(wtxn, b"next_session_id")
+    }
+
+    /// Returns the counter stored in `meta` under `key` (1 when absent) and stores its
+    /// successor.
+    pub(super) fn bump_counter(&self, wtxn: &mut Wtxn<'_>, key: &[u8]) -> Result<u64, StoreError> {
+        let cur = self.counter(wtxn, key)?.unwrap_or(1);
         self.meta
-            .put(wtxn, b"next_session_id", &(cur + 1).to_be_bytes())
+            .put(wtxn, key, &(cur + 1).to_be_bytes())
             .map_err(|e| self.lmdb(e))?;
         Ok(cur)
+    }
+
+    /// The u64 stored in `meta` under `key`.
+    pub(super) fn counter(&self, rtxn: &Rtxn<'_>, key: &[u8]) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .meta
+            .get(rtxn, key)
+            .map_err(|e| self.lmdb(e))?
+            .and_then(|v| v.try_into().ok().map(u64::from_be_bytes)))
     }
 
     /// Stores a session record.
@@ -237,12 +262,39 @@ impl Store {
         run_id: Option<&str>,
         message: ChatMessage,
     ) -> Result<u64, StoreError> {
+        self.append_entry(wtxn, session, run_id, message, None)
+    }
+
+    /// Appends a compaction summary (see [`CompactionMark`]). Returns its sequence number.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn append_compaction(
+        &self,
+        wtxn: &mut Wtxn<'_>,
+        session: &mut SessionRecord,
+        run_id: Option<&str>,
+        summary: ChatMessage,
+        mark: CompactionMark,
+    ) -> Result<u64, StoreError> {
+        self.append_entry(wtxn, session, run_id, summary, Some(mark))
+    }
+
+    fn append_entry(
+        &self,
+        wtxn: &mut Wtxn<'_>,
+        session: &mut SessionRecord,
+        run_id: Option<&str>,
+        message: ChatMessage,
+        compaction: Option<CompactionMark>,
+    ) -> Result<u64, StoreError> {
         let seq = session.next_seq;
         let entry = TranscriptEntry {
             seq,
             ts_ms: now_ms(),
             run_id: run_id.map(str::to_string),
             message,
+            compaction,
         };
         self.put_json(
             wtxn,
@@ -280,6 +332,39 @@ impl Store {
             out.push(decode("transcript", k, v)?);
         }
         out.reverse();
+        Ok(out)
+    }
+
+    /// Up to `limit` entries of transcript `session_id` from sequence `from_seq` on, oldest
+    /// first.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn transcript_from(
+        &self,
+        rtxn: &Rtxn<'_>,
+        session_id: u64,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<TranscriptEntry>, StoreError> {
+        let start = transcript_key(session_id, from_seq);
+        let end = transcript_key(session_id, u64::MAX);
+        let range = (
+            std::ops::Bound::Included(&start[..]),
+            std::ops::Bound::Included(&end[..]),
+        );
+        let mut out = Vec::new();
+        for item in self
+            .transcript
+            .range(rtxn, &range)
+            .map_err(|e| self.lmdb(e))?
+        {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item.map_err(|e| self.lmdb(e))?;
+            out.push(decode("transcript", k, v)?);
+        }
         Ok(out)
     }
 
@@ -404,7 +489,7 @@ impl Store {
         self.put_json(wtxn, &self.profiles, id.as_bytes(), st)
     }
 
-    fn all_json<T: serde::de::DeserializeOwned>(
+    pub(super) fn all_json<T: serde::de::DeserializeOwned>(
         &self,
         rtxn: &Rtxn<'_>,
         db: &Db,

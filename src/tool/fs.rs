@@ -22,7 +22,7 @@ pub const EDIT_MAX_BYTES: u64 = 16 * 1024 * 1024;
 pub const LS_MAX_ENTRIES: usize = 1000;
 
 /// Fetches a required string argument.
-fn str_arg<'a>(args: &'a Value, key: &str) -> Result<&'a str, ToolError> {
+pub fn str_arg<'a>(args: &'a Value, key: &str) -> Result<&'a str, ToolError> {
     match args.get(key) {
         Some(Value::String(s)) => Ok(s),
         Some(_) => Err(ToolError::InvalidArgs(format!("`{key}` must be a string"))),
@@ -31,7 +31,7 @@ fn str_arg<'a>(args: &'a Value, key: &str) -> Result<&'a str, ToolError> {
 }
 
 /// Fetches an optional positive integer argument (`null` counts as absent).
-fn pos_arg(args: &Value, key: &str) -> Result<Option<usize>, ToolError> {
+pub fn pos_arg(args: &Value, key: &str) -> Result<Option<usize>, ToolError> {
     match args.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_u64() {
