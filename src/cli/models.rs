@@ -15,8 +15,9 @@ pub enum ModelsCmd {
     List,
     /// Download a model listed in models/*.toml (resumable, sha256-checked).
     Pull {
-        /// Model name, e.g. smollm2-135m-instruct.
-        name: String,
+        /// Model names, e.g. smollm2-135m-instruct all-minilm-l6-v2.
+        #[arg(required = true)]
+        names: Vec<String>,
         /// Re-hash installed files and fetch them again on a mismatch.
         #[arg(long)]
         verify: bool,
@@ -54,7 +55,7 @@ pub fn run(cmd: ModelsCmd, cfg: &Config, data_dir: &Path) -> Result<()> {
             Ok(())
         }
         ModelsCmd::Pull {
-            name,
+            names,
             verify,
             mirror,
         } => {
@@ -63,9 +64,11 @@ pub fn run(cmd: ModelsCmd, cfg: &Config, data_dir: &Path) -> Result<()> {
                 mirror,
                 ..PullOptions::default()
             };
-            let mut bar = Bar(None);
-            let path = models::pull(&dir, &name, &opts, &mut bar)?;
-            println!("installed {name}: {}", path.display());
+            for name in &names {
+                let mut bar = Bar(None);
+                let path = models::pull(&dir, name, &opts, &mut bar)?;
+                println!("installed {name}: {}", path.display());
+            }
             Ok(())
         }
     }
