@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod embed;
 pub mod gateway;
 pub mod models;
 pub mod provider;
