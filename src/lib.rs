@@ -9,6 +9,7 @@ pub mod config;
 pub mod core;
 pub mod embed;
 pub mod daemon;
+pub mod embed;
 pub mod gateway;
 pub mod memory;
 pub mod models;

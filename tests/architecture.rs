@@ -143,6 +143,23 @@ fn module_boundaries_hold() {
             ],
         ),
         (
+            "embed/",
+            &[
+                "crate::core",
+                "crate::config",
+                "crate::storage",
+                "crate::provider",
+                "crate::tool",
+                "crate::models",
+                "crate::agent",
+                "crate::gateway",
+                "crate::daemon",
+                "crate::cli",
+                "heed",
+                "anyhow",
+            ],
+        ),
+        (
             "gateway/",
             &[
                 "crate::daemon",
@@ -165,25 +182,37 @@ fn module_boundaries_hold() {
         ("models/", &["anyhow"]),
         ("config/", &["anyhow"]),
         ("storage/", &["anyhow"]),
-        ("cli/", &["heed::", "candle_core", "candle_transformers"]),
+        (
+            "cli/",
+            &["heed::", "candle_core", "candle_nn", "candle_transformers"],
+        ),
     ];
     bad.extend(violations(owners));
 
     assert!(bad.is_empty(), "forbidden imports:\n{}", bad.join("\n"));
 }
 
+/// The modules allowed to import candle: the GGUF generator and the sentence embedder.
+const CANDLE_OWNERS: &[&str] = &["provider/local/", "embed/"];
+
 #[test]
-fn only_storage_uses_heed_and_only_local_provider_uses_candle() {
+fn only_storage_uses_heed_and_only_local_provider_and_embed_use_candle() {
     let mut bad = Vec::new();
     for (rel, lines) in sources() {
         let text = lines.join("\n");
         if text.contains("heed::") && !rel.starts_with("storage/") {
             bad.push(format!("src/{rel} uses heed"));
         }
-        if (text.contains("candle_core") || text.contains("candle_transformers"))
-            && !rel.starts_with("provider/local/")
+        if ["candle_core", "candle_nn", "candle_transformers"]
+            .iter()
+            .any(|c| text.contains(c))
+            && !CANDLE_OWNERS.iter().any(|m| rel.starts_with(m))
         {
             bad.push(format!("src/{rel} uses candle"));
+        }
+        // Embeddings are computed in one place: `provider/local/` runs candle for generation.
+        if text.contains("models::bert") && !rel.starts_with("embed/") {
+            bad.push(format!("src/{rel} runs BERT outside embed/"));
         }
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));

