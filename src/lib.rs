@@ -7,7 +7,6 @@ pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod core;
-pub mod embed;
 pub mod daemon;
 pub mod embed;
 pub mod gateway;

@@ -171,7 +171,34 @@ fn module_boundaries_hold() {
             ],
         ),
     ];
+    let memory_rules: &[(&str, &[&str])] = &[
+        (
+            "memory/",
+            &[
+                "crate::agent",
+                "crate::gateway",
+                "crate::daemon",
+                "crate::cli",
+                "crate::provider",
+                "heed",
+            ],
+        ),
+        (
+            "search/",
+            &[
+                "crate::storage",
+                "crate::memory",
+                "crate::agent",
+                "crate::gateway",
+                "crate::daemon",
+                "crate::cli",
+                "crate::embed",
+                "heed",
+            ],
+        ),
+    ];
     let mut bad = violations(rules);
+    bad.extend(violations(memory_rules));
     // Crates that belong to one module only.
     let owners: &[(&str, &[&str])] = &[
         ("agent/", &["anyhow"]),
@@ -186,6 +213,8 @@ fn module_boundaries_hold() {
             "cli/",
             &["heed::", "candle_core", "candle_nn", "candle_transformers"],
         ),
+        ("memory/", &["anyhow"]),
+        ("search/", &["anyhow"]),
     ];
     bad.extend(violations(owners));
 
@@ -196,7 +225,7 @@ fn module_boundaries_hold() {
 const CANDLE_OWNERS: &[&str] = &["provider/local/", "embed/"];
 
 #[test]
-fn only_storage_uses_heed_and_only_local_provider_and_embed_use_candle() {
+fn heed_candle_and_tantivy_stay_in_their_modules() {
     let mut bad = Vec::new();
     for (rel, lines) in sources() {
         let text = lines.join("\n");
@@ -213,6 +242,9 @@ fn only_storage_uses_heed_and_only_local_provider_and_embed_use_candle() {
         // Embeddings are computed in one place: `provider/local/` runs candle for generation.
         if text.contains("models::bert") && !rel.starts_with("embed/") {
             bad.push(format!("src/{rel} runs BERT outside embed/"));
+        }
+        if text.contains("tantivy") && !rel.starts_with("search/") {
+            bad.push(format!("src/{rel} uses tantivy (only search/ may)"));
         }
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));

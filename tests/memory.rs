@@ -63,7 +63,11 @@ fn hybrid_recall_at_5_is_at_least_the_better_of_bm25_and_vectors() {
     let queries = jsonl("tests/fixtures/retrieval/queries.jsonl");
     for p in &corpus {
         let id = p["id"].as_str().expect("id");
-        let body = format!("# {}\n\n{}\n", p["title"].as_str().expect("title"), p["text"].as_str().expect("text"));
+        let body = format!(
+            "# {}\n\n{}\n",
+            p["title"].as_str().expect("title"),
+            p["text"].as_str().expect("text")
+        );
         std::fs::write(ws.join(format!("{id}.md")), body).expect("write");
     }
     let mem = open_memory(&root, embedder());
@@ -73,7 +77,11 @@ fn hybrid_recall_at_5_is_at_least_the_better_of_bm25_and_vectors() {
     let st = mem.status().expect("status");
     assert_eq!(st.chunks as usize, corpus.len());
     assert_eq!((st.vectors, st.text_docs), (st.chunks, st.chunks));
-    eprintln!("indexed {} passages in {:.1}s", corpus.len(), t0.elapsed().as_secs_f32());
+    eprintln!(
+        "indexed {} passages in {:.1}s",
+        corpus.len(),
+        t0.elapsed().as_secs_f32()
+    );
 
     let recall = |mode: Mode| -> (f32, f32) {
         let params = SearchParams {
@@ -90,7 +98,9 @@ fn hybrid_recall_at_5_is_at_least_the_better_of_bm25_and_vectors() {
                 .iter()
                 .map(|r| format!("memory/squad/{}.md", r.as_str().expect("id")))
                 .collect();
-            let out = mem.search(q["text"].as_str().expect("q"), &params).expect("search");
+            let out = mem
+                .search(q["text"].as_str().expect("q"), &params)
+                .expect("search");
             assert_eq!(out.mode, mode, "{:?}", out.note);
             if out.results.iter().any(|r| want.contains(&r.path)) {
                 hit5 += 1;
@@ -124,13 +134,25 @@ fn write_notes(ws: &Path, n: usize) {
         let paras: Vec<String> = (0..12)
             .map(|p| format!("Note {i}, paragraph {p}: the greenhouse sensor {i}-{p} reported humidity and temperature readings that the gardener wanted to keep for the season's log."))
             .collect();
-        std::fs::write(ws.join(format!("memory/note-{i:03}.md")), paras.join("\n\n")).expect("write");
+        std::fs::write(
+            ws.join(format!("memory/note-{i:03}.md")),
+            paras.join("\n\n"),
+        )
+        .expect("write");
     }
 }
 
 fn memory_status(gw: &Gateway) -> Value {
-    let out = gw.cli().args(["memory", "status", "--json"]).output().expect("cli");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = gw
+        .cli()
+        .args(["memory", "status", "--json"])
+        .output()
+        .expect("cli");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("status json")
 }
 
@@ -141,7 +163,11 @@ fn wait_indexed(gw: &Gateway, want_chunks: u64) -> Value {
         if s["pending"] == 0 && s["chunks"] == want_chunks && s["textDocs"] == want_chunks {
             return s;
         }
-        assert!(t0.elapsed() < Duration::from_secs(240), "not indexed: {s}\n{}", gw.log());
+        assert!(
+            t0.elapsed() < Duration::from_secs(240),
+            "not indexed: {s}\n{}",
+            gw.log()
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
 }
@@ -154,7 +180,8 @@ fn sigkill_during_indexing_loses_and_duplicates_nothing() {
     // Expected chunk count, from the same chunker the gateway uses.
     let expected: u64 = (0..40)
         .map(|i| {
-            let t = std::fs::read_to_string(ws.join(format!("memory/note-{i:03}.md"))).expect("read");
+            let t =
+                std::fs::read_to_string(ws.join(format!("memory/note-{i:03}.md"))).expect("read");
             hearth::memory::chunk::chunk(&t, 400, 80).len() as u64
         })
         .sum();
@@ -178,14 +205,25 @@ fn sigkill_during_indexing_loses_and_duplicates_nothing() {
     assert_eq!(s["vectors"], expected, "{s}");
     // No duplicates: every chunk id appears once in a broad search.
     let mut w = gw.ws();
-    let res = w.call("memory.search", json!({"query": "greenhouse sensor humidity", "maxResults": 100, "minScore": 0}));
-    let ids: Vec<u64> = res["results"].as_array().expect("results").iter().map(|r| r["chunkId"].as_u64().expect("id")).collect();
+    let res = w.call(
+        "memory.search",
+        json!({"query": "greenhouse sensor humidity", "maxResults": 100, "minScore": 0}),
+    );
+    let ids: Vec<u64> = res["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["chunkId"].as_u64().expect("id"))
+        .collect();
     let mut uniq = ids.clone();
     uniq.sort_unstable();
     uniq.dedup();
     assert_eq!(uniq.len(), ids.len(), "duplicate results: {ids:?}");
     assert_eq!(res["mode"], "hybrid");
-    let res = w.call("memory.search", json!({"query": "sensor 17-3", "maxResults": 3, "mode": "text"}));
+    let res = w.call(
+        "memory.search",
+        json!({"query": "sensor 17-3", "maxResults": 3, "mode": "text"}),
+    );
     let top = res["results"][0]["snippet"].as_str().expect("snippet");
     assert!(top.contains("17-3"), "{res}");
     gw.stop();
@@ -197,8 +235,16 @@ fn memory_over_the_gateway_cli_and_openai_embeddings() {
     let root = temp_dir("memory-gw");
     let ws = root.join("data/workspace");
     std::fs::create_dir_all(ws.join("memory")).expect("mkdir");
-    std::fs::write(ws.join("MEMORY.md"), "# Memory\n\nThe spare key to the shed hangs behind the calendar in the kitchen.\n").expect("write");
-    std::fs::write(ws.join("memory/2026-11-20.md"), "Booked the chimney sweep for 3 December.\n").expect("write");
+    std::fs::write(
+        ws.join("MEMORY.md"),
+        "# Memory\n\nThe spare key to the shed hangs behind the calendar in the kitchen.\n",
+    )
+    .expect("write");
+    std::fs::write(
+        ws.join("memory/2026-11-20.md"),
+        "Booked the chimney sweep for 3 December.\n",
+    )
+    .expect("write");
     std::fs::write(ws.join("memory/junk.md"), [0u8, 159, 146, 150, 0, 1, 2]).expect("write");
     let cfg = format!(
         "[local]\nmodels_dir = {:?}\n\n[memory]\nsync_interval_secs = 1\n",
@@ -206,13 +252,38 @@ fn memory_over_the_gateway_cli_and_openai_embeddings() {
     );
     let mut gw = Gateway::start(&root, &cfg);
     let s = wait_indexed(&gw, 2);
-    let junk = s["sources"].as_array().expect("sources").iter().find(|x| x["path"] == "memory/junk.md").expect("junk listed").clone();
-    assert!(junk["rejected"].as_str().expect("reason").contains("binary"), "{junk}");
+    let junk = s["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .find(|x| x["path"] == "memory/junk.md")
+        .expect("junk listed")
+        .clone();
+    assert!(
+        junk["rejected"]
+            .as_str()
+            .expect("reason")
+            .contains("binary"),
+        "{junk}"
+    );
 
-    let out = gw.cli().args(["memory", "search", "where is the shed key?"]).output().expect("cli");
+    let out = gw
+        .cli()
+        .args(["memory", "search", "where is the shed key?"])
+        .output()
+        .expect("cli");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.lines().next().is_some_and(|l| l.contains("MEMORY.md:1-3")), "{text}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.lines()
+            .next()
+            .is_some_and(|l| l.contains("MEMORY.md:1-3")),
+        "{text}"
+    );
     assert!(text.contains("behind the calendar"), "{text}");
 
     let mut w = gw.ws();
@@ -229,23 +300,46 @@ fn memory_over_the_gateway_cli_and_openai_embeddings() {
         .env("OPENAI_API_KEY", &gw.token)
         .output()
         .expect("python3");
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["dims"], 384);
-    assert!(v["similar"].as_f64().expect("f") > v["different"].as_f64().expect("f"), "{v}");
-    assert!((v["norm"].as_f64().expect("norm") - 1.0).abs() < 1e-3, "{v}");
+    assert!(
+        v["similar"].as_f64().expect("f") > v["different"].as_f64().expect("f"),
+        "{v}"
+    );
+    assert!(
+        (v["norm"].as_f64().expect("norm") - 1.0).abs() < 1e-3,
+        "{v}"
+    );
     assert!(v["tokens"].as_u64().expect("tokens") > 0);
 
     // Reindex through the running gateway keeps the counts.
     let out = gw.cli().args(["memory", "reindex"]).output().expect("cli");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("reindexed 2 chunks"));
     wait_indexed(&gw, 2);
     gw.stop();
 
     // With the gateway stopped, the CLI opens the data dir itself.
-    let out = gw.cli().args(["memory", "search", "--mode", "text", "chimney sweep"]).output().expect("cli");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = gw
+        .cli()
+        .args(["memory", "search", "--mode", "text", "chimney sweep"])
+        .output()
+        .expect("cli");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("memory/2026-11-20.md"));
     let _ = std::fs::remove_dir_all(root);
 }
@@ -264,18 +358,41 @@ fn a_session_longer_than_the_local_window_compacts_and_still_answers() {
     let filler = "Here is some background about my garden that you should keep in mind. ".repeat(6);
     let mut compactions = 0;
     for i in 0..8 {
-        let msg = format!("Turn {i}. My favourite number today is {}. {filler}", 100 + i);
+        let msg = format!(
+            "Turn {i}. My favourite number today is {}. {filler}",
+            100 + i
+        );
         let p = w.call("chat.send", json!({"sessionKey": session, "message": msg}));
         let run = p["runId"].as_str().expect("runId").to_string();
         let done = w.call("agent.wait", json!({"runId": run, "timeoutMs": 180_000}));
-        assert_eq!(done["status"], "completed", "turn {i}: {done}\n{}", gw.log());
-        assert!(!done["text"].as_str().unwrap_or_default().is_empty(), "turn {i}: {done}");
-        compactions += done["events"].as_array().map_or(0, |e| e.iter().filter(|x| x["kind"] == "compaction").count());
+        assert_eq!(
+            done["status"],
+            "completed",
+            "turn {i}: {done}\n{}",
+            gw.log()
+        );
+        assert!(
+            !done["text"].as_str().unwrap_or_default().is_empty(),
+            "turn {i}: {done}"
+        );
+        compactions += done["events"].as_array().map_or(0, |e| {
+            e.iter().filter(|x| x["kind"] == "compaction").count()
+        });
     }
-    assert!(compactions >= 1, "no compaction in 8 long turns\n{}", gw.log());
-    let h = w.call("chat.history", json!({"sessionKey": session, "limit": 1000}));
+    assert!(
+        compactions >= 1,
+        "no compaction in 8 long turns\n{}",
+        gw.log()
+    );
+    let h = w.call(
+        "chat.history",
+        json!({"sessionKey": session, "limit": 1000}),
+    );
     let entries = h["messages"].as_array().expect("history").clone();
-    let marks = entries.iter().filter(|e| e.get("compaction").is_some_and(|c| !c.is_null())).count();
+    let marks = entries
+        .iter()
+        .filter(|e| e.get("compaction").is_some_and(|c| !c.is_null()))
+        .count();
     assert!(marks >= 1, "compaction recorded in the transcript: {h}");
     gw.stop();
     let _ = std::fs::remove_dir_all(root);

@@ -87,7 +87,10 @@ pub(super) async fn maybe_compact(
     let window = inner.chain.min_context_window();
     let budget = (window as f32 * opts.compaction_threshold) as usize;
     let msgs = history.messages();
-    let summary_tokens = history.summary.as_deref().map_or(0, |s| s.len().div_ceil(3));
+    let summary_tokens = history
+        .summary
+        .as_deref()
+        .map_or(0, |s| s.len().div_ceil(3));
     let total: usize = system_tokens
         + summary_tokens
         + opts.call.max_tokens as usize
@@ -129,7 +132,10 @@ pub(super) async fn maybe_compact(
     let input_chars = window.saturating_sub(SUMMARY_MAX_TOKENS as usize + 200) * 3 / 2;
     let text = context::prune(&text, input_chars.max(400));
 
-    emit(Stream::Compaction, json!({"phase": "start", "tokensBefore": total}));
+    emit(
+        Stream::Compaction,
+        json!({"phase": "start", "tokensBefore": total}),
+    );
     if opts.memory_flush {
         flush(agent, rec, &text, cancel).await;
     }
@@ -146,7 +152,10 @@ pub(super) async fn maybe_compact(
         Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
         Ok(_) | Err(_) => {
             tracing::warn!(session = %rec.session_key, "compaction: the summary call gave nothing; history left as is");
-            emit(Stream::Compaction, json!({"phase": "end", "compacted": false}));
+            emit(
+                Stream::Compaction,
+                json!({"phase": "end", "compacted": false}),
+            );
             return Ok(false);
         }
     };

@@ -185,7 +185,10 @@ pub fn prune(text: &str, max: usize) -> String {
     let half = max / 2;
     let head: String = text.chars().take(half).collect();
     let tail: String = text.chars().skip(len - half).collect();
-    format!("{head}\n[… {} characters of this old tool result pruned …]\n{tail}", len - 2 * half)
+    format!(
+        "{head}\n[… {} characters of this old tool result pruned …]\n{tail}",
+        len - 2 * half
+    )
 }
 
 /// Shortens the longest non-system messages (keeping head and tail) until the estimate fits.

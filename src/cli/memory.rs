@@ -59,7 +59,12 @@ enum Via {
 
 fn via(cfg: &Config, dir: &Path, remote: &Remote) -> Result<Via> {
     let explicit = remote.url.is_some();
-    match Client::connect(&target(remote.url.as_deref(), remote.token.as_deref(), dir, cfg)) {
+    match Client::connect(&target(
+        remote.url.as_deref(),
+        remote.token.as_deref(),
+        dir,
+        cfg,
+    )) {
         Ok(c) => Ok(Via::Gateway(Box::new(c))),
         Err(e) if explicit || crate::daemon::discovery_path(dir).exists() => {
             Err(e.context("the gateway did not answer (stop it cleanly, or pass --url)"))
@@ -141,7 +146,9 @@ pub fn run(cmd: MemoryCmd, cfg: &Config, dir: &Path) -> Result<()> {
         }
         MemoryCmd::Status { json, remote } => {
             let s: MemoryStatus = match via(cfg, dir, &remote)? {
-                Via::Gateway(mut c) => serde_json::from_value(c.request("memory.status", json!({}))?)?,
+                Via::Gateway(mut c) => {
+                    serde_json::from_value(c.request("memory.status", json!({}))?)?
+                }
                 Via::Local(mem) => {
                     mem.sync()?;
                     mem.status()?
@@ -153,8 +160,14 @@ pub fn run(cmd: MemoryCmd, cfg: &Config, dir: &Path) -> Result<()> {
             }
             println!("chunks      {}", s.chunks);
             println!("vectors     {}", s.vectors);
-            println!("text index  {} documents, {} bytes", s.text_docs, s.index_bytes);
-            println!("outbox      {} pending, watermark {}", s.pending, s.watermark);
+            println!(
+                "text index  {} documents, {} bytes",
+                s.text_docs, s.index_bytes
+            );
+            println!(
+                "outbox      {} pending, watermark {}",
+                s.pending, s.watermark
+            );
             println!("sources     {}", s.sources.len());
             for src in &s.sources {
                 match &src.rejected {

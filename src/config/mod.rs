@@ -424,24 +424,36 @@ impl Config {
             ("memory.search.vector_weight", m.search.vector_weight),
             ("memory.search.text_weight", m.search.text_weight),
             ("memory.search.min_score", m.search.min_score),
-            ("agent.compaction_threshold", self.agent.compaction_threshold),
+            (
+                "agent.compaction_threshold",
+                self.agent.compaction_threshold,
+            ),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return bad(k, format!("{v} is outside 0.0–1.0"));
             }
         }
         if m.search.vector_weight + m.search.text_weight <= 0.0 {
-            return bad("memory.search", "vector_weight and text_weight are both 0".into());
+            return bad(
+                "memory.search",
+                "vector_weight and text_weight are both 0".into(),
+            );
         }
         if let Some(l) = m.search.mmr_lambda
             && !(0.0..=1.0).contains(&l)
         {
-            return bad("memory.search.mmr_lambda", format!("{l} is outside 0.0–1.0"));
+            return bad(
+                "memory.search.mmr_lambda",
+                format!("{l} is outside 0.0–1.0"),
+            );
         }
         if let Some(h) = m.search.decay_half_life_days
-            && !(h > 0.0)
+            && (h.is_nan() || h <= 0.0)
         {
-            return bad("memory.search.decay_half_life_days", format!("{h} must be positive"));
+            return bad(
+                "memory.search.decay_half_life_days",
+                format!("{h} must be positive"),
+            );
         }
         if m.chunk_tokens < 32 || m.chunk_overlap >= m.chunk_tokens {
             return bad(

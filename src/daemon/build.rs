@@ -265,7 +265,12 @@ pub fn spawn_indexer(
             loop {
                 match memory.sync() {
                     Ok(r) if r.sources_changed > 0 => {
-                        tracing::debug!(changed = r.sources_changed, added = r.added, removed = r.removed, "memory sources synced");
+                        tracing::debug!(
+                            changed = r.sources_changed,
+                            added = r.added,
+                            removed = r.removed,
+                            "memory sources synced"
+                        );
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!("memory sync failed: {e}"),

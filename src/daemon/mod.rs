@@ -142,8 +142,12 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
     .map_err(io(format!("cannot open workspace {}", workspace.display())))?;
     let memory = build::open_memory(cfg, data_dir, &store)?;
     if let Some(m) = &memory {
-        tools.insert(Arc::new(crate::memory::tools::MemorySearchTool::new(m.clone())));
-        tools.insert(Arc::new(crate::memory::tools::MemoryGetTool::new(m.clone())));
+        tools.insert(Arc::new(crate::memory::tools::MemorySearchTool::new(
+            m.clone(),
+        )));
+        tools.insert(Arc::new(crate::memory::tools::MemoryGetTool::new(
+            m.clone(),
+        )));
     }
     let agent = Agent::new(
         store.clone(),

@@ -70,14 +70,19 @@ pub async fn search(st: &GatewayState, p: &Value) -> Result<Value, ErrorShape> {
         params.decay_half_life_days = (v > 0.0).then_some(v as f32);
     }
     if let Some(m) = p.get("mode") {
-        params.mode = serde_json::from_value::<Mode>(m.clone())
-            .map_err(|_| ErrorShape::invalid("params.mode must be \"hybrid\", \"vector\" or \"text\""))?;
+        params.mode = serde_json::from_value::<Mode>(m.clone()).map_err(|_| {
+            ErrorShape::invalid("params.mode must be \"hybrid\", \"vector\" or \"text\"")
+        })?;
     }
     match p.get("fusion").and_then(Value::as_str) {
         None => {}
         Some("weighted") => params.fusion = Fusion::Weighted,
         Some("rrf") => params.fusion = Fusion::Rrf,
-        Some(_) => return Err(ErrorShape::invalid("params.fusion must be \"weighted\" or \"rrf\"")),
+        Some(_) => {
+            return Err(ErrorShape::invalid(
+                "params.fusion must be \"weighted\" or \"rrf\"",
+            ));
+        }
     }
     let out = tokio::task::spawn_blocking(move || mem.search(&query, &params))
         .await
@@ -116,7 +121,8 @@ pub async fn embeddings(
     if let Some(r) = super::http::unauthorized(&st, &headers) {
         return r;
     }
-    let bad = |m: String| super::http::api_error(StatusCode::BAD_REQUEST, "invalid_request_error", m);
+    let bad =
+        |m: String| super::http::api_error(StatusCode::BAD_REQUEST, "invalid_request_error", m);
     let Some(mem) = st.memory.clone() else {
         return super::http::api_error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -152,7 +158,11 @@ pub async fn embeddings(
     let base64 = match req.get("encoding_format").and_then(Value::as_str) {
         None | Some("float") => false,
         Some("base64") => true,
-        Some(f) => return bad(format!("encoding_format {f:?} is neither \"float\" nor \"base64\"")),
+        Some(f) => {
+            return bad(format!(
+                "encoding_format {f:?} is neither \"float\" nor \"base64\""
+            ));
+        }
     };
     let model = req
         .get("model")

@@ -182,7 +182,10 @@ mod tests {
         assert!(c.len() > 5, "{}", c.len());
         for p in &c {
             assert!(p.text.len() <= 1600, "{}", p.text.len());
-            assert!(p.text.starts_with("Paragraph"), "cut on a paragraph boundary");
+            assert!(
+                p.text.starts_with("Paragraph"),
+                "cut on a paragraph boundary"
+            );
         }
         // Consecutive chunks overlap by the last paragraph.
         let last_para_of_first = c[0].text.rsplit("\n\n").next().expect("paragraph");

@@ -46,13 +46,27 @@ pub fn fuse(
     let best_bm25 = text.iter().map(|h| h.1).fold(0f32, f32::max);
     let mut by_id: HashMap<u64, Fused> = HashMap::new();
     for &(id, cos) in vector {
-        by_id.entry(id).or_insert(Fused { id, score: 0.0, vector: None, text: None }).vector =
-            Some(cos);
+        by_id
+            .entry(id)
+            .or_insert(Fused {
+                id,
+                score: 0.0,
+                vector: None,
+                text: None,
+            })
+            .vector = Some(cos);
     }
     for &(id, s) in text {
         let norm = if best_bm25 > 0.0 { s / best_bm25 } else { 0.0 };
-        by_id.entry(id).or_insert(Fused { id, score: 0.0, vector: None, text: None }).text =
-            Some(norm);
+        by_id
+            .entry(id)
+            .or_insert(Fused {
+                id,
+                score: 0.0,
+                vector: None,
+                text: None,
+            })
+            .text = Some(norm);
     }
     let vrank: HashMap<u64, usize> = vector.iter().enumerate().map(|(r, h)| (h.0, r)).collect();
     let trank: HashMap<u64, usize> = text.iter().enumerate().map(|(r, h)| (h.0, r)).collect();
@@ -142,8 +156,18 @@ mod tests {
     #[test]
     fn decay_halves_at_half_life_and_spares_evergreen() {
         let mut f = vec![
-            Fused { id: 1, score: 0.8, vector: None, text: None },
-            Fused { id: 2, score: 0.6, vector: None, text: None },
+            Fused {
+                id: 1,
+                score: 0.8,
+                vector: None,
+                text: None,
+            },
+            Fused {
+                id: 2,
+                score: 0.6,
+                vector: None,
+                text: None,
+            },
         ];
         decay(&mut f, 30.0, |id| (id == 1).then_some(30.0));
         assert_eq!(f[0].id, 2);
@@ -154,9 +178,20 @@ mod tests {
     fn mmr_skips_near_duplicates() {
         let items: Vec<Fused> = [(1, 0.9), (2, 0.89), (3, 0.7)]
             .iter()
-            .map(|&(id, score)| Fused { id, score, vector: None, text: None })
+            .map(|&(id, score)| Fused {
+                id,
+                score,
+                vector: None,
+                text: None,
+            })
             .collect();
-        let sim = |a: u64, b: u64| if a.min(b) == 1 && a.max(b) == 2 { 0.99 } else { 0.1 };
+        let sim = |a: u64, b: u64| {
+            if a.min(b) == 1 && a.max(b) == 2 {
+                0.99
+            } else {
+                0.1
+            }
+        };
         let ids: Vec<u64> = mmr(&items, 2, 0.5, sim).iter().map(|f| f.id).collect();
         assert_eq!(ids, [1, 3]);
         let ids: Vec<u64> = mmr(&items, 2, 1.0, sim).iter().map(|f| f.id).collect();

@@ -360,7 +360,10 @@ impl Memory {
             match std::fs::read(&f.path) {
                 Ok(bytes) => {
                     let hash = sources::digest(&bytes);
-                    if old.as_ref().is_some_and(|o| o.hash == hash && o.rejected.is_none()) {
+                    if old
+                        .as_ref()
+                        .is_some_and(|o| o.hash == hash && o.rejected.is_none())
+                    {
                         // Touched but unchanged.
                         let mut w = self.store.write_txn()?;
                         self.store.put_mem_source(&mut w, &rec)?;
@@ -496,7 +499,8 @@ impl Memory {
         let mut removed = 0;
         for c in by_hash.into_values().flatten() {
             self.store.delete_chunk(w, c.id)?;
-            self.store.outbox_push(w, OutboxOp::Delete { chunk: c.id })?;
+            self.store
+                .outbox_push(w, OutboxOp::Delete { chunk: c.id })?;
             removed += 1;
         }
         Ok((ids, added, removed))
@@ -511,10 +515,7 @@ impl Memory {
     ///
     /// # Errors
     /// [`MemoryError::Store`] or [`MemoryError::Search`]; the ops then stay pending.
-    pub fn index_pending(
-        &self,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<u64, MemoryError> {
+    pub fn index_pending(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64, MemoryError> {
         let _g = self.work.lock().unwrap_or_else(|p| p.into_inner());
         self.index_pending_locked(progress)
     }
@@ -562,7 +563,9 @@ impl Memory {
                         None
                     }
                     Err(e) => {
-                        tracing::warn!("embedder failed ({e}); indexing keywords only until `hearth memory reindex`");
+                        tracing::warn!(
+                            "embedder failed ({e}); indexing keywords only until `hearth memory reindex`"
+                        );
                         None
                     }
                 }
@@ -595,7 +598,12 @@ impl Memory {
             self.store.commit(w)?;
 
             let dims = self.embed.dims();
-            if let Some(scan) = self.scan.write().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            if let Some(scan) = self
+                .scan
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_mut()
+            {
                 for &(id, at) in &changes {
                     if at.is_none() {
                         scan.remove(id);
@@ -772,7 +780,7 @@ impl Memory {
                     score: f.score,
                     vector_score: f.vector,
                     text_score: f.text,
-                    snippet: crate::agent::context::cap_chars(&c.text, SNIPPET_CHARS, "the chunk"),
+                    snippet: snippet(&c.text),
                     chunk_id: c.id,
                 })
             })
@@ -785,7 +793,12 @@ impl Memory {
     }
 
     fn ensure_scan(&self) -> Result<(), MemoryError> {
-        if self.scan.read().unwrap_or_else(|p| p.into_inner()).is_some() {
+        if self
+            .scan
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+        {
             return Ok(());
         }
         let mut slot = self.scan.write().unwrap_or_else(|p| p.into_inner());
@@ -795,12 +808,13 @@ impl Memory {
         let dims = self.embed.dims();
         let mut scan = VectorScan::new(dims);
         let r = self.store.read_txn()?;
-        self.store.for_each_vector(&r, |id, bytes| -> Result<(), MemoryError> {
-            if let Some((codes, scale)) = vectors::decode_i8(bytes, dims) {
-                scan.upsert(id, codes, scale);
-            }
-            Ok(())
-        })?;
+        self.store
+            .for_each_vector(&r, |id, bytes| -> Result<(), MemoryError> {
+                if let Some((codes, scale)) = vectors::decode_i8(bytes, dims) {
+                    scan.upsert(id, codes, scale);
+                }
+                Ok(())
+            })?;
         *slot = Some(scan);
         Ok(())
     }
@@ -822,7 +836,11 @@ impl Memory {
             let (key, id) = rest
                 .rsplit_once('/')
                 .and_then(|(k, id)| Some((k, id.parse::<u64>().ok()?)))
-                .ok_or_else(|| MemoryError::Invalid(format!("{path:?} is not a transcript source (sessions/<key>/<id>)")))?;
+                .ok_or_else(|| {
+                    MemoryError::Invalid(format!(
+                        "{path:?} is not a transcript source (sessions/<key>/<id>)"
+                    ))
+                })?;
             let r = self.store.read_txn()?;
             let known = self.store.mem_source(&r, path)?.is_some()
                 || self.store.session(&r, key)?.is_some_and(|s| s.id == id);
@@ -844,7 +862,8 @@ impl Memory {
                 path: f.path.clone(),
                 source,
             })?;
-            sources::check_text(&bytes).map_err(|why| MemoryError::Invalid(format!("{path}: {why}")))?
+            sources::check_text(&bytes)
+                .map_err(|why| MemoryError::Invalid(format!("{path}: {why}")))?
         };
         let out: Vec<&str> = text.lines().skip(from - 1).take(lines).collect();
         Ok(out.join("\n"))
@@ -875,6 +894,14 @@ impl Memory {
                 })
                 .collect(),
         })
+    }
+}
+
+/// The first [`SNIPPET_CHARS`] characters of `text`, with `…` when cut.
+fn snippet(text: &str) -> String {
+    match text.char_indices().nth(SNIPPET_CHARS) {
+        None => text.to_string(),
+        Some((at, _)) => format!("{}…", &text[..at]),
     }
 }
 

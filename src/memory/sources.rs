@@ -81,7 +81,9 @@ fn file_source(workspace: &Path, name: &str) -> Option<FileSource> {
 /// Why a file's bytes are not indexed.
 pub fn check_text(bytes: &[u8]) -> Result<String, String> {
     if let Some(at) = bytes.iter().position(|&b| b == 0) {
-        return Err(format!("binary file (NUL byte at offset {at}); not indexed"));
+        return Err(format!(
+            "binary file (NUL byte at offset {at}); not indexed"
+        ));
     }
     match std::str::from_utf8(bytes) {
         Ok(s) => Ok(s.to_string()),
@@ -163,7 +165,10 @@ pub fn render_transcript(entries: &[TranscriptEntry]) -> (String, Vec<u64>) {
 /// Hex SHA-256 of `bytes` (first 16 bytes, 32 hex digits).
 pub fn digest(bytes: &[u8]) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, bytes);
-    d.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect()
+    d.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -174,7 +179,10 @@ mod tests {
     #[test]
     fn dates_of_notes() {
         assert_eq!(note_date_ms("memory/1970-01-02.md"), Some(86_400_000));
-        assert_eq!(note_date_ms("memory/2000-03-01-trip.md"), Some(951_868_800_000));
+        assert_eq!(
+            note_date_ms("memory/2000-03-01-trip.md"),
+            Some(951_868_800_000)
+        );
         assert_eq!(note_date_ms("MEMORY.md"), None);
         assert_eq!(note_date_ms("memory/2026-13-01.md"), None);
         assert_eq!(note_date_ms("memory/notes.md"), None);

@@ -17,7 +17,10 @@ impl Embed for WordsEmbed {
             .iter()
             .map(|t| {
                 let mut v = vec![0f32; 64];
-                for w in t.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+                for w in t
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                {
                     let h = w
                         .to_lowercase()
                         .bytes()
@@ -101,13 +104,21 @@ fn assert_consistent(m: &Memory) -> MemoryStatus {
 #[test]
 fn indexes_notes_and_finds_them() {
     let f = Fixture::new("find");
-    f.write("MEMORY.md", "# Memory\n\nThe wifi password of the cabin is larch-42.\n\nDentist on Tuesdays.\n");
-    f.write("memory/2026-11-20.md", "Bought winter tyres for the Volvo.\n");
+    f.write(
+        "MEMORY.md",
+        "# Memory\n\nThe wifi password of the cabin is larch-42.\n\nDentist on Tuesdays.\n",
+    );
+    f.write(
+        "memory/2026-11-20.md",
+        "Bought winter tyres for the Volvo.\n",
+    );
     let m = f.memory();
     settle(&m);
     let s = assert_consistent(&m);
     assert_eq!(s.chunks, 2);
-    let out = m.search("cabin wifi password", &SearchParams::default()).expect("search");
+    let out = m
+        .search("cabin wifi password", &SearchParams::default())
+        .expect("search");
     assert_eq!(out.mode, Mode::Hybrid);
     let top = &out.results[0];
     assert_eq!(top.path, "MEMORY.md");
@@ -115,10 +126,19 @@ fn indexes_notes_and_finds_them() {
     assert!(top.snippet.contains("larch-42"));
     assert!(top.vector_score.is_some() && top.text_score.is_some());
     let out = m
-        .search("tyres", &SearchParams { mode: Mode::Text, ..SearchParams::default() })
+        .search(
+            "tyres",
+            &SearchParams {
+                mode: Mode::Text,
+                ..SearchParams::default()
+            },
+        )
         .expect("text");
     assert_eq!(out.results[0].path, "memory/2026-11-20.md");
-    assert!(matches!(m.search("  ", &SearchParams::default()), Err(MemoryError::Invalid(_))));
+    assert!(matches!(
+        m.search("  ", &SearchParams::default()),
+        Err(MemoryError::Invalid(_))
+    ));
 }
 
 #[test]
@@ -133,39 +153,73 @@ fn edits_keep_unchanged_chunks_and_deletions_remove_them() {
     let before = assert_consistent(&m);
     assert!(before.chunks > 3);
     let r = f.store.read_txn().expect("r");
-    let ids_before = f.store.mem_source(&r, "memory/log.md").expect("src").expect("some").chunk_ids;
+    let ids_before = f
+        .store
+        .mem_source(&r, "memory/log.md")
+        .expect("src")
+        .expect("some")
+        .chunk_ids;
     drop(r);
 
     // Append a paragraph: only the tail chunk changes.
     std::thread::sleep(std::time::Duration::from_millis(20));
-    f.write("memory/log.md", format!("{}\n\nNote 30: the zebra escaped.", paras.join("\n\n")));
+    f.write(
+        "memory/log.md",
+        format!("{}\n\nNote 30: the zebra escaped.", paras.join("\n\n")),
+    );
     let rep = m.sync().expect("sync");
     assert_eq!(rep.sources_changed, 1);
     assert!(rep.added <= 2 && rep.removed <= 1, "{rep:?}");
     m.index_pending(&mut |_, _| {}).expect("index");
     assert_consistent(&m);
     let r = f.store.read_txn().expect("r");
-    let ids_after = f.store.mem_source(&r, "memory/log.md").expect("src").expect("some").chunk_ids;
+    let ids_after = f
+        .store
+        .mem_source(&r, "memory/log.md")
+        .expect("src")
+        .expect("some")
+        .chunk_ids;
     drop(r);
-    let kept = ids_before.iter().filter(|id| ids_after.contains(id)).count();
-    assert!(kept >= ids_before.len() - 1, "{kept} of {}", ids_before.len());
-    let text_only = SearchParams { mode: Mode::Text, ..SearchParams::default() };
+    let kept = ids_before
+        .iter()
+        .filter(|id| ids_after.contains(id))
+        .count();
+    assert!(
+        kept >= ids_before.len() - 1,
+        "{kept} of {}",
+        ids_before.len()
+    );
+    let text_only = SearchParams {
+        mode: Mode::Text,
+        ..SearchParams::default()
+    };
     let out = m.search("zebra", &text_only).expect("search");
     assert_eq!(out.results.len(), 1, "{out:?}");
-    assert_eq!(out.results[0].end_line, 61, "the appended paragraph's chunk");
+    assert_eq!(
+        out.results[0].end_line, 61,
+        "the appended paragraph's chunk"
+    );
 
     std::fs::remove_file(f.dir.join("ws/memory/log.md")).expect("rm");
     settle(&m);
     let s = assert_consistent(&m);
     assert_eq!(s.chunks, 0);
-    assert!(m.search("zebra", &SearchParams::default()).expect("search").results.is_empty());
+    assert!(
+        m.search("zebra", &SearchParams::default())
+            .expect("search")
+            .results
+            .is_empty()
+    );
 }
 
 #[test]
 fn replaying_unacknowledged_ops_creates_no_duplicates() {
     let f = Fixture::new("replay");
     for d in 1..=5 {
-        f.write(&format!("memory/2026-01-0{d}.md"), format!("Day {d}: walked the dog in the park number {d}."));
+        f.write(
+            &format!("memory/2026-01-0{d}.md"),
+            format!("Day {d}: walked the dog in the park number {d}."),
+        );
     }
     let m = f.memory();
     m.sync().expect("sync");
@@ -183,7 +237,10 @@ fn replaying_unacknowledged_ops_creates_no_duplicates() {
     drop(r);
     let changes: Vec<Change<'_>> = chunks
         .iter()
-        .map(|c| Change::Upsert { id: c.id, text: &c.text })
+        .map(|c| Change::Upsert {
+            id: c.id,
+            text: &c.text,
+        })
         .collect();
     m.text.apply(&changes).expect("apply");
     drop(m);
@@ -191,7 +248,15 @@ fn replaying_unacknowledged_ops_creates_no_duplicates() {
     m.index_pending(&mut |_, _| {}).expect("index");
     let s = assert_consistent(&m);
     assert_eq!(s.chunks, 5);
-    let out = m.search("dog park", &SearchParams { max_results: 10, ..SearchParams::default() }).expect("s");
+    let out = m
+        .search(
+            "dog park",
+            &SearchParams {
+                max_results: 10,
+                ..SearchParams::default()
+            },
+        )
+        .expect("s");
     let mut ids: Vec<u64> = out.results.iter().map(|r| r.chunk_id).collect();
     ids.dedup();
     assert_eq!(ids.len(), out.results.len());
@@ -202,25 +267,46 @@ fn edge_inputs_are_indexed_or_rejected_with_a_reason() {
     let f = Fixture::new("edge");
     f.write("memory/empty.md", "");
     f.write("memory/big.md", "word ".repeat(1_100_000)); // 5.5 MB
-    let junk: Vec<u8> = (0..50_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let junk: Vec<u8> = (0..50_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     f.write("memory/junk.md", &junk);
     let mut latin1 = b"Caf".to_vec();
     latin1.push(0xE9);
-    latin1.extend_from_slice(" au lait with the neighbours on Sunday. ".repeat(10).as_bytes());
+    latin1.extend_from_slice(
+        " au lait with the neighbours on Sunday. "
+            .repeat(10)
+            .as_bytes(),
+    );
     f.write("memory/latin1.md", &latin1);
-    f.write("memory/cjk.md", "明日は東京で会議があります。🎉🎉 Party after the meeting 🥳\n\n한국어 메모입니다.");
+    f.write(
+        "memory/cjk.md",
+        "明日は東京で会議があります。🎉🎉 Party after the meeting 🥳\n\n한국어 메모입니다.",
+    );
     let m = f.memory();
     settle(&m);
     let s = assert_consistent(&m);
     let src = |p: &str| s.sources.iter().find(|x| x.path == p).expect(p).clone();
     assert_eq!(src("memory/empty.md").chunks, 0);
     assert!(src("memory/empty.md").rejected.is_none());
-    assert!(src("memory/big.md").rejected.as_deref().is_some_and(|r| r.contains("max_file_bytes")));
+    assert!(
+        src("memory/big.md")
+            .rejected
+            .as_deref()
+            .is_some_and(|r| r.contains("max_file_bytes"))
+    );
     let j = src("memory/junk.md");
-    assert!(j.rejected.as_deref().is_some_and(|r| r.contains("binary") || r.contains("UTF-8")), "{j:?}");
+    assert!(
+        j.rejected
+            .as_deref()
+            .is_some_and(|r| r.contains("binary") || r.contains("UTF-8")),
+        "{j:?}"
+    );
     assert_eq!(src("memory/latin1.md").chunks, 1);
     assert_eq!(src("memory/cjk.md").chunks, 1);
-    let out = m.search("東京 会議", &SearchParams::default()).expect("cjk");
+    let out = m
+        .search("東京 会議", &SearchParams::default())
+        .expect("cjk");
     assert_eq!(out.results[0].path, "memory/cjk.md");
     assert!(m.search("🎉", &SearchParams::default()).is_ok());
 }
@@ -229,27 +315,54 @@ fn edge_inputs_are_indexed_or_rejected_with_a_reason() {
 fn transcripts_are_memory_and_survive_a_reset() {
     let f = Fixture::new("sessions");
     let mut w = f.store.write_txn().expect("w");
-    let mut s = f.store.session_or_create(&mut w, "agent:main:main").expect("s");
+    let mut s = f
+        .store
+        .session_or_create(&mut w, "agent:main:main")
+        .expect("s");
     f.store
-        .append(&mut w, &mut s, None, ChatMessage::text(Role::User, "My sister Ingrid lives in Tromsø."))
+        .append(
+            &mut w,
+            &mut s,
+            None,
+            ChatMessage::text(Role::User, "My sister Ingrid lives in Tromsø."),
+        )
         .expect("a");
     f.store
-        .append(&mut w, &mut s, None, ChatMessage::text(Role::Assistant, "Noted: Ingrid, Tromsø."))
+        .append(
+            &mut w,
+            &mut s,
+            None,
+            ChatMessage::text(Role::Assistant, "Noted: Ingrid, Tromsø."),
+        )
         .expect("a");
     f.store.commit(w).expect("commit");
     let m = f.memory();
     settle(&m);
-    let out = m.search("where does Ingrid live", &SearchParams::default()).expect("search");
+    let out = m
+        .search("where does Ingrid live", &SearchParams::default())
+        .expect("search");
     let top = &out.results[0];
-    assert!(top.path.starts_with("sessions/agent:main:main/"), "{}", top.path);
+    assert!(
+        top.path.starts_with("sessions/agent:main:main/"),
+        "{}",
+        top.path
+    );
     let got = m.get(&top.path, 1, 10).expect("get");
     assert!(got.starts_with("User: My sister Ingrid"), "{got}");
 
     let mut w = f.store.write_txn().expect("w");
-    f.store.reset_session(&mut w, "agent:main:main").expect("reset");
+    f.store
+        .reset_session(&mut w, "agent:main:main")
+        .expect("reset");
     f.store.commit(w).expect("commit");
     settle(&m);
-    assert_eq!(m.search("Ingrid", &SearchParams::default()).expect("s").results.len(), 1);
+    assert_eq!(
+        m.search("Ingrid", &SearchParams::default())
+            .expect("s")
+            .results
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -259,23 +372,36 @@ fn get_reads_lines_and_refuses_other_paths() {
     f.write("notes.md", "not memory");
     let m = f.memory();
     assert_eq!(m.get("MEMORY.md", 2, 2).expect("get"), "two\nthree");
-    for bad in ["notes.md", "../../etc/passwd", "/etc/passwd", "memory/../notes.md", "sessions/x/1"] {
-        assert!(matches!(m.get(bad, 1, 5), Err(MemoryError::Invalid(_))), "{bad}");
+    for bad in [
+        "notes.md",
+        "../../etc/passwd",
+        "/etc/passwd",
+        "memory/../notes.md",
+        "sessions/x/1",
+    ] {
+        assert!(
+            matches!(m.get(bad, 1, 5), Err(MemoryError::Invalid(_))),
+            "{bad}"
+        );
     }
 }
 
 #[test]
 fn reindex_rebuilds_from_the_store_and_a_lost_index_refills() {
     let f = Fixture::new("reindex");
-    f.write("MEMORY.md", "Keys are under the flowerpot.\n\nThe cat is called Miso.");
+    f.write(
+        "MEMORY.md",
+        "Keys are under the flowerpot.\n\nThe cat is called Miso.",
+    );
     let m = f.memory();
     settle(&m);
     let mut calls = 0;
-    let n = m.reindex(&mut |done, total| {
-        calls += 1;
-        assert!(done <= total);
-    })
-    .expect("reindex");
+    let n = m
+        .reindex(&mut |done, total| {
+            calls += 1;
+            assert!(done <= total);
+        })
+        .expect("reindex");
     assert_eq!(n, 1);
     assert!(calls >= 1);
     assert_consistent(&m);
@@ -284,5 +410,11 @@ fn reindex_rebuilds_from_the_store_and_a_lost_index_refills() {
     let m = f.memory();
     m.index_pending(&mut |_, _| {}).expect("index");
     assert_consistent(&m);
-    assert_eq!(m.search("flowerpot", &SearchParams::default()).expect("s").results.len(), 1);
+    assert_eq!(
+        m.search("flowerpot", &SearchParams::default())
+            .expect("s")
+            .results
+            .len(),
+        1
+    );
 }

@@ -69,7 +69,10 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// Integer dot product of int8 codes (written so LLVM vectorises it).
 fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    a.iter().zip(b).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum()
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| i32::from(x) * i32::from(y))
+        .sum()
 }
 
 /// The in-memory int8 copy of every chunk vector, for a brute-force scan.
@@ -103,7 +106,9 @@ impl VectorScan {
 
     /// Bytes held (codes, scales, ids and the id map, approximately).
     pub fn heap_bytes(&self) -> usize {
-        self.codes.capacity() + self.scales.capacity() * 4 + self.ids.capacity() * 8
+        self.codes.capacity()
+            + self.scales.capacity() * 4
+            + self.ids.capacity() * 8
             + self.row.capacity() * 24
     }
 
@@ -189,7 +194,11 @@ mod tests {
 
     #[test]
     fn encoding_round_trips() {
-        let v = unit((0..384).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect());
+        let v = unit(
+            (0..384)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+                .collect(),
+        );
         let b = encode(&v);
         assert_eq!(b.len(), encoded_len(384));
         assert_eq!(decode_f32(&b, 384).as_deref(), Some(&v[..]));
@@ -204,7 +213,13 @@ mod tests {
         let dims = 8;
         let mut s = VectorScan::new(dims);
         let vecs: Vec<Vec<f32>> = (0..50)
-            .map(|i| unit((0..dims).map(|d| ((i + 1) as f32 * (d as f32 + 1.3)).sin()).collect()))
+            .map(|i| {
+                unit(
+                    (0..dims)
+                        .map(|d| ((i + 1) as f32 * (d as f32 + 1.3)).sin())
+                        .collect(),
+                )
+            })
             .collect();
         for (i, v) in vecs.iter().enumerate() {
             let b = encode(v);

@@ -123,7 +123,8 @@ impl TextIndex {
         );
         let text = sb.add_text_field("text", text_opts);
         let schema = sb.build();
-        let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| open_err(e.to_string()))?;
+        let mmap =
+            tantivy::directory::MmapDirectory::open(dir).map_err(|e| open_err(e.to_string()))?;
         let index = Index::open_or_create(mmap, schema).map_err(|e| open_err(e.to_string()))?;
         index.tokenizers().register(
             TOKENIZER,
@@ -177,7 +178,9 @@ impl TextIndex {
             }
         }
         writer.commit().map_err(|e| self.write_err(e))?;
-        writer.wait_merging_threads().map_err(|e| self.write_err(e))?;
+        writer
+            .wait_merging_threads()
+            .map_err(|e| self.write_err(e))?;
         self.reader.reload().map_err(|e| self.write_err(e))
     }
 
@@ -187,9 +190,13 @@ impl TextIndex {
     /// As [`TextIndex::apply`].
     pub fn clear(&self) -> Result<(), SearchError> {
         let mut writer = self.writer()?;
-        writer.delete_all_documents().map_err(|e| self.write_err(e))?;
+        writer
+            .delete_all_documents()
+            .map_err(|e| self.write_err(e))?;
         writer.commit().map_err(|e| self.write_err(e))?;
-        writer.wait_merging_threads().map_err(|e| self.write_err(e))?;
+        writer
+            .wait_merging_threads()
+            .map_err(|e| self.write_err(e))?;
         self.reader.reload().map_err(|e| self.write_err(e))
     }
 
@@ -215,8 +222,7 @@ impl TextIndex {
         let clauses: Vec<(Occur, Box<dyn Query>)> = terms
             .into_iter()
             .map(|t| {
-                let q: Box<dyn Query> =
-                    Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs));
+                let q: Box<dyn Query> = Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs));
                 (Occur::Should, q)
             })
             .collect();

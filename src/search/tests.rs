@@ -11,15 +11,30 @@ fn bm25_ranks_and_upserts_are_idempotent() {
     let dir = tmp("rank");
     let idx = TextIndex::open(&dir).expect("open");
     idx.apply(&[
-        Change::Upsert { id: 1, text: "The heat pump service is due in March." },
-        Change::Upsert { id: 2, text: "Groceries: milk, eggs, bread." },
-        Change::Upsert { id: 3, text: "Pump the bike tyres before the trip." },
+        Change::Upsert {
+            id: 1,
+            text: "The heat pump service is due in March.",
+        },
+        Change::Upsert {
+            id: 2,
+            text: "Groceries: milk, eggs, bread.",
+        },
+        Change::Upsert {
+            id: 3,
+            text: "Pump the bike tyres before the trip.",
+        },
     ])
     .expect("apply");
     // Replaying the same batch (as after a crash) must not duplicate anything.
     idx.apply(&[
-        Change::Upsert { id: 1, text: "The heat pump service is due in March." },
-        Change::Upsert { id: 3, text: "Pump the bike tyres before the trip." },
+        Change::Upsert {
+            id: 1,
+            text: "The heat pump service is due in March.",
+        },
+        Change::Upsert {
+            id: 3,
+            text: "Pump the bike tyres before the trip.",
+        },
     ])
     .expect("replay");
     assert_eq!(idx.num_docs(), 3);
@@ -50,8 +65,14 @@ fn cjk_queries_match() {
     let dir = tmp("cjk");
     let idx = TextIndex::open(&dir).expect("open");
     idx.apply(&[
-        Change::Upsert { id: 7, text: "明日は東京で会議があります" },
-        Change::Upsert { id: 8, text: "Meeting in Berlin tomorrow" },
+        Change::Upsert {
+            id: 7,
+            text: "明日は東京で会議があります",
+        },
+        Change::Upsert {
+            id: 8,
+            text: "Meeting in Berlin tomorrow",
+        },
     ])
     .expect("apply");
     let hits = idx.search("東京 会議", 5).expect("search");
@@ -65,8 +86,10 @@ fn a_second_writer_gets_a_clear_lock_error_only_while_writing() {
     let a = TextIndex::open(&dir).expect("open a");
     let b = TextIndex::open(&dir).expect("open b");
     // Writers are taken per batch, so two handles can take turns.
-    a.apply(&[Change::Upsert { id: 1, text: "one" }]).expect("a");
-    b.apply(&[Change::Upsert { id: 2, text: "two" }]).expect("b");
+    a.apply(&[Change::Upsert { id: 1, text: "one" }])
+        .expect("a");
+    b.apply(&[Change::Upsert { id: 2, text: "two" }])
+        .expect("b");
     a.refresh().expect("refresh");
     assert_eq!(a.num_docs(), 2);
     let held = a.writer().expect("writer");

@@ -80,11 +80,17 @@ impl TokenStream for WordStream<'_> {
     }
 
     fn token(&self) -> &Token {
-        &self.tokens[self.next.saturating_sub(1).min(self.tokens.len().saturating_sub(1))]
+        &self.tokens[self
+            .next
+            .saturating_sub(1)
+            .min(self.tokens.len().saturating_sub(1))]
     }
 
     fn token_mut(&mut self) -> &mut Token {
-        let i = self.next.saturating_sub(1).min(self.tokens.len().saturating_sub(1));
+        let i = self
+            .next
+            .saturating_sub(1)
+            .min(self.tokens.len().saturating_sub(1));
         &mut self.tokens[i]
     }
 }
@@ -105,8 +111,14 @@ mod tests {
 
     #[test]
     fn splits_words_and_cjk() {
-        assert_eq!(words("Hello, tax-payer 42!"), ["Hello", "tax", "payer", "42"]);
-        assert_eq!(words("東京タワーabc"), ["東", "京", "タ", "ワ", "ー", "abc"]);
+        assert_eq!(
+            words("Hello, tax-payer 42!"),
+            ["Hello", "tax", "payer", "42"]
+        );
+        assert_eq!(
+            words("東京タワーabc"),
+            ["東", "京", "タ", "ワ", "ー", "abc"]
+        );
         assert_eq!(words("한국어 text"), ["한", "국", "어", "text"]);
         assert!(words("🎉🎉 !!").is_empty());
         assert_eq!(words("café naïve"), ["café", "naïve"]);

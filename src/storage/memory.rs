@@ -160,13 +160,14 @@ impl Store {
     ) -> Result<(), E> {
         for item in self.vectors.iter(rtxn).map_err(|e| self.lmdb(e))? {
             let (k, v) = item.map_err(|e| self.lmdb(e))?;
-            let id = k.try_into().map(u64::from_be_bytes).map_err(|_| {
-                StoreError::Corrupt {
+            let id = k
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
                     db: "vectors",
                     key: super::printable(k),
                     detail: "key is not a u64".into(),
-                }
-            })?;
+                })?;
             f(id, v)?;
         }
         Ok(())
@@ -184,7 +185,11 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn mem_source(&self, rtxn: &Rtxn<'_>, name: &str) -> Result<Option<SourceRecord>, StoreError> {
+    pub fn mem_source(
+        &self,
+        rtxn: &Rtxn<'_>,
+        name: &str,
+    ) -> Result<Option<SourceRecord>, StoreError> {
         self.get_json(rtxn, &self.mem_sources, "mem_sources", name.as_bytes())
     }
 
@@ -192,7 +197,11 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn put_mem_source(&self, wtxn: &mut Wtxn<'_>, rec: &SourceRecord) -> Result<(), StoreError> {
+    pub fn put_mem_source(
+        &self,
+        wtxn: &mut Wtxn<'_>,
+        rec: &SourceRecord,
+    ) -> Result<(), StoreError> {
         self.put_json(wtxn, &self.mem_sources, rec.source.as_bytes(), rec)
     }
 
@@ -271,7 +280,10 @@ impl Store {
     /// [`StoreError`].
     pub fn outbox_ack(&self, wtxn: &mut Wtxn<'_>, upto: u64) -> Result<(), StoreError> {
         let end = upto.to_be_bytes();
-        let range = (std::ops::Bound::Unbounded, std::ops::Bound::Included(&end[..]));
+        let range = (
+            std::ops::Bound::Unbounded,
+            std::ops::Bound::Included(&end[..]),
+        );
         self.mem_outbox
             .delete_range(wtxn, &range)
             .map_err(|e| self.lmdb(e))?;
