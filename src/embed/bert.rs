@@ -9,7 +9,8 @@
 //! - query, key and value are one fused matmul, and the 1/√d attention scale is folded into
 //!   the query weights at load time;
 //! - the attention mask is added only when the pass has padding, and softmax is candle's
-//!   fused last-dimension kernel.
+//!   fused last-dimension kernel;
+//! - GELU is a vectorisable erf form (`gelu.rs`) instead of a scalar `erff` per element.
 
 use candle_core::{D, Result, Tensor};
 use candle_nn::VarBuilder;
@@ -214,7 +215,7 @@ impl Bert {
         let x = l.attn_norm.forward(&(l.attn_out.forward(&ctx)? + x)?)?;
         let up = l.up.forward(&x)?;
         let up = match self.act {
-            HiddenAct::Gelu => up.gelu_erf()?,
+            HiddenAct::Gelu => up.apply_op1_no_bwd(&super::gelu::GeluErf)?,
             HiddenAct::GeluApproximate => up.gelu()?,
             HiddenAct::Relu => up.relu()?,
         };

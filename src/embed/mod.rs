@@ -6,7 +6,7 @@
 //! vectors ([`DIMS`]); cosine similarity between two of them is their dot product.
 //!
 //! Files: `tokenize.rs` (WordPiece via `tokenizers`, truncation), `model.rs` (files, weights,
-//! padding), `bert.rs` (the encoder's forward pass, mean pooling), `worker.rs` (queue,
+//! padding), `bert.rs` (the encoder's forward pass, mean pooling), `gelu.rs`, `worker.rs` (queue,
 //! batching, lazy load, idle unload).
 //!
 //! Sources: BERT, <https://arxiv.org/abs/1810.04805>; sentence-transformers mean pooling,
@@ -17,6 +17,7 @@
 //! candle; it imports nothing else from the crate, so any layer may use it.
 
 mod bert;
+mod gelu;
 mod model;
 mod tokenize;
 mod worker;
