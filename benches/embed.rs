@@ -4,7 +4,7 @@
 //! from `$HEARTH_TEST_MODELS/all-minilm-l6-v2`. `bench/embed_torch.py` measures Python
 //! sentence-transformers on the same sentences; `bench/embed.sh` runs both.
 //!
-//!     cargo bench --bench embed [-- SECONDS]
+//!     cargo bench --bench embed [-- SECONDS [1|32]]    (default: 5 s, both batch sizes)
 //!
 //! Threads: candle's matmuls use rayon's global pool (`RAYON_NUM_THREADS`, default one per
 //! core) and its element-wise ops a pool sized by `CANDLE_NUM_THREADS`.
@@ -68,11 +68,16 @@ fn rate(budget: Duration, per_step: usize, mut step: impl FnMut(usize)) -> f64 {
 }
 
 fn main() {
-    let seconds: f64 = std::env::args()
+    // `cargo bench` passes `--bench` to the binary; positional arguments are ours.
+    let args: Vec<String> = std::env::args()
         .skip(1)
-        .find(|a| !a.starts_with('-'))
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let seconds: f64 = args
+        .first()
         .map(|a| a.parse().expect("SECONDS is a number"))
         .unwrap_or(5.0);
+    let only: Option<usize> = args.get(1).map(|a| a.parse().expect("batch is 1 or 32"));
     let budget = Duration::from_secs_f64(seconds);
     let dir = Path::new(
         &std::env::var_os("HEARTH_TEST_MODELS")
@@ -92,13 +97,17 @@ fn main() {
         env("RAYON_NUM_THREADS"),
         env("CANDLE_NUM_THREADS"),
     );
-    let b1 = rate(budget, 1, |i| {
-        e.embed_one(SENTENCES[i % SENTENCES.len()])
-            .expect("embed one");
-    });
-    println!("candle batch=1 sentences_per_s={b1:.1}");
-    let b32 = rate(budget, SENTENCES.len(), |_| {
-        e.embed(SENTENCES).expect("embed batch");
-    });
-    println!("candle batch=32 sentences_per_s={b32:.1}");
+    if only.is_none_or(|b| b == 1) {
+        let b1 = rate(budget, 1, |i| {
+            e.embed_one(SENTENCES[i % SENTENCES.len()])
+                .expect("embed one");
+        });
+        println!("candle batch=1 sentences_per_s={b1:.1}");
+    }
+    if only.is_none_or(|b| b == SENTENCES.len()) {
+        let b32 = rate(budget, SENTENCES.len(), |_| {
+            e.embed(SENTENCES).expect("embed batch");
+        });
+        println!("candle batch=32 sentences_per_s={b32:.1}");
+    }
 }

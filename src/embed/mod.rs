@@ -5,8 +5,9 @@
 //! queue and the one worker thread that holds the weights. Callers get 384-dimensional unit
 //! vectors ([`DIMS`]); cosine similarity between two of them is their dot product.
 //!
-//! Files: `tokenize.rs` (WordPiece via `tokenizers`, truncation), `model.rs` (weights, BERT
-//! forward, mean pooling), `worker.rs` (queue, batching, lazy load, idle unload).
+//! Files: `tokenize.rs` (WordPiece via `tokenizers`, truncation), `model.rs` (files, weights,
+//! padding), `bert.rs` (the encoder's forward pass, mean pooling), `gelu.rs`, `worker.rs` (queue,
+//! batching, lazy load, idle unload).
 //!
 //! Sources: BERT, <https://arxiv.org/abs/1810.04805>; sentence-transformers mean pooling,
 //! <https://www.sbert.net/>; the model card,
@@ -15,6 +16,8 @@
 //! Architecture invariant: this module and `provider/local/` are the only importers of
 //! candle; it imports nothing else from the crate, so any layer may use it.
 
+mod bert;
+mod gelu;
 mod model;
 mod tokenize;
 mod worker;

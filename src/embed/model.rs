@@ -2,10 +2,11 @@
 //! <https://arxiv.org/abs/1810.04805>) mean-pooled over each text's tokens and L2-normalised,
 //! as sentence-transformers' `Pooling(mean)` + `Normalize` modules do (<https://www.sbert.net/>).
 
+use super::bert::{Bert, mean_pool_normalize};
 use super::{DIMS, EmbedError};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_transformers::models::bert::Config;
 use std::path::{Path, PathBuf};
 
 /// The subset of `config.json` checked here besides what candle's BERT reads.
@@ -74,7 +75,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, EmbedErro
 
 /// The loaded model, owned by the worker thread.
 pub(super) struct Model {
-    bert: BertModel,
+    bert: Bert,
     dir: PathBuf,
 }
 
@@ -114,7 +115,7 @@ impl Model {
             VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu)
                 .map_err(load_err)?
         };
-        let bert = BertModel::load(vb, &config.bert).map_err(load_err)?;
+        let bert = Bert::load(vb, &config.bert).map_err(load_err)?;
         Ok(Self {
             bert,
             dir: dir.to_path_buf(),
@@ -140,22 +141,24 @@ impl Model {
             return Ok(vec![vec![0.0; DIMS]; n]);
         }
         let mut ids = vec![0u32; n * len];
-        let mut mask = vec![0u32; n * len];
         for (i, s) in seqs.iter().enumerate() {
             ids[i * len..i * len + s.len()].copy_from_slice(s);
-            mask[i * len..i * len + s.len()].fill(1);
         }
         let dev = &Device::Cpu;
         let ids = Tensor::from_vec(ids, (n, len), dev)?;
-        let mask = Tensor::from_vec(mask, (n, len), dev)?;
-        let types = ids.zeros_like()?;
-        // (n, len, DIMS)
-        let hidden = self.bert.forward(&ids, &types, Some(&mask))?;
-        let maskf = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (n, len, 1)
-        let sum = hidden.broadcast_mul(&maskf)?.sum(1)?; // (n, DIMS)
-        let count = maskf.sum(1)?.clamp(1e-9, f32::MAX)?; // (n, 1)
-        let mean = sum.broadcast_div(&count)?;
-        let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f32::MAX)?;
-        mean.broadcast_div(&norm)?.to_vec2()
+        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        // Padding gets a large negative attention score (exp underflows to exactly 0), as
+        // Hugging Face's extended attention mask does; no mask at all when nothing is padded.
+        let mask = if lens.iter().all(|&l| l == len) {
+            None
+        } else {
+            let mut m = vec![0f32; n * len];
+            for (i, &l) in lens.iter().enumerate() {
+                m[i * len + l..(i + 1) * len].fill(f32::MIN);
+            }
+            Some(Tensor::from_vec(m, (n, 1, 1, len), dev)?)
+        };
+        let hidden = self.bert.forward(&ids, mask.as_ref())?;
+        mean_pool_normalize(&hidden, &lens)
     }
 }

@@ -225,3 +225,64 @@ fn missing_files_name_the_file_and_the_pull_command() {
     );
     assert!(!e.is_loaded());
 }
+
+#[test]
+fn forward_matches_candle_transformers_bert() {
+    use candle_core::{DType, Device, Tensor};
+    let dir = model_dir();
+    let cfg = model::BertConfig::open(&dir).expect("config").bert;
+    // SAFETY: test weights are not modified while the test runs.
+    let vb = unsafe {
+        candle_nn::VarBuilder::from_mmaped_safetensors(
+            &[dir.join("model.safetensors")],
+            DType::F32,
+            &Device::Cpu,
+        )
+    }
+    .expect("weights");
+    let reference =
+        candle_transformers::models::bert::BertModel::load(vb.clone(), &cfg).expect("reference");
+    let ours = bert::Bert::load(vb, &cfg).expect("ours");
+    let tk = TextTokenizer::open(&dir, 256).expect("tokenizer");
+    let long = "x ".repeat(70); // over SMALL_ROWS tokens in the pass: the other matmul layout
+    for texts in [
+        vec!["one text alone"],
+        vec!["a short one", long.as_str(), "mid length text here"],
+    ] {
+        let seqs: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|t| tk.encode_truncated(t).expect("encode"))
+            .collect();
+        let (n, len) = (seqs.len(), seqs.iter().map(Vec::len).max().expect("texts"));
+        let mut ids = vec![0u32; n * len];
+        let mut mask = vec![0u32; n * len];
+        let mut additive = vec![0f32; n * len];
+        for (i, s) in seqs.iter().enumerate() {
+            ids[i * len..i * len + s.len()].copy_from_slice(s);
+            mask[i * len..i * len + s.len()].fill(1);
+            additive[i * len + s.len()..(i + 1) * len].fill(f32::MIN);
+        }
+        let dev = &Device::Cpu;
+        let ids = Tensor::from_vec(ids, (n, len), dev).expect("ids");
+        let mask = Tensor::from_vec(mask, (n, len), dev).expect("mask");
+        let additive = Tensor::from_vec(additive, (n, 1, 1, len), dev).expect("additive");
+        let want = reference
+            .forward(&ids, &ids.zeros_like().expect("types"), Some(&mask))
+            .expect("reference forward")
+            .to_vec3::<f32>()
+            .expect("vec");
+        let got = ours
+            .forward(&ids, (n > 1).then_some(&additive))
+            .expect("forward")
+            .reshape((n, len, DIMS))
+            .expect("reshape")
+            .to_vec3::<f32>()
+            .expect("vec");
+        for (i, s) in seqs.iter().enumerate() {
+            for t in 0..s.len() {
+                let d = max_diff(&want[i][t], &got[i][t]);
+                assert!(d < 1e-4, "text {i} token {t}: hidden states differ by {d}");
+            }
+        }
+    }
+}
