@@ -7,13 +7,13 @@
 //!                                           --real-chunks 1000 --no-rss]
 //!
 //! Corpus (deterministic, xorshift64*): 6,000 generated words ranked by a Zipf law (s = 1);
-//! a chunk is one paragraph of about 60–120 of them (520–1,000 characters, sentences ending in
-//! `.`), written 100 paragraphs to a file under `memory/` with `chunk_tokens = 250`, so each
-//! paragraph is exactly one chunk; Hearth indexes them through `Memory::sync` and
+//! a chunk is one paragraph of 60–120 of them, 90 on average (520–1,000 characters, sentences
+//! ending in `.`), written 100 paragraphs to a file under `memory/` with `chunk_tokens = 250`,
+//! so each paragraph is exactly one chunk; Hearth indexes them through `Memory::sync` and
 //! `Memory::index_pending`. Vectors are synthetic, since embedding 100k chunks with
 //! all-MiniLM-L6-v2 would take hours on this machine: each word has a fixed random unit vector,
 //! and a text's vector is the normalised sum of its words' vectors weighted by ln(1 + rank)
-//! (IDF-like: two random chunks have cosine ≈ 0.08, chunks sharing rare words are close). The
+//! (IDF-like: two random chunks have cosine ≈ 0.1, chunks sharing rare words are close). The
 //! test embedder [`SynthEmbed`] computes exactly that, for chunks and queries alike. Queries
 //! are 3–6 words drawn from the same law without its 20 most frequent words (the "function
 //! words" a search query rarely holds).
@@ -82,7 +82,7 @@ struct Vocab {
 
 impl Vocab {
     fn new() -> Self {
-        let mut rng = Rng(0x5EED_0F_4EA7);
+        let mut rng = Rng(0x005E_ED0F_4EA7);
         let (cons, vows) = (b"bcdfghjklmnprstvz", b"aeiou");
         let mut words = Vec::with_capacity(VOCAB);
         let mut seen = HashSet::new();
@@ -176,12 +176,26 @@ impl Embed for SynthEmbed {
     }
 }
 
-/// Writes `n` paragraphs under `ws/memory/`; returns each word's document frequency.
-fn write_corpus(vocab: &Vocab, ws: &Path, n: usize) -> Vec<u32> {
+/// What [`write_corpus`] wrote.
+struct Corpus {
+    /// Chunks holding each word, by word index.
+    df: Vec<u32>,
+    /// Words in all chunks.
+    words: usize,
+    /// The first 200 chunks.
+    sample: Vec<String>,
+}
+
+/// Writes `n` paragraphs under `ws/memory/`.
+fn write_corpus(vocab: &Vocab, ws: &Path, n: usize) -> Corpus {
     let dir = ws.join("memory");
     std::fs::create_dir_all(&dir).expect("create the workspace");
     let mut rng = Rng(0xC0_4905);
-    let mut df = vec![0u32; VOCAB];
+    let mut c = Corpus {
+        df: vec![0u32; VOCAB],
+        words: 0,
+        sample: Vec::new(),
+    };
     let mut file = String::new();
     let mut in_doc: Vec<usize> = Vec::new();
     for i in 0..n {
@@ -212,8 +226,12 @@ fn write_corpus(vocab: &Vocab, ws: &Path, n: usize) -> Vec<u32> {
         }
         in_doc.sort_unstable();
         in_doc.dedup();
-        in_doc.iter().for_each(|&w| df[w] += 1);
+        c.words += para.split(' ').count();
+        in_doc.iter().for_each(|&w| c.df[w] += 1);
         file.push_str(&para);
+        if c.sample.len() < 200 {
+            c.sample.push(para);
+        }
         file.push_str("\n\n");
         if (i + 1) % PARAS_PER_FILE == 0 || i + 1 == n {
             let name = dir.join(format!("notes-{:05}.md", i / PARAS_PER_FILE));
@@ -221,7 +239,7 @@ fn write_corpus(vocab: &Vocab, ws: &Path, n: usize) -> Vec<u32> {
             file.clear();
         }
     }
-    df
+    c
 }
 
 /// `count` queries of 3–6 words, with their vectors.
@@ -371,6 +389,8 @@ fn time_queries(
 /// `MATCH` of the OR of its words plus a cosine over every stored vector.
 struct Peer {
     conn: rusqlite::Connection,
+    /// Per search: FTS5 match, vector scan, fusion and text fetch.
+    laps: std::cell::RefCell<Vec<[Duration; 3]>>,
 }
 
 impl Peer {
@@ -414,10 +434,14 @@ impl Peer {
                 .expect("vectors");
         }
         tx.commit().expect("commit");
-        Self { conn }
+        Self {
+            conn,
+            laps: Default::default(),
+        }
     }
 
     fn search(&self, query: &str, qvec: &[f32]) -> Vec<u64> {
+        let t = Instant::now();
         let mut seen = HashSet::new();
         let expr: Vec<String> = query
             .split(|c: char| !c.is_alphanumeric())
@@ -438,6 +462,7 @@ impl Peer {
             .expect("match")
             .collect::<Result<_, _>>()
             .expect("match rows");
+        let t_match = t.elapsed();
         let mut st = self
             .conn
             .prepare_cached("SELECT id, vec FROM vectors")
@@ -455,12 +480,13 @@ impl Peer {
             top.push(cos, id);
         }
         let vhits = top.into_sorted();
+        let t_scan = t.elapsed();
         let fused = hybrid::fuse(&vhits, &thits, 0.7, 0.3, Fusion::Weighted);
         let mut get = self
             .conn
             .prepare_cached("SELECT text FROM chunks WHERE rowid = ?1")
             .expect("prepare get");
-        fused
+        let ids = fused
             .iter()
             .take(RESULTS)
             .map(|f| {
@@ -468,7 +494,10 @@ impl Peer {
                 std::hint::black_box(text);
                 f.id
             })
-            .collect()
+            .collect();
+        let laps = [t_match, t_scan - t_match, t.elapsed() - t_scan];
+        self.laps.borrow_mut().push(laps);
+        ids
     }
 }
 
@@ -597,18 +626,29 @@ fn run_size(
 ) {
     let root = work.join(format!("n{n}"));
     let _ = std::fs::remove_dir_all(&root);
-    println!("== {n} chunks");
+    println!("== {n} chunks (load average {})", load());
     let t = Instant::now();
-    let df = write_corpus(vocab, &root.join("ws"), n);
+    let corpus = write_corpus(vocab, &root.join("ws"), n);
     let words: Vec<usize> = queries
         .iter()
         .flat_map(|(q, _)| q.split(' ').map(|w| vocab.rank_of[w]))
         .collect();
-    let postings: u64 = words.iter().map(|&w| u64::from(df[w])).sum();
+    let postings: u64 = words.iter().map(|&w| u64::from(corpus.df[w])).sum();
+    let vecs: Vec<Vec<f32>> = corpus.sample.iter().map(|t| vocab.vector(t)).collect();
+    let (mut cos, mut pairs) = (0.0, 0);
+    for (i, a) in vecs.iter().enumerate() {
+        for b in &vecs[i + 1..] {
+            cos += vectors::dot(a, b);
+            pairs += 1;
+        }
+    }
     println!(
-        "corpus: {} files written in {:.1} s; query words match {:.0} chunks each on average ({:.1}% of chunks)",
+        "corpus: {} files written in {:.1} s; {:.0} words a chunk; mean cosine of two chunks {:.3}; \
+         a query word is in {:.0} chunks on average ({:.1}%)",
         n.div_ceil(PARAS_PER_FILE),
         t.elapsed().as_secs_f64(),
+        corpus.words as f64 / n as f64,
+        cos / pairs as f32,
         postings as f64 / words.len() as f64,
         postings as f64 / words.len() as f64 / n as f64 * 100.0,
     );
@@ -635,7 +675,7 @@ fn run_size(
         "hearth: first search (loads the int8 scan from LMDB) {}",
         ms(t.elapsed())
     );
-    let mut run = |params: &SearchParams| {
+    let run = |params: &SearchParams| {
         time_queries(warmup, queries, |q, v| {
             let out = mem.search_with_vector(q, Some(v), params).expect("search");
             out.results.iter().map(|r| r.chunk_id).collect()
@@ -648,6 +688,7 @@ fn run_size(
     println!("hearth hybrid:      {h}");
     println!("hearth text only:   {}", Stats::of(&text_times));
     println!("hearth vector only: {}", Stats::of(&vec_times));
+    println!("(load average {})", load());
 
     let t = Instant::now();
     let peer = Peer::build(&root.join("peer.sqlite"), &store);
@@ -658,7 +699,17 @@ fn run_size(
     );
     let (p_times, p_ids) = time_queries(warmup, queries, |q, v| peer.search(q, v));
     let p = Stats::of(&p_times);
-    println!("peer hybrid:        {p}");
+    println!("peer hybrid:        {p} (load average {})", load());
+    let laps = peer.laps.take();
+    let steps = [
+        "FTS5 MATCH, bm25 top 40",
+        "cosine over every BLOB",
+        "fusion + 6 texts",
+    ];
+    for (i, name) in steps.iter().enumerate() {
+        let t: Vec<Duration> = laps[warmup.len()..].iter().map(|l| l[i]).collect();
+        println!("  peer {name:<39} {}", Stats::of(&t));
+    }
     let overlap: usize = h_ids
         .iter()
         .zip(&p_ids)
@@ -696,6 +747,14 @@ fn run_size(
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// The 1-minute load average (other work on the machine skews every figure).
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
 /// A `/proc/self/status` field, bytes.
 fn proc_status(key: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -708,10 +767,46 @@ fn proc_status(key: &str) -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
+/// Resident memory now: total, anonymous, and file-backed (mapped LMDB and tantivy pages,
+/// which the kernel can drop), bytes.
+struct Rss {
+    total: u64,
+    anon: u64,
+    file: u64,
+}
+
+impl Rss {
+    fn now() -> Self {
+        Self {
+            total: proc_status("VmRSS"),
+            anon: proc_status("RssAnon"),
+            file: proc_status("RssFile"),
+        }
+    }
+}
+
+impl std::fmt::Display for Rss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (anon {}, file {})",
+            mib(self.total),
+            mib(self.anon),
+            mib(self.file)
+        )
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+unsafe extern "C" {
+    /// glibc: returns free heap memory to the OS.
+    fn malloc_trim(pad: usize) -> i32;
+}
+
 /// The child process: indexes the workspace under `root` and prints its RSS figures.
 fn child_index(root: &Path, real: bool) {
     let vocab = Arc::new(Vocab::new());
-    let query = make_queries(&vocab, 1).remove(0);
+    let query = make_queries(&vocab, 1).remove(0).0;
     let real_embedder = real.then(|| {
         let dir = PathBuf::from(
             std::env::var_os("HEARTH_TEST_MODELS")
@@ -726,8 +821,12 @@ fn child_index(root: &Path, real: bool) {
         Some(e) => Arc::new(e.clone()),
         None => Arc::new(SynthEmbed(vocab.clone())),
     };
-    let n = std::fs::read_dir(root.join("ws/memory")).map_or(0, |rd| rd.count());
-    let start = proc_status("VmRSS");
+    let what = if real {
+        "all-MiniLM-L6-v2"
+    } else {
+        "synthetic embedder"
+    };
+    let start = Rss::now();
     let (store, mem) = open_memory(root, embed);
     let t = Instant::now();
     mem.sync().expect("sync");
@@ -735,35 +834,30 @@ fn child_index(root: &Path, real: bool) {
     let took = t.elapsed();
     let chunks = mem.status().expect("status").chunks;
     let peak = proc_status("VmHWM");
-    let after = proc_status("VmRSS");
-    let out = mem.search_with_vector(&query.0, Some(&query.1), &search_params(Mode::Hybrid));
-    assert!(!out.expect("search").results.is_empty());
-    let searched = proc_status("VmRSS");
-    let what = if real {
-        "all-MiniLM-L6-v2"
-    } else {
-        "synthetic embedder"
-    };
     println!(
-        "{what}, {chunks} chunks ({n} files) indexed in {:.1} s ({:.1} chunks/s): VmRSS before {}, VmHWM {} (+{} while indexing), VmRSS after indexing {}, after a search (int8 scan loaded) {}",
+        "{what}: {chunks} chunks indexed in {:.1} s ({:.1} chunks/s); VmHWM {} (+{} over the {} before Memory::open)",
         took.as_secs_f64(),
         chunks as f64 / took.as_secs_f64(),
-        mib(start),
         mib(peak),
-        mib(peak.saturating_sub(start)),
-        mib(after),
-        mib(searched),
+        mib(peak.saturating_sub(start.total)),
+        mib(start.total),
     );
-    if let Some(e) = real_embedder {
+    println!("  VmRSS after indexing:               {}", Rss::now());
+    let out = mem.search(&query, &search_params(Mode::Hybrid));
+    assert!(!out.expect("search").results.is_empty());
+    println!("  after a search (int8 scan loaded):  {}", Rss::now());
+    if let Some(e) = &real_embedder {
         e.unload();
         std::thread::sleep(Duration::from_millis(200));
-        let unloaded = proc_status("VmRSS");
-        mem.release_scan();
-        println!(
-            "{what}: idle VmRSS after Embedder::unload {} (scan loaded), after release_scan too {}",
-            mib(unloaded),
-            mib(proc_status("VmRSS")),
-        );
+        println!("  idle, after Embedder::unload:       {}", Rss::now());
+    }
+    mem.release_scan();
+    println!("  and after Memory::release_scan:     {}", Rss::now());
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only hands free pages of glibc's heaps back to the kernel.
+        unsafe { malloc_trim(0) };
+        println!("  and after glibc malloc_trim(0):     {}", Rss::now());
     }
     drop((mem, store));
 }
@@ -818,6 +912,7 @@ fn parse_args() -> Args {
                 let v = it.next().unwrap_or_default();
                 a.sizes = v
                     .split(',')
+                    .filter(|s| !s.is_empty())
                     .map(|s| num(Some(s.to_string()), "--sizes"))
                     .collect();
             }
