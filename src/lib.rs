@@ -14,5 +14,7 @@ pub mod memory;
 pub mod models;
 pub mod provider;
 pub mod search;
+pub mod service;
 pub mod storage;
 pub mod tool;
+pub mod update;

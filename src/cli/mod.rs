@@ -7,7 +7,9 @@ mod doctor;
 mod gateway;
 mod memory;
 mod models;
+mod service;
 mod talk;
+mod update;
 
 use crate::config::{self, Config, ConfigError, EX_CONFIG};
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -101,6 +103,11 @@ enum Command {
     /// Validate or show the configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Install, remove or inspect the systemd service (A/B layout under /opt/hearth).
+    #[command(subcommand)]
+    Service(service::ServiceCmd),
+    /// Install a signed release A/B style, with automatic rollback; keys and signing.
+    Update(update::UpdateArgs),
     /// Print shell completions.
     Completions {
         /// Shell.
@@ -179,6 +186,24 @@ fn run(cli: Cli) -> i32 {
         clap_complete::generate(shell, &mut Cli::command(), "hearth", &mut std::io::stdout());
         return 0;
     }
+    // Service and update commands work on an installation, not a configuration: a broken
+    // config file must not stop them (updating may be the fix).
+    let command = match cli.command {
+        Command::Service(cmd) => return report(service::run(cmd)),
+        Command::Update(args) => {
+            let dir = cli
+                .global
+                .data_dir
+                .clone()
+                .unwrap_or_else(config::default_data_dir);
+            return report(update::run(args, &dir));
+        }
+        other => other,
+    };
+    let cli = Cli {
+        global: cli.global,
+        command,
+    };
     let loaded = match load_config(&cli.global) {
         Ok(l) => l,
         Err(e) => {
@@ -230,8 +255,12 @@ fn run(cli: Cli) -> i32 {
             print!("{}", loaded.config.to_toml());
             Ok(())
         }
-        Command::Completions { .. } => Ok(()),
+        Command::Completions { .. } | Command::Service(_) | Command::Update(_) => Ok(()),
     };
+    report(result)
+}
+
+fn report(result: anyhow::Result<()>) -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {
@@ -242,5 +271,14 @@ fn run(cli: Cli) -> i32 {
                 1
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

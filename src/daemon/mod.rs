@@ -6,6 +6,7 @@
 //! is bound and the store is open, so clients that find it can connect.
 
 pub mod build;
+pub mod notify;
 
 use crate::agent::{Agent, AgentError, AgentOptions, context};
 use crate::config::{AuthMode, Config, ConfigError};
@@ -17,6 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use notify::Notifier;
 use tokio_util::sync::CancellationToken;
 
 /// Grace period for runs to record their abort at shutdown.
@@ -98,8 +100,10 @@ fn io(what: String) -> impl FnOnce(std::io::Error) -> DaemonError {
 /// [`DaemonError`] for anything that prevents serving.
 pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(), DaemonError> {
     let t0 = Instant::now();
+    let notifier = Arc::new(Notifier::from_env());
     let cfg = &opts.config;
     let data_dir = &opts.data_dir;
+    notifier.status(&format!("opening the store in {}", data_dir.display()));
     create_private_dir(data_dir)?;
     let store = Store::open(
         &data_dir.join("store"),
@@ -140,6 +144,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         web_fetch,
     })
     .map_err(io(format!("cannot open workspace {}", workspace.display())))?;
+    notifier.status("opening memory");
     let memory = build::open_memory(cfg, data_dir, &store)?;
     if let Some(m) = &memory {
         tools.insert(Arc::new(crate::memory::tools::MemorySearchTool::new(
@@ -172,6 +177,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
             prune_tool_result_chars: cfg.agent.prune_tool_result_chars,
         },
     );
+    notifier.status("recovering interrupted runs");
     let interrupted = agent.recover()?;
     sweep_dedupe(&store);
 
@@ -238,13 +244,20 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         build::spawn_indexer(m, Duration::from_secs(cfg.memory.sync_interval_secs.max(1)))
     });
     let agent_for_stop = agent.clone();
+    let stopping = notifier.clone();
     let serve = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
         shutdown.cancelled().await;
         tracing::info!("shutting down: aborting runs in flight");
+        stopping.stopping("stopping: aborting runs in flight");
         gw_shutdown.cancel();
         agent_for_stop.shutdown(SHUTDOWN_GRACE).await;
     });
-    let served = serve.await;
+    let mut server = tokio::spawn(async move { serve.await });
+    notifier.ready(&format!(
+        "listening on {local}; {} interrupted run(s) recovered",
+        interrupted.len()
+    ));
+    let served = main_loop(&notifier, &mut server, local).await;
     if let Some((stop, handle)) = indexer {
         drop(stop);
         // The indexer finishes its current batch (each is committed atomically).
@@ -255,7 +268,115 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         tracing::warn!("store check at exit: {e}");
     }
     tracing::info!("gateway stopped");
-    served.map_err(io("server error".into()))
+    served
+}
+
+/// The gateway's main loop: waits for the server task to end and, under a systemd watchdog,
+/// sends `WATCHDOG=1` every third of `WatchdogSec=` while [`self_check`] passes. A check that
+/// fails (or a loop that stops turning) withholds the ping, so systemd restarts the service.
+async fn main_loop(
+    notifier: &Notifier,
+    server: &mut tokio::task::JoinHandle<std::io::Result<()>>,
+    listen: SocketAddr,
+) -> Result<(), DaemonError> {
+    let joined = |r: Result<std::io::Result<()>, tokio::task::JoinError>| match r {
+        Ok(r) => r.map_err(io("server error".into())),
+        Err(e) => Err(DaemonError::Io {
+            what: "server task".into(),
+            source: std::io::Error::other(e.to_string()),
+        }),
+    };
+    let Some(every) = notifier.watchdog_interval() else {
+        return joined(server.await);
+    };
+    let wedge_at = fault_wedge_after().map(|d| Instant::now() + d);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut healthy = true;
+    loop {
+        tokio::select! {
+            r = &mut *server => return joined(r),
+            _ = tick.tick() => {
+                if wedge_at.is_some_and(|t| Instant::now() >= t) {
+                    tracing::error!("fault injection ({FAULT_WEDGE_ENV}): the main loop blocks for good");
+                    loop {
+                        std::thread::sleep(Duration::from_secs(3600));
+                    }
+                }
+                match self_check(listen, every.min(Duration::from_secs(5))).await {
+                    Ok(()) => {
+                        if !healthy {
+                            tracing::info!("self-check passes again");
+                            notifier.status(&format!("listening on {listen}"));
+                        }
+                        healthy = true;
+                        notifier.watchdog();
+                    }
+                    Err(why) => {
+                        if healthy {
+                            tracing::warn!("self-check failed, withholding the watchdog ping: {why}");
+                        }
+                        healthy = false;
+                        notifier.status(&format!("unhealthy: {why}"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Test-only fault injection: `HEARTH_FAULT_WEDGE_MAIN_LOOP_AFTER_MS=N` makes the main loop
+/// block its thread N ms after startup, as a deadlock would (the server tasks go on), so the
+/// notify tests can see the watchdog pings stop.
+const FAULT_WEDGE_ENV: &str = "HEARTH_FAULT_WEDGE_MAIN_LOOP_AFTER_MS";
+
+fn fault_wedge_after() -> Option<Duration> {
+    std::env::var(FAULT_WEDGE_ENV)
+        .ok()?
+        .parse()
+        .ok()
+        .map(Duration::from_millis)
+}
+
+/// The watchdog's health check: `GET /readyz` over the gateway's own listener answers 200
+/// within `timeout`. That proves the accept loop, the router, a runtime worker and an LMDB
+/// read transaction work, and that shutdown has not begun.
+///
+/// # Errors
+/// A one-line reason: connect failure, timeout, or the status line received.
+pub async fn self_check(listen: SocketAddr, timeout: Duration) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => IpAddr::from([127, 0, 0, 1]),
+            SocketAddr::V6(_) => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        });
+    }
+    let probe = async {
+        let mut s = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+        s.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .map_err(|e| format!("write to {addr}: {e}"))?;
+        let mut buf = Vec::with_capacity(256);
+        s.read_to_end(&mut buf)
+            .await
+            .map_err(|e| format!("read from {addr}: {e}"))?;
+        let head = String::from_utf8_lossy(&buf);
+        let status = head.lines().next().unwrap_or("").to_string();
+        if status.starts_with("HTTP/1.1 200") {
+            Ok(())
+        } else {
+            let body = head.split("\r\n\r\n").nth(1).unwrap_or("").trim().to_string();
+            Err(format!("/readyz answered {status:?} {body}"))
+        }
+    };
+    match tokio::time::timeout(timeout, probe).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("/readyz did not answer within {} ms", timeout.as_millis())),
+    }
 }
 
 fn sweep_dedupe(store: &Store) {
