@@ -377,7 +377,7 @@ mod tests {
         assert!(u.contains("\nOnFailure=hearth-rollback.service\n"));
         assert!(u.contains("ExecStartPost=-+/opt/hearth/current/hearth update commit"));
         assert!(u.contains("\nType=notify\n") && u.contains("\nWatchdogSec="));
-        assert_eq!(u.matches("ExecStart=").count(), 1);
+        assert_eq!(u.lines().filter(|l| l.starts_with("ExecStart=")).count(), 1);
         let r = render_rollback_unit(Path::new("/srv/h"));
         assert!(r.contains("ExecStart=/srv/h/previous/hearth update rollback --if-trial"));
     }
