@@ -54,4 +54,8 @@ deb=$(CARGO_TARGET_DIR=$stage cargo deb --no-build --no-strip --target "$target"
 if dpkg-deb -f "$deb" Description | grep -q "generated from Rust crate"; then
   echo "debian/build.sh: warning: no short Description; add description = \"...\" to [package] in Cargo.toml" >&2
 fi
+top=$(sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
+if [ "$top" != "$(dpkg-deb -f "$deb" Version)" ]; then
+  echo "debian/build.sh: warning: debian/changelog's latest entry is $top, the package is $(dpkg-deb -f "$deb" Version): add an entry" >&2
+fi
 echo "$deb $(stat -c %s "$deb")"
