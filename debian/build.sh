@@ -5,7 +5,9 @@
 #   debian/build.sh TARGET [BINARY] [-- CARGO-DEB-ARGS...]
 #
 # TARGET  aarch64-unknown-linux-musl (arm64), armv7-unknown-linux-musleabihf (armhf) or
-#         x86_64-unknown-linux-musl (amd64)
+#         x86_64-unknown-linux-musl (amd64); arm-unknown-linux-musleabihf (ARMv6) also makes
+#         an armhf package, one that also runs on Raspberry Pi OS's ARMv6 armhf (Pi 1/Zero);
+#         riscv64gc-unknown-linux-musl makes riscv64
 # BINARY  the binary to package (default: target/TARGET/release/hearth from cross/build.sh)
 #
 # Writes target/debian/hearth_<version>-<revision>_<arch>.deb and prints its path and size.
@@ -26,9 +28,10 @@ die() { echo "debian/build.sh: $*" >&2; exit 1; }
 # The ELF machine the target must have (e_machine, little-endian at offset 18) and its class.
 case "$target" in
   aarch64-unknown-linux-musl) arch=arm64 machine=183 class=2 ;;
-  armv7-unknown-linux-musleabihf) arch=armhf machine=40 class=1 ;;
+  armv7-unknown-linux-musleabihf | arm-unknown-linux-musleabihf) arch=armhf machine=40 class=1 ;;
   x86_64-unknown-linux-musl) arch=amd64 machine=62 class=2 ;;
-  *) die "unsupported target $target (aarch64-unknown-linux-musl, armv7-unknown-linux-musleabihf, x86_64-unknown-linux-musl)" ;;
+  riscv64gc-unknown-linux-musl) arch=riscv64 machine=243 class=2 ;;
+  *) die "unsupported target $target (aarch64-unknown-linux-musl, armv7-unknown-linux-musleabihf, arm-unknown-linux-musleabihf, x86_64-unknown-linux-musl, riscv64gc-unknown-linux-musl)" ;;
 esac
 cargo deb --version >/dev/null 2>&1 || die "cargo-deb missing: cargo install cargo-deb --locked"
 [ -f "$bin" ] || die "$bin not found; build it with: cross/build.sh $target"
