@@ -23,6 +23,8 @@
 # Environment: HEARTH_CACHE, HEARTH_DEBIAN_MIRROR (default http://deb.debian.org/debian),
 # HEARTH_KEEP_CHROOT=1 keeps the chroot of a failed run for inspection.
 set -euo pipefail
+debs=()
+for a in "$@"; do debs+=("$(realpath -- "$a")"); done
 cd "$(dirname "$0")/.."
 repo=$PWD
 t_start=$(date +%s)
@@ -426,8 +428,5 @@ test_deb() {
 }
 
 make_base
-for deb in "$@"; do
-  case "$deb" in /*) ;; *) deb=$repo/$deb ;; esac
-  test_deb "$deb"
-done
+for deb in "${debs[@]}"; do test_deb "$deb"; done
 echo "debian/test-chroot.sh: $# package(s) passed in $(($(date +%s) - t_start))s"
