@@ -511,3 +511,35 @@ fn sigkill_at_every_update_step_leaves_one_working_slot() {
         let _ = std::fs::remove_dir_all(&rig.root);
     }
 }
+
+#[test]
+fn update_from_an_http_url() {
+    let rig = rig("update-url");
+    let sup = Supervisor::start(&rig.root, &rig.prefix);
+    rig.wait_serving("slot-a");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut server = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+        .current_dir(rig.release.parent().unwrap())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 -m http.server");
+    let url = format!("http://127.0.0.1:{port}/manifest.json");
+    let t0 = Instant::now();
+    while http_get(port, "/manifest.json").is_err() && t0.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A URL that does not exist is a clear download error.
+    let out = rig.update(&sup, Path::new(&format!("http://127.0.0.1:{port}/nope.json")), 30, &[]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && text.contains("download failed"), "{text}");
+    let text = ok(&rig.update(&sup, Path::new(&url), 60, &[]));
+    assert!(text.contains("committed"), "{text}");
+    assert_eq!(rig.current_sha(), rig.new_sha);
+    let _ = server.kill();
+    let _ = server.wait();
+    drop(sup);
+}
