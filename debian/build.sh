@@ -40,8 +40,9 @@ cargo deb --version >/dev/null 2>&1 || die "cargo-deb missing: cargo install car
 got_class=$(od -An -tu1 -j4 -N1 "$bin" | tr -d ' ')
 got_machine=$(od -An -tu2 -j18 -N2 --endian=little "$bin" | tr -d ' ')
 [ "$(head -c4 "$bin" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] || die "$bin is not an ELF file"
-[ "$got_class" = "$class" ] && [ "$got_machine" = "$machine" ] ||
+if [ "$got_class" != "$class" ] || [ "$got_machine" != "$machine" ]; then
   die "$bin is ELF class $got_class machine $got_machine, not $target (class $class machine $machine)"
+fi
 if command -v file >/dev/null && file -L "$bin" | grep -q "dynamically linked"; then
   die "$bin is dynamically linked; the package needs a static musl build"
 fi

@@ -48,11 +48,10 @@ ok() { echo "ok    $*"; }
 # Removes a scratch tree, after unmounting anything left mounted below it (debootstrap mounts
 # proc and sys while it runs); refuses if a mount remains.
 cleanup_tree() {
-  local dir=$1 m
+  local dir=$1
   [ -n "$dir" ] && [ -d "$dir" ] || return 0
-  for m in $(awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r); do
-    umount -l "$m" || true
-  done
+  awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
+    while read -r m; do umount -l "$m" || true; done
   if awk -v d="$dir/" 'index($2, d) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
     echo "warning: mounts remain under $dir; not removing it" >&2
     return 0
@@ -122,7 +121,7 @@ expect_stat() { # PATH "MODE OWNER GROUP" [file|directory]
 }
 
 expect_absent() {
-  [ ! -e "$root$1" ] && [ ! -L "$root$1" ] || fail "$1 still exists after $2"
+  if [ -e "$root$1" ] || [ -L "$root$1" ]; then fail "$1 still exists after $2"; fi
 }
 
 unit_link=/etc/systemd/system/multi-user.target.wants/hearth.service
@@ -212,6 +211,7 @@ check_config() {
 
 check_conffile() {
   local line sum
+  # shellcheck disable=SC2016 # ${Conffiles} is dpkg-query's format, not the shell's
   line=$(in_root dpkg-query -W -f='${Conffiles}\n' hearth | awk '$1 == "/etc/hearth/hearth.toml"')
   [ -n "$line" ] || fail "/etc/hearth/hearth.toml is not a registered conffile"
   sum=$(md5sum "$repo/debian/hearth.toml" | cut -d' ' -f1)
@@ -220,6 +220,7 @@ check_conffile() {
   ok "conffile registered: $line"
 }
 
+# shellcheck disable=SC2016 # dpkg-query's format
 status_of() { in_root dpkg-query -W -f='${db:Status-Abbrev}' hearth 2>/dev/null || echo "not-known"; }
 
 # Everything but directories and the scratch/volatile places: what a purge must restore.
