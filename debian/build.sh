@@ -51,6 +51,13 @@ fi
 stage=target/debian-stage
 mkdir -p "$stage/$target/release" target/debian
 cp "$bin" "$stage/$target/release/hearth"
+# A package carries a stripped binary (release builds already are; ci-cross builds may not
+# be). llvm-strip handles every target's ELF.
+if command -v file >/dev/null && file -L "$bin" | grep -q "not stripped"; then
+  strip_tool=$(command -v llvm-strip || true)
+  [ -n "$strip_tool" ] || die "$bin is not stripped and llvm-strip is missing (apt-get install llvm)"
+  "$strip_tool" "$stage/$target/release/hearth"
+fi
 deb=$(CARGO_TARGET_DIR=$stage cargo deb --no-build --no-strip --target "$target" \
   --output target/debian/ "$@" | tail -n1)
 [ -f "$deb" ] || die "cargo deb did not report a package (got: $deb)"
