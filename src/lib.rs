@@ -5,9 +5,11 @@
 
 pub mod agent;
 pub mod cli;
+pub mod compute;
 pub mod config;
 pub mod core;
 pub mod daemon;
+#[cfg(feature = "embedder")]
 pub mod embed;
 pub mod gateway;
 pub mod memory;

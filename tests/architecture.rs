@@ -221,8 +221,38 @@ fn module_boundaries_hold() {
     assert!(bad.is_empty(), "forbidden imports:\n{}", bad.join("\n"));
 }
 
-/// The modules allowed to import candle: the GGUF generator and the sentence embedder.
-const CANDLE_OWNERS: &[&str] = &["provider/local/", "embed/"];
+/// The modules allowed to import candle: the GGUF generator, the sentence embedder and the
+/// CPU pool they share.
+const CANDLE_OWNERS: &[&str] = &["provider/local/", "embed/", "compute.rs"];
+
+/// The files that may test the optional models' cargo features (`local-llm`, `embedder`):
+/// the module declarations, the shared CPU pool, memory's adapter of the embedder, the wiring
+/// in `daemon/build.rs` and the CLI's reports. Everything else is the same in every build.
+const FEATURE_GATES: &[&str] = &[
+    "lib.rs",
+    "provider/mod.rs",
+    "compute.rs",
+    "memory/mod.rs",
+    "daemon/build.rs",
+    "cli/doctor.rs",
+];
+
+#[test]
+fn feature_gates_stay_at_module_boundaries() {
+    let mut bad = Vec::new();
+    for (rel, lines) in sources() {
+        for (n, line) in lines.iter().enumerate() {
+            if line.contains("feature = \"") && !FEATURE_GATES.contains(&rel.as_str()) {
+                bad.push(format!("src/{rel}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "cargo feature tests outside {FEATURE_GATES:?}:\n{}",
+        bad.join("\n")
+    );
+}
 
 #[test]
 fn heed_candle_and_tantivy_stay_in_their_modules() {

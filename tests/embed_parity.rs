@@ -6,6 +6,8 @@
 //! Needs `$HEARTH_TEST_MODELS/all-minilm-l6-v2` (scripts/test.sh installs it); without it the
 //! test prints a notice and passes without checking anything.
 
+#![cfg(feature = "embedder")]
+
 use hearth::embed::{DIMS, EmbedOptions, Embedder, MODEL_NAME};
 use std::path::{Path, PathBuf};
 

@@ -6,14 +6,15 @@
 mod common;
 
 use common::fake_openai::{FakeOpenAi, Reply};
-use common::harness::{Gateway, Ws, deltas, last, models_dir, temp_dir};
+use common::harness::{Gateway, NO_CHAT, Ws, last, temp_dir};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "local-llm")]
 fn local_config(max_tokens: u32) -> String {
     format!(
         "[local]\nmodels_dir = {:?}\n\n[agent]\nmax_tokens = {max_tokens}\n",
-        models_dir()
+        common::harness::models_dir()
     )
 }
 
@@ -45,6 +46,7 @@ fn send(ws: &mut Ws, session: &str, message: &str) -> String {
 }
 
 #[test]
+#[cfg(feature = "local-llm")]
 fn local_model_streams_and_greedy_decoding_repeats() {
     // The chain starts with a provider that refuses connections (as with no network); the
     // run must fail over to the on-device model.
@@ -57,7 +59,7 @@ fn local_model_streams_and_greedy_decoding_repeats() {
     };
     let cfg = format!(
         "[local]\nmodels_dir = {:?}\n\n[agent]\nmax_tokens = 40\nmodel = [\"offline/gpt\", \"local/smollm2-135m-instruct\"]\n\n[providers.offline]\nkind = \"openai\"\nbase_url = \"{offline}\"\n",
-        models_dir()
+        common::harness::models_dir()
     );
     let root = temp_dir("local");
     let gw = Gateway::start(&root, &cfg);
@@ -78,7 +80,7 @@ fn local_model_streams_and_greedy_decoding_repeats() {
             .expect("final text")
             .to_string();
         assert!(!text.trim().is_empty(), "empty reply");
-        let streamed = deltas(&events);
+        let streamed = common::harness::deltas(&events);
         assert!(
             events.iter().filter(|e| e["stream"] == "assistant").count() > 1,
             "reply was not streamed in pieces"
@@ -98,6 +100,7 @@ fn local_model_streams_and_greedy_decoding_repeats() {
 }
 
 #[test]
+#[cfg(feature = "local-llm")]
 fn history_survives_restart_and_sigkill_mid_run() {
     let root = temp_dir("durable");
     let mut gw = Gateway::start(&root, &local_config(200));
@@ -169,6 +172,7 @@ fn history_survives_restart_and_sigkill_mid_run() {
 }
 
 #[test]
+#[cfg(feature = "local-llm")]
 fn openai_python_client_streaming_and_not() {
     let root = temp_dir("openai-py");
     let gw = Gateway::start(&root, &local_config(24));
@@ -192,7 +196,7 @@ fn openai_python_client_streaming_and_not() {
 #[test]
 fn protocol_rejects_frames_before_connect_and_wrong_tokens() {
     let root = temp_dir("proto");
-    let gw = Gateway::start(&root, "");
+    let gw = Gateway::start(&root, NO_CHAT);
 
     let mut ws = Ws::open(gw.port);
     ws.send_text(r#"{"type":"req","id":"1","method":"health","params":{}}"#);

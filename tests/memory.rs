@@ -5,9 +5,11 @@
 //! `tests/fixtures/retrieval/README.md`): each passage is one memory file, each question
 //! must find its passage in the top 5.
 
+#![cfg(feature = "embedder")]
+
 mod common;
 
-use common::harness::{Gateway, models_dir, temp_dir};
+use common::harness::{Gateway, NO_CHAT, models_dir, temp_dir};
 use hearth::embed::{EmbedOptions, Embedder};
 use hearth::memory::{Embed, Memory, MemoryOptions, Mode, SearchParams};
 use hearth::storage::{Store, StoreOptions};
@@ -186,7 +188,7 @@ fn sigkill_during_indexing_loses_and_duplicates_nothing() {
         })
         .sum();
     let cfg = format!(
-        "[local]\nmodels_dir = {:?}\n\n[memory]\nsessions = false\nsync_interval_secs = 1\n",
+        "[local]\nmodels_dir = {:?}\n\n[memory]\nsessions = false\nsync_interval_secs = 1\n{NO_CHAT}",
         models_dir()
     );
     let mut gw = Gateway::start(&root, &cfg);
@@ -247,7 +249,7 @@ fn memory_over_the_gateway_cli_and_openai_embeddings() {
     .expect("write");
     std::fs::write(ws.join("memory/junk.md"), [0u8, 159, 146, 150, 0, 1, 2]).expect("write");
     let cfg = format!(
-        "[local]\nmodels_dir = {:?}\n\n[memory]\nsync_interval_secs = 1\n",
+        "[local]\nmodels_dir = {:?}\n\n[memory]\nsync_interval_secs = 1\n{NO_CHAT}",
         models_dir()
     );
     let mut gw = Gateway::start(&root, &cfg);
@@ -345,6 +347,7 @@ fn memory_over_the_gateway_cli_and_openai_embeddings() {
 }
 
 #[test]
+#[cfg(feature = "local-llm")]
 fn a_session_longer_than_the_local_window_compacts_and_still_answers() {
     let root = temp_dir("compaction");
     // A 1,024-token window: a handful of turns fills it.

@@ -29,6 +29,25 @@ pub fn run(loaded: &Loaded, dir: &Path) -> i32 {
         Some(p) => r.ok(&format!("config {} is valid", p.display())),
         None => r.ok("no config file; using embedded defaults"),
     }
+    let parts = |on: bool| {
+        build::FEATURES
+            .iter()
+            .filter(|f| f.1 == on)
+            .map(|f| f.0)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    r.ok(&format!(
+        "this build has: {}{}",
+        match parts(true).as_str() {
+            "" => "no on-device models",
+            p => p,
+        },
+        match parts(false).as_str() {
+            "" => String::new(),
+            p => format!(" (built without {p})"),
+        }
+    ));
 
     // Data dir: exists (or can be made), ours, 0700, writable.
     match std::fs::metadata(dir) {
@@ -87,6 +106,13 @@ pub fn run(loaded: &Loaded, dir: &Path) -> i32 {
         let Some(name) = m.strip_prefix("local/") else {
             continue;
         };
+        if !cfg!(feature = "local-llm") {
+            r.bad(
+                &format!("model {m} needs the on-device LLM, which this build leaves out (cargo feature `local-llm`)"),
+                "name a model of a [providers.NAME] table in agent.model, or install a build with `local-llm`",
+            );
+            continue;
+        }
         match crate::models::find(name) {
             None => r.bad(
                 &format!("model {m} is not a known model"),
@@ -113,11 +139,13 @@ pub fn run(loaded: &Loaded, dir: &Path) -> i32 {
     if cfg.memory.enabled {
         let name = &cfg.memory.embedding_model;
         let mdir = crate::models::model_dir(&models_dir, name);
-        match crate::embed::Embedder::check_files(&mdir) {
+        match build::check_embedder(&mdir) {
             Ok(()) => r.ok(&format!(
                 "memory embedder {name} installed in {}",
                 mdir.display()
             )),
+            // Nothing to fix: this build searches memory by keywords.
+            Err(e) if !cfg!(feature = "embedder") => r.ok(&format!("memory: {e}")),
             Err(e) => r.bad(
                 &format!("memory embedder: {e} (memory search falls back to keywords)"),
                 &format!(

@@ -168,6 +168,9 @@ pub fn run(cmd: MemoryCmd, cfg: &Config, dir: &Path) -> Result<()> {
                 "outbox      {} pending, watermark {}",
                 s.pending, s.watermark
             );
+            if let Some(n) = &s.note {
+                println!("note        {n}");
+            }
             println!("sources     {}", s.sources.len());
             for src in &s.sources {
                 match &src.rejected {

@@ -44,12 +44,16 @@ pub fn run(cmd: ModelsCmd, cfg: &Config, data_dir: &Path) -> Result<()> {
                     format!("missing: {}", st.missing.join(", "))
                 };
                 println!(
-                    "{:<24} {:<9} {:>8.1} MiB  {}  ({})",
+                    "{:<24} {:<9} {:>8.1} MiB  {}  ({}){}",
                     st.name,
                     st.kind.as_str(),
                     st.bytes_on_disk as f64 / 1048576.0,
                     state,
-                    m.map(|m| m.licence.as_str()).unwrap_or("?")
+                    m.map(|m| m.licence.as_str()).unwrap_or("?"),
+                    match build::missing_feature(st.kind) {
+                        Some(f) => format!("  [this build cannot run it: no `{f}`]"),
+                        None => String::new(),
+                    }
                 );
             }
             Ok(())
@@ -65,6 +69,11 @@ pub fn run(cmd: ModelsCmd, cfg: &Config, data_dir: &Path) -> Result<()> {
                 ..PullOptions::default()
             };
             for name in &names {
+                if let Some(f) = models::find(name).and_then(|m| build::missing_feature(m.kind)) {
+                    eprintln!(
+                        "note: this build cannot run {name} (built without `{f}`); pulling it anyway"
+                    );
+                }
                 let mut bar = Bar(None);
                 let path = models::pull(&dir, name, &opts, &mut bar)?;
                 println!("installed {name}: {}", path.display());

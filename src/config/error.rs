@@ -46,6 +46,15 @@ pub enum ConfigError {
     /// A secret reference could not be resolved.
     #[error("secret {0}")]
     Secret(String),
+    /// A setting this build cannot honour: it names a part (a cargo feature) the binary was
+    /// built without.
+    #[error("{key}: {message}")]
+    Unsupported {
+        /// Dotted key.
+        key: String,
+        /// What is missing and what to do instead.
+        message: String,
+    },
 }
 
 impl ConfigError {

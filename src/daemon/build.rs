@@ -1,10 +1,16 @@
 //! Stage two of configuration: turning a validated [`Config`] into live objects — the
 //! provider routes of the model chain, the tool registry, and the gateway token.
+//!
+//! It is also where the optional on-device models (cargo features `local-llm` and
+//! `embedder`) are wired in or, in a build without them, replaced: a chain naming `local/…`
+//! is refused with [`ConfigError::Unsupported`], and memory gets
+//! [`crate::memory::NoEmbedder`] (BM25 only).
+//! The rest of the daemon does not know which features it was built with.
 
 use crate::config::{Config, ConfigError, ProviderKind};
+use crate::memory::Embed;
 use crate::provider::anthropic::AnthropicProvider;
 use crate::provider::failover::{CooldownStore, ProfileHealth, Route};
-use crate::provider::local::{LocalOptions, LocalProvider};
 use crate::provider::openai::OpenAiProvider;
 use crate::provider::{AuthProfile, Provider, Secret};
 use crate::storage::{ProfileState, Store};
@@ -57,45 +63,33 @@ pub fn models_dir(config: &Config, data_dir: &Path) -> PathBuf {
         .unwrap_or_else(|| data_dir.join("models"))
 }
 
-/// Builds one route per provider: `local` (every installed LLM manifest) plus each
-/// `[providers.NAME]` with its auth profiles resolved.
+/// The optional parts of Hearth and whether this binary has them (`hearth doctor` lists them).
+pub const FEATURES: [(&str, bool); 2] = [
+    ("local-llm", cfg!(feature = "local-llm")),
+    ("embedder", cfg!(feature = "embedder")),
+];
+
+/// The cargo feature this build lacks to run models of `kind`, if any.
+pub fn missing_feature(kind: crate::models::Kind) -> Option<&'static str> {
+    use crate::models::Kind;
+    match kind {
+        Kind::Llm if !cfg!(feature = "local-llm") => Some("local-llm"),
+        Kind::Embedding if !cfg!(feature = "embedder") => Some("embedder"),
+        _ => None,
+    }
+}
+
+/// Builds one route per provider: `local` (every installed LLM manifest; only in a build with
+/// the `local-llm` feature) plus each `[providers.NAME]` with its auth profiles resolved.
 ///
 /// # Errors
-/// [`ConfigError::Secret`] when a profile's key reference cannot be resolved.
+/// [`ConfigError::Secret`] when a profile's key reference cannot be resolved;
+/// [`ConfigError::Unsupported`] when the chain names `local/…` in a build without `local-llm`.
 pub fn routes(config: &Config, models_dir: &Path) -> Result<BTreeMap<String, Route>, ConfigError> {
     let mut routes = BTreeMap::new();
-    let mut model_paths = BTreeMap::new();
-    for m in crate::models::manifests() {
-        if m.kind == crate::models::Kind::Llm {
-            // A missing model is not fatal at startup: the call fails with a message that
-            // says which `hearth models pull` to run, and `hearth doctor` reports it.
-            let path = crate::models::installed_path(models_dir, &m.name).unwrap_or_else(|| {
-                crate::models::model_dir(models_dir, &m.name).join(&m.files[0].name)
-            });
-            model_paths.insert(m.name.clone(), path);
-        }
+    if let Some(local) = local_route(config, models_dir)? {
+        routes.insert("local".to_string(), local);
     }
-    let local = LocalProvider::new(LocalOptions {
-        model_paths,
-        threads: config.local.threads,
-        context_window: config.local.context_window,
-        requantize: match config.local.requantize {
-            crate::config::Requantize::Q8_0 => Some(crate::provider::local::GgmlDType::Q8_0),
-            crate::config::Requantize::None => None,
-        },
-    });
-    routes.insert(
-        "local".to_string(),
-        Route {
-            provider: Arc::new(local),
-            profiles: vec![AuthProfile {
-                id: "local:default".into(),
-                api_key: None,
-            }],
-            context_window: config.local.context_window,
-            tools: false,
-        },
-    );
     for (name, p) in &config.providers {
         let provider: Arc<dyn Provider> = match p.kind {
             ProviderKind::Openai => Arc::new(OpenAiProvider::new(
@@ -137,6 +131,55 @@ pub fn routes(config: &Config, models_dir: &Path) -> Result<BTreeMap<String, Rou
         );
     }
     Ok(routes)
+}
+
+/// The `local` route: every installed LLM manifest, run on-device.
+#[cfg(feature = "local-llm")]
+fn local_route(config: &Config, models_dir: &Path) -> Result<Option<Route>, ConfigError> {
+    use crate::provider::local::{GgmlDType, LocalOptions, LocalProvider};
+    let mut model_paths = BTreeMap::new();
+    for m in crate::models::manifests() {
+        if m.kind == crate::models::Kind::Llm {
+            // A missing model is not fatal at startup: the call fails with a message that
+            // says which `hearth models pull` to run, and `hearth doctor` reports it.
+            let path = crate::models::installed_path(models_dir, &m.name).unwrap_or_else(|| {
+                crate::models::model_dir(models_dir, &m.name).join(&m.files[0].name)
+            });
+            model_paths.insert(m.name.clone(), path);
+        }
+    }
+    let local = LocalProvider::new(LocalOptions {
+        model_paths,
+        threads: config.local.threads,
+        context_window: config.local.context_window,
+        requantize: match config.local.requantize {
+            crate::config::Requantize::Q8_0 => Some(GgmlDType::Q8_0),
+            crate::config::Requantize::None => None,
+        },
+    });
+    Ok(Some(Route {
+        provider: Arc::new(local),
+        profiles: vec![AuthProfile {
+            id: "local:default".into(),
+            api_key: None,
+        }],
+        context_window: config.local.context_window,
+        tools: false,
+    }))
+}
+
+/// A build without the on-device LLM has no `local` route; a chain that names one is refused.
+#[cfg(not(feature = "local-llm"))]
+fn local_route(config: &Config, _models_dir: &Path) -> Result<Option<Route>, ConfigError> {
+    match config.agent.model.iter().find(|m| m.starts_with("local/")) {
+        None => Ok(None),
+        Some(m) => Err(ConfigError::Unsupported {
+            key: "agent.model".into(),
+            message: format!(
+                "{m:?} needs the on-device LLM, which this build of hearth leaves out (cargo feature `local-llm`); name a model of a [providers.NAME] table instead, e.g. model = [\"openai/gpt-4o-mini\"], or install a build with `local-llm`"
+            ),
+        }),
+    }
 }
 
 /// The gateway token: the configured reference, else `<data_dir>/gateway.token`, generated
@@ -226,7 +269,8 @@ pub fn memory_options(config: &Config, data_dir: &Path) -> crate::memory::Memory
 
 /// Opens long-term memory over `store` with the on-device embedder (loaded lazily, from
 /// `<models dir>/<embedding_model>/`), or `None` when `[memory] enabled = false`. A missing
-/// embedding model is logged, not fatal: keyword search works without it.
+/// embedding model is logged, not fatal: keyword search works without it. A build without the
+/// `embedder` feature gets keyword (BM25) memory, and says so once at startup.
 ///
 /// # Errors
 /// [`crate::memory::MemoryError`] if the store or the text index cannot be opened.
@@ -235,20 +279,52 @@ pub fn open_memory(
     data_dir: &Path,
     store: &Store,
 ) -> Result<Option<Arc<crate::memory::Memory>>, crate::memory::MemoryError> {
-    use crate::embed::{EmbedOptions, Embedder};
     if !config.memory.enabled {
         return Ok(None);
     }
     let model_dir = models_dir(config, data_dir).join(&config.memory.embedding_model);
+    let embed = embedder(config, model_dir);
+    let mem = crate::memory::Memory::open(store.clone(), embed, memory_options(config, data_dir))?;
+    Ok(Some(Arc::new(mem)))
+}
+
+/// The on-device embedder over `model_dir`, loaded on first use.
+#[cfg(feature = "embedder")]
+fn embedder(config: &Config, model_dir: PathBuf) -> Arc<dyn Embed> {
+    use crate::embed::{EmbedOptions, Embedder};
     if let Err(e) = Embedder::check_files(&model_dir) {
         tracing::warn!("memory: {e}; searching by keywords only until it is installed");
     }
     let mut eo = EmbedOptions::new(model_dir);
     eo.idle_unload = (config.memory.embedder_idle_secs > 0)
         .then(|| std::time::Duration::from_secs(config.memory.embedder_idle_secs));
-    let embed: Arc<dyn crate::memory::Embed> = Arc::new(Embedder::new(eo));
-    let mem = crate::memory::Memory::open(store.clone(), embed, memory_options(config, data_dir))?;
-    Ok(Some(Arc::new(mem)))
+    Arc::new(Embedder::new(eo))
+}
+
+/// A build without the embedder: memory runs on keywords alone.
+#[cfg(not(feature = "embedder"))]
+fn embedder(_config: &Config, _model_dir: PathBuf) -> Arc<dyn Embed> {
+    use crate::memory::NoEmbedder;
+    tracing::info!("memory: {}", NoEmbedder::REASON);
+    Arc::new(NoEmbedder)
+}
+
+/// Whether memory's embedding model is installed in `model_dir`.
+///
+/// # Errors
+/// Which file is missing or unreadable.
+#[cfg(feature = "embedder")]
+pub fn check_embedder(model_dir: &Path) -> Result<(), String> {
+    crate::embed::Embedder::check_files(model_dir).map_err(|e| e.to_string())
+}
+
+/// A build without the embedder cannot use any embedding model.
+///
+/// # Errors
+/// Always: [`crate::memory::NoEmbedder::REASON`].
+#[cfg(not(feature = "embedder"))]
+pub fn check_embedder(_model_dir: &Path) -> Result<(), String> {
+    Err(crate::memory::NoEmbedder::REASON.into())
 }
 
 /// Keeps memory in step with its sources on a background thread: every `interval` it

@@ -48,9 +48,38 @@ pub trait Embed: Send + Sync {
     fn count_tokens(&self, _text: &str) -> Option<usize> {
         None
     }
+    /// Why this embedder can never produce a vector, if so (a build without one): memory
+    /// then indexes and searches by keywords without asking it, and says why.
+    fn unavailable(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// The [`Embed`] of a build without the on-device embedder (cargo feature `embedder`):
+/// every call fails with the same explanation, and memory runs on BM25 alone.
+#[derive(Debug, Clone)]
+pub struct NoEmbedder;
+
+impl NoEmbedder {
+    /// What [`Embed::unavailable`] and every failed call say.
+    pub const REASON: &str = "this build of hearth has no on-device embedder (cargo feature \
+        `embedder`); memory searches by keywords (BM25) only";
+}
+
+impl Embed for NoEmbedder {
+    fn dims(&self) -> usize {
+        0
+    }
+    fn embed(&self, _texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
+        Err(Self::REASON.into())
+    }
+    fn unavailable(&self) -> Option<&str> {
+        Some(Self::REASON)
+    }
 }
 
 /// The on-device embedder as memory's [`Embed`].
+#[cfg(feature = "embedder")]
 impl Embed for crate::embed::Embedder {
     fn dims(&self) -> usize {
         crate::embed::DIMS
@@ -208,6 +237,9 @@ pub struct MemoryStatus {
     pub index_bytes: u64,
     /// Sources and their chunk counts (or why they are not indexed).
     pub sources: Vec<SourceStatus>,
+    /// Why there are no vectors (a build without the embedder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// One source in [`MemoryStatus`].
@@ -551,6 +583,8 @@ impl Memory {
             let texts: Vec<&str> = live.iter().map(|c| c.text.as_str()).collect();
             let vecs = if texts.is_empty() {
                 Some(Vec::new())
+            } else if self.embed.unavailable().is_some() {
+                None
             } else {
                 match self.embed.embed(&texts) {
                     Ok(v) if v.len() == texts.len() => Some(v),
@@ -651,9 +685,14 @@ impl Memory {
             return Err(MemoryError::Invalid("the query is empty".into()));
         }
         let mut note = None;
-        let qvec = match params.mode {
-            Mode::Text => None,
-            mode => match self.embed.embed(&[query]) {
+        let qvec = match (params.mode, self.embed.unavailable()) {
+            (Mode::Text, _) => None,
+            (Mode::Vector, Some(why)) => return Err(MemoryError::Embed(why.into())),
+            (Mode::Hybrid, Some(why)) => {
+                note = Some(format!("keyword search only: {why}"));
+                None
+            }
+            (mode, None) => match self.embed.embed(&[query]) {
                 Ok(mut v) if v.len() == 1 => v.pop(),
                 Ok(_) => return Err(MemoryError::Embed("no vector for the query".into())),
                 Err(e) if mode == Mode::Vector => return Err(MemoryError::Embed(e)),
@@ -893,6 +932,7 @@ impl Memory {
                     rejected: s.rejected,
                 })
                 .collect(),
+            note: self.embed.unavailable().map(str::to_string),
         })
     }
 }

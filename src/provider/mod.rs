@@ -10,6 +10,7 @@
 
 pub mod anthropic;
 pub mod failover;
+#[cfg(feature = "local-llm")]
 pub mod local;
 pub mod openai;
 pub mod sse;

@@ -30,6 +30,11 @@ pub fn models_dir() -> PathBuf {
     p
 }
 
+/// Config lines for a chain that is never called: one remote model on a closed port. Tests
+/// that need a gateway but no chat model use it, so they pass in a build without the
+/// `local-llm` feature too.
+pub const NO_CHAT: &str = "\n[agent]\nmodel = [\"offline/none\"]\n\n[providers.offline]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n";
+
 /// A fresh empty directory under the system temp dir.
 pub fn temp_dir(name: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);

@@ -1,7 +1,7 @@
 //! The on-device provider `local`: quantized GGUF llama-family models (SmolLM2) run with
 //! candle on the CPU. It owns model loading and caching, the tokenizer rebuilt from GGUF
 //! metadata, ChatML prompt rendering with Hermes-style tool calls, the streaming decode loop,
-//! CPU thread sizing, and [`requantize_gguf`] for install time.
+//! and [`requantize_gguf`] for install time.
 //!
 //! Files: `gguf.rs` (load, requantize), `tokenizer.rs` (BPE from metadata, UTF-8 streaming),
 //! `template.rs` (ChatML), `toolcall.rs` (`<tool_call>` parsing), `generate.rs` (decode loop).
@@ -15,6 +15,8 @@ mod template;
 mod tokenizer;
 mod toolcall;
 
+/// Sizes candle's CPU pool (shared with the embedder; see [`crate::compute`]).
+pub use crate::compute::init_cpu_threads;
 /// ggml tensor types (GGUF spec `ggml_type`), re-exported so callers of
 /// [`requantize_gguf`] need not name candle (only this module may import it).
 pub use candle_core::quantized::GgmlDType;
@@ -26,7 +28,7 @@ use gguf::LoadedModel;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -205,39 +207,6 @@ impl Provider for LocalProvider {
         );
         Ok(out.response)
     }
-}
-
-/// Sizes candle's CPU worker pool for this process, once, and returns the thread count in
-/// effect (the calling thread included).
-///
-/// candle 0.11 runs quantized matmuls on a process-wide pool of spin-waiting workers sized on
-/// first use from `CANDLE_NUM_THREADS` (else `RAYON_NUM_THREADS`, else the physical cores).
-/// This sets `CANDLE_NUM_THREADS` to `threads` unless the environment already sets it or
-/// `threads` is 0, then builds the pool. Later calls return the first answer. Call it early in
-/// `main`, before other threads start; [`LocalProvider`] calls it before its first
-/// generation otherwise.
-pub fn init_cpu_threads(threads: usize) -> usize {
-    static IN_EFFECT: OnceLock<usize> = OnceLock::new();
-    *IN_EFFECT.get_or_init(|| {
-        if threads > 0 && std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-            // SAFETY: set_var is unsafe only because another thread may read the environment
-            // at the same time through libc (getenv) rather than std, which serialises its own
-            // readers and writers. This runs once per process (OnceLock), ideally from `main`
-            // before any other thread exists. When it runs later, the residual risk is a libc
-            // getenv in another thread (resolver, locale) racing this one write; Hearth calls
-            // it from `main` (cli::gateway) so that window does not occur in the daemon.
-            unsafe { std::env::set_var("CANDLE_NUM_THREADS", threads.to_string()) };
-        }
-        let n = candle_core::utils::barrier_pool().n_workers() + 1;
-        if threads > 0 && n != threads {
-            tracing::warn!(
-                wanted = threads,
-                in_effect = n,
-                "candle CPU threads fixed elsewhere (CANDLE_NUM_THREADS)"
-            );
-        }
-        n
-    })
 }
 
 #[cfg(test)]

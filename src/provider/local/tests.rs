@@ -9,6 +9,7 @@ use crate::core::{ChatMessage, Role, ToolSpec};
 use crate::provider::FinishReason;
 use candle_core::quantized::gguf_file::Content;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::AtomicUsize;
 
 const MODEL: &str = "smollm2-135m-instruct";
