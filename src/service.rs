@@ -148,6 +148,15 @@ pub fn install(opts: &InstallOptions, log: &mut dyn FnMut(&str)) -> Result<(), U
         )));
     }
     let root = &opts.root;
+    let packaged = under(root, Path::new("/usr/lib/systemd/system/hearth.service"));
+    if packaged.exists() {
+        return Err(UpdateError::Refused(format!(
+            "{} exists: Hearth is installed from the Debian package here; upgrade it with apt, \
+             or `apt remove hearth` before installing the A/B layout (a unit in /etc would \
+             silently override the package's)",
+            packaged.display()
+        )));
+    }
     let layout = Layout::new(under(root, &opts.prefix));
     if layout.init(&opts.binary, opts.version.clone())? {
         log(&format!(
@@ -401,6 +410,18 @@ mod tests {
         let mut log = |_: &str| {};
         install(&opts, &mut log).unwrap();
         install(&opts, &mut log).unwrap();
+        // A root with the .deb's unit is refused.
+        let deb_root = dir.join("deb-root");
+        std::fs::create_dir_all(deb_root.join("usr/lib/systemd/system")).unwrap();
+        std::fs::write(deb_root.join("usr/lib/systemd/system/hearth.service"), "").unwrap();
+        let refused = install(
+            &InstallOptions {
+                root: deb_root,
+                ..opts.clone()
+            },
+            &mut log,
+        );
+        assert!(matches!(refused, Err(UpdateError::Refused(_))), "{refused:?}");
         assert_eq!(
             std::fs::read(root.join("opt/hearth/current/hearth")).unwrap(),
             b"binary"
