@@ -107,7 +107,9 @@ fn relink(link: &Path, target: &Path) -> Result<(), UpdateError> {
                 link.display()
             )));
         }
-        Ok(_) => std::fs::remove_file(link).map_err(io(format!("cannot replace {}", link.display())))?,
+        Ok(_) => {
+            std::fs::remove_file(link).map_err(io(format!("cannot replace {}", link.display())))?
+        }
         Err(_) => {}
     }
     std::os::unix::fs::symlink(target, link).map_err(io(format!("cannot link {}", link.display())))
@@ -189,11 +191,19 @@ pub fn install(opts: &InstallOptions, log: &mut dyn FnMut(&str)) -> Result<(), U
         SYSUSERS,
         0o644,
     )?;
-    for d in ["/etc/hearth", "/etc/hearth/update-keys", "/etc/hearth/credentials"] {
+    for d in [
+        "/etc/hearth",
+        "/etc/hearth/update-keys",
+        "/etc/hearth/credentials",
+    ] {
         let p = under(root, Path::new(d));
         std::fs::create_dir_all(&p).map_err(io(format!("cannot create {}", p.display())))?;
         use std::os::unix::fs::PermissionsExt;
-        let mode = if d.ends_with("credentials") { 0o700 } else { 0o755 };
+        let mode = if d.ends_with("credentials") {
+            0o700
+        } else {
+            0o755
+        };
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
             .map_err(io(format!("cannot chmod {}", p.display())))?;
     }
@@ -326,7 +336,10 @@ pub fn status(root: &Path, prefix: &Path) -> String {
     }
     let layout = Layout::new(under(root, prefix));
     if !layout.exists() {
-        out.push_str(&format!("layout:   no A/B layout at {}\n", prefix.display()));
+        out.push_str(&format!(
+            "layout:   no A/B layout at {}\n",
+            prefix.display()
+        ));
         return out;
     }
     let state = layout.load_state();
@@ -421,7 +434,10 @@ mod tests {
             },
             &mut log,
         );
-        assert!(matches!(refused, Err(UpdateError::Refused(_))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(UpdateError::Refused(_))),
+            "{refused:?}"
+        );
         assert_eq!(
             std::fs::read(root.join("opt/hearth/current/hearth")).unwrap(),
             b"binary"
@@ -431,8 +447,10 @@ mod tests {
             Path::new("/opt/hearth/current/hearth")
         );
         assert_eq!(
-            std::fs::read_link(root.join("etc/systemd/system/multi-user.target.wants/hearth.service"))
-                .unwrap(),
+            std::fs::read_link(
+                root.join("etc/systemd/system/multi-user.target.wants/hearth.service")
+            )
+            .unwrap(),
             Path::new("/etc/systemd/system/hearth.service")
         );
         let s = status(&root, Path::new("/opt/hearth"));

@@ -97,10 +97,15 @@ fn notify_ready_watchdog_and_stopping() {
     let ready = http_get(port, "/readyz").unwrap();
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
     assert!(
-        seen.iter().any(|m| m.starts_with("STATUS=opening the store")),
+        seen.iter()
+            .any(|m| m.starts_with("STATUS=opening the store")),
         "status lines before READY: {seen:?}"
     );
-    assert!(seen.last().unwrap().contains("STATUS=listening on 127.0.0.1:"));
+    assert!(
+        seen.last()
+            .unwrap()
+            .contains("STATUS=listening on 127.0.0.1:")
+    );
 
     // WatchdogSec=0.6 s: a ping every 200 ms while healthy.
     let mut pings = Vec::new();
@@ -163,7 +168,11 @@ fn watchdog_pings_stop_when_the_main_loop_wedges() {
         !after.iter().any(|m| m == "WATCHDOG=1"),
         "pings went on after the wedge: {after:?}"
     );
-    assert!(http_get(port, "/healthz").unwrap().starts_with("HTTP/1.1 200"));
+    assert!(
+        http_get(port, "/healthz")
+            .unwrap()
+            .starts_with("HTTP/1.1 200")
+    );
     assert!(
         std::fs::read_to_string(root.join("gateway.log"))
             .unwrap()
@@ -283,11 +292,7 @@ fn rig(name: &str) -> Rig {
         signer.to_str().unwrap(),
     ]));
     std::fs::create_dir_all(&keys).unwrap();
-    std::fs::copy(
-        signer.join("hearth-update.pub"),
-        keys.join("release.pub"),
-    )
-    .unwrap();
+    std::fs::copy(signer.join("hearth-update.pub"), keys.join("release.pub")).unwrap();
     let mut new = std::fs::read(bin()).unwrap();
     new.extend_from_slice(b"\nhearth test release 0.9.0\n");
     let new_bin = root.join("hearth-0.9.0");
@@ -321,7 +326,13 @@ fn sign(root: &Path, signer: &Path, version: &str, binary: &Path, dir: &str) -> 
 }
 
 impl Rig {
-    fn update(&self, sup: &Supervisor, manifest: &Path, grace: u64, env: &[(&str, &str)]) -> std::process::Output {
+    fn update(
+        &self,
+        sup: &Supervisor,
+        manifest: &Path,
+        grace: u64,
+        env: &[(&str, &str)],
+    ) -> std::process::Output {
         let mut c = Command::new(bin());
         c.args(["--data-dir"])
             .arg(self.root.join("data"))
@@ -389,29 +400,55 @@ fn update_switches_refuses_bad_signatures_and_rolls_back_a_binary_that_never_get
 
     // A manifest signed by a key the device does not trust is refused; nothing changes.
     let stranger = rig.root.join("stranger");
-    ok(&hearth(&["update", "keygen", "--out", stranger.to_str().unwrap()]));
-    let forged = sign(&rig.root, &stranger, "0.9.0", &rig.root.join("hearth-0.9.0"), "forged");
+    ok(&hearth(&[
+        "update",
+        "keygen",
+        "--out",
+        stranger.to_str().unwrap(),
+    ]));
+    let forged = sign(
+        &rig.root,
+        &stranger,
+        "0.9.0",
+        &rig.root.join("hearth-0.9.0"),
+        "forged",
+    );
     let out = rig.update(&sup, &forged, 30, &[]);
     let text = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && text.contains("not a trusted update key"), "{text}");
+    assert!(
+        !out.status.success() && text.contains("not a trusted update key"),
+        "{text}"
+    );
     // A tampered manifest fails the signature.
     let mut env: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&rig.release).unwrap()).unwrap();
     let sig = env["signature"].as_str().unwrap().to_string();
-    let flipped = format!("{}{}", if sig.starts_with('A') { "B" } else { "A" }, &sig[1..]);
+    let flipped = format!(
+        "{}{}",
+        if sig.starts_with('A') { "B" } else { "A" },
+        &sig[1..]
+    );
     env["signature"] = flipped.into();
     let tampered = rig.root.join("rel/tampered.json");
     std::fs::write(&tampered, env.to_string()).unwrap();
     let out = rig.update(&sup, &tampered, 30, &[]);
     let text = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && text.contains("signature does not match"), "{text}");
+    assert!(
+        !out.status.success() && text.contains("signature does not match"),
+        "{text}"
+    );
     // A binary that does not match its manifest is refused before anything is written.
-    let good_bin = rig.root.join("rel/hearth-0.9.0-".to_string() + env!("HEARTH_TARGET"));
+    let good_bin = rig
+        .root
+        .join("rel/hearth-0.9.0-".to_string() + env!("HEARTH_TARGET"));
     let saved = std::fs::read(&good_bin).unwrap();
     std::fs::write(&good_bin, b"not the signed binary").unwrap();
     let out = rig.update(&sup, &rig.release, 30, &[]);
     let text = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && text.contains("the manifest says"), "{text}");
+    assert!(
+        !out.status.success() && text.contains("the manifest says"),
+        "{text}"
+    );
     std::fs::write(&good_bin, &saved).unwrap();
     assert_eq!(link(&rig.prefix, "current").as_deref(), Some("slot-a"));
     assert!(!rig.prefix.join("slot-b/hearth").exists());
@@ -445,7 +482,10 @@ fn update_switches_refuses_bad_signatures_and_rolls_back_a_binary_that_never_get
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!out.status.success(), "{text}");
-    assert!(text.contains("rolled back") && text.contains("not ready within 4"), "{text}");
+    assert!(
+        text.contains("rolled back") && text.contains("not ready within 4"),
+        "{text}"
+    );
     assert!(t0.elapsed() < Duration::from_secs(60));
     assert_eq!(link(&rig.prefix, "current").as_deref(), Some("slot-b"));
     assert_eq!(rig.current_sha(), rig.new_sha);
@@ -460,7 +500,10 @@ fn update_switches_refuses_bad_signatures_and_rolls_back_a_binary_that_never_get
         "--prefix",
         rig.prefix.to_str().unwrap(),
     ]));
-    assert!(status.contains("rolled back (not ready within 4"), "{status}");
+    assert!(
+        status.contains("rolled back (not ready within 4"),
+        "{status}"
+    );
     // An older release is refused without --allow-downgrade.
     let old = sign(&rig.root, &signer, "0.1.0", &bin(), "old");
     let out = rig.update(&sup, &old, 30, &[]);
@@ -475,7 +518,12 @@ fn sigkill_at_every_update_step_leaves_one_working_slot() {
         let rig = rig(&format!("kill-{name}"));
         let sup = Supervisor::start(&rig.root, &rig.prefix);
         rig.wait_serving("slot-a");
-        let out = rig.update(&sup, &rig.release, 60, &[(hearth::update::KILL_AT_ENV, name)]);
+        let out = rig.update(
+            &sup,
+            &rig.release,
+            60,
+            &[(hearth::update::KILL_AT_ENV, name)],
+        );
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(
             out.status.signal(),
@@ -494,7 +542,10 @@ fn sigkill_at_every_update_step_leaves_one_working_slot() {
             .arg("--version")
             .output()
             .unwrap();
-        assert!(v.status.success(), "{name}: current/hearth --version failed");
+        assert!(
+            v.status.success(),
+            "{name}: current/hearth --version failed"
+        );
         // Running the update again finishes the job: new binary, committed, serving.
         let text = ok(&rig.update(&sup, &rig.release, 60, &[]));
         assert_eq!(rig.current_sha(), rig.new_sha, "{name}: {text}");
@@ -521,7 +572,13 @@ fn update_from_an_http_url() {
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     let mut server = Command::new("python3")
-        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
         .current_dir(rig.release.parent().unwrap())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -533,9 +590,17 @@ fn update_from_an_http_url() {
         std::thread::sleep(Duration::from_millis(100));
     }
     // A URL that does not exist is a clear download error.
-    let out = rig.update(&sup, Path::new(&format!("http://127.0.0.1:{port}/nope.json")), 30, &[]);
+    let out = rig.update(
+        &sup,
+        Path::new(&format!("http://127.0.0.1:{port}/nope.json")),
+        30,
+        &[],
+    );
     let text = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && text.contains("download failed"), "{text}");
+    assert!(
+        !out.status.success() && text.contains("download failed"),
+        "{text}"
+    );
     let text = ok(&rig.update(&sup, Path::new(&url), 60, &[]));
     assert!(text.contains("committed"), "{text}");
     assert_eq!(rig.current_sha(), rig.new_sha);

@@ -75,8 +75,7 @@ pub fn run(cmd: ServiceCmd) -> anyhow::Result<()> {
             let own = std::env::current_exe().context("cannot find this binary")?;
             let is_own = binary.is_none();
             let binary = binary.unwrap_or(own);
-            let version =
-                version.or_else(|| is_own.then(|| env!("CARGO_PKG_VERSION").to_string()));
+            let version = version.or_else(|| is_own.then(|| env!("CARGO_PKG_VERSION").to_string()));
             service::install(
                 &InstallOptions {
                     root,
@@ -101,4 +100,3 @@ pub fn run(cmd: ServiceCmd) -> anyhow::Result<()> {
         }
     }
 }
-

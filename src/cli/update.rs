@@ -107,7 +107,9 @@ fn restart_cmd(a: &RestartArgs) -> anyhow::Result<String> {
     match &a.restart_cmd {
         Some(c) => Ok(c.clone()),
         None if crate::service::systemd_running() => Ok(update::SYSTEMD_RESTART.to_string()),
-        None => bail!("systemd is not running here: say how to restart the gateway with --restart-cmd"),
+        None => {
+            bail!("systemd is not running here: say how to restart the gateway with --restart-cmd")
+        }
     }
 }
 
@@ -166,7 +168,9 @@ pub fn run(args: UpdateArgs, data_dir: &Path) -> anyhow::Result<()> {
         }
         None => {
             let Some(from) = args.from else {
-                bail!("say where the release is: hearth update --from FILE|URL (or see hearth update --help)");
+                bail!(
+                    "say where the release is: hearth update --from FILE|URL (or see hearth update --help)"
+                );
             };
             let trusted = PublicKey::load_dir(&args.keys)?;
             if trusted.is_empty() {

@@ -14,11 +14,11 @@ use crate::gateway::{GatewayState, router};
 use crate::provider::failover::{CallParams, Chain, ModelRef};
 use crate::storage::{Store, StoreError, StoreOptions};
 use crate::tool::{BuiltinOptions, builtin_registry, web_fetch::WebFetchOptions};
+use notify::Notifier;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use notify::Notifier;
 use tokio_util::sync::CancellationToken;
 
 /// Grace period for runs to record their abort at shutdown.
@@ -369,13 +369,21 @@ pub async fn self_check(listen: SocketAddr, timeout: Duration) -> Result<(), Str
         if status.starts_with("HTTP/1.1 200") {
             Ok(())
         } else {
-            let body = head.split("\r\n\r\n").nth(1).unwrap_or("").trim().to_string();
+            let body = head
+                .split("\r\n\r\n")
+                .nth(1)
+                .unwrap_or("")
+                .trim()
+                .to_string();
             Err(format!("/readyz answered {status:?} {body}"))
         }
     };
     match tokio::time::timeout(timeout, probe).await {
         Ok(r) => r,
-        Err(_) => Err(format!("/readyz did not answer within {} ms", timeout.as_millis())),
+        Err(_) => Err(format!(
+            "/readyz did not answer within {} ms",
+            timeout.as_millis()
+        )),
     }
 }
 

@@ -61,7 +61,8 @@ impl Notifier {
     /// The interval at which to send `WATCHDOG=1`: a third of `WatchdogSec=` (systemd kills
     /// the service when a whole `WatchdogSec=` passes without one); `None` without a watchdog.
     pub fn watchdog_interval(&self) -> Option<Duration> {
-        self.watchdog.map(|w| (w / 3).max(Duration::from_millis(50)))
+        self.watchdog
+            .map(|w| (w / 3).max(Duration::from_millis(50)))
     }
 
     /// Sends raw assignments (`KEY=VALUE` lines). Failures are logged at debug level: a

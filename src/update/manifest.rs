@@ -131,9 +131,12 @@ pub fn keygen() -> Result<(String, PublicKey), UpdateError> {
         .map_err(|_| UpdateError::Invalid("the system random number generator failed".into()))?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
         .map_err(|e| UpdateError::Invalid(format!("generated key rejected: {e}")))?;
-    let public = PublicKey(pair.public_key().as_ref().try_into().map_err(|_| {
-        UpdateError::Invalid("Ed25519 public key is not 32 bytes".into())
-    })?);
+    let public = PublicKey(
+        pair.public_key()
+            .as_ref()
+            .try_into()
+            .map_err(|_| UpdateError::Invalid("Ed25519 public key is not 32 bytes".into()))?,
+    );
     let text = format!("{SECRET_HEADER}\n{}\n", B64.encode(pkcs8.as_ref()));
     Ok((text, public))
 }
@@ -284,11 +287,15 @@ mod tests {
         let mut m = manifest();
         m.version = "9.9.9".into();
         v.manifest = B64.encode(serde_json::to_vec_pretty(&m).unwrap());
-        let e = verify(&serde_json::to_vec(&v).unwrap(), &[public.clone()]).unwrap_err();
+        let e = verify(
+            &serde_json::to_vec(&v).unwrap(),
+            std::slice::from_ref(&public),
+        )
+        .unwrap_err();
         assert!(matches!(e, UpdateError::Signature(_)), "{e}");
         // Garbage.
         assert!(matches!(
-            verify(b"{", &[public.clone()]),
+            verify(b"{", std::slice::from_ref(&public)),
             Err(UpdateError::Invalid(_))
         ));
         assert_eq!(PublicKey::parse(&public.to_text()).unwrap(), public);

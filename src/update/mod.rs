@@ -459,8 +459,10 @@ impl Layout {
         write_file_synced(&tmp, bytes, 0o755)?;
         reached(Step::Written);
         let dst = dir.join("hearth");
-        std::fs::rename(&tmp, &dst)
-            .map_err(UpdateError::io(format!("cannot rename into {}", dst.display())))?;
+        std::fs::rename(&tmp, &dst).map_err(UpdateError::io(format!(
+            "cannot rename into {}",
+            dst.display()
+        )))?;
         fsync_dir(&dir)
     }
 }
@@ -500,8 +502,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), UpdateEr
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp"));
     write_file_synced(&tmp, bytes, mode)?;
-    std::fs::rename(&tmp, path)
-        .map_err(UpdateError::io(format!("cannot rename into {}", path.display())))?;
+    std::fs::rename(&tmp, path).map_err(UpdateError::io(format!(
+        "cannot rename into {}",
+        path.display()
+    )))?;
     fsync_dir(dir)
 }
 
@@ -553,7 +557,10 @@ impl Supervision {
             .arg("-c")
             .arg(&self.restart_cmd)
             .status()
-            .map_err(UpdateError::io(format!("cannot run {:?}", self.restart_cmd)))?;
+            .map_err(UpdateError::io(format!(
+                "cannot run {:?}",
+                self.restart_cmd
+            )))?;
         if st.success() {
             Ok(())
         } else {
@@ -974,10 +981,13 @@ pub fn rollback_now(
         return Ok(None);
     }
     let current = layout.current()?;
-    let prev = layout.previous()?.ok_or_else(|| {
-        UpdateError::Refused("there is no previous slot to roll back to".into())
-    })?;
-    let want = state.slot(prev).map(|s| s.sha256.clone()).unwrap_or_default();
+    let prev = layout
+        .previous()?
+        .ok_or_else(|| UpdateError::Refused("there is no previous slot to roll back to".into()))?;
+    let want = state
+        .slot(prev)
+        .map(|s| s.sha256.clone())
+        .unwrap_or_default();
     let have = std::fs::read(layout.binary(prev))
         .map(|b| manifest::sha256_hex(&b))
         .unwrap_or_default();
