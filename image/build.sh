@@ -214,7 +214,7 @@ chmod 0755 "$rootfs/usr/local/sbin/hearth-firstboot"
 echo hearth >"$rootfs/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\thearth\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n' >"$rootfs/etc/hosts"
 echo 'LANG=C.UTF-8' >"$rootfs/etc/default/locale"
-git_rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git_rev=$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)
 echo "Hearth $version Raspberry Pi image (Debian 12 $SUITE arm64), built $(date -u +%Y-%m-%d) from $git_rev" >"$rootfs/etc/hearth-image-release"
 
 # `hearth service install --root DIR` writes the A/B layout (/opt/hearth/slot-a/hearth,
@@ -317,6 +317,8 @@ rm -f "$work/boot.vfat" "$work/root.ext4"
 mkfs.vfat -F 32 -n RASPIFIRM -C "$work/boot.vfat" $((BOOT_MIB * 1024)) >/dev/null
 MTOOLS_SKIP_CHECK=1 mcopy -s -m -i "$work/boot.vfat" "$work/bootfs"/* ::/
 mkfs.ext4 -q -F -L RASPIROOT -d "$rootfs" "$work/root.ext4" "${root_mib}M"
+e2fsck -fn "$work/root.ext4" >/dev/null || die "the root file system does not check clean"
+fsck.vfat -n "$work/boot.vfat" >/dev/null || die "the boot file system does not check clean"
 
 img=$out/$name.img
 boot_start=$((BOOT_START_MIB * 2048))

@@ -150,6 +150,15 @@ if [ "$ok" = 1 ]; then
 else
   say "healthz FAILED"; systemctl status hearth.service --no-pager -n 40; journalctl -u hearth.service --no-pager -n 40
 fi
+if [ "$boot" = 2 ]; then
+  # ssh.service makes its host keys before sshd starts (slow under emulation).
+  for _ in $(seq 1 600); do [ "$(systemctl is-active ssh.service)" = activating ] || break; sleep 1; done
+  say "ssh_ready state=$(systemctl is-active ssh.service)"
+  sleep 10 # the host logs in meanwhile
+fi
+# Seconds since boot (CLOCK_MONOTONIC) at which units started and became active.
+t() { awk -v us="$(systemctl show -p "$2" --value ${1:+"$1"})" 'BEGIN {printf "%.1f", us / 1e6}'; }
+say "timeline userspace=$(t "" UserspaceTimestampMonotonic) firstboot=$(t hearth-firstboot.service InactiveExitTimestampMonotonic)-$(t hearth-firstboot.service ActiveEnterTimestampMonotonic) online=$(t network-online.target ActiveEnterTimestampMonotonic) hearth_exec=$(t hearth.service ExecMainStartTimestampMonotonic) hearth_ready=$(t hearth.service ActiveEnterTimestampMonotonic)"
 say "hostname=$(hostname)"
 say "hearth_active=$(systemctl is-active hearth.service) restarts=$(systemctl show -p NRestarts --value hearth.service)"
 say "execstart=$(systemctl show -p ExecStart --value hearth.service | sed 's/.*path=\([^ ;]*\).*/\1/')"
@@ -220,14 +229,17 @@ boot() { # N
       else
         host_ok=no
       fi
-      if [ "$n" = 2 ]; then
+    fi
+    if [ "$n" = 2 ] && [ -z "$ssh_login" ] && grep -aq 'HEARTH-TEST ssh_ready' "$log"; then
+      ssh_login=no
+      for _ in 1 2 3; do
         if ssh -i "$work/id_test" -p "$sport" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
           -o BatchMode=yes -o ConnectTimeout=30 root@127.0.0.1 'cat /etc/hearth-image-release' >"$work/ssh-$n.out" 2>"$work/ssh-$n.err"; then
           ssh_login=yes
-        else
-          ssh_login=no
+          break
         fi
-      fi
+        sleep 1
+      done
     fi
     if [ "$(date +%s)" -gt "$deadline" ]; then
       kill "$qpid"; tail -n 60 "$log" >&2; die "boot $n: no poweroff within ${HEARTH_TEST_TIMEOUT:-1500} s"
@@ -271,6 +283,7 @@ expect "root fs grown to the disk" "$([ "${rootfs_bytes:-0}" -gt "$root_part_byt
 expect "machine id generated" "$(val 1 machine_id)" 33
 expect "models owned by hearth, state dir 0700" "$(val 1 models_owner) $(sed -n 's/^HEARTH-TEST .*state_owner=\(.*\)$/\1/p' "$work/report-1.txt")" "hearth hearth 700"
 expect "no failed units" "$(sed -n 's/^HEARTH-TEST failed_units=//p' "$work/report-1.txt" | tr -d ' ')" ""
+timeline1=$(sed -n 's/^HEARTH-TEST timeline //p' "$work/report-1.txt")
 healthz1=$healthz_ms boot1_s=$boot_s rss1=$(val 1 idle_rss_kb) hwm1=$(val 1 idle_hwm_kb) cg1=$(val 1 cgroup_mem)
 
 if [ "$boots" = 2 ]; then
@@ -297,6 +310,7 @@ echo "size uncompressed:         $size_raw bytes ($((size_raw / 1048576)) MiB)"
 echo "size compressed (.img.xz): $size_xz bytes$([ "$size_xz" = "?" ] || echo " ($((size_xz / 1048576)) MiB)")"
 echo "qemu start -> /healthz:    boot 1 (first boot) ${healthz1} ms; whole boot 1 incl. checks and poweroff ${boot1_s} s"
 [ "$boots" = 1 ] || echo "                           boot 2 ${healthz2} ms"
+echo "guest timeline, boot 1 (s since kernel start): $timeline1"
 echo "  (qemu-system-aarch64 TCG, -M virt -cpu cortex-a72 -smp 2 -m 1024 on $(nproc) shared host cores; indicative only)"
 echo "gateway idle RSS (guest):  VmRSS ${rss1} kB (VmHWM ${hwm1} kB, cgroup memory.current ${cg1} B), 15 s after /healthz, boot 1$([ "$boots" = 1 ] || echo "; boot 2 VmRSS ${rss2} kB")"
 [ "$fails" = 0 ] || die "$fails check(s) failed"
