@@ -317,8 +317,8 @@ rm -f "$work/boot.vfat" "$work/root.ext4"
 mkfs.vfat -F 32 -n RASPIFIRM -C "$work/boot.vfat" $((BOOT_MIB * 1024)) >/dev/null
 MTOOLS_SKIP_CHECK=1 mcopy -s -m -i "$work/boot.vfat" "$work/bootfs"/* ::/
 mkfs.ext4 -q -F -L RASPIROOT -d "$rootfs" "$work/root.ext4" "${root_mib}M"
-e2fsck -fn "$work/root.ext4" >/dev/null || die "the root file system does not check clean"
-fsck.vfat -n "$work/boot.vfat" >/dev/null || die "the boot file system does not check clean"
+e2fsck -fn "$work/root.ext4" >/dev/null 2>&1 || die "the root file system does not check clean"
+fsck.vfat -n "$work/boot.vfat" >/dev/null 2>&1 || die "the boot file system does not check clean"
 
 img=$out/$name.img
 boot_start=$((BOOT_START_MIB * 2048))

@@ -71,6 +71,9 @@ trap cleanup EXIT
 base=${img%.xz}
 xz_file=$base.xz
 disk=$work/disk.img
+if [ -f "$xz_file.sha256" ] && [ -f "$xz_file" ]; then
+  (cd "$(dirname "$xz_file")" && sha256sum --quiet -c "${xz_file##*/}.sha256") || die "${xz_file##*/} does not match its .sha256"
+fi
 if [ "$img" != "$base" ]; then
   xz -dc "$img" >"$disk"
 else
