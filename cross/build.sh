@@ -19,9 +19,9 @@
 #          passed to cargo, e.g. `--no-default-features --features embedder` for a build
 #          without the on-device LLM (see Cargo.toml [features]).
 #
-# The binary is linked with its symbols, copied to `hearth.unstripped` beside it (what
-# cross/check-isa.sh disassembles) and then stripped. Cargo's output goes to stderr; stdout
-# gets one line, "PATH SIZE": the stripped binary and its size in bytes.
+# The arm (ARMv6) binary is linked with its symbols, copied to `hearth.unstripped` beside it
+# (what cross/check-isa.sh disassembles) and then stripped. Cargo's output goes to stderr;
+# stdout gets one line, "PATH SIZE": the stripped binary and its size in bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 usage="usage: cross/build.sh TARGET [PROFILE] [--qemu] [--features LIST] [--no-default-features]"
@@ -58,12 +58,12 @@ esac
 command -v cargo-zigbuild >/dev/null || { echo "cargo-zigbuild missing: pip install ziglang cargo-zigbuild" >&2; exit 1; }
 cargo=(cargo)
 if [ "$std" = rustup ]; then
-  rustup target list --installed | grep -qx "$target" || rustup target add "$target" >&2
+  rustup target list --installed | grep -x "$target" >/dev/null || rustup target add "$target" >&2
 else
   if ! rustup run nightly rustc --version >/dev/null 2>&1; then
     rustup toolchain install nightly --profile minimal --component rust-src >&2
   fi
-  rustup component list --toolchain nightly --installed | grep -qx rust-src ||
+  rustup component list --toolchain nightly --installed | grep -x rust-src >/dev/null ||
     rustup component add rust-src --toolchain nightly >&2
   cargo=(cargo +nightly)
   # rustc's self-contained linking expects crt1.o & co. from the rust-std component, which a
@@ -86,9 +86,12 @@ fi
 if [ ${#cflags[@]} -gt 0 ]; then
   export "CFLAGS_$tgt=${cflags[*]}"
 fi
-# Link with symbols (check-isa attributes instructions to functions); strip below.
-profile_var=$(printf '%s' "$profile" | tr 'a-z-' 'A-Z_')
-export "CARGO_PROFILE_${profile_var}_STRIP=false"
+if [ "$target" = arm-unknown-linux-musleabihf ]; then
+  # Link with symbols: check-isa.sh attributes each instruction to its function. Stripped
+  # below, keeping a copy. (Only here: changing a profile's strip rebuilds every crate.)
+  profile_var=$(printf '%s' "$profile" | tr 'a-z-' 'A-Z_')
+  export "CARGO_PROFILE_${profile_var}_STRIP=false"
+fi
 
 build=("${cargo[@]}" zigbuild --locked --profile "$profile" --target "$target" "${cargo_features[@]}")
 [ "$std" = build-std ] && build+=(-Z build-std=std,panic_abort)
@@ -99,12 +102,14 @@ echo "built in $(( $(date +%s) - t0 )) s" >&2
 
 dir=${CARGO_TARGET_DIR:-target}/$target/$profile
 bin=$dir/hearth
-strip_tool=$(command -v llvm-strip || true)
-[ -n "$strip_tool" ] || { echo "llvm-strip missing: apt-get install llvm" >&2; exit 1; }
-# Cargo leaves an up-to-date binary alone, so only a freshly linked one still has symbols.
-if llvm-readelf -S "$bin" | grep -q '\.symtab'; then
+# The profiles strip; the arm build keeps its symbols in hearth.unstripped. Cargo leaves an
+# up-to-date binary alone, so only a freshly linked one still has symbols.
+# (Not `readelf | grep -q`: under pipefail, grep's early exit can SIGPIPE readelf.)
+sections=$(llvm-readelf -S "$bin")
+if [[ $sections == *.symtab* ]]; then
+  command -v llvm-strip >/dev/null || { echo "llvm-strip missing: apt-get install llvm" >&2; exit 1; }
   cp "$bin" "$bin.unstripped"
-  "$strip_tool" --strip-all "$bin"
+  llvm-strip --strip-all "$bin"
 fi
 if file "$bin" | grep -q "dynamically linked"; then
   echo "error: $bin is dynamically linked" >&2; exit 1

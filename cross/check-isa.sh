@@ -47,8 +47,8 @@ case $target in
 esac
 [ "$class" = "$want_class" ] || fail "class $class, expected $want_class"
 [ "$machine" = "$want_machine" ] || fail "machine $machine, expected $want_machine"
-if "$readelf" -l "$bin" | grep -q 'INTERP'; then fail "has a program interpreter (dynamically linked)"; fi
-if "$readelf" -d "$bin" 2>/dev/null | grep -q 'NEEDED'; then fail "needs shared libraries"; fi
+if "$readelf" -l "$bin" | grep 'INTERP' >/dev/null; then fail "has a program interpreter (dynamically linked)"; fi
+if "$readelf" -d "$bin" 2>/dev/null | grep 'NEEDED' >/dev/null; then fail "needs shared libraries"; fi
 echo "check-isa: $bin: $class $machine, static, flags: $flags"
 
 attrs() { "$readelf" -A "$bin" 2>/dev/null | sed -n "s/^ *$1: *//p" | head -1; }
@@ -87,7 +87,7 @@ esac
 # ARMv6 code check over the disassembly.
 sym=$bin
 [ -f "$bin.unstripped" ] && sym=$bin.unstripped
-"$readelf" -S "$sym" | grep -q '\.symtab' ||
+"$readelf" -S "$sym" | grep '\.symtab' >/dev/null ||
   fail "$sym has no symbols, so NEON code cannot be attributed to functions; check BINARY.unstripped from cross/build.sh"
 objdump=$(command -v llvm-objdump || true)
 [ -n "$objdump" ] || fail "llvm-objdump missing (apt-get install llvm)"
