@@ -154,20 +154,12 @@ make_base() {
   } >"$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log" >&2; die "apt-get failed (log: $work/apt.log)"; }
   rm -f "$dir/usr/sbin/update-initramfs"
   in_root dpkg-divert --local --rename --remove /usr/sbin/update-initramfs >>"$work/apt.log"
-  # raspi-firmware's hook writes cmdline.txt and config.txt from /etc/default/raspi-firmware
-  # (and again on every kernel or firmware upgrade): find the root fs by its label, and use
-  # the HDMI console and the serial console on the GPIO header (ttyS1 on a Pi 3/4/Zero 2 W).
-  cat >>"$dir/etc/default/raspi-firmware" <<'EOF'
-
-# Hearth image: the root file system by label, consoles on HDMI and the GPIO UART.
-ROOTPART="LABEL=RASPIROOT"
-CONSOLES="tty0 ttyS1,115200"
-EOF
   kver=$(basename "$(ls -1 "$dir"/boot/vmlinuz-* | sort -V | tail -n 1)")
   kver=${kver#vmlinuz-}
   step "generating the initramfs for $kver (MODULES=most; slow under qemu-user)"
   # update-initramfs runs raspi-firmware's post-update hook, which copies kernel, initrd and
-  # device trees to /boot/firmware and writes config.txt and cmdline.txt.
+  # device trees to /boot/firmware and writes config.txt and cmdline.txt (rewritten with the
+  # image's settings in stage 2).
   in_root nice -n 10 update-initramfs -c -k "$kver" >>"$work/apt.log" 2>&1 ||
     { tail -n 30 "$work/apt.log" >&2; die "update-initramfs failed (log: $work/apt.log)"; }
   [ -f "$dir/boot/firmware/cmdline.txt" ] && [ -f "$dir/boot/firmware/initrd.img-$kver" ] ||
@@ -198,6 +190,8 @@ else
   tar --numeric-owner --xattrs --xattrs-include='*' -C "$work/base" -cf "$base_tar.part" .
   mv "$base_tar.part" "$base_tar"
   rm -rf "$work/base"
+  # Older bases (other package lists or recipes) are not used again.
+  find "$CACHE" -maxdepth 1 -name "base-$SUITE-arm64-*.tar" ! -name "${base_tar##*/}" -delete
 fi
 
 # ---------------------------------------------------------------------------------------
@@ -221,7 +215,7 @@ echo "Hearth $version Raspberry Pi image (Debian 12 $SUITE arm64), built $(date 
 # current -> slot-a, /usr/local/bin/hearth), hearth.service (ExecStart=/opt/hearth/current/
 # hearth gateway, OnFailure=hearth-rollback.service), hearth-rollback.service, the sysusers.d
 # user and the multi-user.target.wants link into a root fs, offline.
-"${tool[@]}" service install --help 2>/dev/null | grep -q -- '--root' ||
+"${tool[@]}" service install --help 2>/dev/null | grep -- '--root' >/dev/null ||
   die "'${tool[*]} service install --root' is not available: use a newer binary, or --tool with a host build that has it (cargo build; --tool target/debug/hearth)"
 step "installing Hearth $version (A/B layout) from $bin"
 "${tool[@]}" service install --root "$rootfs" --binary "$bin" --binary-version "$version" --no-start >&2
@@ -244,6 +238,21 @@ in_root systemd-sysusers
 hearth_uid=$(awk -F: '$1 == "hearth" {print $3}' "$rootfs/etc/passwd")
 hearth_gid=$(awk -F: '$1 == "hearth" {print $4}' "$rootfs/etc/passwd")
 [ -n "$hearth_uid" ] || die "no hearth user in the image (sysusers.d/hearth.conf?)"
+
+# raspi-firmware's kernel hook writes cmdline.txt and config.txt from
+# /etc/default/raspi-firmware, here and on every kernel or firmware upgrade on the Pi: find
+# the root fs by its label; consoles on HDMI and on the GPIO header's UART (ttyS1 on a Pi
+# 3/4/Zero 2 W); no cma= on the command line, as one image serves the Pi 3 and the Pi 4 (the
+# Pi 4 must not get Debian's cma=64M; the device trees reserve a CMA pool themselves).
+step "configuring the boot partition (raspi-firmware: config.txt, cmdline.txt)"
+cat >>"$rootfs/etc/default/raspi-firmware" <<'EOF'
+
+# Hearth image (image/build.sh): root fs by label, consoles on HDMI and the GPIO UART, no cma=.
+ROOTPART="LABEL=RASPIROOT"
+CONSOLES="tty0 ttyS1,115200"
+CMA=0
+EOF
+in_root env DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware >/dev/null
 
 step "enabling and disabling units"
 in_root systemctl enable systemd-networkd.service systemd-resolved.service \
@@ -307,6 +316,7 @@ rm -f "$rootfs/root/.bash_history"
 mv "$rootfs"/boot/firmware/* "$work/bootfs/"
 cp -r --no-preserve=ownership "$here/bootfs/." "$work/bootfs/"
 grep -q 'root=LABEL=RASPIROOT' "$work/bootfs/cmdline.txt" || die "cmdline.txt lacks root=LABEL=RASPIROOT"
+! grep -q 'cma=' "$work/bootfs/cmdline.txt" || die "cmdline.txt has a cma= setting"
 
 # ---------------------------------------------------------------------------------------
 # Stage 3: the disk image, without mounting it: mkfs.vfat + mcopy, mkfs.ext4 -d, sfdisk.
