@@ -51,7 +51,7 @@ profile=${profile:-release}
 # 64-bit musl targets; the 32-bit ARM and RISC-V std are compiled from source on nightly.
 case $target in
   aarch64-unknown-linux-musl|x86_64-unknown-linux-musl) std=rustup ;;
-  arm-unknown-linux-musleabihf|armv7-unknown-linux-musleabihf|riscv64gc-unknown-linux-musl) std=build-std ;;
+  arm-unknown-linux-musleabihf|armv7-unknown-linux-musleabihf|riscv64gc-unknown-linux-musl) std="build-std" ;;
   *) echo "unsupported target $target (see cross/README.md)" >&2; exit 2 ;;
 esac
 
@@ -94,7 +94,7 @@ if [ "$target" = arm-unknown-linux-musleabihf ]; then
 fi
 
 build=("${cargo[@]}" zigbuild --locked --profile "$profile" --target "$target" "${cargo_features[@]}")
-[ "$std" = build-std ] && build+=(-Z build-std=std,panic_abort)
+[ "$std" = build-std ] && build+=(-Z "build-std=std,panic_abort")
 echo "+ ${build[*]}  (CFLAGS_$tgt=${cflags[*]:-} RUSTFLAGS=${RUSTFLAGS:-})" >&2
 t0=$(date +%s)
 "${build[@]}" >&2

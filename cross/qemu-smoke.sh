@@ -20,7 +20,7 @@
 # mutexes need a syscall qemu-user lacks.
 set -euo pipefail
 usage="usage: cross/qemu-smoke.sh BINARY [QEMU] [--cpu CPU] [--no-chat] [--no-memory]"
-bin= qemu= cpu= chat=1 memory=1
+bin='' qemu='' cpu='' chat=1 memory=1
 while [ $# -gt 0 ]; do
   case $1 in
     --cpu) cpu=${2:?--cpu needs a CPU name}; shift ;;
@@ -43,7 +43,7 @@ ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 hearth() { "${emu[@]}" "$bin" --config "$work/hearth.toml" --data-dir "$work/data" "$@"; }
 
 models=${HEARTH_TEST_MODELS:-}
-[ -n "$models" ] || { chat= memory=; }
+[ -n "$models" ] || { chat=''; memory=''; }
 printf '[gateway]\nport = 0\n' > "$work/hearth.toml"
 if [ -n "$models" ]; then
   # Short answers keep the emulated chat turn short; the model and the embedder load lazily.
