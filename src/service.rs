@@ -74,7 +74,9 @@ pub fn render_rollback_unit(prefix: &Path) -> String {
     ROLLBACK_TEMPLATE
         .lines()
         .map(|l| {
-            if l.starts_with("ExecStart=") {
+            if l.starts_with("ConditionPathExists=") {
+                format!("ConditionPathExists={p}/previous/hearth\n")
+            } else if l.starts_with("ExecStart=") {
                 format!(
                     "ExecStart={p}/previous/hearth update rollback --if-trial --prefix {p} --data-dir {STATE_DIR} --restart-cmd \"systemctl reset-failed hearth.service; systemctl restart --no-block hearth.service\"\n"
                 )
@@ -402,6 +404,7 @@ mod tests {
         assert_eq!(u.lines().filter(|l| l.starts_with("ExecStart=")).count(), 1);
         let r = render_rollback_unit(Path::new("/srv/h"));
         assert!(r.contains("ExecStart=/srv/h/previous/hearth update rollback --if-trial"));
+        assert!(r.contains("\nConditionPathExists=/srv/h/previous/hearth\n"));
     }
 
     #[test]

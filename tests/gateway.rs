@@ -132,7 +132,7 @@ fn history_survives_restart_and_sigkill_mid_run() {
         "Write a long story about a dragon who learns to bake bread.",
     );
     loop {
-        let f = ws.read().expect("event");
+        let f = ws.next_frame().expect("event");
         if f["event"] == "agent"
             && f["payload"]["runId"] == run.as_str()
             && f["payload"]["stream"] == "assistant"
@@ -499,7 +499,7 @@ fn sigterm_aborts_in_flight_runs_and_records_them() {
     let mut ws = gw.ws();
     let run = send(&mut ws, "agent:main:main", "this provider never answers");
     loop {
-        let f = ws.read().expect("event");
+        let f = ws.next_frame().expect("event");
         if f["event"] == "agent"
             && f["payload"]["runId"] == run.as_str()
             && f["payload"]["stream"] == "lifecycle"

@@ -247,6 +247,16 @@ impl Ws {
         }
     }
 
+    /// The next frame: first those set aside while [`Ws::request`] waited for its response
+    /// (events can arrive before it), then from the socket.
+    pub fn next_frame(&mut self) -> Result<Value, String> {
+        if self.backlog.is_empty() {
+            self.read()
+        } else {
+            Ok(self.backlog.remove(0))
+        }
+    }
+
     /// Sends a request and returns its whole `res` frame.
     pub fn request(&mut self, method: &str, params: Value) -> Value {
         let id = format!("r{}", self.next);
