@@ -69,7 +69,8 @@ else
   # rustc's self-contained linking expects crt1.o & co. from the rust-std component, which a
   # build-std target does not have ("failed to open object crt1.o"); zig links its own musl
   # crt objects instead.
-  export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C link-self-contained=no"
+  # The linker then notes the absent rustlib/TARGET/lib directory; that is expected here.
+  export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C link-self-contained=no -A linker-messages"
 fi
 
 tgt=${target//-/_}

@@ -26,6 +26,11 @@
 #    the forwarded port;
 #  - boot 2: drops an authorized_keys on the FAT partition, boots again and checks that
 #    ssh is now on, with fresh host keys, and that the host can log in with the key.
+#    Then, under the real systemd: a gateway whose main loop wedges (the fault hook, with
+#    WatchdogSec=10s in a runtime drop-in) must be killed and restarted by the watchdog;
+#    and a signed release whose binary never starts, installed by `hearth update` that is
+#    SIGKILLed right after the switch, must be undone by OnFailure=hearth-rollback.service
+#    once systemd gives up on it (StartLimitBurst=5), leaving slot-a running and healthy.
 # Prints the image sizes, the time from qemu start to /healthz (host clock, indicative) and
 # the guest-reported idle RSS. Needs qemu-system-arm (qemu-system-aarch64), mtools,
 # e2fsprogs (debugfs), fdisk (sfdisk), xz-utils, curl, openssh-client. No root needed.
@@ -178,6 +183,60 @@ sleep 15
 pid=$(systemctl show -p MainPID --value hearth.service)
 say "idle_rss_kb=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status 2>/dev/null) idle_hwm_kb=$(awk '/^VmHWM/ {print $2}' /proc/$pid/status 2>/dev/null) cgroup_mem=$(systemctl show -p MemoryCurrent --value hearth.service) mem_total_kb=$(awk '/^MemTotal/ {print $2}' /proc/meminfo) mem_avail_kb=$(awk '/^MemAvailable/ {print $2}' /proc/meminfo)"
 say "failed_units=$(systemctl list-units --failed --no-legend --plain | awk '{print $1}' | tr '\n' ' ')"
+if [ "$boot" = 2 ]; then
+  # Under the real systemd, 1: a gateway whose main loop wedges (fault hook) stops its
+  # WATCHDOG=1 pings while /healthz still answers; systemd must kill and restart it.
+  wait_healthz() { for _ in $(seq 1 "$1"); do healthz >/dev/null && return 0; sleep 1; done; return 1; }
+  n0=$(systemctl show -p NRestarts --value hearth.service)
+  d=/run/systemd/system/hearth.service.d
+  mkdir -p $d
+  printf '[Service]\nWatchdogSec=10s\nEnvironment=HEARTH_FAULT_WEDGE_MAIN_LOOP_AFTER_MS=5000\n' >$d/90-image-test-wedge.conf
+  systemctl daemon-reload
+  since=$(date '+%Y-%m-%d %H:%M:%S')
+  systemctl restart --no-block hearth.service
+  for _ in $(seq 1 600); do [ "$(systemctl show -p NRestarts --value hearth.service)" -gt "$n0" ] && break; sleep 1; done
+  restarts=$(($(systemctl show -p NRestarts --value hearth.service) - n0))
+  journalctl -u hearth.service --since "$since" --no-pager -o cat >/run/wedge.log
+  wedged=$(grep -n -m1 'fault injection (HEARTH_FAULT_WEDGE_MAIN_LOOP_AFTER_MS)' /run/wedge.log | cut -d: -f1)
+  timeout=$(grep -n -m1 'Watchdog timeout' /run/wedge.log | cut -d: -f1)
+  rm $d/90-image-test-wedge.conf
+  systemctl daemon-reload
+  systemctl restart hearth.service
+  wait_healthz 600 && after=ok || after=FAILED
+  # Restarted, and by the watchdog, after the wedge (not, say, during a slow start).
+  wd_ok=no
+  [ "$restarts" -ge 1 ] && [ -n "$wedged" ] && [ -n "$timeout" ] && [ "$wedged" -lt "$timeout" ] && [ $after = ok ] && wd_ok=yes
+  say "watchdog wd_ok=$wd_ok restarts=$restarts wedge_line=${wedged:-none} timeout_line=${timeout:-none} healthz_after=$after"
+  grep -m1 'Watchdog timeout' /run/wedge.log | sed 's/^/HEARTH-TEST   | /'
+
+  # Under the real systemd, 2: a signed release whose binary never starts; the update is
+  # SIGKILLed right after the switch (as a power cut would), and the service restarted (as
+  # the boot after it would). systemd gives up (Restart=on-failure, StartLimitBurst=5), its
+  # OnFailure= runs hearth-rollback.service from the previous slot, which puts the old
+  # binary back and restarts it.
+  # A fresh start-limit count (the watchdog run above used some of StartLimitBurst=5).
+  systemctl reset-failed hearth.service
+  u=/root/update-test
+  rm -rf $u
+  mkdir -p $u /etc/hearth/update-keys
+  hearth update keygen --out $u >/dev/null
+  printf '#!/bin/sh\necho "image test: this release never starts" >&2\nexit 3\n' >$u/broken
+  chmod 0755 $u/broken
+  hearth update sign --key $u/hearth-update.key --release 99.0.0 \
+    --binary aarch64-unknown-linux-musl=$u/broken --out $u/release >/dev/null
+  cp $u/hearth-update.pub /etc/hearth/update-keys/image-test.pub
+  rc=0
+  HEARTH_UPDATE_KILL_AT=switched hearth update --from $u/release/manifest.json >$u/update.log 2>&1 || rc=$?
+  switched=$(readlink /opt/hearth/current) prev=$(readlink /opt/hearth/previous)
+  systemctl restart --no-block hearth.service
+  ran() { [ "$(systemctl show -p ExecMainExitTimestampMonotonic --value hearth-rollback.service)" != 0 ]; }
+  for _ in $(seq 1 900); do ran && [ "$(systemctl is-active hearth-rollback.service)" != activating ] && break; sleep 1; done
+  wait_healthz 600 && after=ok || after=FAILED
+  say "rollback update_rc=$rc switched_to=$switched previous_then=$prev rollback_ran=$(ran && echo yes || echo no) rollback_status=$(systemctl show -p ExecMainStatus --value hearth-rollback.service) rb_current=$(readlink /opt/hearth/current) rb_previous=$(readlink /opt/hearth/previous || echo none) rb_hearth=$(systemctl is-active hearth.service) rb_healthz=$after rb_exe=$(readlink /proc/"$(systemctl show -p MainPID --value hearth.service)"/exe | sed 's|/hearth$||; s|.*/||') recorded=$(hearth update status 2>&1 | grep -c 'rolled back')"
+  hearth update status 2>&1 | sed 's/^/HEARTH-TEST   | /'
+  journalctl -u hearth-rollback.service -b --no-pager -o cat | tail -n 8 | sed 's/^/HEARTH-TEST   | /'
+  say "failed_units_end=$(systemctl list-units --failed --no-legend --plain | awk '{print $1}' | tr '\n' ' ')"
+fi
 say "setup_log:"; sed 's/^/HEARTH-TEST   | /' /boot/firmware/hearth-setup.log
 say "done boot=$boot"
 systemctl poweroff
@@ -305,6 +364,12 @@ if [ "$boots" = 2 ]; then
   expect "settings of boot 1 kept" "$(val 2 hostname) $(val 2 config_bind)" "hearth-test 0.0.0.0"
   expect "no failed units" "$(sed -n 's/^HEARTH-TEST failed_units=//p' "$work/report-2.txt" | tr -d ' ')" ""
   healthz2=$healthz_ms rss2=$(val 2 idle_rss_kb)
+  expect "real systemd: the watchdog restarts a wedged gateway, which comes back" "$(val 2 wd_ok)" yes
+  expect "real systemd: update killed after the switch (rc, slot, previous)" "$(val 2 update_rc) $(val 2 switched_to) $(val 2 previous_then)" "137 slot-b slot-a"
+  expect "real systemd: OnFailure= ran hearth-rollback.service, which succeeded" "$(val 2 rollback_ran) $(val 2 rollback_status)" "yes 0"
+  expect "real systemd: back on slot-a, running it, healthy" "$(val 2 rb_current) $(val 2 rb_previous) $(val 2 rb_hearth) $(val 2 rb_exe) $(val 2 rb_healthz)" "slot-a none active slot-a ok"
+  expect "real systemd: the rollback recorded in update status" "$([ "$(val 2 recorded)" -ge 1 ] && echo yes || echo "no ($(val 2 recorded))")" yes
+  expect "no failed units after the watchdog and rollback runs" "$(sed -n 's/^HEARTH-TEST failed_units_end=//p' "$work/report-2.txt" | tr -d ' ')" ""
 fi
 
 echo "== figures"
