@@ -154,12 +154,20 @@ make_base() {
   } >"$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log" >&2; die "apt-get failed (log: $work/apt.log)"; }
   rm -f "$dir/usr/sbin/update-initramfs"
   in_root dpkg-divert --local --rename --remove /usr/sbin/update-initramfs >>"$work/apt.log"
+  # raspi-firmware's hook writes cmdline.txt and config.txt from /etc/default/raspi-firmware
+  # (and again on every kernel or firmware upgrade): find the root fs by its label, and use
+  # the HDMI console and the serial console on the GPIO header (ttyS1 on a Pi 3/4/Zero 2 W).
+  cat >>"$dir/etc/default/raspi-firmware" <<'EOF'
+
+# Hearth image: the root file system by label, consoles on HDMI and the GPIO UART.
+ROOTPART="LABEL=RASPIROOT"
+CONSOLES="tty0 ttyS1,115200"
+EOF
   kver=$(basename "$(ls -1 "$dir"/boot/vmlinuz-* | sort -V | tail -n 1)")
   kver=${kver#vmlinuz-}
   step "generating the initramfs for $kver (MODULES=most; slow under qemu-user)"
   # update-initramfs runs raspi-firmware's post-update hook, which copies kernel, initrd and
-  # device trees to /boot/firmware and writes config.txt and cmdline.txt (rewritten with the
-  # image's settings in stage 2).
+  # device trees to /boot/firmware and writes config.txt and cmdline.txt.
   in_root nice -n 10 update-initramfs -c -k "$kver" >>"$work/apt.log" 2>&1 ||
     { tail -n 30 "$work/apt.log" >&2; die "update-initramfs failed (log: $work/apt.log)"; }
   [ -f "$dir/boot/firmware/cmdline.txt" ] && [ -f "$dir/boot/firmware/initrd.img-$kver" ] ||
@@ -239,17 +247,14 @@ hearth_uid=$(awk -F: '$1 == "hearth" {print $3}' "$rootfs/etc/passwd")
 hearth_gid=$(awk -F: '$1 == "hearth" {print $4}' "$rootfs/etc/passwd")
 [ -n "$hearth_uid" ] || die "no hearth user in the image (sysusers.d/hearth.conf?)"
 
-# raspi-firmware's kernel hook writes cmdline.txt and config.txt from
-# /etc/default/raspi-firmware, here and on every kernel or firmware upgrade on the Pi: find
-# the root fs by its label; consoles on HDMI and on the GPIO header's UART (ttyS1 on a Pi
-# 3/4/Zero 2 W); no cma= on the command line, as one image serves the Pi 3 and the Pi 4 (the
-# Pi 4 must not get Debian's cma=64M; the device trees reserve a CMA pool themselves).
-step "configuring the boot partition (raspi-firmware: config.txt, cmdline.txt)"
+# No cma= on the kernel command line: one image serves the Pi 3 and the Pi 4, and the Pi 4
+# must not get Debian's cma=64M (the device trees reserve a CMA pool themselves). Set in
+# /etc/default/raspi-firmware (beside the base's ROOTPART and CONSOLES), so that
+# raspi-firmware's hook keeps it on every kernel or firmware upgrade on the Pi; the hook is
+# rerun here to rewrite cmdline.txt.
+step "configuring the boot partition (raspi-firmware: cmdline.txt without cma=)"
 cat >>"$rootfs/etc/default/raspi-firmware" <<'EOF'
-
-# Hearth image (image/build.sh): root fs by label, consoles on HDMI and the GPIO UART, no cma=.
-ROOTPART="LABEL=RASPIROOT"
-CONSOLES="tty0 ttyS1,115200"
+# Hearth image (image/build.sh): no cma= (one image for Pi 3 and Pi 4).
 CMA=0
 EOF
 in_root env DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware >/dev/null

@@ -206,6 +206,7 @@ if [ "$boot" = 2 ]; then
   # Restarted, and by the watchdog, after the wedge (not, say, during a slow start).
   wd_ok=no
   [ "$restarts" -ge 1 ] && [ -n "$wedged" ] && [ -n "$timeout" ] && [ "$wedged" -lt "$timeout" ] && [ $after = ok ] && wd_ok=yes
+  say "watchdog rollback_unit_after_watchdog=$(systemctl show -p Result --value hearth-rollback.service)/$(systemctl show -p ConditionResult --value hearth-rollback.service)"
   say "watchdog wd_ok=$wd_ok restarts=$restarts wedge_line=${wedged:-none} timeout_line=${timeout:-none} healthz_after=$after"
   grep -m1 'Watchdog timeout' /run/wedge.log | sed 's/^/HEARTH-TEST   | /'
 
@@ -229,7 +230,8 @@ if [ "$boot" = 2 ]; then
   HEARTH_UPDATE_KILL_AT=switched hearth update --from $u/release/manifest.json >$u/update.log 2>&1 || rc=$?
   switched=$(readlink /opt/hearth/current) prev=$(readlink /opt/hearth/previous)
   systemctl restart --no-block hearth.service
-  ran() { [ "$(systemctl show -p ExecMainExitTimestampMonotonic --value hearth-rollback.service)" != 0 ]; }
+  rb_before=$(systemctl show -p ExecMainExitTimestampMonotonic --value hearth-rollback.service)
+  ran() { [ "$(systemctl show -p ExecMainExitTimestampMonotonic --value hearth-rollback.service)" != "$rb_before" ]; }
   for _ in $(seq 1 900); do ran && [ "$(systemctl is-active hearth-rollback.service)" != activating ] && break; sleep 1; done
   wait_healthz 600 && after=ok || after=FAILED
   say "rollback update_rc=$rc switched_to=$switched previous_then=$prev rollback_ran=$(ran && echo yes || echo no) rollback_status=$(systemctl show -p ExecMainStatus --value hearth-rollback.service) rb_current=$(readlink /opt/hearth/current) rb_previous=$(readlink /opt/hearth/previous || echo none) rb_hearth=$(systemctl is-active hearth.service) rb_healthz=$after rb_exe=$(readlink /proc/"$(systemctl show -p MainPID --value hearth.service)"/exe | sed 's|/hearth$||; s|.*/||') recorded=$(hearth update status 2>&1 | grep -c 'rolled back')"
@@ -365,6 +367,7 @@ if [ "$boots" = 2 ]; then
   expect "no failed units" "$(sed -n 's/^HEARTH-TEST failed_units=//p' "$work/report-2.txt" | tr -d ' ')" ""
   healthz2=$healthz_ms rss2=$(val 2 idle_rss_kb)
   expect "real systemd: the watchdog restarts a wedged gateway, which comes back" "$(val 2 wd_ok)" yes
+  expect "real systemd: hearth-rollback.service skipped (no previous slot) after the watchdog restart" "$(val 2 rollback_unit_after_watchdog)" "success/no"
   expect "real systemd: update killed after the switch (rc, slot, previous)" "$(val 2 update_rc) $(val 2 switched_to) $(val 2 previous_then)" "137 slot-b slot-a"
   expect "real systemd: OnFailure= ran hearth-rollback.service, which succeeded" "$(val 2 rollback_ran) $(val 2 rollback_status)" "yes 0"
   expect "real systemd: back on slot-a, running it, healthy" "$(val 2 rb_current) $(val 2 rb_previous) $(val 2 rb_hearth) $(val 2 rb_exe) $(val 2 rb_healthz)" "slot-a none active slot-a ok"

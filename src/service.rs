@@ -78,7 +78,7 @@ pub fn render_rollback_unit(prefix: &Path) -> String {
                 format!("ConditionPathExists={p}/previous/hearth\n")
             } else if l.starts_with("ExecStart=") {
                 format!(
-                    "ExecStart={p}/previous/hearth update rollback --if-trial --prefix {p} --data-dir {STATE_DIR} --restart-cmd \"systemctl reset-failed hearth.service; systemctl restart --no-block hearth.service\"\n"
+                    "ExecStart={p}/previous/hearth update rollback --if-trial --prefix {p} --data-dir {STATE_DIR} --restart --restart-cmd \"systemctl reset-failed hearth.service; systemctl restart --no-block hearth.service\"\n"
                 )
             } else {
                 format!("{l}\n")
@@ -404,6 +404,10 @@ mod tests {
         assert_eq!(u.lines().filter(|l| l.starts_with("ExecStart=")).count(), 1);
         let r = render_rollback_unit(Path::new("/srv/h"));
         assert!(r.contains("ExecStart=/srv/h/previous/hearth update rollback --if-trial"));
+        assert!(
+            r.contains(" --restart --restart-cmd "),
+            "the rollback restarts: {r}"
+        );
         assert!(r.contains("\nConditionPathExists=/srv/h/previous/hearth\n"));
     }
 

@@ -82,7 +82,7 @@ enum UpdateCmd {
         /// Only roll back an update that is on trial; otherwise do nothing.
         #[arg(long)]
         if_trial: bool,
-        /// Restart the gateway afterwards.
+        /// Restart the gateway afterwards (implied by --restart-cmd).
         #[arg(long)]
         restart: bool,
         #[command(flatten)]
@@ -140,7 +140,8 @@ pub fn run(args: UpdateArgs, data_dir: &Path) -> anyhow::Result<()> {
             restart_args,
             wait,
         }) => {
-            let sup = if restart {
+            // Naming a restart command asks for the restart as well.
+            let sup = if restart || restart_args.restart_cmd.is_some() {
                 Some(Supervision {
                     restart_cmd: restart_cmd(&restart_args)?,
                     data_dir: data_dir.to_path_buf(),
