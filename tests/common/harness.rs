@@ -2,6 +2,7 @@
 //! discovery through `gateway.json`, and a blocking WebSocket client of the protocol.
 
 use serde_json::{Value, json};
+use std::collections::VecDeque;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -203,7 +204,7 @@ pub struct Ws {
     socket: WebSocket<MaybeTlsStream<TcpStream>>,
     next: u64,
     /// Frames read while waiting for something else.
-    pub backlog: Vec<Value>,
+    pub backlog: VecDeque<Value>,
 }
 
 impl Ws {
@@ -218,7 +219,7 @@ impl Ws {
         Ws {
             socket,
             next: 1,
-            backlog: Vec::new(),
+            backlog: VecDeque::new(),
         }
     }
 
@@ -250,10 +251,9 @@ impl Ws {
     /// The next frame: first those set aside while [`Ws::request`] waited for its response
     /// (events can arrive before it), then from the socket.
     pub fn next_frame(&mut self) -> Result<Value, String> {
-        if self.backlog.is_empty() {
-            self.read()
-        } else {
-            Ok(self.backlog.remove(0))
+        match self.backlog.pop_front() {
+            Some(f) => Ok(f),
+            None => self.read(),
         }
     }
 
@@ -271,7 +271,7 @@ impl Ws {
             if f["type"] == "res" && f["id"] == id.as_str() {
                 return f;
             }
-            self.backlog.push(f);
+            self.backlog.push_back(f);
         }
     }
 
@@ -285,14 +285,10 @@ impl Ws {
     /// Collects the `agent` events of `run_id` until its lifecycle ends; returns them.
     pub fn follow(&mut self, run_id: &str) -> Vec<Value> {
         let mut out = Vec::new();
-        let mut pending = std::mem::take(&mut self.backlog).into_iter();
         loop {
-            let f = match pending.next() {
-                Some(f) => f,
-                None => self
-                    .read()
-                    .unwrap_or_else(|e| panic!("socket closed while following {run_id}: {e}")),
-            };
+            let f = self
+                .next_frame()
+                .unwrap_or_else(|e| panic!("socket closed while following {run_id}: {e}"));
             if f["type"] != "event" || f["event"] != "agent" || f["payload"]["runId"] != run_id {
                 continue;
             }
