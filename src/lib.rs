@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod memory;
 pub mod models;
 pub mod provider;
+pub mod router;
 pub mod search;
 pub mod service;
 pub mod storage;

@@ -7,8 +7,8 @@
 //! (OpenClaw's compaction and memory flush: <https://docs.openclaw.ai/concepts/compaction>).
 
 use super::context::{self, estimate_tokens};
-use super::{Agent, Stream};
-use crate::core::{ChatMessage, Role, now_ms};
+use super::Agent;
+use crate::core::{ChatMessage, EventKind, Role, now_ms};
 use crate::provider::ProviderError;
 use crate::storage::{CompactionMark, RunEvent, RunRecord, Store, StoreError, TranscriptEntry};
 use serde_json::json;
@@ -80,7 +80,7 @@ pub(super) async fn maybe_compact(
     history: &History,
     system_tokens: usize,
     cancel: &CancellationToken,
-    emit: &(dyn Fn(Stream, serde_json::Value) + Sync),
+    emit: &(dyn Fn(EventKind) + Sync),
 ) -> Result<bool, StoreError> {
     let inner = &agent.inner;
     let opts = &inner.opts;
@@ -132,10 +132,10 @@ pub(super) async fn maybe_compact(
     let input_chars = window.saturating_sub(SUMMARY_MAX_TOKENS as usize + 200) * 3 / 2;
     let text = context::prune(&text, input_chars.max(400));
 
-    emit(
-        Stream::Compaction,
-        json!({"phase": "start", "tokensBefore": total}),
-    );
+    emit(EventKind::Compaction {
+        done: false,
+        summarized: 0,
+    });
     if opts.memory_flush {
         flush(agent, rec, &text, cancel).await;
     }
@@ -152,45 +152,52 @@ pub(super) async fn maybe_compact(
         Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
         Ok(_) | Err(_) => {
             tracing::warn!(session = %rec.session_key, "compaction: the summary call gave nothing; history left as is");
-            emit(
-                Stream::Compaction,
-                json!({"phase": "end", "compacted": false}),
-            );
+            emit(EventKind::Compaction {
+                done: true,
+                summarized: 0,
+            });
             return Ok(false);
         }
-    };
-    let store = &inner.store;
-    let mut w = store.write_txn()?;
-    let Some(mut s) = store
-        .session(&w, &rec.session_key)?
-        .filter(|s| s.id == rec.session_id)
-    else {
-        return Ok(false);
     };
     let mark = CompactionMark {
         first_kept_seq,
         summarized: old.len() as u64,
         tokens_before: total as u64,
     };
-    store.append_compaction(
-        &mut w,
-        &mut s,
-        Some(&rec.id),
-        ChatMessage::text(Role::System, summary),
-        mark.clone(),
-    )?;
     rec.events.push(RunEvent {
         ts_ms: now_ms(),
         kind: "compaction".into(),
         detail: json!({"firstKeptSeq": mark.first_kept_seq, "summarized": mark.summarized, "tokensBefore": mark.tokens_before}),
     });
-    store.put_run(&mut w, rec)?;
-    store.commit(w)?;
+    let (r, m) = (rec.clone(), mark.clone());
+    let stored = inner
+        .store
+        .write(move |s, w| {
+            let Some(mut sess) = s
+                .session(w, &r.session_key)?
+                .filter(|x| x.id == r.session_id)
+            else {
+                return Ok(false);
+            };
+            s.append_compaction(
+                w,
+                &mut sess,
+                Some(&r.id),
+                ChatMessage::text(Role::System, summary),
+                m,
+            )?;
+            s.put_run(w, &r)?;
+            Ok(true)
+        })
+        .await?;
+    if !stored {
+        return Ok(false);
+    }
     tracing::info!(session = %rec.session_key, summarized = mark.summarized, tokens_before = total, "compacted");
-    emit(
-        Stream::Compaction,
-        json!({"phase": "end", "compacted": true, "summarized": mark.summarized, "firstKeptSeq": first_kept_seq}),
-    );
+    emit(EventKind::Compaction {
+        done: true,
+        summarized: mark.summarized,
+    });
     Ok(true)
 }
 
@@ -225,14 +232,18 @@ async fn flush(agent: &Agent, rec: &mut RunRecord, text: &str, cancel: &Cancella
         rec.session_key,
         bullets.join("\n")
     );
-    let written = std::fs::create_dir_all(path.parent().unwrap_or(&path)).and_then(|_| {
+    let p = path.clone();
+    let written = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(p.parent().unwrap_or(&p))?;
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&path)?;
+            .open(&p)?;
         f.write_all(body.as_bytes())?;
         f.sync_all()
-    });
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
     match written {
         Ok(()) => rec.events.push(RunEvent {
             ts_ms: now_ms(),

@@ -7,10 +7,12 @@
 
 mod error;
 mod paths;
+mod queue;
 mod secret;
 
 pub use error::{ConfigError, EX_CONFIG};
 pub use paths::{default_data_dir, search_paths};
+pub use queue::QueueConfig;
 pub use secret::SecretRef;
 
 use serde::{Deserialize, Serialize};
@@ -37,6 +39,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Long-term memory: sources, chunking, the embedder and hybrid search.
     pub memory: MemoryConfig,
+    /// Session lanes: queue mode, debounce, cap and drop policy, per channel too.
+    pub queue: QueueConfig,
 }
 
 /// `[gateway]`: the one port serving WebSocket and HTTP.
@@ -412,6 +416,9 @@ impl Config {
                 "gateway.bind",
                 format!("{:?} is not an IP address", self.gateway.bind),
             );
+        }
+        if let Some((k, m)) = self.queue.check() {
+            return bad(&k, m);
         }
         let m = &self.memory;
         if m.search.fusion != "weighted" && m.search.fusion != "rrf" {

@@ -1,55 +1,20 @@
-//! Plain domain types shared by every module: session keys, run ids, chat messages, tool
-//! calls and specs, run events. No I/O happens here (but for reading the OS random
+//! Plain domain types shared by every module: session keys (`session.rs`), normalised
+//! inbound and outbound messages (`message.rs`), queue modes (`queue.rs`), typed run events
+//! (`event.rs`), run ids, chat messages, tool calls and specs. No I/O happens here (but for reading the OS random
 //! generator in [`random_hex`]) and nothing of Hearth is imported.
+
+mod event;
+mod message;
+mod queue;
+mod session;
+
+pub use event::{AgentEvent, EventKind, FailoverInfo, ToolOutcome};
+pub use message::{Attachment, InboundMessage, OutboundMessage, Origin};
+pub use queue::{DropPolicy, QueueDirective, QueueMode, QueueSettings, QueueSettingsPatch};
+pub use session::{DEFAULT_SESSION_KEY, PeerKind, SessionKey, SessionKeyParts};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-
-/// A session key in OpenClaw's shape, `agent:<agentId>:<rest>`, e.g. `agent:main:main`.
-///
-/// Keys are free-form after validation: 1..=200 bytes of printable ASCII without spaces.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SessionKey(String);
-
-/// The default session key, used when a client names none.
-pub const DEFAULT_SESSION_KEY: &str = "agent:main:main";
-
-impl SessionKey {
-    /// Validates and wraps a session key.
-    ///
-    /// # Errors
-    /// Returns a message naming the problem when the key is empty, longer than 200 bytes, or
-    /// holds whitespace or control characters.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        if s.is_empty() || s.len() > 200 {
-            return Err(format!(
-                "session key must be 1..=200 bytes, got {}",
-                s.len()
-            ));
-        }
-        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err("session key must not contain whitespace or control characters".into());
-        }
-        Ok(Self(s.to_string()))
-    }
-
-    /// The default key `agent:main:main`.
-    pub fn main() -> Self {
-        Self(DEFAULT_SESSION_KEY.to_string())
-    }
-
-    /// The key as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for SessionKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// A run identifier, `run_` followed by 24 lowercase hex digits (96 random bits).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -8,10 +8,11 @@
 pub mod build;
 pub mod notify;
 
-use crate::agent::{Agent, AgentError, AgentOptions, context};
+use crate::agent::{Agent, AgentOptions, context};
 use crate::config::{AuthMode, Config, ConfigError};
 use crate::gateway::{GatewayState, router};
 use crate::provider::failover::{CallParams, Chain, ModelRef};
+use crate::router::{DispatchError, Dispatcher, DispatcherOptions};
 use crate::storage::{Store, StoreError, StoreOptions};
 use crate::tool::{BuiltinOptions, builtin_registry, web_fetch::WebFetchOptions};
 use notify::Notifier;
@@ -37,8 +38,8 @@ pub enum DaemonError {
     #[error("memory: {0}")]
     Memory(#[from] crate::memory::MemoryError),
     /// Startup recovery failed.
-    #[error(transparent)]
-    Agent(#[from] AgentError),
+    #[error("recovering the inbox: {0}")]
+    Recover(#[from] DispatchError),
     /// A file or directory operation failed.
     #[error("{what}: {source}")]
     Io {
@@ -65,7 +66,7 @@ impl DaemonError {
             Self::Config(_) => crate::config::EX_CONFIG,
             Self::Bind { .. } => 69,
             Self::Store(_) | Self::Io { .. } | Self::Memory(_) => 74,
-            Self::Agent(_) => 1,
+            Self::Recover(_) => 1,
         }
     }
 }
@@ -162,7 +163,6 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
             workspace: workspace.clone(),
             max_steps: cfg.agent.max_steps,
             run_timeout: Duration::from_secs(cfg.agent.run_timeout_secs),
-            max_concurrent_runs: cfg.agent.max_concurrent_runs,
             call: CallParams {
                 tools: Vec::new(),
                 max_tokens: cfg.agent.max_tokens,
@@ -177,9 +177,18 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
             prune_tool_result_chars: cfg.agent.prune_tool_result_chars,
         },
     );
-    notifier.status("recovering interrupted runs");
-    let interrupted = agent.recover()?;
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        agent,
+        DispatcherOptions {
+            queue: cfg.queue.settings(),
+            by_channel: cfg.queue.channels.clone(),
+            max_concurrent_runs: cfg.agent.max_concurrent_runs,
+        },
+    );
+    notifier.status("recovering the inbox");
     sweep_dedupe(&store);
+    let recovered = dispatcher.recover().await?;
 
     let bind = opts
         .bind
@@ -222,7 +231,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         "listen": local.to_string(),
     });
     let state = GatewayState {
-        agent: agent.clone(),
+        dispatcher: dispatcher.clone(),
         token: token.map(Arc::from),
         started: Instant::now(),
         tick_ms: cfg.gateway.tick_secs.max(1) * 1000,
@@ -236,26 +245,36 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
     build::write_private(&discovery, doc.to_string().as_bytes())
         .map_err(io(format!("cannot write {}", discovery.display())))?;
     tracing::info!(
-        listen = %local, data_dir = %data_dir.display(), interrupted = interrupted.len(),
+        listen = %local, data_dir = %data_dir.display(), requeued = recovered.queued,
+        resumed = recovered.resumed, interrupted = recovered.interrupted.len(),
         startup_ms = t0.elapsed().as_millis() as u64, "gateway ready"
     );
 
     let indexer = memory.clone().map(|m| {
         build::spawn_indexer(m, Duration::from_secs(cfg.memory.sync_interval_secs.max(1)))
     });
-    let agent_for_stop = agent.clone();
+    let for_stop = dispatcher.clone();
     let stopping = notifier.clone();
+    // TCP_NODELAY: an SSE delta or an event frame goes out at once instead of waiting for
+    // the peer's delayed ACK (Nagle).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     let serve = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
         shutdown.cancelled().await;
-        tracing::info!("shutting down: aborting runs in flight");
-        stopping.stopping("stopping: aborting runs in flight");
+        tracing::info!("shutting down: suspending turns in flight (they run again at the next start)");
+        stopping.stopping("stopping: suspending turns in flight");
         gw_shutdown.cancel();
-        agent_for_stop.shutdown(SHUTDOWN_GRACE).await;
+        for_stop.shutdown(SHUTDOWN_GRACE).await;
     });
     let mut server = tokio::spawn(async move { serve.await });
     notifier.ready(&format!(
-        "listening on {local}; {} interrupted run(s) recovered",
-        interrupted.len()
+        "listening on {local}; inbox: {} requeued, {} resumed, {} interrupted",
+        recovered.queued,
+        recovered.resumed,
+        recovered.interrupted.len()
     ));
     let served = main_loop(&notifier, &mut server, local).await;
     if let Some((stop, handle)) = indexer {

@@ -6,9 +6,8 @@
 //! messages are the context and no transcript is kept (the run record still is).
 
 use super::{GatewayState, methods, token_ok};
-use crate::agent::{SendRequest, Stream};
-use crate::core::{ChatMessage, Role, SessionKey, now_ms};
-use crate::storage::RunStatus;
+use crate::core::{ChatMessage, EventKind, InboundMessage, Origin, Role, SessionKey, now_ms};
+use crate::router::{DispatchError, Follow, Followed, RunStatus, Submission};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -29,8 +28,8 @@ pub async fn readyz(State(st): State<GatewayState>) -> Response {
     if st.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
-    match st.agent.store().read_txn() {
-        Ok(_) => "ready\n".into_response(),
+    match st.dispatcher.ready() {
+        Ok(()) => "ready\n".into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("store unavailable: {e}\n"),
@@ -169,25 +168,34 @@ pub async fn chat_completions(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let mut events = st.agent.subscribe();
-    let send = SendRequest {
+    let sub = Submission {
         session_key,
-        message,
+        message: InboundMessage {
+            origin: Origin::gateway("http"),
+            text: message,
+            attachments: Vec::new(),
+            ts_ms: now_ms(),
+        },
         idempotency_key,
         stateless_history,
+        cursor: None,
     };
-    let acc = match st.agent.send(send) {
+    let (acc, follow) = match st.dispatcher.submit(sub).await {
         Ok(a) => a,
         Err(e) => {
-            let e = methods::agent_err(e);
-            return api_error(StatusCode::SERVICE_UNAVAILABLE, "server_error", e.message);
+            let status = match e {
+                DispatchError::Invalid(_) => StatusCode::BAD_REQUEST,
+                DispatchError::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            return api_error(status, "server_error", e.to_string());
         }
     };
     let id = format!("chatcmpl-{}", acc.run_id.trim_start_matches("run_"));
     let created = now_ms() / 1000;
     let model = req.model.unwrap_or_else(|| "hearth".into());
     if !req.stream {
-        let rec = match st.agent.wait(&acc.run_id, Duration::from_secs(3600)).await {
+        let rec = match st.dispatcher.wait(&acc.run_id, Duration::from_secs(3600)).await {
             Ok(r) => r,
             Err(e) => {
                 return api_error(
@@ -200,7 +208,7 @@ pub async fn chat_completions(
         if rec.status != RunStatus::Completed {
             let msg = rec
                 .error
-                .unwrap_or_else(|| format!("run ended as {:?}", rec.status));
+                .unwrap_or_else(|| format!("run ended as {}", rec.status.as_str()));
             return api_error(StatusCode::BAD_GATEWAY, "server_error", msg);
         }
         return Json(json!({
@@ -213,60 +221,99 @@ pub async fn chat_completions(
         }))
         .into_response();
     }
-    // Streaming: forward this run's assistant deltas as chunks until its lifecycle ends.
-    let run_id = acc.run_id.clone();
     let chunk = move |delta: Value, finish: Value| {
         let c = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
         format!("data: {c}\n\n")
     };
-    let stream = async_stream(move |tx| async move {
-        let _ = tx
-            .send(chunk(
-                json!({"role": "assistant", "content": ""}),
-                Value::Null,
-            ))
-            .await;
-        loop {
-            let ev = match events.recv().await {
-                Ok(ev) => ev,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(_) => break,
-            };
-            if ev.run_id != run_id {
-                continue;
-            }
-            match ev.stream {
-                Stream::Assistant => {
-                    let d = ev.data.get("delta").cloned().unwrap_or_default();
-                    if tx
-                        .send(chunk(json!({"content": d}), Value::Null))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                Stream::Lifecycle if ev.data["phase"] == "end" => {
-                    let _ = tx.send(chunk(json!({}), json!("stop"))).await;
-                    break;
-                }
-                Stream::Lifecycle if ev.data["phase"] == "error" => {
-                    let err =
-                        json!({"error": {"message": ev.data.get("error"), "type": "server_error"}});
-                    let _ = tx.send(format!("data: {err}\n\n")).await;
-                    break;
-                }
-                _ => {}
-            }
-        }
-        let _ = tx.send("data: [DONE]\n\n".to_string()).await;
-    });
+    let stream = async_stream(move |tx| sse(follow, tx, chunk));
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
         .body(stream)
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// Streams one run as OpenAI chunks. Nothing is written before the first content, so a
+/// failover before any text restarts invisibly; a failover after text was sent ends the
+/// stream with an error (the client never sees a spliced answer). A follower that lagged
+/// still ends with the rest of the final answer, read from its committed text.
+async fn sse(
+    mut follow: Follow,
+    tx: tokio::sync::mpsc::Sender<String>,
+    chunk: impl Fn(Value, Value) -> String,
+) {
+    let role = || chunk(json!({"role": "assistant", "content": ""}), Value::Null);
+    let mut sent_any = false;
+    let mut step_sent = String::new();
+    let mut lagged = false;
+    let error = |m: &str| format!("data: {}\n\n", json!({"error": {"message": m, "type": "server_error"}}));
+    while let Some(item) = follow.next().await {
+        let ev = match item {
+            Followed::Lagged(_) => {
+                lagged = true;
+                continue;
+            }
+            Followed::Event(ev) => ev,
+        };
+        let out = match ev.kind {
+            EventKind::Delta { text } => {
+                step_sent.push_str(&text);
+                let mut out = Vec::new();
+                if !sent_any {
+                    sent_any = true;
+                    out.push(role());
+                }
+                out.push(chunk(json!({"content": text}), Value::Null));
+                out
+            }
+            EventKind::ToolStarted { .. } => {
+                step_sent.clear();
+                continue;
+            }
+            EventKind::Failover(f) if f.void_partial && sent_any => {
+                let m = format!(
+                    "the model {} failed after part of its answer was sent ({}); the fallback's answer cannot be spliced onto it, ask again",
+                    f.model, f.message
+                );
+                let _ = tx.send(error(&m)).await;
+                break;
+            }
+            EventKind::Failover(_) => {
+                step_sent.clear();
+                continue;
+            }
+            EventKind::Finished { text, .. } => {
+                let mut out = Vec::new();
+                if !sent_any {
+                    out.push(role());
+                    out.push(chunk(json!({"content": text}), Value::Null));
+                } else if lagged && let Some(rest) = text.strip_prefix(step_sent.as_str()) {
+                    if !rest.is_empty() {
+                        out.push(chunk(json!({"content": rest}), Value::Null));
+                    }
+                }
+                out.push(chunk(json!({}), json!("stop")));
+                for o in out {
+                    if tx.send(o).await.is_err() {
+                        return;
+                    }
+                }
+                break;
+            }
+            EventKind::Failed { reason, .. } => {
+                let _ = tx.send(error(&reason)).await;
+                break;
+            }
+            _ => continue,
+        };
+        for o in out {
+            if tx.send(o).await.is_err() {
+                return;
+            }
+        }
+    }
+    let _ = tx.send("data: [DONE]\n\n".to_string()).await;
 }
 
 /// A response body fed by a task through a bounded channel.

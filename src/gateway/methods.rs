@@ -1,48 +1,110 @@
-//! WebSocket method handlers: params in, payload or [`ErrorShape`] out.
+//! WebSocket method handlers: typed params in (one serde struct per method; a wrong type
+//! or an out-of-range value is an `INVALID_REQUEST` naming the field), payload or
+//! [`ErrorShape`] out.
 
 use super::GatewayState;
 use super::protocol::ErrorShape;
-use crate::agent::{AgentError, SendRequest};
-use crate::core::{DEFAULT_SESSION_KEY, SessionKey};
-use crate::storage::TranscriptEntry;
+use crate::core::{DEFAULT_SESSION_KEY, InboundMessage, Origin, SessionKey, now_ms};
+use crate::router::{DispatchError, Submission, TranscriptEntry};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 /// Longest `agent.wait` a client may ask for, ms.
 const MAX_WAIT_MS: u64 = 600_000;
 /// Most history entries returned at once.
-const MAX_HISTORY: usize = 1000;
+const MAX_HISTORY: u64 = 1000;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SendParams {
+    message: String,
+    #[serde(default)]
+    session_key: Option<String>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WaitParams {
+    run_id: String,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HistoryParams {
+    #[serde(default)]
+    session_key: Option<String>,
+    #[serde(default)]
+    limit: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AbortParams {
+    #[serde(default)]
+    session_key: Option<String>,
+    #[serde(default)]
+    run_id: Option<String>,
+    /// Also drop what waits in the session's queue.
+    #[serde(default)]
+    clear_queue: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResetParams {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    session_key: Option<String>,
+}
+
+/// Decodes `params` into the method's struct; serde's message names the field.
+fn params<T: DeserializeOwned>(p: Value) -> Result<T, ErrorShape> {
+    serde_json::from_value(p).map_err(|e| ErrorShape::invalid(format!("params: {e}")))
+}
+
+fn key(k: Option<&str>, field: &str) -> Result<SessionKey, ErrorShape> {
+    SessionKey::parse(k.unwrap_or(DEFAULT_SESSION_KEY))
+        .map_err(|e| ErrorShape::invalid(format!("params.{field}: {e}")))
+}
 
 /// Runs method `method` with `params`.
 ///
 /// # Errors
 /// An [`ErrorShape`] with a code and a message naming the bad parameter.
-pub async fn dispatch(st: &GatewayState, method: &str, params: Value) -> Result<Value, ErrorShape> {
-    let p = if params.is_null() { json!({}) } else { params };
+pub async fn dispatch(st: &GatewayState, method: &str, params_v: Value) -> Result<Value, ErrorShape> {
+    let p = if params_v.is_null() { json!({}) } else { params_v };
     if !p.is_object() {
         return Err(ErrorShape::invalid("params must be a JSON object"));
     }
+    let d = &st.dispatcher;
     match method {
         "health" => Ok(json!({"ok": true, "uptimeMs": st.started.elapsed().as_millis() as u64})),
         "status" => status(st),
-        "agent" | "chat.send" => send(st, &p),
-        "agent.wait" => wait(st, &p).await,
-        "chat.history" => history(st, &p),
+        "agent" | "chat.send" => send(st, params(p)?).await,
+        "agent.wait" => wait(st, params(p)?).await,
+        "chat.history" => history(st, params(p)?),
         "chat.abort" => {
-            let key = session_key(&p)?;
-            let run = opt_str(&p, "runId")?;
-            Ok(json!({"aborted": st.agent.abort(key.as_str(), run)}))
+            let a: AbortParams = params(p)?;
+            let k = key(a.session_key.as_deref(), "sessionKey")?;
+            let r = d.abort(k.as_str(), a.run_id.as_deref(), a.clear_queue).await;
+            Ok(json!({"aborted": r.aborted, "cleared": r.cleared}))
         }
         "sessions.list" => sessions(st),
         "sessions.reset" => {
-            let key = match opt_str(&p, "key")? {
-                Some(k) => {
-                    SessionKey::parse(k).map_err(|e| ErrorShape::invalid(format!("key: {e}")))?
-                }
-                None => session_key(&p)?,
+            let r: ResetParams = params(p)?;
+            let k = match r.key {
+                Some(k) => key(Some(&k), "key")?,
+                None => key(r.session_key.as_deref(), "sessionKey")?,
             };
-            let existed = st.agent.reset(key.as_str()).map_err(agent_err)?;
-            Ok(json!({"ok": true, "key": key, "existed": existed}))
+            let existed = d.reset(k.as_str()).await.map_err(dispatch_err)?;
+            Ok(json!({"ok": true, "key": k, "existed": existed}))
         }
         "models.list" => Ok(json!({"models": models(st)})),
         "memory.search" => super::memory::search(st, &p).await,
@@ -57,56 +119,45 @@ pub async fn dispatch(st: &GatewayState, method: &str, params: Value) -> Result<
     }
 }
 
-fn opt_str<'a>(p: &'a Value, k: &str) -> Result<Option<&'a str>, ErrorShape> {
-    match p.get(k) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ErrorShape::invalid(format!("params.{k} must be a string"))),
-    }
-}
-
-fn session_key(p: &Value) -> Result<SessionKey, ErrorShape> {
-    let k = opt_str(p, "sessionKey")?.unwrap_or(DEFAULT_SESSION_KEY);
-    SessionKey::parse(k).map_err(|e| ErrorShape::invalid(format!("params.sessionKey: {e}")))
-}
-
-pub(super) fn agent_err(e: AgentError) -> ErrorShape {
+pub(super) fn dispatch_err(e: DispatchError) -> ErrorShape {
     match e {
-        AgentError::Invalid(m) => ErrorShape::invalid(m),
-        AgentError::UnknownRun(id) => ErrorShape::not_found(format!("unknown run {id}")),
-        AgentError::ShuttingDown => ErrorShape::unavailable("the gateway is shutting down"),
-        AgentError::Store(e) => ErrorShape::internal(format!("store: {e}")),
+        DispatchError::Invalid(m) => ErrorShape::invalid(m),
+        DispatchError::UnknownRun(id) => ErrorShape::not_found(format!("unknown run {id}")),
+        DispatchError::ShuttingDown => ErrorShape::unavailable("the gateway is shutting down"),
+        e @ DispatchError::QueueFull { .. } => ErrorShape::unavailable(e.to_string()),
+        DispatchError::Store(e) => ErrorShape::internal(format!("store: {e}")),
     }
 }
 
-fn send(st: &GatewayState, p: &Value) -> Result<Value, ErrorShape> {
-    let message = opt_str(p, "message")?
-        .ok_or_else(|| ErrorShape::invalid("params.message (string) is required"))?;
-    let req = SendRequest {
-        session_key: session_key(p)?,
-        message: message.to_string(),
-        idempotency_key: opt_str(p, "idempotencyKey")?.map(str::to_string),
+async fn send(st: &GatewayState, p: SendParams) -> Result<Value, ErrorShape> {
+    let sub = Submission {
+        session_key: key(p.session_key.as_deref(), "sessionKey")?,
+        message: InboundMessage {
+            origin: Origin::gateway("ws"),
+            text: p.message,
+            attachments: Vec::new(),
+            ts_ms: now_ms(),
+        },
+        idempotency_key: p.idempotency_key,
         stateless_history: None,
+        cursor: None,
     };
-    let acc = st.agent.send(req).map_err(agent_err)?;
-    Ok(
-        json!({"runId": acc.run_id, "sessionKey": acc.session_key, "status": "accepted", "deduped": acc.deduped}),
-    )
+    let (acc, _) = st.dispatcher.submit(sub).await.map_err(dispatch_err)?;
+    Ok(json!({"runId": acc.run_id, "sessionKey": acc.session_key, "status": "accepted", "deduped": acc.deduped}))
 }
 
-async fn wait(st: &GatewayState, p: &Value) -> Result<Value, ErrorShape> {
-    let run = opt_str(p, "runId")?
-        .ok_or_else(|| ErrorShape::invalid("params.runId (string) is required"))?;
-    let ms = p
-        .get("timeoutMs")
-        .and_then(Value::as_u64)
-        .unwrap_or(30_000)
-        .min(MAX_WAIT_MS);
+async fn wait(st: &GatewayState, p: WaitParams) -> Result<Value, ErrorShape> {
+    let ms = p.timeout_ms.unwrap_or(30_000);
+    if ms > MAX_WAIT_MS {
+        return Err(ErrorShape::invalid(format!(
+            "params.timeoutMs: {ms} is above the limit {MAX_WAIT_MS}"
+        )));
+    }
     let rec = st
-        .agent
-        .wait(run, Duration::from_millis(ms))
+        .dispatcher
+        .wait(&p.run_id, Duration::from_millis(ms))
         .await
-        .map_err(agent_err)?;
+        .map_err(dispatch_err)?;
     Ok(json!({
         "runId": rec.id,
         "sessionKey": rec.session_key,
@@ -119,18 +170,23 @@ async fn wait(st: &GatewayState, p: &Value) -> Result<Value, ErrorShape> {
         "endedAt": rec.ended_ms,
         "usage": rec.usage,
         "events": rec.events,
+        "turn": rec.turn,
     }))
 }
 
-fn history(st: &GatewayState, p: &Value) -> Result<Value, ErrorShape> {
-    let key = session_key(p)?;
-    let limit = p
-        .get("limit")
-        .and_then(Value::as_u64)
-        .unwrap_or(200)
-        .min(MAX_HISTORY as u64) as usize;
-    let entries = st.agent.history(key.as_str(), limit).map_err(agent_err)?;
-    Ok(json!({"sessionKey": key, "messages": entries.iter().map(entry_json).collect::<Vec<_>>()}))
+fn history(st: &GatewayState, p: HistoryParams) -> Result<Value, ErrorShape> {
+    let k = key(p.session_key.as_deref(), "sessionKey")?;
+    let limit = p.limit.unwrap_or(200);
+    if !(1..=MAX_HISTORY).contains(&limit) {
+        return Err(ErrorShape::invalid(format!(
+            "params.limit: {limit} is outside 1..={MAX_HISTORY}"
+        )));
+    }
+    let entries = st
+        .dispatcher
+        .history(k.as_str(), limit as usize)
+        .map_err(dispatch_err)?;
+    Ok(json!({"sessionKey": k, "messages": entries.iter().map(entry_json).collect::<Vec<_>>()}))
 }
 
 fn entry_json(e: &TranscriptEntry) -> Value {
@@ -150,19 +206,13 @@ fn entry_json(e: &TranscriptEntry) -> Value {
 }
 
 fn sessions(st: &GatewayState) -> Result<Value, ErrorShape> {
-    let store = st.agent.store();
-    let r = store
-        .read_txn()
-        .map_err(|e| ErrorShape::internal(e.to_string()))?;
-    let list = store
-        .sessions(&r)
-        .map_err(|e| ErrorShape::internal(e.to_string()))?;
+    let list = st.dispatcher.sessions().map_err(dispatch_err)?;
     let out: Vec<Value> = list
         .iter()
         .map(|s| {
             json!({
                 "key": s.key, "messages": s.next_seq, "createdAt": s.created_ms,
-                "updatedAt": s.updated_ms, "lastModel": s.last_model,
+                "updatedAt": s.updated_ms, "lastModel": s.last_model, "queue": s.queue,
             })
         })
         .collect();
@@ -171,9 +221,9 @@ fn sessions(st: &GatewayState) -> Result<Value, ErrorShape> {
 
 /// The model chain with each profile's health.
 pub(super) fn models(st: &GatewayState) -> Vec<Value> {
-    let chain = st.agent.chain();
+    let chain = st.dispatcher.chain();
     let health = chain.profile_health();
-    let now = crate::core::now_ms();
+    let now = now_ms();
     chain
         .models()
         .iter()
@@ -205,23 +255,18 @@ pub(super) fn models(st: &GatewayState) -> Vec<Value> {
 }
 
 fn status(st: &GatewayState) -> Result<Value, ErrorShape> {
-    let store = st.agent.store();
-    let sessions = {
-        let r = store
-            .read_txn()
-            .map_err(|e| ErrorShape::internal(e.to_string()))?;
-        store
-            .sessions(&r)
-            .map_err(|e| ErrorShape::internal(e.to_string()))?
-            .len()
-    };
+    let d = &st.dispatcher;
+    let sessions = d.sessions().map_err(dispatch_err)?.len();
+    let q = d.status().map_err(dispatch_err)?;
+    let (path, bytes) = d.store_info();
     Ok(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptimeMs": st.started.elapsed().as_millis() as u64,
         "pid": std::process::id(),
         "sessions": sessions,
-        "activeRuns": st.agent.active_runs(),
-        "store": {"path": store.path(), "bytes": store.disk_bytes()},
+        "activeRuns": q.running,
+        "queue": {"lanes": q.lanes, "running": q.running, "queued": q.queued, "inbox": q.inbox},
+        "store": {"path": path, "bytes": bytes},
         "models": models(st),
         "info": *st.info,
     }))

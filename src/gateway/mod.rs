@@ -1,9 +1,10 @@
 //! The gateway: one axum server on one port serving the WebSocket protocol (`ws.rs`,
 //! OpenClaw's frame shapes, <https://docs.openclaw.ai/gateway/protocol>) and HTTP
 //! (`http.rs`: health, readiness, OpenAI-compatible chat completions and model list).
-//! Talks to the agent only through [`crate::agent::Agent`]; must not import `storage`
-//! internals beyond read queries, nor any provider.
+//! Talks to the rest of Hearth only through the dispatcher ([`crate::router::Dispatcher`])
+//! and memory's queries; must not import `agent` or `storage`, nor any provider backend.
 
+mod events;
 mod http;
 mod memory;
 mod methods;
@@ -12,7 +13,7 @@ mod ws;
 
 pub use protocol::PROTOCOL_VERSION;
 
-use crate::agent::Agent;
+use crate::router::Dispatcher;
 use axum::Router;
 use axum::routing::{get, post};
 use std::sync::Arc;
@@ -23,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct GatewayState {
-    /// The agent runtime.
-    pub agent: Agent,
+    /// The one way in: submit, follow, abort, history, sessions, status.
+    pub dispatcher: Dispatcher,
     /// The bearer token clients must present; `None` when auth is off (loopback only).
     pub token: Option<Arc<str>>,
     /// Process start, for uptime.

@@ -5,15 +5,15 @@
 use super::protocol::{
     EVENTS, ErrorShape, METHODS, PROTOCOL_VERSION, Request, event, res_err, res_ok,
 };
-use super::{GatewayState, methods, token_ok};
-use crate::agent::Stream;
+use super::{GatewayState, events, methods, token_ok};
+use crate::router::{Followed, SessionFilter};
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 /// Time a client has to send `connect`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -135,7 +135,7 @@ async fn connection(st: GatewayState, mut socket: WebSocket) {
     // 2. The session: requests, events and ticks.
     let (out_tx, mut out_rx) = mpsc::channel::<Value>(OUT_QUEUE);
     let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
-    let mut events = st.agent.subscribe();
+    let mut events = st.dispatcher.subscribe(SessionFilter::All);
     let mut tick = tokio::time::interval(Duration::from_millis(st.tick_ms.max(100)));
     tick.tick().await;
     let mut seq: u64 = 0;
@@ -166,12 +166,11 @@ async fn connection(st: GatewayState, mut socket: WebSocket) {
                     break;
                 }
             }
-            ev = events.recv() => match ev {
-                Ok(ev) => {
-                    let chat = chat_event(&ev);
-                    let payload = serde_json::to_value(&ev).unwrap_or_default();
+            ev = events.next() => match ev {
+                Some(Followed::Event(ev)) => {
+                    let chat = events::chat_payload(&ev);
                     seq += 1;
-                    if socket.send(text(&event("agent", payload, seq))).await.is_err() {
+                    if socket.send(text(&event("agent", events::agent_payload(&ev), seq))).await.is_err() {
                         break;
                     }
                     if let Some(c) = chat {
@@ -181,11 +180,11 @@ async fn connection(st: GatewayState, mut socket: WebSocket) {
                         }
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "websocket client too slow; events dropped");
+                Some(Followed::Lagged(n)) => {
+                    tracing::warn!(missed = n, "websocket client too slow; events dropped (final outcomes still follow)");
                     seq += n;
                 }
-                Err(broadcast::error::RecvError::Closed) => break,
+                None => break,
             },
             _ = tick.tick() => {
                 seq += 1;
@@ -251,27 +250,6 @@ fn handle_frame(
         drop(permit);
     });
     None
-}
-
-/// The `chat` event for a run's final state (OpenClaw: `state` = final | error | aborted).
-fn chat_event(ev: &crate::agent::AgentEvent) -> Option<Value> {
-    if ev.stream != Stream::Lifecycle {
-        return None;
-    }
-    let phase = ev.data.get("phase").and_then(Value::as_str)?;
-    let state = match (phase, ev.data.get("status").and_then(Value::as_str)) {
-        ("end", _) => "final",
-        ("error", Some("aborted")) => "aborted",
-        ("error", _) => "error",
-        _ => return None,
-    };
-    Some(json!({
-        "runId": ev.run_id,
-        "sessionKey": ev.session_key,
-        "state": state,
-        "message": ev.data.get("text").cloned().map(|t| json!({"role": "assistant", "content": t})),
-        "errorMessage": ev.data.get("error"),
-    }))
 }
 
 fn text(v: &Value) -> Message {

@@ -10,9 +10,12 @@
 //! one across an `.await`. LMDB admits one write transaction at a time (see
 //! <http://www.lmdb.tech/doc/>), which makes check-and-insert inside one [`Wtxn`] atomic.
 
+mod inbox;
 mod memory;
 mod records;
+mod writer;
 
+pub use inbox::*;
 pub use memory::*;
 pub use records::*;
 
@@ -22,9 +25,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 
-/// The schema this build reads and writes. A version-1 store (before memory) is upgraded in
-/// place on open (version 2 only adds databases); any other version is refused.
-pub const SCHEMA_VERSION: u32 = 2;
+/// The schema this build reads and writes. Version-1 (before memory) and version-2 (before
+/// the inbox) stores are upgraded in place on open (each version only added databases);
+/// any other version is refused.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// A read transaction as typed methods take it; a [`Wtxn`] derefs to one, so reads inside a
 /// write transaction see its own writes. Short-lived; never held across `.await`.
@@ -36,7 +40,7 @@ pub type Wtxn<'e> = heed::RwTxn<'e>;
 
 type Db = Database<'static, Bytes, Bytes>;
 
-const DB_NAMES: [&str; 10] = [
+const DB_NAMES: [&str; 12] = [
     "meta",
     "sessions",
     "transcript",
@@ -47,6 +51,8 @@ const DB_NAMES: [&str; 10] = [
     "vectors",
     "mem_outbox",
     "mem_sources",
+    "inbox",
+    "cursors",
 ];
 
 /// A storage failure.
@@ -80,6 +86,20 @@ pub enum StoreError {
         /// Decoder message.
         detail: String,
     },
+    /// A group commit of the writer thread failed; every write of the batch was lost.
+    #[error("store at {path}: commit failed: {message}")]
+    Commit {
+        /// The environment directory.
+        path: PathBuf,
+        /// heed's error, as text (one failure is reported to every writer of the batch).
+        message: String,
+    },
+    /// The writer thread is gone (the process is shutting down).
+    #[error("store at {path}: the writer thread has stopped")]
+    WriterGone {
+        /// The environment directory.
+        path: PathBuf,
+    },
     /// Creating the directory failed.
     #[error("cannot create store directory {path}: {source}")]
     Io {
@@ -112,6 +132,9 @@ pub struct Store {
     vectors: Db,
     mem_outbox: Db,
     mem_sources: Db,
+    inbox: Db,
+    cursors: Db,
+    writer: writer::Handle,
 }
 
 impl Store {
@@ -163,6 +186,8 @@ impl Store {
             vectors,
             mem_outbox,
             mem_sources,
+            inbox,
+            cursors,
         ] = dbs;
         let store = Self {
             env,
@@ -177,6 +202,9 @@ impl Store {
             vectors,
             mem_outbox,
             mem_sources,
+            inbox,
+            cursors,
+            writer: writer::Handle::default(),
         };
         store.check_schema()?;
         Ok(store)
@@ -191,9 +219,10 @@ impl Store {
         {
             Some(v) => {
                 let found = v.try_into().map(u32::from_be_bytes).unwrap_or(0);
-                if found == 1 {
-                    // Version 2 only added the memory databases, created above.
-                    tracing::info!(path = %self.path.display(), "store upgraded from schema 1 to 2");
+                if found == 1 || found == 2 {
+                    // Versions 2 and 3 only added databases (memory; inbox and cursors),
+                    // created above.
+                    tracing::info!(path = %self.path.display(), "store upgraded from schema {found} to {SCHEMA_VERSION}");
                     self.meta
                         .put(&mut w, b"schema_version", &SCHEMA_VERSION.to_be_bytes())
                         .map_err(|e| self.lmdb(e))?;

@@ -24,6 +24,9 @@ pub struct SessionRecord {
     /// The model ref that last answered.
     #[serde(default)]
     pub last_model: Option<String>,
+    /// This session's queue overrides (the `/queue` directive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<crate::core::QueueSettingsPatch>,
 }
 
 /// One committed transcript message.
@@ -59,7 +62,9 @@ pub struct CompactionMark {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
-    /// Accepted, waiting for its lane or executing.
+    /// Accepted and committed to the inbox, waiting for its lane.
+    Queued,
+    /// Taken by a turn that is executing.
     Running,
     /// Finished with a final answer (committed to the transcript).
     Completed,
@@ -67,14 +72,31 @@ pub enum RunStatus {
     Failed,
     /// Stopped by `chat.abort`, a timeout or gateway shutdown.
     Aborted,
-    /// Found still running when the gateway started: the process died mid-run.
+    /// Found still running when the gateway started, after a tool step had committed (so
+    /// it is not run again: side effects may have happened); its origin was told.
     Interrupted,
+    /// Dropped from a full queue (drop policy `old` or `summarize`), or superseded by a
+    /// newer message in `interrupt` mode.
+    Dropped,
 }
 
 impl RunStatus {
     /// Whether the run has ended.
     pub fn is_final(self) -> bool {
-        self != Self::Running
+        !matches!(self, Self::Queued | Self::Running)
+    }
+
+    /// The status as its snake_case name (`completed`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Aborted => "aborted",
+            Self::Interrupted => "interrupted",
+            Self::Dropped => "dropped",
+        }
     }
 }
 
@@ -123,6 +145,35 @@ pub struct RunRecord {
     /// Tokens used over all model calls.
     #[serde(default)]
     pub usage: Usage,
+    /// Tool steps committed so far (a turn with one is never run again after a crash).
+    #[serde(default)]
+    pub tool_steps: u32,
+    /// The run id of the turn that answers this run, when it is not the run itself
+    /// (queued messages merged into one turn, or steered into a running one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<String>,
+}
+
+impl RunRecord {
+    /// A new `queued` run of `session_key` accepted now.
+    pub fn queued(id: String, session_key: String) -> Self {
+        Self {
+            id,
+            session_key,
+            session_id: 0,
+            status: RunStatus::Queued,
+            started_ms: now_ms(),
+            ended_ms: None,
+            model: None,
+            profile: None,
+            reply: None,
+            error: None,
+            events: Vec::new(),
+            usage: Usage::default(),
+            tool_steps: 0,
+            turn: None,
+        }
+    }
 }
 
 /// A remembered result of a side-effecting request, keyed by idempotency key.
@@ -185,6 +236,7 @@ impl Store {
             next_seq: 0,
             sticky_profile: None,
             last_model: None,
+            queue: None,
         };
         self.put_session(wtxn, &rec)?;
         Ok(rec)

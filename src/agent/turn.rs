@@ -1,0 +1,276 @@
+//! One turn from its first commit to its last: take the messages (they enter the
+//! transcript), run the loop (`run.rs`), commit the outcome for every run the turn
+//! answers, then report it.
+
+use super::{Agent, run};
+use crate::core::{ChatMessage, EventKind, Role, now_ms};
+use crate::storage::{InboxEntry, RunRecord, RunStatus, Store, StoreError, Wtxn};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// A turn a lane hands to the agent.
+pub struct Turn {
+    /// The turn's run id (the first message's run).
+    pub run_id: String,
+    /// The session.
+    pub session_key: String,
+    /// The messages it answers, oldest first (already taken when `resume` is set).
+    pub entries: Vec<InboxEntry>,
+    /// After a crash: the messages are already in the transcript and the runs running;
+    /// run the loop again from there.
+    pub resume: bool,
+    /// A line the model should see before the messages (what a full queue dropped).
+    pub note: Option<String>,
+    /// Aborts the turn (recorded as `aborted`).
+    pub cancel: CancellationToken,
+    /// Stops the turn without recording an outcome (gateway shutdown).
+    pub shutdown: CancellationToken,
+}
+
+/// What the turn reports back to its lane while it runs.
+pub trait TurnHooks: Send + Sync {
+    /// An event of the turn (the lane adds run id, session key, sequence and time).
+    fn emit(&self, kind: EventKind);
+    /// Messages waiting to be steered into the turn at this step boundary (empty unless
+    /// the lane is in `steer` mode). They are committed with the step.
+    fn steer(&self) -> Vec<InboxEntry>;
+}
+
+/// How a turn ended.
+#[derive(Debug)]
+pub enum TurnEnd {
+    /// The outcome is committed; the turn's own run record.
+    Done(RunRecord),
+    /// Stopped by shutdown; nothing was recorded, the next start picks it up.
+    Suspended,
+}
+
+/// Why the loop stopped without an answer.
+pub(super) enum Stop {
+    Cancelled,
+    Shutdown,
+    Failed(String),
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        Stop::Failed(format!("store: {e}"))
+    }
+}
+
+/// The runs a turn answers and their inbox entries, growing as messages are steered in.
+#[derive(Default, Clone)]
+pub(super) struct Answered {
+    pub runs: Vec<String>,
+    pub seqs: Vec<u64>,
+}
+
+/// The user message for `entries`: their texts in order (one blank line apart), each
+/// attachment as a line naming its path, type and size, after the optional `note`.
+pub(super) fn user_message(entries: &[InboxEntry], note: Option<&str>) -> ChatMessage {
+    let mut parts: Vec<String> = note.map(str::to_string).into_iter().collect();
+    for e in entries {
+        let mut t = e.message.text.clone();
+        for a in &e.message.attachments {
+            t.push_str(&format!(
+                "\n[attachment: {} ({}, {} bytes)]",
+                a.path.display(),
+                a.mime,
+                a.size
+            ));
+        }
+        parts.push(t);
+    }
+    ChatMessage::text(Role::User, parts.join("\n\n"))
+}
+
+/// Marks `entries` taken by `turn` and their runs running (inside the caller's commit).
+pub(super) fn take(
+    s: &Store,
+    w: &mut Wtxn<'_>,
+    turn: &str,
+    session_id: u64,
+    entries: &[InboxEntry],
+) -> Result<(), StoreError> {
+    for e in entries {
+        let mut e = e.clone();
+        e.taken_by = Some(turn.to_string());
+        s.inbox_put(w, &e)?;
+        let mut r = s
+            .run(w, &e.run_id)?
+            .unwrap_or_else(|| RunRecord::queued(e.run_id.clone(), e.session_key.clone()));
+        r.status = RunStatus::Running;
+        r.session_id = session_id;
+        r.turn = (e.run_id != turn).then(|| turn.to_string());
+        s.put_run(w, &r)?;
+    }
+    Ok(())
+}
+
+impl Agent {
+    /// Runs `turn` to its end: commits its messages, runs the loop, commits the outcome for
+    /// every run it answers, then emits `Finished` or `Failed`.
+    pub async fn run_turn(&self, turn: Turn, hooks: Arc<dyn TurnHooks>) -> TurnEnd {
+        let mut answered = Answered {
+            runs: turn.entries.iter().map(|e| e.run_id.clone()).collect(),
+            seqs: turn.entries.iter().map(|e| e.seq).collect(),
+        };
+        let rec = match self.begin(&turn).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(run = %turn.run_id, "cannot start the turn: {e}");
+                // Nothing was taken: the entries stay queued for the next start.
+                return TurnEnd::Suspended;
+            }
+        };
+        hooks.emit(EventKind::Started {
+            run_ids: answered.runs.clone(),
+        });
+        let stateless = turn
+            .entries
+            .first()
+            .and_then(|e| e.stateless_history.clone())
+            .map(|mut h| {
+                h.push(user_message(&turn.entries, turn.note.as_deref()));
+                h
+            });
+        let mut rec = rec;
+        let timeout = self.inner.opts.run_timeout;
+        let outcome = tokio::select! {
+            biased;
+            _ = turn.shutdown.cancelled() => Err(Stop::Shutdown),
+            _ = turn.cancel.cancelled() => Err(Stop::Cancelled),
+            r = run::steps(self, &mut rec, &mut answered, stateless, &turn.cancel, &hooks) => r,
+            _ = tokio::time::sleep(timeout) => {
+                turn.cancel.cancel();
+                Err(Stop::Failed(format!("run timed out after {}s", timeout.as_secs())))
+            }
+        };
+        if matches!(outcome, Err(Stop::Shutdown)) {
+            return TurnEnd::Suspended;
+        }
+        let rec = self.finish(rec, answered, outcome).await;
+        hooks.emit(match rec.status {
+            RunStatus::Completed => EventKind::Finished {
+                text: rec.reply.clone().unwrap_or_default(),
+                model: rec.model.clone(),
+                usage: rec.usage,
+            },
+            s => EventKind::Failed {
+                status: s.as_str().to_string(),
+                reason: rec.error.clone().unwrap_or_default(),
+            },
+        });
+        TurnEnd::Done(rec)
+    }
+
+    /// The turn's first commit: the user message into the transcript, the entries taken,
+    /// the runs running. Returns the turn's run record.
+    async fn begin(&self, turn: &Turn) -> Result<RunRecord, StoreError> {
+        let (id, key, resume) = (turn.run_id.clone(), turn.session_key.clone(), turn.resume);
+        let entries = turn.entries.clone();
+        let note = turn.note.clone();
+        self.inner
+            .store
+            .write(move |s, w| {
+                if resume && let Some(rec) = s.run(w, &id)? {
+                    return Ok(rec);
+                }
+                let stateless = entries.first().is_some_and(|e| e.stateless_history.is_some());
+                let mut session_id = 0;
+                if !stateless {
+                    let mut session = s.session_or_create(w, &key)?;
+                    s.append(
+                        w,
+                        &mut session,
+                        Some(&id),
+                        user_message(&entries, note.as_deref()),
+                    )?;
+                    session_id = session.id;
+                }
+                take(s, w, &id, session_id, &entries)?;
+                let mut rec = s
+                    .run(w, &id)?
+                    .unwrap_or_else(|| RunRecord::queued(id.clone(), key.clone()));
+                rec.started_ms = now_ms();
+                s.put_run(w, &rec)?;
+                Ok(rec)
+            })
+            .await
+    }
+
+    /// The turn's last commit: the answer (if any), every answered run final, the inbox
+    /// entries gone. Returns the turn's final record (status `failed` when the commit
+    /// itself failed).
+    async fn finish(
+        &self,
+        mut rec: RunRecord,
+        answered: Answered,
+        outcome: Result<ChatMessage, Stop>,
+    ) -> RunRecord {
+        rec.ended_ms = Some(now_ms());
+        let answer = match outcome {
+            Ok(answer) => {
+                rec.status = RunStatus::Completed;
+                rec.reply = Some(answer.content.clone());
+                Some(answer)
+            }
+            Err(stop) => {
+                (rec.status, rec.error) = match stop {
+                    Stop::Cancelled => (RunStatus::Aborted, Some("aborted".into())),
+                    Stop::Failed(m) => (RunStatus::Failed, Some(m)),
+                    // Not reached: a shutdown returns before `finish`.
+                    Stop::Shutdown => (RunStatus::Aborted, Some("gateway shutdown".into())),
+                };
+                None
+            }
+        };
+        let out = rec.clone();
+        let committed = self
+            .inner
+            .store
+            .write(move |s, w| {
+                if rec.session_id != 0
+                    && let Some(mut session) = s.session(w, &rec.session_key)?
+                    && session.id == rec.session_id
+                {
+                    if let Some(msg) = answer {
+                        s.append(w, &mut session, Some(&rec.id), msg)?;
+                    }
+                    if rec.status == RunStatus::Completed {
+                        session.sticky_profile = rec.profile.clone();
+                        session.last_model = rec.model.clone();
+                        s.put_session(w, &session)?;
+                    }
+                }
+                for id in &answered.runs {
+                    if *id == rec.id {
+                        continue;
+                    }
+                    if let Some(mut r) = s.run(w, id)? {
+                        r.status = rec.status;
+                        r.reply = rec.reply.clone();
+                        r.error = rec.error.clone();
+                        r.ended_ms = rec.ended_ms;
+                        r.model = rec.model.clone();
+                        r.turn = Some(rec.id.clone());
+                        s.put_run(w, &r)?;
+                    }
+                }
+                s.put_run(w, &rec)?;
+                for seq in &answered.seqs {
+                    s.inbox_delete(w, *seq)?;
+                }
+                Ok(())
+            })
+            .await;
+        let mut out = out;
+        if let Err(e) = committed {
+            tracing::error!(run = %out.id, "cannot commit the turn's outcome: {e}");
+            out.status = RunStatus::Failed;
+            out.reply = None;
+            out.error = Some(format!("the outcome could not be saved: {e}"));
+        }
+        out
+    }
+}

@@ -1,0 +1,188 @@
+//! Following runs: [`Follow`] (one run, for `agent.wait`-like callers and HTTP streams) and
+//! [`Subscription`] (every turn of a set of sessions, for WebSocket clients). Both always
+//! end a run with its final outcome: when the live broadcast dropped it (a lagging
+//! receiver), the outcome is read from the store.
+
+use crate::core::{AgentEvent, EventKind, now_ms};
+use crate::storage::{RunRecord, RunStatus, Store};
+use std::collections::HashSet;
+use std::sync::Arc;
+use tokio::sync::{broadcast, watch};
+
+/// The live state of one accepted run, shared by its lane and its followers.
+pub(super) struct RunWatch {
+    /// Events of the turn that answers it.
+    pub events: broadcast::Sender<AgentEvent>,
+    /// Its final record, once committed.
+    pub done: watch::Sender<Option<RunRecord>>,
+}
+
+/// Events of one run a follower may lose before it is told it lagged.
+pub(super) const RUN_EVENTS: usize = 1024;
+
+impl RunWatch {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            events: broadcast::channel(RUN_EVENTS).0,
+            done: watch::channel(None).0,
+        })
+    }
+}
+
+/// What a [`Follow`] yields.
+#[derive(Debug)]
+pub enum Followed {
+    /// An event of the turn answering the run (the last one is final).
+    Event(AgentEvent),
+    /// The follower fell behind and `n` events were lost; the final event still comes.
+    Lagged(u64),
+}
+
+/// A follower of one run: its events as they happen, ending with the final one.
+pub struct Follow {
+    run_id: String,
+    events: Option<broadcast::Receiver<AgentEvent>>,
+    done: Option<watch::Receiver<Option<RunRecord>>>,
+    store: Store,
+    ended: bool,
+}
+
+/// The final event equivalent to a committed run record.
+pub(super) fn final_event(rec: &RunRecord, seq: u64) -> AgentEvent {
+    let kind = match rec.status {
+        RunStatus::Completed => EventKind::Finished {
+            text: rec.reply.clone().unwrap_or_default(),
+            model: rec.model.clone(),
+            usage: rec.usage,
+        },
+        s => EventKind::Failed {
+            status: s.as_str().to_string(),
+            reason: rec.error.clone().unwrap_or_default(),
+        },
+    };
+    AgentEvent {
+        run_id: rec.turn.clone().unwrap_or_else(|| rec.id.clone()),
+        session_key: rec.session_key.clone(),
+        seq,
+        ts_ms: rec.ended_ms.unwrap_or_else(now_ms),
+        kind,
+    }
+}
+
+impl Follow {
+    pub(super) fn live(run_id: String, w: &RunWatch, store: Store) -> Self {
+        Self {
+            run_id,
+            events: Some(w.events.subscribe()),
+            done: Some(w.done.subscribe()),
+            store,
+            ended: false,
+        }
+    }
+
+    pub(super) fn finished(run_id: String, store: Store) -> Self {
+        Self {
+            run_id,
+            events: None,
+            done: None,
+            store,
+            ended: false,
+        }
+    }
+
+    /// The run followed.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The next event; `None` after the final one (or when the run is unknown).
+    pub async fn next(&mut self) -> Option<Followed> {
+        if self.ended {
+            return None;
+        }
+        if let Some(rx) = &mut self.events {
+            match rx.recv().await {
+                Ok(ev) => {
+                    self.ended = ev.kind.is_final();
+                    return Some(Followed::Event(ev));
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => return Some(Followed::Lagged(n)),
+                Err(broadcast::error::RecvError::Closed) => self.events = None,
+            }
+        }
+        // The live stream is over without a final event seen: take the committed outcome.
+        self.ended = true;
+        let from_watch = self.done.as_ref().and_then(|d| d.borrow().clone());
+        let rec = match from_watch {
+            Some(r) => Some(r),
+            None => self
+                .store
+                .read_txn()
+                .ok()
+                .and_then(|r| self.store.run(&r, &self.run_id).ok().flatten())
+                .filter(|r| r.status.is_final()),
+        };
+        rec.map(|r| Followed::Event(final_event(&r, u64::MAX)))
+    }
+}
+
+/// The sessions a [`Subscription`] receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionFilter {
+    /// Every session.
+    All,
+    /// These session keys only.
+    Keys(HashSet<String>),
+}
+
+impl SessionFilter {
+    fn admits(&self, key: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Keys(k) => k.contains(key),
+        }
+    }
+}
+
+/// A stream of the turns of some sessions. Deltas and tool events go through a bounded
+/// broadcast that a slow receiver may lag on; final events go through a second one that
+/// carries nothing else, so a lagging receiver still sees every outcome.
+pub struct Subscription {
+    pub(super) filter: SessionFilter,
+    pub(super) events: broadcast::Receiver<AgentEvent>,
+    pub(super) finals: broadcast::Receiver<AgentEvent>,
+}
+
+impl Subscription {
+    /// Changes which sessions are received.
+    pub fn set_filter(&mut self, filter: SessionFilter) {
+        self.filter = filter;
+    }
+
+    /// Adds one session to the filter (no-op under [`SessionFilter::All`]).
+    pub fn add_session(&mut self, key: &str) {
+        if let SessionFilter::Keys(k) = &mut self.filter {
+            k.insert(key.to_string());
+        }
+    }
+
+    /// The next event of a subscribed session; `Lagged(n)` when `n` non-final events were
+    /// lost. `None` when the dispatcher is gone.
+    pub async fn next(&mut self) -> Option<Followed> {
+        loop {
+            let got = tokio::select! {
+                biased;
+                e = self.events.recv() => e,
+                f = self.finals.recv() => f,
+            };
+            match got {
+                Ok(ev) if self.filter.admits(&ev.session_key) => {
+                    return Some(Followed::Event(ev));
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(n)) => return Some(Followed::Lagged(n)),
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}

@@ -1,0 +1,635 @@
+//! The dispatcher: the one way in for the WebSocket methods, the HTTP APIs and every
+//! channel. It accepts a normalised message by committing it to the durable inbox (with its
+//! idempotency record and the platform cursor, in one write transaction) before it
+//! acknowledges it, queues it in its session's lane under the session's queue mode, runs
+//! turns through the agent one at a time per lane under a global semaphore, and publishes
+//! typed run events to followers and subscribers. Owns sessions, lanes and runs; the
+//! gateway and the channels never touch `agent/` or `storage/`.
+//!
+//! Crash semantics (ARCHITECTURE.md, invariant 5) live in `recover.rs`.
+
+mod follow;
+mod lane;
+mod recover;
+
+pub use follow::{Follow, Followed, SessionFilter, Subscription};
+pub use recover::Recovered;
+/// The record types the dispatcher answers with.
+pub use crate::storage::{RunRecord, RunStatus, SessionRecord, TranscriptEntry};
+
+use crate::agent::Agent;
+use crate::core::{
+    AgentEvent, ChatMessage, InboundMessage, QueueDirective, QueueSettings, QueueSettingsPatch,
+    SessionKey,
+};
+use crate::provider::failover::Chain;
+use crate::storage::{InboxEntry, Store, StoreError};
+use follow::{RunWatch, final_event};
+use lane::{Dropped, Lane};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Semaphore, broadcast};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long an idempotency key is remembered, ms (24 h).
+pub const DEDUPE_TTL_MS: u64 = 24 * 3600 * 1000;
+/// Non-final events a subscriber may fall behind by before it lags.
+pub const EVENT_CAPACITY: usize = 1024;
+/// Final events a subscriber may fall behind by.
+const FINAL_CAPACITY: usize = 4096;
+
+/// A dispatcher failure.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// The store failed; nothing was acknowledged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The request is malformed.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The session's queue is full and its drop policy is `new`: the message was refused.
+    #[error("the queue of session {session} is full ({cap} waiting, drop policy new); try again later")]
+    QueueFull {
+        /// The session.
+        session: String,
+        /// Its cap.
+        cap: usize,
+    },
+    /// No run with that id.
+    #[error("unknown run {0}")]
+    UnknownRun(String),
+    /// The gateway is shutting down and accepts nothing.
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+}
+
+/// Settings of the dispatcher.
+#[derive(Debug, Clone, Default)]
+pub struct DispatcherOptions {
+    /// The global queue settings (`[queue]`).
+    pub queue: QueueSettings,
+    /// Per-channel overrides (`[queue.channels.<name>]`).
+    pub by_channel: BTreeMap<String, QueueSettingsPatch>,
+    /// Turns running at once across all lanes.
+    pub max_concurrent_runs: usize,
+}
+
+/// A platform cursor to commit with the message (e.g. Telegram's next update offset).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cursor {
+    /// The channel.
+    pub channel: String,
+    /// The channel account.
+    pub account: String,
+    /// The cursor, as the adapter wants it back.
+    pub value: serde_json::Value,
+}
+
+/// A message to accept.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// The session it belongs to.
+    pub session_key: SessionKey,
+    /// The message.
+    pub message: InboundMessage,
+    /// A repeat with the same key (per session, 24 h) is acknowledged with the first run id
+    /// and runs nothing.
+    pub idempotency_key: Option<String>,
+    /// For stateless HTTP requests: the conversation before the message. The run gets a
+    /// one-off lane and session key, and no transcript.
+    pub stateless_history: Option<Vec<ChatMessage>>,
+    /// The platform cursor to commit with it.
+    pub cursor: Option<Cursor>,
+}
+
+/// The acknowledgement of a [`Submission`], given only after it was committed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    /// The run id.
+    pub run_id: String,
+    /// The run's session key (one-off for stateless requests).
+    pub session_key: String,
+    /// True when this repeats an earlier idempotency key.
+    #[serde(default)]
+    pub deduped: bool,
+}
+
+/// What [`Dispatcher::abort`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AbortReport {
+    /// Runs whose running turn was signalled (each ends as `aborted`).
+    pub aborted: Vec<String>,
+    /// Queued runs removed without running (each ends as `dropped`).
+    pub cleared: Vec<String>,
+}
+
+/// Counts for `status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DispatchStatus {
+    /// Lanes that exist (a turn running or messages waiting).
+    pub lanes: usize,
+    /// Turns running.
+    pub running: usize,
+    /// Messages waiting in lanes.
+    pub queued: usize,
+    /// Entries in the durable inbox.
+    pub inbox: u64,
+}
+
+pub(crate) struct Inner {
+    store: Store,
+    agent: Agent,
+    opts: DispatcherOptions,
+    lanes: Mutex<HashMap<String, Lane>>,
+    runs: Mutex<HashMap<String, Arc<RunWatch>>>,
+    permits: Arc<Semaphore>,
+    events: broadcast::Sender<AgentEvent>,
+    finals: broadcast::Sender<AgentEvent>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+/// Cheap cloneable handle to the dispatcher.
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+impl Inner {
+    fn watches_of(&self, ids: &[String]) -> Vec<Arc<RunWatch>> {
+        let runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        ids.iter().filter_map(|id| runs.get(id).cloned()).collect()
+    }
+
+    /// A turn's abort switch; shutdown fires it too, so blocking model calls stop.
+    fn shutdown_child(&self) -> CancellationToken {
+        self.shutdown.child_token()
+    }
+
+    /// Publishes the committed outcome of `turn` to the followers of each run it answered
+    /// and forgets them.
+    fn settle(&self, answered: &[String], turn: &RunRecord) {
+        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        for id in answered {
+            if let Some(w) = runs.remove(id) {
+                let _ = w.done.send(Some(lane::merged_record(id, turn)));
+            }
+        }
+    }
+
+    fn settings_for(&self, channel: &str, session: Option<&SessionRecord>) -> QueueSettings {
+        let mut s = self.opts.queue;
+        if let Some(p) = self.opts.by_channel.get(channel) {
+            s = s.with(p);
+        }
+        if let Some(p) = session.and_then(|s| s.queue.as_ref()) {
+            s = s.with(p);
+        }
+        s
+    }
+}
+
+impl Dispatcher {
+    /// Builds the dispatcher. Call [`Dispatcher::recover`] once before accepting messages.
+    pub fn new(store: Store, agent: Agent, opts: DispatcherOptions) -> Self {
+        let permits = Arc::new(Semaphore::new(opts.max_concurrent_runs.max(1)));
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                agent,
+                opts,
+                lanes: Mutex::default(),
+                runs: Mutex::default(),
+                permits,
+                events: broadcast::channel(EVENT_CAPACITY).0,
+                finals: broadcast::channel(FINAL_CAPACITY).0,
+                tracker: TaskTracker::new(),
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// The model chain (for `models.list` and `status`).
+    pub fn chain(&self) -> &Chain {
+        self.inner.agent.chain()
+    }
+
+    /// Accepts a message: commits the inbox entry, its queued run, the idempotency record
+    /// and the cursor in one transaction, then queues it in its lane. The returned
+    /// [`Follow`] was subscribed before the lane could start, so it misses nothing.
+    /// A `/queue` directive is answered at once (a completed run whose reply reports the
+    /// session's queue settings) and queues nothing.
+    ///
+    /// # Errors
+    /// [`DispatchError::Invalid`] for an empty message or a malformed directive,
+    /// [`DispatchError::QueueFull`], [`DispatchError::ShuttingDown`],
+    /// [`DispatchError::Store`] (then nothing was acknowledged).
+    pub async fn submit(&self, sub: Submission) -> Result<(Accepted, Follow), DispatchError> {
+        let inner = &self.inner;
+        if inner.shutdown.is_cancelled() {
+            return Err(DispatchError::ShuttingDown);
+        }
+        if sub.message.text.trim().is_empty() && sub.message.attachments.is_empty() {
+            return Err(DispatchError::Invalid("message is empty".into()));
+        }
+        if sub.stateless_history.is_none()
+            && let Some(d) = QueueDirective::parse(&sub.message.text)
+        {
+            return self.directive(sub, d.map_err(DispatchError::Invalid)?).await;
+        }
+        let run_id = new_run_id();
+        let (lane_key, session_key) = match &sub.stateless_history {
+            Some(_) => {
+                let k = format!("agent:{}:ephemeral:{run_id}", sub.session_key.agent());
+                (k.clone(), k)
+            }
+            None => (sub.session_key.to_string(), sub.session_key.to_string()),
+        };
+        {
+            let lanes = inner.lanes.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(l) = lanes.get(&lane_key)
+                && l.refuses()
+            {
+                return Err(DispatchError::QueueFull {
+                    session: session_key,
+                    cap: l.settings.cap,
+                });
+            }
+        }
+        let dedupe_key = sub
+            .idempotency_key
+            .as_ref()
+            .map(|k| format!("send:{}:{k}", sub.session_key));
+        let entry = InboxEntry {
+            seq: 0,
+            run_id: run_id.clone(),
+            session_key: session_key.clone(),
+            lane: lane_key.clone(),
+            message: sub.message,
+            stateless_history: sub.stateless_history,
+            accepted_ms: crate::core::now_ms(),
+            taken_by: None,
+        };
+        let acc = Accepted {
+            run_id: run_id.clone(),
+            session_key: session_key.clone(),
+            deduped: false,
+        };
+        let (acc_w, cursor) = (acc.clone(), sub.cursor);
+        let committed = inner
+            .store
+            .write(move |s, w| {
+                if let Some(dk) = &dedupe_key
+                    && let Some(first) = s.dedupe_get(w, dk)?
+                {
+                    return Ok((Some(first), None));
+                }
+                let mut entry = entry;
+                s.inbox_push(w, &mut entry)?;
+                s.put_run(w, &RunRecord::queued(run_id.clone(), session_key.clone()))?;
+                if let Some(dk) = &dedupe_key {
+                    let v = serde_json::to_value(&acc_w).unwrap_or_default();
+                    s.dedupe_put(w, dk, &v, DEDUPE_TTL_MS)?;
+                }
+                if let Some(c) = &cursor {
+                    s.put_cursor(w, &c.channel, &c.account, &c.value)?;
+                }
+                let session = s.session(w, &entry.session_key)?;
+                Ok((None, Some((entry, session))))
+            })
+            .await?;
+        let (entry, session) = match committed {
+            (Some(first), _) => {
+                let mut first: Accepted = serde_json::from_value(first).map_err(|e| {
+                    DispatchError::Invalid(format!("stored idempotency record is unreadable: {e}"))
+                })?;
+                first.deduped = true;
+                let follow = self.follow(&first.run_id);
+                return Ok((first, follow));
+            }
+            (None, Some(x)) => x,
+            (None, None) => unreachable!("the write returns an entry when not deduped"),
+        };
+        let watch = RunWatch::new();
+        let follow = Follow::live(acc.run_id.clone(), &watch, inner.store.clone());
+        inner
+            .runs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(acc.run_id.clone(), watch);
+        let settings = inner.settings_for(&entry.message.origin.channel, session.as_ref());
+        self.enqueue(entry, settings).await;
+        Ok((acc, follow))
+    }
+
+    /// Puts a committed entry into its lane (creating the lane and its task if needed).
+    async fn enqueue(&self, entry: InboxEntry, settings: QueueSettings) {
+        let inner = &self.inner;
+        let key = entry.lane.clone();
+        let (dropped, spawn) = {
+            let mut lanes = inner.lanes.lock().unwrap_or_else(|p| p.into_inner());
+            let lane = lanes.entry(key.clone()).or_insert_with(|| Lane::new(settings));
+            let dropped = lane.push(entry);
+            let spawn = !lane.draining;
+            lane.draining = true;
+            (dropped, spawn)
+        };
+        if spawn {
+            inner.tracker.spawn(lane::drain(inner.clone(), key));
+        }
+        if let Some(d) = dropped {
+            self.drop_entries(d).await;
+        }
+    }
+
+    /// Ends `d.entries` without a turn: their runs `dropped` with the reason, their inbox
+    /// entries removed, followers and subscribers told.
+    async fn drop_entries(&self, d: Dropped) {
+        let inner = &self.inner;
+        let (entries, reason) = (d.entries, d.reason);
+        let es = entries.clone();
+        let recs = inner
+            .store
+            .write(move |s, w| {
+                let mut out = Vec::new();
+                for e in &es {
+                    let mut r = s
+                        .run(w, &e.run_id)?
+                        .unwrap_or_else(|| RunRecord::queued(e.run_id.clone(), e.session_key.clone()));
+                    r.status = RunStatus::Dropped;
+                    r.error = Some(reason.clone());
+                    r.ended_ms = Some(crate::core::now_ms());
+                    s.put_run(w, &r)?;
+                    s.inbox_delete(w, e.seq)?;
+                    out.push(r);
+                }
+                Ok(out)
+            })
+            .await;
+        match recs {
+            Ok(recs) => {
+                for r in recs {
+                    let ev = final_event(&r, 0);
+                    for w in inner.watches_of(std::slice::from_ref(&r.id)) {
+                        let _ = w.events.send(ev.clone());
+                    }
+                    let _ = inner.finals.send(ev);
+                    inner.settle(std::slice::from_ref(&r.id), &r);
+                }
+            }
+            Err(e) => tracing::error!(
+                count = entries.len(),
+                "cannot record dropped messages (they stay queued for the next start): {e}"
+            ),
+        }
+    }
+
+    /// Applies a `/queue` directive to the session and answers it with a completed run.
+    async fn directive(
+        &self,
+        sub: Submission,
+        d: QueueDirective,
+    ) -> Result<(Accepted, Follow), DispatchError> {
+        let inner = self.inner.clone();
+        let key = sub.session_key.to_string();
+        let run_id = new_run_id();
+        let channel = sub.message.origin.channel.clone();
+        let (id, k) = (run_id.clone(), key.clone());
+        let base = inner.settings_for(&channel, None);
+        let session = inner
+            .store
+            .write(move |s, w| {
+                let mut session = s.session_or_create(w, &k)?;
+                match d {
+                    QueueDirective::Set(p) => {
+                        let mut cur = session.queue.unwrap_or_default();
+                        cur.mode = p.mode.or(cur.mode);
+                        cur.debounce_ms = p.debounce_ms.or(cur.debounce_ms);
+                        cur.cap = p.cap.or(cur.cap);
+                        cur.drop = p.drop.or(cur.drop);
+                        session.queue = Some(cur);
+                    }
+                    QueueDirective::Reset => session.queue = None,
+                    QueueDirective::Show => {}
+                }
+                s.put_session(w, &session)?;
+                let eff = session.queue.as_ref().map_or(base, |p| base.with(p));
+                let mut rec = RunRecord::queued(id.clone(), k.clone());
+                rec.status = RunStatus::Completed;
+                rec.ended_ms = Some(crate::core::now_ms());
+                rec.reply = Some(format!(
+                    "Queue for this session: {:?}, debounce {} ms, cap {}, drop {:?}{}.",
+                    eff.mode,
+                    eff.debounce_ms,
+                    eff.cap,
+                    eff.drop,
+                    if session.queue.is_some() { " (session override)" } else { "" }
+                )
+                .to_lowercase());
+                s.put_run(w, &rec)?;
+                Ok(session)
+            })
+            .await?;
+        let eff = inner.settings_for(&channel, Some(&session));
+        if let Some(l) = inner
+            .lanes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&key)
+        {
+            l.settings = eff;
+        }
+        let acc = Accepted {
+            run_id: run_id.clone(),
+            session_key: key,
+            deduped: false,
+        };
+        Ok((acc, Follow::finished(run_id, inner.store.clone())))
+    }
+
+    /// Follows run `run_id`: live while it is queued or running, else its committed
+    /// outcome (nothing for an unknown run).
+    pub fn follow(&self, run_id: &str) -> Follow {
+        let w = self
+            .inner
+            .runs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(run_id)
+            .cloned();
+        match w {
+            Some(w) => Follow::live(run_id.to_string(), &w, self.inner.store.clone()),
+            None => Follow::finished(run_id.to_string(), self.inner.store.clone()),
+        }
+    }
+
+    /// Subscribes to the turns of the sessions `filter` admits.
+    pub fn subscribe(&self, filter: SessionFilter) -> Subscription {
+        Subscription {
+            filter,
+            events: self.inner.events.subscribe(),
+            finals: self.inner.finals.subscribe(),
+        }
+    }
+
+    /// Waits up to `timeout` for run `run_id` to end and returns its record (still
+    /// `queued` or `running` if the timeout passed first).
+    ///
+    /// # Errors
+    /// [`DispatchError::UnknownRun`], [`DispatchError::Store`].
+    pub async fn wait(&self, run_id: &str, timeout: Duration) -> Result<RunRecord, DispatchError> {
+        let w = self.inner.watches_of(&[run_id.to_string()]).pop();
+        if let Some(w) = w {
+            let mut rx = w.done.subscribe();
+            drop(w);
+            if let Ok(Ok(v)) = tokio::time::timeout(timeout, rx.wait_for(|v| v.is_some())).await
+                && let Some(rec) = v.clone()
+            {
+                return Ok(rec);
+            }
+        }
+        let store = &self.inner.store;
+        store
+            .run(&*store.read_txn()?, run_id)?
+            .ok_or_else(|| DispatchError::UnknownRun(run_id.to_string()))
+    }
+
+    /// Aborts the running turn of `session_key` (only if it answers `run_id`, when given);
+    /// with `clear_queue`, also drops what waits in the lane. A `run_id` that is only
+    /// queued is dropped alone.
+    pub async fn abort(
+        &self,
+        session_key: &str,
+        run_id: Option<&str>,
+        clear_queue: bool,
+    ) -> AbortReport {
+        let mut report = AbortReport::default();
+        let mut dropped = Vec::new();
+        {
+            let mut lanes = self.inner.lanes.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(l) = lanes.get_mut(session_key) {
+                if let Some((cancel, runs)) = &l.running
+                    && run_id.is_none_or(|r| runs.iter().any(|x| x == r))
+                {
+                    cancel.cancel();
+                    report.aborted = runs.clone();
+                }
+                if clear_queue {
+                    dropped.extend(l.queue.drain(..));
+                } else if let Some(r) = run_id
+                    && let Some(i) = l.queue.iter().position(|e| e.run_id == r)
+                {
+                    dropped.extend(l.queue.remove(i));
+                }
+            }
+        }
+        report.cleared = dropped.iter().map(|e| e.run_id.clone()).collect();
+        if !dropped.is_empty() {
+            self.drop_entries(Dropped {
+                entries: dropped,
+                reason: "cleared by chat.abort before it ran".into(),
+            })
+            .await;
+        }
+        report
+    }
+
+    /// Starts a fresh transcript for `session_key` after aborting its turn and clearing its
+    /// queue; returns false if there was no session.
+    ///
+    /// # Errors
+    /// [`DispatchError::Store`].
+    pub async fn reset(&self, session_key: &str) -> Result<bool, DispatchError> {
+        self.abort(session_key, None, true).await;
+        let k = session_key.to_string();
+        Ok(self
+            .inner
+            .store
+            .write(move |s, w| Ok(s.reset_session(w, &k)?.is_some()))
+            .await?)
+    }
+
+    /// The last `limit` committed transcript entries of `session_key`, oldest first.
+    ///
+    /// # Errors
+    /// [`DispatchError::Store`].
+    pub fn history(&self, session_key: &str, limit: usize) -> Result<Vec<TranscriptEntry>, DispatchError> {
+        let store = &self.inner.store;
+        let r = store.read_txn()?;
+        Ok(match store.session(&r, session_key)? {
+            Some(s) => store.transcript_tail(&r, s.id, limit)?,
+            None => Vec::new(),
+        })
+    }
+
+    /// Every session, sorted by key.
+    ///
+    /// # Errors
+    /// [`DispatchError::Store`].
+    pub fn sessions(&self) -> Result<Vec<SessionRecord>, DispatchError> {
+        let store = &self.inner.store;
+        Ok(store.sessions(&*store.read_txn()?)?)
+    }
+
+    /// Lane, run and inbox counts.
+    ///
+    /// # Errors
+    /// [`DispatchError::Store`].
+    pub fn status(&self) -> Result<DispatchStatus, DispatchError> {
+        let mut st = DispatchStatus::default();
+        {
+            let lanes = self.inner.lanes.lock().unwrap_or_else(|p| p.into_inner());
+            st.lanes = lanes.len();
+            st.running = lanes.values().filter(|l| l.running.is_some()).count();
+            st.queued = lanes.values().map(|l| l.queue.len()).sum();
+        }
+        let store = &self.inner.store;
+        st.inbox = store.inbox_len(&*store.read_txn()?)?;
+        Ok(st)
+    }
+
+    /// The store's directory and data-file size, bytes.
+    pub fn store_info(&self) -> (std::path::PathBuf, u64) {
+        (self.inner.store.path().to_path_buf(), self.inner.store.disk_bytes())
+    }
+
+    /// Whether the store answers a read (for `/readyz`).
+    ///
+    /// # Errors
+    /// The store's error, as text.
+    pub fn ready(&self) -> Result<(), String> {
+        self.inner.store.read_txn().map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// Stops accepting messages and stops the running turns without recording an outcome
+    /// (the next start runs them again, or reports them interrupted), then waits up to
+    /// `grace` for the lanes to wind down.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.shutdown.cancel();
+        self.inner.tracker.close();
+        if tokio::time::timeout(grace, self.inner.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("lanes still winding down after {grace:?}; exiting anyway");
+        }
+    }
+}
+
+/// `run_` + 24 hex digits from the OS RNG ([`crate::core::random_hex`]).
+fn new_run_id() -> String {
+    let hex = crate::core::random_hex(12).unwrap_or_else(|_| {
+        // The OS RNG failing is not recoverable in any useful way; fall back to time+counter,
+        // still unique within this process.
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{:016x}{:08x}", crate::core::now_ms(), n as u32)
+    });
+    format!("run_{hex}")
+}
+
+#[cfg(test)]
+mod tests;
