@@ -6,8 +6,8 @@
 //! `memory/YYYY-MM-DD.md`, so nothing worth keeping is lost with the summarised turns
 //! (OpenClaw's compaction and memory flush: <https://docs.openclaw.ai/concepts/compaction>).
 
-use super::context::{self, estimate_tokens};
 use super::Agent;
+use super::context::{self, estimate_tokens};
 use crate::core::{ChatMessage, EventKind, Role, now_ms};
 use crate::provider::ProviderError;
 use crate::storage::{CompactionMark, RunEvent, RunRecord, Store, StoreError, TranscriptEntry};

@@ -154,7 +154,9 @@ pub(super) async fn steps(
             }
         }
         if !steered.is_empty() {
-            answered.runs.extend(steered.iter().map(|e| e.run_id.clone()));
+            answered
+                .runs
+                .extend(steered.iter().map(|e| e.run_id.clone()));
             answered.seqs.extend(steered.iter().map(|e| e.seq));
             hooks.emit(EventKind::Steered {
                 run_ids: steered.iter().map(|e| e.run_id.clone()).collect(),

@@ -176,7 +176,9 @@ impl Agent {
                 if resume && let Some(rec) = s.run(w, &id)? {
                     return Ok(rec);
                 }
-                let stateless = entries.first().is_some_and(|e| e.stateless_history.is_some());
+                let stateless = entries
+                    .first()
+                    .is_some_and(|e| e.stateless_history.is_some());
                 let mut session_id = 0;
                 if !stateless {
                     let mut session = s.session_or_create(w, &key)?;

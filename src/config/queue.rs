@@ -51,17 +51,29 @@ impl QueueConfig {
         let bad_cap = |c: usize| !(1..=1000).contains(&c);
         let bad_ms = |m: u64| m > 60_000;
         if bad_cap(self.cap) {
-            return Some(("queue.cap".into(), format!("{} is outside 1..=1000", self.cap)));
+            return Some((
+                "queue.cap".into(),
+                format!("{} is outside 1..=1000", self.cap),
+            ));
         }
         if bad_ms(self.debounce_ms) {
-            return Some(("queue.debounce_ms".into(), format!("{} is above 60000", self.debounce_ms)));
+            return Some((
+                "queue.debounce_ms".into(),
+                format!("{} is above 60000", self.debounce_ms),
+            ));
         }
         for (name, p) in &self.channels {
             if let Some(c) = p.cap.filter(|c| bad_cap(*c)) {
-                return Some((format!("queue.channels.{name}.cap"), format!("{c} is outside 1..=1000")));
+                return Some((
+                    format!("queue.channels.{name}.cap"),
+                    format!("{c} is outside 1..=1000"),
+                ));
             }
             if let Some(m) = p.debounce_ms.filter(|m| bad_ms(*m)) {
-                return Some((format!("queue.channels.{name}.debounce_ms"), format!("{m} is above 60000")));
+                return Some((
+                    format!("queue.channels.{name}.debounce_ms"),
+                    format!("{m} is above 60000"),
+                ));
             }
         }
         None

@@ -9,7 +9,7 @@ mod queue;
 mod session;
 
 pub use event::{AgentEvent, EventKind, FailoverInfo, ToolOutcome};
-pub use message::{Attachment, InboundMessage, OutboundMessage, Origin};
+pub use message::{Attachment, InboundMessage, Origin, OutboundMessage};
 pub use queue::{DropPolicy, QueueDirective, QueueMode, QueueSettings, QueueSettingsPatch};
 pub use session::{DEFAULT_SESSION_KEY, PeerKind, SessionKey, SessionKeyParts};
 

@@ -186,8 +186,14 @@ mod tests {
     #[test]
     fn directives_parse() {
         assert_eq!(QueueDirective::parse("hello"), None);
-        assert_eq!(QueueDirective::parse("/queue"), Some(Ok(QueueDirective::Show)));
-        assert_eq!(QueueDirective::parse("/queue reset"), Some(Ok(QueueDirective::Reset)));
+        assert_eq!(
+            QueueDirective::parse("/queue"),
+            Some(Ok(QueueDirective::Show))
+        );
+        assert_eq!(
+            QueueDirective::parse("/queue reset"),
+            Some(Ok(QueueDirective::Reset))
+        );
         let Some(Ok(QueueDirective::Set(p))) =
             QueueDirective::parse("/queue followup debounce:2s cap:5 drop:new")
         else {
@@ -197,10 +203,19 @@ mod tests {
         assert_eq!(p.debounce_ms, Some(2000));
         assert_eq!(p.cap, Some(5));
         assert_eq!(p.drop, Some(DropPolicy::New));
-        for bad in ["/queue sideways", "/queue cap:0", "/queue drop:all", "/queue debounce:9m", "/queue x:1"] {
+        for bad in [
+            "/queue sideways",
+            "/queue cap:0",
+            "/queue drop:all",
+            "/queue debounce:9m",
+            "/queue x:1",
+        ] {
             assert!(matches!(QueueDirective::parse(bad), Some(Err(_))), "{bad}");
         }
         let s = QueueSettings::default().with(&p);
-        assert_eq!((s.mode, s.debounce_ms, s.cap, s.drop), (QueueMode::Followup, 2000, 5, DropPolicy::New));
+        assert_eq!(
+            (s.mode, s.debounce_ms, s.cap, s.drop),
+            (QueueMode::Followup, 2000, 5, DropPolicy::New)
+        );
     }
 }

@@ -186,7 +186,10 @@ mod tests {
         assert!(k("a b").is_err());
         assert!(k("").is_err());
         assert!(k(&"x".repeat(300)).is_err());
-        assert_eq!(SessionKey::parse("agent:ops:x").map(|k| k.agent().to_string()), Ok("ops".into()));
+        assert_eq!(
+            SessionKey::parse("agent:ops:x").map(|k| k.agent().to_string()),
+            Ok("ops".into())
+        );
     }
 
     #[test]
@@ -198,7 +201,10 @@ mod tests {
             chat_id: "-100123",
             thread,
         };
-        assert_eq!(p(PeerKind::Direct, None).key().map(|k| k.to_string()), Ok("agent:main:main".into()));
+        assert_eq!(
+            p(PeerKind::Direct, None).key().map(|k| k.to_string()),
+            Ok("agent:main:main".into())
+        );
         assert_eq!(
             p(PeerKind::Group, Some("7")).key().map(|k| k.to_string()),
             Ok("agent:main:telegram:group:-100123:topic:7".into())

@@ -264,7 +264,9 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
     });
     let serve = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
         shutdown.cancelled().await;
-        tracing::info!("shutting down: suspending turns in flight (they run again at the next start)");
+        tracing::info!(
+            "shutting down: suspending turns in flight (they run again at the next start)"
+        );
         stopping.stopping("stopping: suspending turns in flight");
         gw_shutdown.cancel();
         for_stop.shutdown(SHUTDOWN_GRACE).await;

@@ -9,10 +9,18 @@ use serde_json::{Value, json};
 /// The `agent` event payload of `ev`.
 pub fn agent_payload(ev: &AgentEvent) -> Value {
     let (stream, data) = match &ev.kind {
-        EventKind::Started { run_ids } => ("lifecycle", json!({"phase": "start", "runIds": run_ids})),
-        EventKind::Steered { run_ids } => ("lifecycle", json!({"phase": "steered", "runIds": run_ids})),
+        EventKind::Started { run_ids } => {
+            ("lifecycle", json!({"phase": "start", "runIds": run_ids}))
+        }
+        EventKind::Steered { run_ids } => {
+            ("lifecycle", json!({"phase": "steered", "runIds": run_ids}))
+        }
         EventKind::Delta { text } => ("assistant", json!({"delta": text})),
-        EventKind::ToolStarted { call_id, name, args } => (
+        EventKind::ToolStarted {
+            call_id,
+            name,
+            args,
+        } => (
             "tool",
             json!({"phase": "start", "name": name, "toolCallId": call_id, "args": args}),
         ),
@@ -50,8 +58,14 @@ pub fn agent_payload(ev: &AgentEvent) -> Value {
 /// aborted), or `None` for other events.
 pub fn chat_payload(ev: &AgentEvent) -> Option<Value> {
     let (state, message, error) = match &ev.kind {
-        EventKind::Finished { text, .. } => ("final", Some(json!({"role": "assistant", "content": text})), None),
-        EventKind::Failed { status, reason } if status == "aborted" => ("aborted", None, Some(reason)),
+        EventKind::Finished { text, .. } => (
+            "final",
+            Some(json!({"role": "assistant", "content": text})),
+            None,
+        ),
+        EventKind::Failed { status, reason } if status == "aborted" => {
+            ("aborted", None, Some(reason))
+        }
         EventKind::Failed { reason, .. } => ("error", None, Some(reason)),
         _ => return None,
     };

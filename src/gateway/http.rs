@@ -195,7 +195,11 @@ pub async fn chat_completions(
     let created = now_ms() / 1000;
     let model = req.model.unwrap_or_else(|| "hearth".into());
     if !req.stream {
-        let rec = match st.dispatcher.wait(&acc.run_id, Duration::from_secs(3600)).await {
+        let rec = match st
+            .dispatcher
+            .wait(&acc.run_id, Duration::from_secs(3600))
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 return api_error(
@@ -247,7 +251,12 @@ async fn sse(
     let mut sent_any = false;
     let mut step_sent = String::new();
     let mut lagged = false;
-    let error = |m: &str| format!("data: {}\n\n", json!({"error": {"message": m, "type": "server_error"}}));
+    let error = |m: &str| {
+        format!(
+            "data: {}\n\n",
+            json!({"error": {"message": m, "type": "server_error"}})
+        )
+    };
     while let Some(item) = follow.next().await {
         let ev = match item {
             Followed::Lagged(_) => {

@@ -78,8 +78,16 @@ fn key(k: Option<&str>, field: &str) -> Result<SessionKey, ErrorShape> {
 ///
 /// # Errors
 /// An [`ErrorShape`] with a code and a message naming the bad parameter.
-pub async fn dispatch(st: &GatewayState, method: &str, params_v: Value) -> Result<Value, ErrorShape> {
-    let p = if params_v.is_null() { json!({}) } else { params_v };
+pub async fn dispatch(
+    st: &GatewayState,
+    method: &str,
+    params_v: Value,
+) -> Result<Value, ErrorShape> {
+    let p = if params_v.is_null() {
+        json!({})
+    } else {
+        params_v
+    };
     if !p.is_object() {
         return Err(ErrorShape::invalid("params must be a JSON object"));
     }
@@ -93,7 +101,9 @@ pub async fn dispatch(st: &GatewayState, method: &str, params_v: Value) -> Resul
         "chat.abort" => {
             let a: AbortParams = params(p)?;
             let k = key(a.session_key.as_deref(), "sessionKey")?;
-            let r = d.abort(k.as_str(), a.run_id.as_deref(), a.clear_queue).await;
+            let r = d
+                .abort(k.as_str(), a.run_id.as_deref(), a.clear_queue)
+                .await;
             Ok(json!({"aborted": r.aborted, "cleared": r.cleared}))
         }
         "sessions.list" => sessions(st),
@@ -143,7 +153,9 @@ async fn send(st: &GatewayState, p: SendParams) -> Result<Value, ErrorShape> {
         cursor: None,
     };
     let (acc, _) = st.dispatcher.submit(sub).await.map_err(dispatch_err)?;
-    Ok(json!({"runId": acc.run_id, "sessionKey": acc.session_key, "status": "accepted", "deduped": acc.deduped}))
+    Ok(
+        json!({"runId": acc.run_id, "sessionKey": acc.session_key, "status": "accepted", "deduped": acc.deduped}),
+    )
 }
 
 async fn wait(st: &GatewayState, p: WaitParams) -> Result<Value, ErrorShape> {

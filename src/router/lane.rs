@@ -188,7 +188,10 @@ pub(super) async fn drain(inner: Arc<Inner>, key: String) {
             match lane.next_batch() {
                 Some(b) => {
                     let cancel = inner.shutdown_child();
-                    lane.running = Some((cancel.clone(), b.0.iter().map(|e| e.run_id.clone()).collect()));
+                    lane.running = Some((
+                        cancel.clone(),
+                        b.0.iter().map(|e| e.run_id.clone()).collect(),
+                    ));
                     Some((b, cancel))
                 }
                 None => {

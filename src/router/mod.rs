@@ -12,10 +12,10 @@ mod follow;
 mod lane;
 mod recover;
 
-pub use follow::{Follow, Followed, SessionFilter, Subscription};
-pub use recover::Recovered;
 /// The record types the dispatcher answers with.
 pub use crate::storage::{RunRecord, RunStatus, SessionRecord, TranscriptEntry};
+pub use follow::{Follow, Followed, SessionFilter, Subscription};
+pub use recover::Recovered;
 
 use crate::agent::Agent;
 use crate::core::{
@@ -50,7 +50,9 @@ pub enum DispatchError {
     #[error("invalid request: {0}")]
     Invalid(String),
     /// The session's queue is full and its drop policy is `new`: the message was refused.
-    #[error("the queue of session {session} is full ({cap} waiting, drop policy new); try again later")]
+    #[error(
+        "the queue of session {session} is full ({cap} waiting, drop policy new); try again later"
+    )]
     QueueFull {
         /// The session.
         session: String,
@@ -238,7 +240,9 @@ impl Dispatcher {
         if sub.stateless_history.is_none()
             && let Some(d) = QueueDirective::parse(&sub.message.text)
         {
-            return self.directive(sub, d.map_err(DispatchError::Invalid)?).await;
+            return self
+                .directive(sub, d.map_err(DispatchError::Invalid)?)
+                .await;
         }
         let run_id = new_run_id();
         let (lane_key, session_key) = match &sub.stateless_history {
@@ -331,7 +335,9 @@ impl Dispatcher {
         let key = entry.lane.clone();
         let (dropped, spawn) = {
             let mut lanes = inner.lanes.lock().unwrap_or_else(|p| p.into_inner());
-            let lane = lanes.entry(key.clone()).or_insert_with(|| Lane::new(settings));
+            let lane = lanes
+                .entry(key.clone())
+                .or_insert_with(|| Lane::new(settings));
             let dropped = lane.push(entry);
             let spawn = !lane.draining;
             lane.draining = true;
@@ -356,9 +362,9 @@ impl Dispatcher {
             .write(move |s, w| {
                 let mut out = Vec::new();
                 for e in &es {
-                    let mut r = s
-                        .run(w, &e.run_id)?
-                        .unwrap_or_else(|| RunRecord::queued(e.run_id.clone(), e.session_key.clone()));
+                    let mut r = s.run(w, &e.run_id)?.unwrap_or_else(|| {
+                        RunRecord::queued(e.run_id.clone(), e.session_key.clone())
+                    });
                     r.status = RunStatus::Dropped;
                     r.error = Some(reason.clone());
                     r.ended_ms = Some(crate::core::now_ms());
@@ -420,15 +426,21 @@ impl Dispatcher {
                 let mut rec = RunRecord::queued(id.clone(), k.clone());
                 rec.status = RunStatus::Completed;
                 rec.ended_ms = Some(crate::core::now_ms());
-                rec.reply = Some(format!(
-                    "Queue for this session: {:?}, debounce {} ms, cap {}, drop {:?}{}.",
-                    eff.mode,
-                    eff.debounce_ms,
-                    eff.cap,
-                    eff.drop,
-                    if session.queue.is_some() { " (session override)" } else { "" }
-                )
-                .to_lowercase());
+                rec.reply = Some(
+                    format!(
+                        "Queue for this session: {:?}, debounce {} ms, cap {}, drop {:?}{}.",
+                        eff.mode,
+                        eff.debounce_ms,
+                        eff.cap,
+                        eff.drop,
+                        if session.queue.is_some() {
+                            " (session override)"
+                        } else {
+                            ""
+                        }
+                    )
+                    .to_lowercase(),
+                );
                 s.put_run(w, &rec)?;
                 Ok(session)
             })
@@ -556,7 +568,11 @@ impl Dispatcher {
     ///
     /// # Errors
     /// [`DispatchError::Store`].
-    pub fn history(&self, session_key: &str, limit: usize) -> Result<Vec<TranscriptEntry>, DispatchError> {
+    pub fn history(
+        &self,
+        session_key: &str,
+        limit: usize,
+    ) -> Result<Vec<TranscriptEntry>, DispatchError> {
         let store = &self.inner.store;
         let r = store.read_txn()?;
         Ok(match store.session(&r, session_key)? {
@@ -593,7 +609,10 @@ impl Dispatcher {
 
     /// The store's directory and data-file size, bytes.
     pub fn store_info(&self) -> (std::path::PathBuf, u64) {
-        (self.inner.store.path().to_path_buf(), self.inner.store.disk_bytes())
+        (
+            self.inner.store.path().to_path_buf(),
+            self.inner.store.disk_bytes(),
+        )
     }
 
     /// Whether the store answers a read (for `/readyz`).
@@ -601,7 +620,11 @@ impl Dispatcher {
     /// # Errors
     /// The store's error, as text.
     pub fn ready(&self) -> Result<(), String> {
-        self.inner.store.read_txn().map(|_| ()).map_err(|e| e.to_string())
+        self.inner
+            .store
+            .read_txn()
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// Stops accepting messages and stops the running turns without recording an outcome

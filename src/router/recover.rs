@@ -37,7 +37,9 @@ fn notice(first: &str) -> String {
     if first.chars().count() > QUOTE_CHARS {
         quote.push('…');
     }
-    format!("I was restarted while working on \u{201c}{quote}\u{201d}; ask again if it is still needed.")
+    format!(
+        "I was restarted while working on \u{201c}{quote}\u{201d}; ask again if it is still needed."
+    )
 }
 
 fn interrupt(
@@ -55,7 +57,12 @@ fn interrupt(
         && let Some(mut session) = s.session(w, &rec.session_key)?
         && session.id == rec.session_id
     {
-        s.append(w, &mut session, Some(turn), ChatMessage::text(Role::Assistant, text.clone()))?;
+        s.append(
+            w,
+            &mut session,
+            Some(turn),
+            ChatMessage::text(Role::Assistant, text.clone()),
+        )?;
     }
     let mut runs: Vec<String> = entries.iter().map(|e| e.run_id.clone()).collect();
     if !runs.iter().any(|r| r == turn) {
@@ -111,7 +118,12 @@ impl Dispatcher {
             let orphans: Vec<String> = store
                 .running_runs(&r)?
                 .into_iter()
-                .filter(|id| !turns.contains_key(id) && !turns.values().any(|(es, _)| es.iter().any(|e| &e.run_id == id)))
+                .filter(|id| {
+                    !turns.contains_key(id)
+                        && !turns
+                            .values()
+                            .any(|(es, _)| es.iter().any(|e| &e.run_id == id))
+                })
                 .collect();
             (queued, turns, orphans)
         };
@@ -152,7 +164,10 @@ impl Dispatcher {
         // Register every run that will run again, then fill the lanes.
         {
             let mut runs = inner.runs.lock().unwrap_or_else(|p| p.into_inner());
-            for e in queued.iter().chain(resume.iter().flat_map(|(_, es)| es.iter())) {
+            for e in queued
+                .iter()
+                .chain(resume.iter().flat_map(|(_, es)| es.iter()))
+            {
                 runs.insert(e.run_id.clone(), RunWatch::new());
             }
         }
@@ -178,7 +193,9 @@ impl Dispatcher {
                 plan.push((key, None, Some(e)));
             }
             for (key, r, e) in plan {
-                let Some(l) = lanes.get_mut(&key) else { continue };
+                let Some(l) = lanes.get_mut(&key) else {
+                    continue;
+                };
                 if let Some(r) = r {
                     out.resumed += 1;
                     l.resume.push_back(r);

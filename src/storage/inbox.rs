@@ -42,7 +42,11 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn inbox_push(&self, wtxn: &mut Wtxn<'_>, entry: &mut InboxEntry) -> Result<u64, StoreError> {
+    pub fn inbox_push(
+        &self,
+        wtxn: &mut Wtxn<'_>,
+        entry: &mut InboxEntry,
+    ) -> Result<u64, StoreError> {
         entry.seq = self.bump_counter(wtxn, NEXT_INBOX_SEQ)?;
         self.put_json(wtxn, &self.inbox, &entry.seq.to_be_bytes(), entry)?;
         Ok(entry.seq)

@@ -94,6 +94,8 @@ fn running_index_follows_status() {
         error: None,
         events: vec![],
         usage: Default::default(),
+        tool_steps: 0,
+        turn: None,
     };
     let mut w = s.write_txn().expect("w");
     s.put_run(&mut w, &rec).expect("put");

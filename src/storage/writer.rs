@@ -1,18 +1,22 @@
-//! The single writer thread with group commit.
+//! The single writer with group commit.
 //!
-//! [`Store::write`] hands a closure to one dedicated OS thread (started on first use) and
-//! awaits its result, so an LMDB commit and its fsync never run on a tokio worker. The
-//! thread takes every write waiting when it wakes (up to [`MAX_BATCH`]), runs each in its
-//! own nested transaction inside one parent transaction — a write that fails is rolled back
-//! alone — and commits the parent once: concurrent turns share one fsync. A write's result
-//! is delivered only after that commit returned, so "acknowledged" still means "durable".
+//! [`Store::write`] queues a closure and awaits its result; one drain task at a time (a
+//! tokio blocking-pool task, started when work arrives and ended when the queue is empty;
+//! inline on the caller's thread outside a runtime) runs the writes, so an LMDB commit and
+//! its fsync never run on a tokio worker. The drain takes every write waiting (up to
+//! [`MAX_BATCH`]), runs each in its own nested transaction inside one parent transaction —
+//! a write that fails is rolled back alone — and commits the parent once: concurrent turns
+//! share one fsync. A write's result is delivered only after that commit returned, so
+//! "acknowledged" still means "durable". A blocking-pool task (not a private thread) also
+//! keeps tokio's paused test clock from jumping while a commit is under way.
 //! LMDB's nested transactions: <http://www.lmdb.tech/doc/group__mdb.html#gad7ea55da06b77513609efebd44b26920>.
 
 use super::{Store, StoreError, Wtxn};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, OnceLock};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
-/// Writes waiting for the writer thread before [`Store::write`] callers wait for room.
+/// Writes waiting for the drain before [`Store::write`] callers wait for room.
 const QUEUE: usize = 1024;
 /// Most writes committed together.
 const MAX_BATCH: usize = 256;
@@ -23,44 +27,53 @@ type Done = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// `Err` rolls the nested transaction back.
 type Job = Box<dyn FnOnce(&Store, &mut Wtxn<'_>) -> Result<Done, Done> + Send>;
 
-/// The sending side, shared by every clone of a [`Store`]; the thread stops when the last
-/// clone is dropped.
+/// The queue of writes and whether a drain task runs, shared by every clone of a store.
 #[derive(Clone, Default)]
-pub(super) struct Handle(Arc<OnceLock<SyncSender<Job>>>);
+pub(super) struct Handle(Arc<Shared>);
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<VecDeque<Job>>,
+    active: AtomicBool,
+}
+
+fn job<T: Send + 'static>(
+    f: impl FnOnce(&Store, &mut Wtxn<'_>) -> Result<T, StoreError> + Send + 'static,
+    reply: impl FnOnce(Result<T, StoreError>) + Send + 'static,
+) -> Job {
+    Box::new(move |store, wtxn| match f(store, wtxn) {
+        Ok(v) => Ok(Box::new(move |committed: Result<(), StoreError>| {
+            reply(committed.map(|()| v))
+        })),
+        Err(e) => Err(Box::new(move |_| reply(Err(e)))),
+    })
+}
 
 impl Store {
-    /// Runs `f` in a write transaction on the writer thread and returns its result after
-    /// the transaction committed durably (fsync), possibly together with other writers'.
+    /// Runs `f` in a write transaction on the writer and returns its result after the
+    /// transaction committed durably (fsync), possibly together with other writers'.
     /// When `f` fails, its changes are rolled back and nothing else of the batch is.
     ///
     /// # Errors
     /// `f`'s error; [`StoreError::Commit`] when the batch commit failed (nothing of `f`
-    /// was stored); [`StoreError::WriterGone`] when the writer thread could not be started.
+    /// was stored); [`StoreError::WriterGone`] when the writer dropped the write.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Store, &mut Wtxn<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, StoreError>>();
-        let job: Job = Box::new(move |store, wtxn| match f(store, wtxn) {
-            Ok(v) => Ok(Box::new(move |committed: Result<(), StoreError>| {
-                let _ = tx.send(committed.map(|()| v));
-            })),
-            Err(e) => Err(Box::new(move |_| {
-                let _ = tx.send(Err(e));
-            })),
+        let mut pending = job(f, move |r| {
+            let _ = tx.send(r);
         });
-        let sender = self.writer_sender()?;
-        let mut job = Some(job);
         loop {
-            match sender.try_send(job.take().expect("set before each try")) {
+            match self.enqueue(pending) {
                 Ok(()) => break,
-                Err(TrySendError::Full(j)) => {
-                    job = Some(j);
+                Err(back) => {
+                    pending = back;
                     // Backpressure: the writer is QUEUE writes behind.
                     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
                 }
-                Err(TrySendError::Disconnected(_)) => return Err(self.gone()),
             }
         }
         rx.await.map_err(|_| self.gone())?
@@ -76,17 +89,13 @@ impl Store {
         F: FnOnce(&Store, &mut Wtxn<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<T, StoreError>>(1);
-        let job: Job = Box::new(move |store, wtxn| match f(store, wtxn) {
-            Ok(v) => Ok(Box::new(move |committed: Result<(), StoreError>| {
-                let _ = tx.send(committed.map(|()| v));
-            })),
-            Err(e) => Err(Box::new(move |_| {
-                let _ = tx.send(Err(e));
-            })),
+        let mut pending = job(f, move |r| {
+            let _ = tx.send(r);
         });
-        self.writer_sender()?
-            .send(job)
-            .map_err(|_| self.gone())?;
+        while let Err(back) = self.enqueue(pending) {
+            pending = back;
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         rx.recv().map_err(|_| self.gone())?
     }
 
@@ -96,38 +105,57 @@ impl Store {
         }
     }
 
-    fn writer_sender(&self) -> Result<&SyncSender<Job>, StoreError> {
-        if let Some(s) = self.writer.0.get() {
-            return Ok(s);
+    /// Queues `job` and starts a drain if none runs; gives the job back when full.
+    fn enqueue(&self, job: Job) -> Result<(), Job> {
+        {
+            let mut q = self
+                .writer
+                .0
+                .queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if q.len() >= QUEUE {
+                return Err(job);
+            }
+            q.push_back(job);
         }
-        let (tx, rx) = sync_channel::<Job>(QUEUE);
-        // The thread's own copy has an empty handle, so it does not keep itself alive.
-        let mut mine = self.clone();
-        mine.writer = Handle::default();
-        let spawned = std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || writer_loop(&mine, &rx));
-        if let Err(e) = spawned {
-            tracing::error!("cannot start the store writer thread: {e}");
-            return Err(self.gone());
-        }
-        // Another caller may have won the race; its thread is used, ours ends at once
-        // (its receiver's only sender is dropped here).
-        let _ = self.writer.0.set(tx);
-        self.writer.0.get().ok_or_else(|| self.gone())
-    }
-}
-
-fn writer_loop(store: &Store, rx: &Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
+        if !self.writer.0.active.swap(true, Ordering::AcqRel) {
+            let store = self.clone();
+            match tokio::runtime::Handle::try_current() {
+                Ok(h) => {
+                    h.spawn_blocking(move || store.drain());
+                }
+                Err(_) => store.drain(),
             }
         }
-        run_batch(store, jobs);
+        Ok(())
+    }
+
+    /// Runs batches until the queue is empty; exactly one drain runs at a time.
+    fn drain(&self) {
+        let shared = &self.writer.0;
+        loop {
+            let jobs: Vec<Job> = {
+                let mut q = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+                let n = q.len().min(MAX_BATCH);
+                q.drain(..n).collect()
+            };
+            if jobs.is_empty() {
+                shared.active.store(false, Ordering::Release);
+                let more = !shared
+                    .queue
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_empty();
+                // Work queued after the check above: take the drain back unless a new
+                // drain already did.
+                if more && !shared.active.swap(true, Ordering::AcqRel) {
+                    continue;
+                }
+                return;
+            }
+            run_batch(self, jobs);
+        }
     }
 }
 
@@ -135,12 +163,11 @@ fn run_batch(store: &Store, jobs: Vec<Job>) {
     let mut parent = match store.write_txn() {
         Ok(w) => w,
         Err(e) => {
-            let msg = e.to_string();
-            for j in jobs {
-                // Report without running: each job's closure needs a transaction.
-                drop(j);
-                tracing::error!("store writer: cannot begin a transaction: {msg}");
-            }
+            // Dropping a job drops its reply channel: its writer sees `WriterGone`.
+            tracing::error!(
+                count = jobs.len(),
+                "store writer: cannot begin a transaction: {e}"
+            );
             return;
         }
     };
