@@ -4,6 +4,7 @@
 //! Talks to the agent only through [`crate::agent::Agent`]; must not import `storage`
 //! internals beyond read queries, nor any provider.
 
+pub(crate) mod auth;
 mod http;
 mod memory;
 mod methods;
