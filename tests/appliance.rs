@@ -508,6 +508,16 @@ fn update_switches_refuses_bad_signatures_and_rolls_back_a_binary_that_never_get
     let old = sign(&rig.root, &signer, "0.1.0", &bin(), "old");
     let out = rig.update(&sup, &old, 30, &[]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("older than the installed 0.9.0"));
+    // So is a pre-release of the installed version (SemVer: 0.9.0-rc1 < 0.9.0).
+    let rc = sign(&rig.root, &signer, "0.9.0-rc1", &bin(), "rc");
+    let out = rig.update(&sup, &rc, 30, &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("0.9.0-rc1 is older than the installed 0.9.0"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(rig.current_sha(), rig.new_sha);
     drop(sup);
 }
 

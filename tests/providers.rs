@@ -1,15 +1,21 @@
 //! The HTTP providers against real sockets: `OpenAiProvider` driven through the scripted
-//! fake OpenAI server of `tests/common/fake_openai.rs` (which these tests exercise too).
+//! fake OpenAI server of `tests/common/fake_openai.rs` (which these tests exercise too),
+//! alone and inside a failover `Chain`.
 
 mod common;
 
 use common::fake_openai::{FAKE_MODEL, FakeOpenAi, Reply};
 use hearth::core::{ChatMessage, Role, ToolCall, ToolSpec};
+use hearth::provider::failover::{
+    CallParams, Chain, CooldownStore, FailoverNote, ModelRef, ProfileHealth, Route,
+};
 use hearth::provider::openai::OpenAiProvider;
 use hearth::provider::{
     AuthProfile, ChatRequest, ChatResponse, FinishReason, Provider, ProviderError, Secret,
 };
 use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -282,6 +288,88 @@ fn openai_garbage_is_bad_response() {
         panic!("expected BadResponse, got {err:?}")
     };
     assert!(detail.starts_with("chunk 1: expected JSON"), "{detail}");
+}
+
+#[test]
+fn openai_stream_without_any_choice_is_bad_response() {
+    let fake = FakeOpenAi::start(vec![Reply::NoChoices]);
+    let (result, deltas) = call(&fake);
+    let err = result.unwrap_err();
+    let ProviderError::BadResponse { detail, .. } = &err else {
+        panic!("expected BadResponse, got {err:?}")
+    };
+    assert!(detail.contains("without any choice"), "{detail}");
+    assert!(!err.cools_down());
+    assert!(deltas.is_empty());
+}
+
+/// An in-memory [`CooldownStore`].
+#[derive(Default)]
+struct Cooldowns(Mutex<BTreeMap<String, ProfileHealth>>);
+
+impl CooldownStore for Cooldowns {
+    fn health(&self, profile_id: &str) -> ProfileHealth {
+        let map = self.0.lock().unwrap();
+        map.get(profile_id).cloned().unwrap_or_default()
+    }
+    fn set_health(&self, profile_id: &str, health: &ProfileHealth) {
+        let mut map = self.0.lock().unwrap();
+        map.insert(profile_id.to_string(), health.clone());
+    }
+}
+
+#[test]
+fn the_failover_chain_moves_on_from_an_empty_stream() {
+    let empty = FakeOpenAi::start(vec![Reply::NoChoices]);
+    let good = FakeOpenAi::start(vec![Reply::Text("from the second".into())]);
+    let route = |fake: &FakeOpenAi, name: &str| Route {
+        provider: Arc::new(OpenAiProvider::new(
+            name.into(),
+            fake.base_url(),
+            Vec::new(),
+        )),
+        profiles: vec![AuthProfile {
+            id: format!("{name}:default"),
+            api_key: None,
+        }],
+        context_window: 4096,
+        tools: false,
+    };
+    let routes = BTreeMap::from([
+        ("empty".to_string(), route(&empty, "empty")),
+        ("good".to_string(), route(&good, "good")),
+    ]);
+    let models = vec![
+        ModelRef::parse("empty/m").unwrap(),
+        ModelRef::parse("good/m").unwrap(),
+    ];
+    let chain = Chain::new(routes, models, Arc::new(Cooldowns::default())).unwrap();
+    let params = CallParams {
+        tools: Vec::new(),
+        max_tokens: 50,
+        temperature: 0.0,
+        seed: 1,
+        timeout: Duration::from_secs(10),
+    };
+    let mut notes = Vec::new();
+    let answer = chain
+        .call(
+            &params,
+            None,
+            &|_, _| vec![ChatMessage::text(Role::User, "hi")],
+            &mut |_: &str| {},
+            &CancellationToken::new(),
+            &mut |n: &FailoverNote| notes.push(n.clone()),
+        )
+        .unwrap();
+    assert_eq!(answer.model, "good/m");
+    assert_eq!(answer.response.message.content, "from the second");
+    assert_eq!(notes.len(), 1);
+    assert_eq!(
+        (notes[0].model.as_str(), notes[0].reason.as_str()),
+        ("empty/m", "bad_response")
+    );
+    assert_eq!(notes[0].cooldown_until_ms, None);
 }
 
 #[test]

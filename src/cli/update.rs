@@ -65,7 +65,7 @@ enum UpdateCmd {
         /// The secret key file.
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
-        /// The release version (dotted numbers).
+        /// The release version, SemVer (`1.2.0`, `1.2.0-rc1`).
         #[arg(long, value_name = "V")]
         release: String,
         /// A binary: TRIPLE=PATH (repeat for each target).

@@ -4,6 +4,7 @@
 //! Talks to the rest of Hearth only through the dispatcher ([`crate::router::Dispatcher`])
 //! and memory's queries; must not import `agent` or `storage`, nor any provider backend.
 
+pub(crate) mod auth;
 mod events;
 mod http;
 mod memory;
@@ -56,17 +57,44 @@ pub fn router(state: GatewayState) -> Router {
         .with_state(state)
 }
 
-/// Constant-time comparison of a presented token with the expected one.
+/// Whether `presented` is the expected bearer token (always true when auth is off).
+///
+/// Constant-time and length-blind: both tokens go through HMAC-SHA-256 under a fixed key
+/// (RFC 2104, <https://www.rfc-editor.org/rfc/rfc2104>), and ring's `hmac::verify` compares
+/// the two 32-byte tags in constant time, so neither the position of the first differing
+/// byte nor whether the lengths differ shows in the timing. (Hashing costs time in 64-byte
+/// blocks of input; for the expected token that reveals only its block count.)
 pub(crate) fn token_ok(expected: Option<&str>, presented: Option<&str>) -> bool {
+    use ring::hmac;
     let Some(expected) = expected else {
         return true;
     };
     let Some(presented) = presented else {
         return false;
     };
-    let (a, b) = (expected.as_bytes(), presented.as_bytes());
-    if a.len() != b.len() {
-        return false;
+    // The key is not a secret: the HMAC only maps both tokens to equal-length digests.
+    let key = hmac::Key::new(hmac::HMAC_SHA256, b"hearth gateway token comparison");
+    let tag = hmac::sign(&key, expected.as_bytes());
+    hmac::verify(&key, presented.as_bytes(), tag.as_ref()).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_ok;
+
+    #[test]
+    fn token_ok_accepts_only_the_exact_token() {
+        let expected = Some("s3cret-token");
+        assert!(token_ok(expected, Some("s3cret-token")));
+        assert!(!token_ok(expected, Some("s3cret-tokeN")), "same length");
+        assert!(!token_ok(expected, Some("s3cret-toke")), "a prefix");
+        assert!(!token_ok(expected, Some("s3cret-token2")), "longer");
+        assert!(!token_ok(expected, Some("")));
+        assert!(!token_ok(expected, None));
+        assert!(!token_ok(Some(""), Some("x")));
+        assert!(token_ok(Some(""), Some("")));
+        // Auth off: anything goes.
+        assert!(token_ok(None, None));
+        assert!(token_ok(None, Some("whatever")));
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

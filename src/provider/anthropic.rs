@@ -178,10 +178,16 @@ struct Gathered {
     stop_reason: Option<String>,
     usage: Usage,
     stopped: bool,
+    /// `content_block_start` events seen, of any kind.
+    started_blocks: usize,
 }
 
 /// Reads the event stream to `message_stop` (or end of stream after a `stop_reason`),
 /// passing text deltas to `sink` and checking `cancel` after every event.
+///
+/// A message without text and without tool use (no content block at all, or only empty or
+/// unused kinds of blocks) is a [`ProviderError::BadResponse`], so the failover chain moves
+/// on instead of completing the turn with an empty answer.
 fn read_stream<R: BufRead>(
     provider: &str,
     reader: R,
@@ -229,6 +235,13 @@ fn read_stream<R: BufRead>(
             "stream ended early after {n} events, without stop_reason or message_stop"
         )));
     };
+    if got.text.is_empty() && got.calls.is_empty() {
+        return Err(bad(if got.started_blocks == 0 {
+            format!("stream ended after {n} events without any content block")
+        } else {
+            format!("stream ended after {n} events without text or tool use")
+        }));
+    }
     Ok(build_response(got.text, got.calls, &stop_reason, got.usage))
 }
 
@@ -247,6 +260,7 @@ fn apply_event(
             got.usage.completion_tokens = count(usage, "output_tokens");
         }
         "content_block_start" => {
+            got.started_blocks += 1;
             let block = &event["content_block"];
             let block = match block["type"].as_str() {
                 Some("text") => {

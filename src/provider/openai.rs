@@ -152,10 +152,16 @@ struct Gathered {
     calls: BTreeMap<u64, PartialCall>,
     finish: Option<FinishReason>,
     usage: Usage,
+    /// Chunks that carried a choice (the usage-only chunk has none).
+    choices: usize,
 }
 
 /// Reads the chunk stream to its end (`[DONE]`, or end of stream after a `finish_reason`),
 /// passing text deltas to `sink` and checking `cancel` after every event.
+///
+/// A stream that ends without text and without tool calls (no choice at all, `[DONE]`
+/// alone, or only empty deltas) is a [`ProviderError::BadResponse`], so the failover chain
+/// moves on instead of completing the turn with an empty answer.
 fn read_stream<R: BufRead>(
     provider: &str,
     reader: R,
@@ -214,6 +220,13 @@ fn read_stream<R: BufRead>(
             )));
         }
     };
+    if got.text.is_empty() && got.calls.is_empty() {
+        return Err(bad(if got.choices == 0 {
+            format!("stream ended after {chunk} chunks without any choice")
+        } else {
+            format!("stream ended after {chunk} chunks without text or tool calls")
+        }));
+    }
     let mut tool_calls = Vec::with_capacity(got.calls.len());
     for (index, call) in got.calls {
         tool_calls.push(finish_call(index, call.id, call.name, &call.arguments).map_err(bad)?);
@@ -232,6 +245,7 @@ fn apply_chunk(got: &mut Gathered, chunk: &Value, sink: &mut DeltaSink<'_>) -> R
     let Some(choice) = choices.first() else {
         return Ok(()); // the usage-only chunk after `stream_options.include_usage`
     };
+    got.choices += 1;
     let delta = &choice["delta"];
     if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
         got.text.push_str(text);
@@ -477,6 +491,21 @@ mod tests {
             (seen.as_str(), reply.finish_reason),
             ("hi", FinishReason::Length)
         );
+    }
+
+    #[test]
+    fn a_stream_without_any_content_is_bad_response() {
+        let usage_only = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3}}\n\n";
+        let (result, _) = run(&format!("{usage_only}data: [DONE]\n\n"));
+        assert_eq!(
+            detail(result.unwrap_err()),
+            "stream ended after 1 chunks without any choice"
+        );
+        let (result, _) = run("data: [DONE]\n\n");
+        assert!(detail(result.unwrap_err()).contains("without any choice"));
+        let empty = r#"data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":"stop"}]}"#;
+        let (result, _) = run(&format!("{empty}\n\ndata: [DONE]\n\n"));
+        assert!(detail(result.unwrap_err()).contains("without text or tool calls"));
     }
 
     #[test]

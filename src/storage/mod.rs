@@ -10,6 +10,7 @@
 //! one across an `.await`. LMDB admits one write transaction at a time (see
 //! <http://www.lmdb.tech/doc/>), which makes check-and-insert inside one [`Wtxn`] atomic.
 
+mod check;
 mod inbox;
 mod memory;
 mod records;
@@ -86,7 +87,7 @@ pub enum StoreError {
         /// Decoder message.
         detail: String,
     },
-    /// A group commit of the writer thread failed; every write of the batch was lost.
+    /// A group commit of the writer failed; every write of the batch was lost.
     #[error("store at {path}: commit failed: {message}")]
     Commit {
         /// The environment directory.
@@ -94,19 +95,32 @@ pub enum StoreError {
         /// heed's error, as text (one failure is reported to every writer of the batch).
         message: String,
     },
-    /// The writer thread is gone (the process is shutting down).
-    #[error("store at {path}: the writer thread has stopped")]
+    /// The writer dropped the write without an answer (it could not begin a transaction).
+    #[error("store at {path}: the writer dropped the write")]
     WriterGone {
         /// The environment directory.
         path: PathBuf,
     },
-    /// Creating the directory failed.
-    #[error("cannot create store directory {path}: {source}")]
+    /// Creating the directory, or reading the data file before opening it, failed.
+    #[error("cannot create or read the store at {path}: {source}")]
     Io {
-        /// The directory.
+        /// The directory or file.
         path: PathBuf,
         /// The OS error.
         source: std::io::Error,
+    },
+    /// `data.mdb` is shorter than the pages its meta page says are in use (cut short by a
+    /// bad copy or a full disk); opening it would crash the process with SIGBUS.
+    #[error(
+        "store at {path} is damaged: data.mdb has {size} bytes but the data it records needs {needed}; restore the store directory from a backup, or move it aside to start with an empty store"
+    )]
+    Truncated {
+        /// The environment directory.
+        path: PathBuf,
+        /// Size of `data.mdb`, bytes.
+        size: u64,
+        /// Size its pages in use need, bytes.
+        needed: u64,
     },
 }
 
@@ -142,14 +156,16 @@ impl Store {
     /// write transaction and checks the schema version.
     ///
     /// # Errors
-    /// [`StoreError::Io`] if the directory cannot be made, [`StoreError::Lmdb`] if LMDB
-    /// cannot open it (permissions, map size smaller than the data), [`StoreError::Schema`]
-    /// on a version mismatch.
+    /// [`StoreError::Io`] if the directory cannot be made or the data file read,
+    /// [`StoreError::Truncated`] if the data file is cut short (checked before LMDB maps
+    /// it), [`StoreError::Lmdb`] if LMDB cannot open it (permissions, map size smaller than
+    /// the data), [`StoreError::Schema`] on a version mismatch.
     pub fn open(dir: &Path, opts: StoreOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             path: dir.to_path_buf(),
             source,
         })?;
+        check::check_data_file(dir)?;
         let lmdb = |source| StoreError::Lmdb {
             path: dir.to_path_buf(),
             source,

@@ -28,7 +28,8 @@ pub const MAX_ENVELOPE_BYTES: u64 = 1 << 20;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// The release version (dotted numbers, e.g. `0.2.0`).
+    /// The release version, SemVer (`0.2.0`, `1.0.0-rc1`), ordered by
+    /// [`super::compare_versions`].
     pub version: String,
     /// When it was signed, Unix seconds.
     pub created_unix: u64,

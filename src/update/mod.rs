@@ -22,6 +22,9 @@
 //! (started by `OnFailure=` when the new binary keeps failing).
 
 pub mod manifest;
+mod version;
+
+pub use version::compare_versions;
 
 use manifest::{Manifest, PublicKey};
 use serde::{Deserialize, Serialize};
@@ -513,31 +516,6 @@ fn fsync_dir(dir: &Path) -> Result<(), UpdateError> {
     std::fs::File::open(dir)
         .and_then(|f| f.sync_all())
         .map_err(UpdateError::io(format!("cannot fsync {}", dir.display())))
-}
-
-/// Compares dotted version numbers (`0.10.1` > `0.9.9`); non-numeric parts compare as text.
-pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
-    let parts = |s: &str| -> Vec<String> {
-        s.trim_start_matches('v')
-            .split(['.', '-', '+'])
-            .map(str::to_string)
-            .collect()
-    };
-    let (pa, pb) = (parts(a), parts(b));
-    for i in 0..pa.len().max(pb.len()) {
-        let (x, y) = (
-            pa.get(i).map(String::as_str).unwrap_or("0"),
-            pb.get(i).map(String::as_str).unwrap_or("0"),
-        );
-        let o = match (x.parse::<u64>(), y.parse::<u64>()) {
-            (Ok(x), Ok(y)) => x.cmp(&y),
-            _ => x.cmp(y),
-        };
-        if o.is_ne() {
-            return o;
-        }
-    }
-    std::cmp::Ordering::Equal
 }
 
 /// How the updater restarts the service and tells whether the new binary came up.
@@ -1052,43 +1030,4 @@ pub fn commit_if_ready(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_compare_numerically() {
-        use std::cmp::Ordering::*;
-        assert_eq!(compare_versions("0.10.0", "0.9.9"), Greater);
-        assert_eq!(compare_versions("1.0", "1.0.0"), Equal);
-        assert_eq!(compare_versions("v1.2.3", "1.2.4"), Less);
-    }
-
-    #[test]
-    fn layout_init_point_and_state() {
-        let dir = std::env::temp_dir().join(format!("hearth-layout-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let bin = dir.join("bin");
-        std::fs::write(&bin, b"#!/bin/sh\n").unwrap();
-        let l = Layout::new(dir.join("opt"));
-        assert!(l.current().is_err());
-        assert!(l.init(&bin, Some("0.1.0".into())).unwrap());
-        assert!(!l.init(&bin, None).unwrap());
-        assert_eq!(l.current().unwrap(), Slot::A);
-        assert_eq!(l.previous().unwrap(), None);
-        assert_eq!(std::fs::read(l.current_binary()).unwrap(), b"#!/bin/sh\n");
-        let st = l.load_state().unwrap();
-        assert_eq!(st.slot(Slot::A).unwrap().version.as_deref(), Some("0.1.0"));
-        l.point("previous", Some(Slot::B)).unwrap();
-        assert_eq!(l.previous().unwrap(), Some(Slot::B));
-        l.point("previous", None).unwrap();
-        assert_eq!(l.previous().unwrap(), None);
-        let held = l.lock().unwrap();
-        assert!(l.try_lock().unwrap().is_none());
-        drop(held);
-        assert!(l.try_lock().unwrap().is_some());
-        std::fs::write(l.state_path(), b"{").unwrap();
-        assert!(matches!(l.load_state(), Err(UpdateError::Invalid(_))));
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
+mod tests;

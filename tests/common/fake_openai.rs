@@ -43,6 +43,10 @@ pub enum Reply {
     ToolCalls(Vec<(String, String)>),
     /// A 200 answer whose data lines are not JSON.
     Garbage,
+    /// A 200 answer without any choice: streamed, only the usage chunk (`"choices": []`,
+    /// when usage was requested) and `data: [DONE]`; otherwise a `chat.completion` whose
+    /// `choices` is empty.
+    NoChoices,
     /// Reads the request and never answers (until the fake is dropped).
     Hang,
 }
@@ -356,6 +360,15 @@ fn chat(request: &Request, out: &mut TcpStream, shared: &Shared) -> io::Result<(
             write_chunk(out, b"")
         }
         Reply::Garbage => write_json(out, 200, "this is not json", None),
+        Reply::NoChoices if ctx.stream => {
+            start_stream(out)?;
+            ctx.finish_stream(out, 0)
+        }
+        Reply::NoChoices => {
+            let mut completion = ctx.completion(Value::Null, "stop", 0);
+            completion["choices"] = json!([]);
+            write_json(out, 200, &completion.to_string(), None)
+        }
         Reply::Hang => {
             while !shared.stop.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(20));

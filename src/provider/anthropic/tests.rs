@@ -331,3 +331,70 @@ fn early_end_garbage_and_cancel() {
         Err(ProviderError::Cancelled)
     ));
 }
+
+#[test]
+fn a_message_without_content_is_bad_response() {
+    let cancel = CancellationToken::new();
+    let start = (
+        "message_start",
+        json!({"type": "message_start", "message": {"id": "msg_2", "type": "message", "role": "assistant",
+        "content": [], "model": "claude-x", "stop_reason": null, "usage": {"input_tokens": 3, "output_tokens": 1}}}),
+    );
+    let end = [
+        (
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 1}}),
+        ),
+        ("message_stop", json!({"type": "message_stop"})),
+    ];
+    // No content block at all.
+    let err = run(
+        &sse(&[start.clone(), end[0].clone(), end[1].clone()]),
+        &cancel,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::BadResponse { detail, .. }
+            if detail == "stream ended after 3 events without any content block"),
+        "{err:?}"
+    );
+    // message_start and message_stop alone.
+    let err = run(&sse(&[start.clone(), end[1].clone()]), &cancel).unwrap_err();
+    assert!(
+        err.to_string().contains("without any content block"),
+        "{err}"
+    );
+    // An empty text block.
+    let empty_text = [
+        start,
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ),
+        end[0].clone(),
+        end[1].clone(),
+    ];
+    let err = run(&sse(&empty_text), &cancel).unwrap_err();
+    assert!(
+        err.to_string().contains("without text or tool use"),
+        "{err}"
+    );
+}
+
+#[test]
+fn tool_use_without_text_is_a_valid_answer() {
+    let stream = documented_stream();
+    // Drop the text block (index 0): only the tool_use block remains.
+    let a = stream.find("event: content_block_start").unwrap();
+    let first_stop = stream.find("event: content_block_stop").unwrap();
+    let b = first_stop + stream[first_stop..].find("\n\n").unwrap() + 2;
+    let tool_only = format!("{}{}", &stream[..a], &stream[b..]);
+    let reply = run(&tool_only, &CancellationToken::new()).unwrap();
+    assert_eq!(reply.message.content, "");
+    assert_eq!(reply.message.tool_calls.len(), 1);
+    assert_eq!(reply.finish_reason, FinishReason::ToolCalls);
+}
