@@ -1,18 +1,20 @@
-//! Agent-turn overhead: 1,000 turns through the real `Agent` (LMDB commits with fsync,
-//! lanes, context assembly, events) with an instant in-process provider, so the figure is
-//! Hearth's own cost per turn. Prints p50/p99 latency (µs) and turns/s.
+//! Turn overhead: 1,000 turns through the real dispatcher and agent (durable inbox, lanes,
+//! LMDB commits with fsync on the group-commit writer, context assembly, events) with an
+//! instant in-process provider, so the figure is Hearth's own cost per turn. Prints p50/p99
+//! latency (µs) and turns/s.
 //!
 //!     cargo bench --bench turn [-- TURNS]
 
-use hearth::agent::{Agent, AgentOptions, SendRequest};
-use hearth::core::{ChatMessage, Role, SessionKey};
+use hearth::agent::{Agent, AgentOptions};
+use hearth::core::{ChatMessage, InboundMessage, Origin, Role, SessionKey};
 use hearth::provider::failover::{
     CallParams, Chain, CooldownStore, ModelRef, ProfileHealth, Route,
 };
 use hearth::provider::{
     AuthProfile, ChatRequest, ChatResponse, DeltaSink, FinishReason, Provider, ProviderError,
 };
-use hearth::storage::{RunStatus, Store, StoreOptions};
+use hearth::router::{Dispatcher, DispatcherOptions, RunStatus, Submission};
+use hearth::storage::{Store, StoreOptions};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -82,7 +84,6 @@ fn main() {
         workspace: ws,
         max_steps: 4,
         run_timeout: Duration::from_secs(60),
-        max_concurrent_runs: 4,
         call: CallParams {
             tools: vec![],
             max_tokens: 64,
@@ -96,7 +97,15 @@ fn main() {
         memory_flush: false,
         prune_tool_result_chars: 2_000,
     };
-    let agent = Agent::new(store, chain, hearth::tool::Registry::new(), opts);
+    let agent = Agent::new(store.clone(), chain, hearth::tool::Registry::new(), opts);
+    let dispatcher = Dispatcher::new(
+        store,
+        agent,
+        DispatcherOptions {
+            max_concurrent_runs: 4,
+            ..DispatcherOptions::default()
+        },
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -107,16 +116,23 @@ fn main() {
     rt.block_on(async {
         for i in 0..turns {
             let t = Instant::now();
-            let acc = agent
-                .send(SendRequest {
+            let (acc, _) = dispatcher
+                .submit(Submission {
                     session_key: SessionKey::parse(&format!("agent:main:bench{}", i % 8))
                         .expect("key"),
-                    message: format!("turn {i}"),
+                    message: InboundMessage {
+                        origin: Origin::gateway("bench"),
+                        text: format!("turn {i}"),
+                        attachments: Vec::new(),
+                        ts_ms: hearth::core::now_ms(),
+                    },
                     idempotency_key: None,
                     stateless_history: None,
+                    cursor: None,
                 })
+                .await
                 .expect("send");
-            let rec = agent
+            let rec = dispatcher
                 .wait(&acc.run_id, Duration::from_secs(10))
                 .await
                 .expect("wait");

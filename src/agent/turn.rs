@@ -40,7 +40,7 @@ pub trait TurnHooks: Send + Sync {
 #[derive(Debug)]
 pub enum TurnEnd {
     /// The outcome is committed; the turn's own run record.
-    Done(RunRecord),
+    Done(Box<RunRecord>),
     /// Stopped by shutdown; nothing was recorded, the next start picks it up.
     Suspended,
 }
@@ -161,7 +161,7 @@ impl Agent {
                 reason: rec.error.clone().unwrap_or_default(),
             },
         });
-        TurnEnd::Done(rec)
+        TurnEnd::Done(Box::new(rec))
     }
 
     /// The turn's first commit: the user message into the transcript, the entries taken,

@@ -133,11 +133,12 @@ impl QueueDirective {
                     _ => Err(format!("cap:{v}: want a whole number 1..=1000")),
                 },
                 Some(("drop", v)) => match v {
-                    "old" => Ok(patch.drop = Some(DropPolicy::Old)),
-                    "new" => Ok(patch.drop = Some(DropPolicy::New)),
-                    "summarize" => Ok(patch.drop = Some(DropPolicy::Summarize)),
+                    "old" => Ok(DropPolicy::Old),
+                    "new" => Ok(DropPolicy::New),
+                    "summarize" => Ok(DropPolicy::Summarize),
                     _ => Err(format!("drop:{v}: want old, new or summarize")),
-                },
+                }
+                .map(|d| patch.drop = Some(d)),
                 Some((k, _)) => Err(format!(
                     "unknown option {k:?} (want debounce:, cap: or drop:)"
                 )),

@@ -297,10 +297,11 @@ async fn sse(
                 if !sent_any {
                     out.push(role());
                     out.push(chunk(json!({"content": text}), Value::Null));
-                } else if lagged && let Some(rest) = text.strip_prefix(step_sent.as_str()) {
-                    if !rest.is_empty() {
-                        out.push(chunk(json!({"content": rest}), Value::Null));
-                    }
+                } else if lagged
+                    && let Some(rest) = text.strip_prefix(step_sent.as_str())
+                    && !rest.is_empty()
+                {
+                    out.push(chunk(json!({"content": rest}), Value::Null));
                 }
                 out.push(chunk(json!({}), json!("stop")));
                 for o in out {
