@@ -150,17 +150,7 @@ impl Agent {
             return TurnEnd::Suspended;
         }
         let rec = self.finish(rec, answered, outcome).await;
-        hooks.emit(match rec.status {
-            RunStatus::Completed => EventKind::Finished {
-                text: rec.reply.clone().unwrap_or_default(),
-                model: rec.model.clone(),
-                usage: rec.usage,
-            },
-            s => EventKind::Failed {
-                status: s.as_str().to_string(),
-                reason: rec.error.clone().unwrap_or_default(),
-            },
-        });
+        hooks.emit(rec.outcome());
         TurnEnd::Done(Box::new(rec))
     }
 

@@ -3,8 +3,8 @@
 //! end a run with its final outcome: when the live broadcast dropped it (a lagging
 //! receiver), the outcome is read from the store.
 
-use crate::core::{AgentEvent, EventKind, now_ms};
-use crate::storage::{RunRecord, RunStatus, Store};
+use crate::core::{AgentEvent, now_ms};
+use crate::storage::{RunRecord, Store};
 use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::{broadcast, watch};
@@ -49,17 +49,7 @@ pub struct Follow {
 
 /// The final event equivalent to a committed run record.
 pub(super) fn final_event(rec: &RunRecord, seq: u64) -> AgentEvent {
-    let kind = match rec.status {
-        RunStatus::Completed => EventKind::Finished {
-            text: rec.reply.clone().unwrap_or_default(),
-            model: rec.model.clone(),
-            usage: rec.usage,
-        },
-        s => EventKind::Failed {
-            status: s.as_str().to_string(),
-            reason: rec.error.clone().unwrap_or_default(),
-        },
-    };
+    let kind = rec.outcome();
     AgentEvent {
         run_id: rec.turn.clone().unwrap_or_else(|| rec.id.clone()),
         session_key: rec.session_key.clone(),

@@ -155,6 +155,23 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// The final event this record stands for: `Finished` when completed, else `Failed`
+    /// with its status and error (meaningful for an ended run).
+    pub fn outcome(&self) -> crate::core::EventKind {
+        use crate::core::EventKind;
+        match self.status {
+            RunStatus::Completed => EventKind::Finished {
+                text: self.reply.clone().unwrap_or_default(),
+                model: self.model.clone(),
+                usage: self.usage,
+            },
+            s => EventKind::Failed {
+                status: s.as_str().to_string(),
+                reason: self.error.clone().unwrap_or_default(),
+            },
+        }
+    }
+
     /// A new `queued` run of `session_key` accepted now.
     pub fn queued(id: String, session_key: String) -> Self {
         Self {
