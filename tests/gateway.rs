@@ -506,6 +506,17 @@ fn sigterm_suspends_in_flight_runs_and_the_next_start_answers_them() {
             break;
         }
     }
+    // The run has started; stop only once the provider holds its request, so the
+    // scripted hang is spent by this process and the next one gets the answer.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fake.requests().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no provider request\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let started = Instant::now();
     assert!(
         gw.stop().success(),

@@ -107,6 +107,19 @@ pub(super) fn take(
     Ok(())
 }
 
+/// What the origins of a finished turn are sent: the answer, or for a failed turn a short
+/// notice with the reason; nothing for an aborted one (the user stopped it).
+fn delivered_text(rec: &RunRecord) -> Option<String> {
+    match rec.status {
+        RunStatus::Completed => rec.reply.clone().filter(|t| !t.trim().is_empty()),
+        RunStatus::Failed => Some(format!(
+            "I could not answer this: {}",
+            rec.error.as_deref().unwrap_or("unknown error")
+        )),
+        _ => None,
+    }
+}
+
 impl Agent {
     /// Runs `turn` to its end: commits its messages, runs the loop, commits the outcome for
     /// every run it answers, then emits `Finished` or `Failed`.
@@ -192,7 +205,7 @@ impl Agent {
     }
 
     /// The turn's last commit: the answer (if any), every answered run final, the inbox
-    /// entries gone. Returns the turn's final record (status `failed` when the commit
+    /// entries gone, and the outbox rows that deliver the answer to their origins. Returns the turn's final record (status `failed` when the commit
     /// itself failed).
     async fn finish(
         &self,
@@ -250,8 +263,13 @@ impl Agent {
                     }
                 }
                 s.put_run(w, &rec)?;
+                let mut entries = Vec::with_capacity(answered.seqs.len());
                 for seq in &answered.seqs {
+                    entries.extend(s.inbox_get(w, *seq)?);
                     s.inbox_delete(w, *seq)?;
+                }
+                if let Some(text) = delivered_text(&rec) {
+                    s.delivery_reply(w, &rec.id, &rec.session_key, &entries, &text)?;
                 }
                 Ok(())
             })

@@ -139,6 +139,25 @@ pub fn status(
         "sessions: {}   active runs: {}",
         st["sessions"], st["activeRuns"]
     );
+    let (q, o) = (&st["queue"], &st["outbox"]);
+    println!(
+        "queue: {} running, {} waiting, {} in the inbox",
+        q["running"], q["queued"], q["inbox"]
+    );
+    println!(
+        "outbox: {} pending, {} sent, {} dead letters",
+        o["pending"], o["sent"], o["dead"]
+    );
+    for d in o["deadLetters"].as_array().into_iter().flatten() {
+        println!(
+            "  dead letter #{} (run {}, channel {}, {} attempts): {}",
+            d["seq"],
+            d["runId"].as_str().unwrap_or("?"),
+            d["channel"].as_str().unwrap_or("?"),
+            d["attempts"],
+            d["error"].as_str().unwrap_or("?")
+        );
+    }
     println!("installed models: {}", st["info"]["installedModels"]);
     println!("model chain:");
     for m in st["models"].as_array().into_iter().flatten() {

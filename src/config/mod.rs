@@ -6,11 +6,13 @@
 //! turns it into live objects. A bare `hearth gateway` runs on [`Config::default`].
 
 mod error;
+mod outbox;
 mod paths;
 mod queue;
 mod secret;
 
 pub use error::{ConfigError, EX_CONFIG};
+pub use outbox::OutboxConfig;
 pub use paths::{default_data_dir, search_paths};
 pub use queue::QueueConfig;
 pub use secret::SecretRef;
@@ -41,6 +43,8 @@ pub struct Config {
     pub memory: MemoryConfig,
     /// Session lanes: queue mode, debounce, cap and drop policy, per channel too.
     pub queue: QueueConfig,
+    /// Delivery of answers: retries, dead letters, retention.
+    pub outbox: OutboxConfig,
 }
 
 /// `[gateway]`: the one port serving WebSocket and HTTP.
@@ -417,7 +421,7 @@ impl Config {
                 format!("{:?} is not an IP address", self.gateway.bind),
             );
         }
-        if let Some((k, m)) = self.queue.check() {
+        if let Some((k, m)) = self.queue.check().or_else(|| self.outbox.check()) {
             return bad(&k, m);
         }
         let m = &self.memory;

@@ -95,3 +95,51 @@ impl OutboundMessage {
         }
     }
 }
+
+/// Why a send failed, as the delivery worker needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Worth retrying (network error, HTTP 5xx, rate limit). `retry_after_ms` is the wait
+    /// the platform asked for (e.g. Telegram's `retry_after`, HTTP `Retry-After`), if any.
+    #[error("{message}")]
+    Transient {
+        /// What failed, for the log and `status`.
+        message: String,
+        /// The platform's requested wait, ms.
+        retry_after_ms: Option<u64>,
+    },
+    /// Never going to succeed (chat gone, bot blocked, malformed target): dead-lettered at
+    /// once.
+    #[error("{message}")]
+    Permanent {
+        /// What failed.
+        message: String,
+    },
+}
+
+/// The future [`Outbound::send`] returns: the platform's receipt id (its message id) or
+/// why the send failed.
+pub type SendFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, SendError>> + Send + 'a>>;
+
+/// One outbox row as a channel's sink receives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// Stable across retries and restarts (`out-<seq>`): a platform that de-duplicates by
+    /// a client-chosen id (Matrix's transaction id, Slack's `client_msg_id`) gets this one,
+    /// so a resend after a crash between the send and its commit is not shown twice.
+    pub id: String,
+    /// The run whose answer (or notice) it carries.
+    pub run_id: String,
+    /// The message and its target.
+    pub message: OutboundMessage,
+}
+
+/// The sending half of a channel: what the delivery worker hands each outbox row to.
+/// One sink per channel name; a channel adapter implements it and never sees the store.
+pub trait Outbound: Send + Sync {
+    /// The channel this sink delivers for (matches [`Origin::channel`]).
+    fn channel(&self) -> &str;
+    /// Sends `d.message` to its target and returns the platform's receipt id.
+    fn send<'a>(&'a self, d: &'a Delivery) -> SendFuture<'a>;
+}

@@ -9,7 +9,9 @@ mod queue;
 mod session;
 
 pub use event::{AgentEvent, EventKind, FailoverInfo, ToolOutcome};
-pub use message::{Attachment, InboundMessage, Origin, OutboundMessage};
+pub use message::{
+    Attachment, Delivery, InboundMessage, Origin, Outbound, OutboundMessage, SendError, SendFuture,
+};
 pub use queue::{DropPolicy, QueueDirective, QueueMode, QueueSettings, QueueSettingsPatch};
 pub use session::{DEFAULT_SESSION_KEY, PeerKind, SessionKey, SessionKeyParts};
 

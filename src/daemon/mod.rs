@@ -12,7 +12,7 @@ use crate::agent::{Agent, AgentOptions, context};
 use crate::config::{AuthMode, Config, ConfigError};
 use crate::gateway::{GatewayState, router};
 use crate::provider::failover::{CallParams, Chain, ModelRef};
-use crate::router::{DispatchError, Dispatcher, DispatcherOptions};
+use crate::router::{DeliveryOptions, DispatchError, Dispatcher, DispatcherOptions};
 use crate::storage::{Store, StoreError, StoreOptions};
 use crate::tool::{BuiltinOptions, builtin_registry, web_fetch::WebFetchOptions};
 use notify::Notifier;
@@ -184,8 +184,18 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
             queue: cfg.queue.settings(),
             by_channel: cfg.queue.channels.clone(),
             max_concurrent_runs: cfg.agent.max_concurrent_runs,
+            delivery: DeliveryOptions {
+                max_attempts: cfg.outbox.max_attempts,
+                backoff_initial: Duration::from_millis(cfg.outbox.backoff_initial_ms),
+                backoff_max: Duration::from_millis(cfg.outbox.backoff_max_ms),
+                send_timeout: Duration::from_millis(cfg.outbox.send_timeout_ms),
+                keep_sent: Duration::from_secs(cfg.outbox.keep_sent_hours * 3600),
+            },
         },
     );
+    for sink in crate::gateway::GatewaySink::all() {
+        dispatcher.register_outbound(std::sync::Arc::new(sink));
+    }
     notifier.status("recovering the inbox");
     sweep_dedupe(&store);
     let recovered = dispatcher.recover().await?;

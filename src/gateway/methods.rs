@@ -266,6 +266,17 @@ pub(super) fn models(st: &GatewayState) -> Vec<Value> {
         .collect()
 }
 
+/// The oldest dead letters (at most 5), for `status`.
+fn dead_letters(st: &GatewayState) -> Vec<Value> {
+    let rows = st.dispatcher.dead_letters(5).unwrap_or_default();
+    rows.iter()
+        .map(|r| {
+            json!({"seq": r.seq, "runId": r.run_id, "channel": r.message.target.channel,
+                "attempts": r.attempts, "error": r.last_error})
+        })
+        .collect()
+}
+
 fn status(st: &GatewayState) -> Result<Value, ErrorShape> {
     let d = &st.dispatcher;
     let sessions = d.sessions().map_err(dispatch_err)?.len();
@@ -278,6 +289,8 @@ fn status(st: &GatewayState) -> Result<Value, ErrorShape> {
         "sessions": sessions,
         "activeRuns": q.running,
         "queue": {"lanes": q.lanes, "running": q.running, "queued": q.queued, "inbox": q.inbox},
+        "outbox": {"pending": q.outbox.pending, "sent": q.outbox.sent, "dead": q.outbox.dead,
+            "deadLetters": dead_letters(st)},
         "store": {"path": path, "bytes": bytes},
         "models": models(st),
         "info": *st.info,

@@ -5,6 +5,7 @@
 //! and memory's queries; must not import `agent` or `storage`, nor any provider backend.
 
 pub(crate) mod auth;
+mod deliver;
 mod events;
 mod http;
 mod memory;
@@ -12,6 +13,7 @@ mod methods;
 mod protocol;
 mod ws;
 
+pub use deliver::GatewaySink;
 pub use protocol::PROTOCOL_VERSION;
 
 use crate::router::Dispatcher;

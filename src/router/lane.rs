@@ -242,7 +242,10 @@ pub(super) async fn drain(inner: Arc<Inner>, key: String) {
         };
         match end {
             TurnEnd::Suspended => return,
-            TurnEnd::Done(rec) => inner.settle(&answered, &rec),
+            TurnEnd::Done(rec) => {
+                inner.settle(&answered, &rec);
+                inner.outbox.wake();
+            }
         }
         debounce(&inner, &key).await;
     }

@@ -10,21 +10,25 @@
 
 mod follow;
 mod lane;
+mod outbox;
 mod recover;
+mod submit;
 
+pub use crate::storage::{OutboxCounts, OutboxRow, OutboxStatus};
 /// The record types the dispatcher answers with.
 pub use crate::storage::{RunRecord, RunStatus, SessionRecord, TranscriptEntry};
 pub use follow::{Follow, Followed, SessionFilter, Subscription};
+pub use outbox::DeliveryOptions;
 pub use recover::Recovered;
 
 use crate::agent::Agent;
 use crate::core::{
-    AgentEvent, ChatMessage, InboundMessage, QueueDirective, QueueSettings, QueueSettingsPatch,
+    AgentEvent, ChatMessage, InboundMessage, Outbound, QueueSettings, QueueSettingsPatch,
     SessionKey,
 };
 use crate::provider::failover::Chain;
-use crate::storage::{InboxEntry, Store, StoreError};
-use follow::{RunWatch, final_event};
+use crate::storage::{Store, StoreError};
+use follow::RunWatch;
 use lane::{Dropped, Lane};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -76,6 +80,8 @@ pub struct DispatcherOptions {
     pub by_channel: BTreeMap<String, QueueSettingsPatch>,
     /// Turns running at once across all lanes.
     pub max_concurrent_runs: usize,
+    /// The delivery worker's retries and retention (`[outbox]`).
+    pub delivery: DeliveryOptions,
 }
 
 /// A platform cursor to commit with the message (e.g. Telegram's next update offset).
@@ -139,6 +145,8 @@ pub struct DispatchStatus {
     pub queued: usize,
     /// Entries in the durable inbox.
     pub inbox: u64,
+    /// Outbox rows by state (pending, sent and not yet pruned, dead letters).
+    pub outbox: OutboxCounts,
 }
 
 pub(crate) struct Inner {
@@ -150,6 +158,7 @@ pub(crate) struct Inner {
     permits: Arc<Semaphore>,
     events: broadcast::Sender<AgentEvent>,
     finals: broadcast::Sender<AgentEvent>,
+    outbox: Arc<outbox::Outbox>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -198,8 +207,10 @@ impl Dispatcher {
     /// Builds the dispatcher. Call [`Dispatcher::recover`] once before accepting messages.
     pub fn new(store: Store, agent: Agent, opts: DispatcherOptions) -> Self {
         let permits = Arc::new(Semaphore::new(opts.max_concurrent_runs.max(1)));
+        let outbox = Arc::new(outbox::Outbox::new(store.clone(), opts.delivery));
         Self {
             inner: Arc::new(Inner {
+                outbox,
                 store,
                 agent,
                 opts,
@@ -214,252 +225,25 @@ impl Dispatcher {
         }
     }
 
+    /// Registers the sink that delivers the outbox rows of `sink.channel()` (replacing an
+    /// earlier one). Register the sinks before [`Dispatcher::recover`] starts the worker;
+    /// a row whose channel has no sink fails its attempt and is retried.
+    pub fn register_outbound(&self, sink: Arc<dyn Outbound>) {
+        self.inner.outbox.register(sink);
+    }
+
+    /// The oldest `limit` dead letters (outbox rows given up on), for operators.
+    ///
+    /// # Errors
+    /// [`DispatchError::Store`].
+    pub fn dead_letters(&self, limit: usize) -> Result<Vec<OutboxRow>, DispatchError> {
+        let store = &self.inner.store;
+        Ok(store.delivery_rows(&*store.read_txn()?, OutboxStatus::Dead, limit)?)
+    }
+
     /// The model chain (for `models.list` and `status`).
     pub fn chain(&self) -> &Chain {
         self.inner.agent.chain()
-    }
-
-    /// Accepts a message: commits the inbox entry, its queued run, the idempotency record
-    /// and the cursor in one transaction, then queues it in its lane. The returned
-    /// [`Follow`] was subscribed before the lane could start, so it misses nothing.
-    /// A `/queue` directive is answered at once (a completed run whose reply reports the
-    /// session's queue settings) and queues nothing.
-    ///
-    /// # Errors
-    /// [`DispatchError::Invalid`] for an empty message or a malformed directive,
-    /// [`DispatchError::QueueFull`], [`DispatchError::ShuttingDown`],
-    /// [`DispatchError::Store`] (then nothing was acknowledged).
-    pub async fn submit(&self, sub: Submission) -> Result<(Accepted, Follow), DispatchError> {
-        let inner = &self.inner;
-        if inner.shutdown.is_cancelled() {
-            return Err(DispatchError::ShuttingDown);
-        }
-        if sub.message.text.trim().is_empty() && sub.message.attachments.is_empty() {
-            return Err(DispatchError::Invalid("message is empty".into()));
-        }
-        if sub.stateless_history.is_none()
-            && let Some(d) = QueueDirective::parse(&sub.message.text)
-        {
-            return self
-                .directive(sub, d.map_err(DispatchError::Invalid)?)
-                .await;
-        }
-        let run_id = new_run_id();
-        let (lane_key, session_key) = match &sub.stateless_history {
-            Some(_) => {
-                let k = format!("agent:{}:ephemeral:{run_id}", sub.session_key.agent());
-                (k.clone(), k)
-            }
-            None => (sub.session_key.to_string(), sub.session_key.to_string()),
-        };
-        {
-            let lanes = inner.lanes.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(l) = lanes.get(&lane_key)
-                && l.refuses()
-            {
-                return Err(DispatchError::QueueFull {
-                    session: session_key,
-                    cap: l.settings.cap,
-                });
-            }
-        }
-        let dedupe_key = sub
-            .idempotency_key
-            .as_ref()
-            .map(|k| format!("send:{}:{k}", sub.session_key));
-        let entry = InboxEntry {
-            seq: 0,
-            run_id: run_id.clone(),
-            session_key: session_key.clone(),
-            lane: lane_key.clone(),
-            message: sub.message,
-            stateless_history: sub.stateless_history,
-            accepted_ms: crate::core::now_ms(),
-            taken_by: None,
-        };
-        let acc = Accepted {
-            run_id: run_id.clone(),
-            session_key: session_key.clone(),
-            deduped: false,
-        };
-        let (acc_w, cursor) = (acc.clone(), sub.cursor);
-        let committed = inner
-            .store
-            .write(move |s, w| {
-                if let Some(dk) = &dedupe_key
-                    && let Some(first) = s.dedupe_get(w, dk)?
-                {
-                    return Ok((Some(first), None));
-                }
-                let mut entry = entry;
-                s.inbox_push(w, &mut entry)?;
-                s.put_run(w, &RunRecord::queued(run_id.clone(), session_key.clone()))?;
-                if let Some(dk) = &dedupe_key {
-                    let v = serde_json::to_value(&acc_w).unwrap_or_default();
-                    s.dedupe_put(w, dk, &v, DEDUPE_TTL_MS)?;
-                }
-                if let Some(c) = &cursor {
-                    s.put_cursor(w, &c.channel, &c.account, &c.value)?;
-                }
-                let session = s.session(w, &entry.session_key)?;
-                Ok((None, Some((entry, session))))
-            })
-            .await?;
-        let (entry, session) = match committed {
-            (Some(first), _) => {
-                let mut first: Accepted = serde_json::from_value(first).map_err(|e| {
-                    DispatchError::Invalid(format!("stored idempotency record is unreadable: {e}"))
-                })?;
-                first.deduped = true;
-                let follow = self.follow(&first.run_id);
-                return Ok((first, follow));
-            }
-            (None, Some(x)) => x,
-            (None, None) => unreachable!("the write returns an entry when not deduped"),
-        };
-        let watch = RunWatch::new();
-        let follow = Follow::live(acc.run_id.clone(), &watch, inner.store.clone());
-        inner
-            .runs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(acc.run_id.clone(), watch);
-        let settings = inner.settings_for(&entry.message.origin.channel, session.as_ref());
-        self.enqueue(entry, settings).await;
-        Ok((acc, follow))
-    }
-
-    /// Puts a committed entry into its lane (creating the lane and its task if needed).
-    async fn enqueue(&self, entry: InboxEntry, settings: QueueSettings) {
-        let inner = &self.inner;
-        let key = entry.lane.clone();
-        let (dropped, spawn) = {
-            let mut lanes = inner.lanes.lock().unwrap_or_else(|p| p.into_inner());
-            let lane = lanes
-                .entry(key.clone())
-                .or_insert_with(|| Lane::new(settings));
-            let dropped = lane.push(entry);
-            let spawn = !lane.draining;
-            lane.draining = true;
-            (dropped, spawn)
-        };
-        if spawn {
-            inner.tracker.spawn(lane::drain(inner.clone(), key));
-        }
-        if let Some(d) = dropped {
-            self.drop_entries(d).await;
-        }
-    }
-
-    /// Ends `d.entries` without a turn: their runs `dropped` with the reason, their inbox
-    /// entries removed, followers and subscribers told.
-    async fn drop_entries(&self, d: Dropped) {
-        let inner = &self.inner;
-        let (entries, reason) = (d.entries, d.reason);
-        let es = entries.clone();
-        let recs = inner
-            .store
-            .write(move |s, w| {
-                let mut out = Vec::new();
-                for e in &es {
-                    let mut r = s.run(w, &e.run_id)?.unwrap_or_else(|| {
-                        RunRecord::queued(e.run_id.clone(), e.session_key.clone())
-                    });
-                    r.status = RunStatus::Dropped;
-                    r.error = Some(reason.clone());
-                    r.ended_ms = Some(crate::core::now_ms());
-                    s.put_run(w, &r)?;
-                    s.inbox_delete(w, e.seq)?;
-                    out.push(r);
-                }
-                Ok(out)
-            })
-            .await;
-        match recs {
-            Ok(recs) => {
-                for r in recs {
-                    let ev = final_event(&r, 0);
-                    for w in inner.watches_of(std::slice::from_ref(&r.id)) {
-                        let _ = w.events.send(ev.clone());
-                    }
-                    let _ = inner.finals.send(ev);
-                    inner.settle(std::slice::from_ref(&r.id), &r);
-                }
-            }
-            Err(e) => tracing::error!(
-                count = entries.len(),
-                "cannot record dropped messages (they stay queued for the next start): {e}"
-            ),
-        }
-    }
-
-    /// Applies a `/queue` directive to the session and answers it with a completed run.
-    async fn directive(
-        &self,
-        sub: Submission,
-        d: QueueDirective,
-    ) -> Result<(Accepted, Follow), DispatchError> {
-        let inner = self.inner.clone();
-        let key = sub.session_key.to_string();
-        let run_id = new_run_id();
-        let channel = sub.message.origin.channel.clone();
-        let (id, k) = (run_id.clone(), key.clone());
-        let base = inner.settings_for(&channel, None);
-        let session = inner
-            .store
-            .write(move |s, w| {
-                let mut session = s.session_or_create(w, &k)?;
-                match d {
-                    QueueDirective::Set(p) => {
-                        let mut cur = session.queue.unwrap_or_default();
-                        cur.mode = p.mode.or(cur.mode);
-                        cur.debounce_ms = p.debounce_ms.or(cur.debounce_ms);
-                        cur.cap = p.cap.or(cur.cap);
-                        cur.drop = p.drop.or(cur.drop);
-                        session.queue = Some(cur);
-                    }
-                    QueueDirective::Reset => session.queue = None,
-                    QueueDirective::Show => {}
-                }
-                s.put_session(w, &session)?;
-                let eff = session.queue.as_ref().map_or(base, |p| base.with(p));
-                let mut rec = RunRecord::queued(id.clone(), k.clone());
-                rec.status = RunStatus::Completed;
-                rec.ended_ms = Some(crate::core::now_ms());
-                rec.reply = Some(
-                    format!(
-                        "Queue for this session: {:?}, debounce {} ms, cap {}, drop {:?}{}.",
-                        eff.mode,
-                        eff.debounce_ms,
-                        eff.cap,
-                        eff.drop,
-                        if session.queue.is_some() {
-                            " (session override)"
-                        } else {
-                            ""
-                        }
-                    )
-                    .to_lowercase(),
-                );
-                s.put_run(w, &rec)?;
-                Ok(session)
-            })
-            .await?;
-        let eff = inner.settings_for(&channel, Some(&session));
-        if let Some(l) = inner
-            .lanes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(&key)
-        {
-            l.settings = eff;
-        }
-        let acc = Accepted {
-            run_id: run_id.clone(),
-            session_key: key,
-            deduped: false,
-        };
-        Ok((acc, Follow::finished(run_id, inner.store.clone())))
     }
 
     /// Follows run `run_id`: live while it is queued or running, else its committed
@@ -603,7 +387,9 @@ impl Dispatcher {
             st.queued = lanes.values().map(|l| l.queue.len()).sum();
         }
         let store = &self.inner.store;
-        st.inbox = store.inbox_len(&*store.read_txn()?)?;
+        let r = store.read_txn()?;
+        st.inbox = store.inbox_len(&r)?;
+        st.outbox = store.delivery_counts(&r)?;
         Ok(st)
     }
 
@@ -654,5 +440,7 @@ fn new_run_id() -> String {
     format!("run_{hex}")
 }
 
+#[cfg(test)]
+mod outbox_tests;
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,8 @@
 //! - a turn that was running and had committed no tool step runs again (its messages are
 //!   already in the transcript), before anything queued in its lane;
 //! - a turn that had committed a tool step (its side effects may have happened) is marked
-//!   `interrupted`, and its origin is told so in the transcript and the run's outcome:
+//!   `interrupted`, and its origin is told so in the transcript, the run's outcome and an
+//!   outbox row (delivered like an answer):
 //!   "I was restarted while working on …; ask again if it is still needed";
 //! - runs still marked running without inbox entries (a store written by an older build)
 //!   are marked `interrupted`.
@@ -70,7 +71,7 @@ fn interrupt(
     }
     rec.status = RunStatus::Interrupted;
     rec.ended_ms = Some(now_ms());
-    rec.error = Some(text);
+    rec.error = Some(text.clone());
     for id in &runs {
         let mut r = if *id == rec.id {
             rec.clone()
@@ -90,12 +91,14 @@ fn interrupt(
     for e in entries {
         s.inbox_delete(w, e.seq)?;
     }
+    s.delivery_reply(w, turn, &rec.session_key, entries, &text)?;
     Ok(ids)
 }
 
 impl Dispatcher {
-    /// Applies the crash rules above to what the store holds and starts the lanes that have
-    /// work. Call once, before accepting messages.
+    /// Applies the crash rules above to what the store holds, starts the lanes that have
+    /// work and the delivery worker (which sends what the last process left pending). Call
+    /// once, before accepting messages.
     ///
     /// # Errors
     /// [`DispatchError::Store`].
@@ -213,6 +216,10 @@ impl Dispatcher {
         for key in keys {
             inner.tracker.spawn(super::lane::drain(inner.clone(), key));
         }
+        inner.tracker.spawn(super::outbox::run(
+            inner.outbox.clone(),
+            inner.shutdown.clone(),
+        ));
         if out.queued + out.resumed + out.interrupted.len() > 0 {
             tracing::warn!(
                 queued = out.queued,

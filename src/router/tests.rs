@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 #[derive(Clone)]
-enum Reply {
+pub(super) enum Reply {
     Text(&'static str),
     Tool,
     /// Wait for the test's release (or the cancel switch), then reply.
@@ -111,13 +111,13 @@ impl CooldownStore for NoCooldowns {
     fn set_health(&self, _: &str, _: &ProfileHealth) {}
 }
 
-struct Rig {
-    d: Dispatcher,
+pub(super) struct Rig {
+    pub(super) d: Dispatcher,
     calls: UnboundedReceiver<Vec<ChatMessage>>,
     release: std::sync::mpsc::Sender<()>,
 }
 
-fn temp_dir() -> PathBuf {
+pub(super) fn temp_dir() -> PathBuf {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let d = std::env::temp_dir().join(format!(
         "hearth-router-{}-{}",
@@ -129,7 +129,17 @@ fn temp_dir() -> PathBuf {
     d
 }
 
-fn rig_in(dir: PathBuf, queue: QueueSettings, script: Vec<Reply>) -> Rig {
+pub(super) fn rig_in(dir: PathBuf, queue: QueueSettings, script: Vec<Reply>) -> Rig {
+    rig_with(dir, queue, script, DeliveryOptions::default())
+}
+
+/// A rig with its own delivery settings.
+pub(super) fn rig_with(
+    dir: PathBuf,
+    queue: QueueSettings,
+    script: Vec<Reply>,
+    delivery: DeliveryOptions,
+) -> Rig {
     // A dropped dispatcher's writer thread may still hold the environment for a moment.
     let mut tries = 0;
     let store = loop {
@@ -198,6 +208,7 @@ fn rig_in(dir: PathBuf, queue: QueueSettings, script: Vec<Reply>) -> Rig {
         queue,
         by_channel: BTreeMap::new(),
         max_concurrent_runs: 4,
+        delivery,
     };
     Rig {
         d: Dispatcher::new(store, agent, opts),
@@ -216,11 +227,11 @@ fn rig(mode: QueueMode, cap: usize, drop: DropPolicy, script: Vec<Reply>) -> Rig
     rig_in(temp_dir(), q, script)
 }
 
-fn hold(r: Reply) -> Reply {
+pub(super) fn hold(r: Reply) -> Reply {
     Reply::Hold(Box::new(r))
 }
 
-fn msg(text: &str) -> InboundMessage {
+pub(super) fn msg(text: &str) -> InboundMessage {
     InboundMessage {
         origin: Origin::gateway("ws"),
         text: text.into(),
@@ -230,7 +241,11 @@ fn msg(text: &str) -> InboundMessage {
 }
 
 impl Rig {
-    async fn send(&self, key: &str, text: &str) -> Result<(Accepted, Follow), DispatchError> {
+    pub(super) async fn send(
+        &self,
+        key: &str,
+        text: &str,
+    ) -> Result<(Accepted, Follow), DispatchError> {
         self.d
             .submit(Submission {
                 session_key: SessionKey::parse(key).expect("key"),
@@ -242,7 +257,7 @@ impl Rig {
             .await
     }
 
-    async fn call(&mut self) -> Vec<ChatMessage> {
+    pub(super) async fn call(&mut self) -> Vec<ChatMessage> {
         self.calls.recv().await.expect("the provider was called")
     }
 
@@ -267,11 +282,11 @@ async fn events(mut f: Follow) -> Vec<EventKind> {
     out
 }
 
-async fn outcome(f: Follow) -> EventKind {
+pub(super) async fn outcome(f: Follow) -> EventKind {
     events(f).await.pop().expect("a final event")
 }
 
-fn text(k: &EventKind) -> &str {
+pub(super) fn text(k: &EventKind) -> &str {
     match k {
         EventKind::Finished { text, .. } => text,
         EventKind::Failed { status, .. } => status,
@@ -581,4 +596,15 @@ async fn a_restart_reruns_untouched_turns_and_reports_interrupted_ones() {
             .await
             .expect("wait");
     assert_eq!(interrupted.status, RunStatus::Interrupted);
+    // The notice also leaves through the outbox, to the interrupted message's origin.
+    let store = &r.d.inner.store;
+    let rows = store
+        .delivery_rows(&store.read_txn().expect("txn"), OutboxStatus::Pending, 100)
+        .expect("rows");
+    let notice_row = rows
+        .iter()
+        .find(|row| row.run_id == interrupted.id)
+        .expect("a notice row");
+    assert_eq!(&notice_row.message.text, notice);
+    assert_eq!(notice_row.message.target.channel, "ws");
 }

@@ -1,6 +1,7 @@
 //! The LMDB store (via heed), Hearth's source of truth: sessions, transcripts, runs,
 //! idempotency keys, auth-profile cooldowns, and long-term memory (chunks, their vectors,
-//! the indexing outbox and the state of each memory source). The only module that imports
+//! the indexing outbox and the state of each memory source), the message inbox, the
+//! platform cursors, and the delivery outbox. The only module that imports
 //! `heed`.
 //!
 //! One environment under `<data_dir>/store/`, an explicit map size, default durability
@@ -13,11 +14,13 @@
 mod check;
 mod inbox;
 mod memory;
+mod outbox;
 mod records;
 mod writer;
 
 pub use inbox::*;
 pub use memory::*;
+pub use outbox::*;
 pub use records::*;
 
 use heed::types::Bytes;
@@ -26,10 +29,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 
-/// The schema this build reads and writes. Version-1 (before memory) and version-2 (before
-/// the inbox) stores are upgraded in place on open (each version only added databases);
-/// any other version is refused.
-pub const SCHEMA_VERSION: u32 = 3;
+/// The schema this build reads and writes. Version-1 (before memory), version-2 (before
+/// the inbox) and version-3 (before the delivery outbox) stores are upgraded in place on
+/// open (each version only added databases); any other version is refused.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// A read transaction as typed methods take it; a [`Wtxn`] derefs to one, so reads inside a
 /// write transaction see its own writes. Short-lived; never held across `.await`.
@@ -41,7 +44,7 @@ pub type Wtxn<'e> = heed::RwTxn<'e>;
 
 type Db = Database<'static, Bytes, Bytes>;
 
-const DB_NAMES: [&str; 12] = [
+const DB_NAMES: [&str; 13] = [
     "meta",
     "sessions",
     "transcript",
@@ -54,6 +57,7 @@ const DB_NAMES: [&str; 12] = [
     "mem_sources",
     "inbox",
     "cursors",
+    "outbox",
 ];
 
 /// A storage failure.
@@ -148,6 +152,7 @@ pub struct Store {
     mem_sources: Db,
     inbox: Db,
     cursors: Db,
+    outbox: Db,
     writer: writer::Handle,
 }
 
@@ -204,6 +209,7 @@ impl Store {
             mem_sources,
             inbox,
             cursors,
+            outbox,
         ] = dbs;
         let store = Self {
             env,
@@ -220,6 +226,7 @@ impl Store {
             mem_sources,
             inbox,
             cursors,
+            outbox,
             writer: writer::Handle::default(),
         };
         store.check_schema()?;
@@ -235,9 +242,9 @@ impl Store {
         {
             Some(v) => {
                 let found = v.try_into().map(u32::from_be_bytes).unwrap_or(0);
-                if found == 1 || found == 2 {
-                    // Versions 2 and 3 only added databases (memory; inbox and cursors),
-                    // created above.
+                if (1..SCHEMA_VERSION).contains(&found) {
+                    // Versions 2, 3 and 4 only added databases (memory; inbox and cursors;
+                    // outbox), created above.
                     tracing::info!(path = %self.path.display(), "store upgraded from schema {found} to {SCHEMA_VERSION}");
                     self.meta
                         .put(&mut w, b"schema_version", &SCHEMA_VERSION.to_be_bytes())
