@@ -6,7 +6,7 @@
 mod common;
 
 use common::fake_openai::{FakeOpenAi, Reply};
-use common::harness::{Gateway, NO_CHAT, Ws, last, temp_dir};
+use common::harness::{Gateway, NO_CHAT, Ws, fake_config, last, send, temp_dir};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -16,33 +16,6 @@ fn local_config(max_tokens: u32) -> String {
         "[local]\nmodels_dir = {:?}\n\n[agent]\nmax_tokens = {max_tokens}\n",
         common::harness::models_dir()
     )
-}
-
-/// A config whose chain is the given fake OpenAI-compatible servers, in order.
-fn fake_config(servers: &[(&str, &str)]) -> String {
-    let mut s = String::from("[agent]\nmodel = [");
-    s.push_str(
-        &servers
-            .iter()
-            .map(|(n, _)| format!("\"{n}/fake-model\""))
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
-    s.push_str("]\n");
-    for (n, url) in servers {
-        s.push_str(&format!(
-            "\n[providers.{n}]\nkind = \"openai\"\nbase_url = \"{url}\"\n"
-        ));
-    }
-    s
-}
-
-fn send(ws: &mut Ws, session: &str, message: &str) -> String {
-    let p = ws.call(
-        "chat.send",
-        json!({"sessionKey": session, "message": message}),
-    );
-    p["runId"].as_str().expect("runId").to_string()
 }
 
 #[test]
@@ -488,57 +461,6 @@ fn http_chat_completions_with_session_key_keeps_history() {
         .send_json(json!({"messages": []}));
     assert!(matches!(r, Err(ureq::Error::StatusCode(401))));
     assert!(started.elapsed() < Duration::from_secs(5));
-}
-
-#[test]
-fn sigterm_suspends_in_flight_runs_and_the_next_start_answers_them() {
-    let fake = FakeOpenAi::start(vec![Reply::Hang, Reply::Text("after the restart".into())]);
-    let root = temp_dir("sigterm");
-    let mut gw = Gateway::start(&root, &fake_config(&[("fake", &fake.base_url())]));
-    let mut ws = gw.ws();
-    let run = send(&mut ws, "agent:main:main", "this provider never answers");
-    loop {
-        let f = ws.next_frame().expect("event");
-        if f["event"] == "agent"
-            && f["payload"]["runId"] == run.as_str()
-            && f["payload"]["stream"] == "lifecycle"
-        {
-            break;
-        }
-    }
-    // The run has started; stop only once the provider holds its request, so the
-    // scripted hang is spent by this process and the next one gets the answer.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while fake.requests().is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "no provider request\n{}",
-            gw.log()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let started = Instant::now();
-    assert!(
-        gw.stop().success(),
-        "graceful stop exits 0; log:\n{}",
-        gw.log()
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "shutdown took {:?}",
-        started.elapsed()
-    );
-    gw.restart();
-    let mut ws = gw.ws();
-    let w = ws.call("agent.wait", json!({"runId": run, "timeoutMs": 60_000}));
-    assert_eq!(w["status"], "completed", "{w}\n{}", gw.log());
-    assert_eq!(w["text"], "after the restart");
-    let h = ws.call("chat.history", json!({}));
-    assert_eq!(
-        h["messages"].as_array().map(Vec::len),
-        Some(2),
-        "the acknowledged user turn once, then its answer: {h}"
-    );
 }
 
 #[test]

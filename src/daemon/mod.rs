@@ -249,6 +249,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         shutdown: gw_shutdown.clone(),
         info: Arc::new(info),
         memory: memory.clone(),
+        auth: Default::default(),
     };
     let discovery = discovery_path(data_dir);
     let doc = serde_json::json!({"url": format!("ws://{local}/"), "port": local.port(), "bind": ip.to_string(), "pid": std::process::id()});
@@ -272,7 +273,8 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
             tracing::debug!("cannot set TCP_NODELAY: {e}");
         }
     });
-    let serve = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.cancelled().await;
         tracing::info!(
             "shutting down: suspending turns in flight (they run again at the next start)"

@@ -9,14 +9,7 @@
 //! address, not per attempt, so a guessing client cannot flood the journal. Memory is
 //! bounded by [`MAX_ADDRESSES`] tracked addresses (the stalest entry goes first). Time is
 //! `tokio::time::Instant`, so tests drive it with `tokio::time::pause`/`advance`.
-//! Imports nothing of Hearth.
-
-// Until ws.rs and http.rs call it (the gateway refactor wires it in); the expectation then
-// fails the build, so this line goes with the wiring.
-#![cfg_attr(
-    not(test),
-    expect(dead_code, reason = "not yet called from ws.rs and http.rs")
-)]
+//! [`authorize`] is what the WebSocket handshake and the HTTP APIs call.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -73,6 +66,56 @@ impl Peer {
     }
 }
 
+/// Why [`authorize`] refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// No token was presented (not counted as a failed attempt).
+    Missing,
+    /// A wrong token was presented (counted).
+    Wrong,
+    /// The address is locked out; the token was not compared.
+    Locked(Lockout),
+}
+
+impl Refusal {
+    /// The message for the client.
+    pub(crate) fn message(&self) -> String {
+        match self {
+            Refusal::Missing => "unauthorized: token required".into(),
+            Refusal::Wrong => "unauthorized: wrong token".into(),
+            Refusal::Locked(l) => l.to_string(),
+        }
+    }
+}
+
+/// Checks `presented` against the gateway token for `peer`: refused at once while the
+/// address is locked out; a wrong token counts towards the lockout, a right one clears the
+/// address's count. Always `Ok` when auth is off (`expected` is `None`).
+///
+/// # Errors
+/// [`Refusal`].
+pub(crate) fn authorize(
+    limiter: &AuthLimiter,
+    expected: Option<&str>,
+    peer: Peer,
+    presented: Option<&str>,
+) -> Result<(), Refusal> {
+    if expected.is_none() {
+        return Ok(());
+    }
+    limiter.check(peer).map_err(Refusal::Locked)?;
+    let Some(presented) = presented else {
+        return Err(Refusal::Missing);
+    };
+    if super::token_ok(expected, Some(presented)) {
+        limiter.record_success(peer.addr);
+        Ok(())
+    } else {
+        limiter.record_failure(peer);
+        Err(Refusal::Wrong)
+    }
+}
+
 /// One address's record.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -117,11 +160,6 @@ pub(crate) struct AuthLimiter {
 }
 
 impl AuthLimiter {
-    /// An empty limiter.
-    pub(crate) fn new() -> Self {
-        Self::default()
-    }
-
     /// Whether `peer` may attempt a token now; call it before comparing.
     ///
     /// # Errors

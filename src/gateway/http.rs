@@ -5,17 +5,19 @@
 //! OpenAI's `user` field as `openai-user:<user>`); otherwise it is stateless: the client's
 //! messages are the context and no transcript is kept (the run record still is).
 
-use super::{GatewayState, methods, token_ok};
+use super::auth::Refusal;
+use super::{GatewayState, methods};
 use crate::core::{ChatMessage, EventKind, InboundMessage, Origin, Role, SessionKey, now_ms};
 use crate::router::{DispatchError, Follow, Followed, RunStatus, Submission};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// `GET /healthz`: the process is up.
@@ -43,24 +45,48 @@ pub(super) fn api_error(status: StatusCode, kind: &str, message: impl Into<Strin
     (status, Json(body)).into_response()
 }
 
-/// `None` when the request carries the right bearer token, else the 401 response.
-pub(super) fn unauthorized(st: &GatewayState, headers: &HeaderMap) -> Option<Response> {
+/// `None` when the request carries the right bearer token, else the 401 response (429
+/// with `Retry-After` while the client's address is locked out after repeated wrong
+/// tokens).
+pub(super) fn unauthorized(
+    st: &GatewayState,
+    addr: SocketAddr,
+    headers: &HeaderMap,
+) -> Option<Response> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    (!token_ok(st.token.as_deref(), presented)).then(|| {
-        api_error(
+    let browser = headers.contains_key(header::ORIGIN);
+    match st.authorize(addr, browser, presented) {
+        Ok(()) => None,
+        Err(Refusal::Locked(l)) => {
+            let mut r = api_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                l.to_string(),
+            );
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(l.retry_after.as_secs().max(1)),
+            );
+            Some(r)
+        }
+        Err(_) => Some(api_error(
             StatusCode::UNAUTHORIZED,
             "invalid_request_error",
             "missing or wrong bearer token",
-        )
-    })
+        )),
+    }
 }
 
 /// `GET /v1/models`: the model chain in OpenAI's list shape.
-pub async fn models(State(st): State<GatewayState>, headers: HeaderMap) -> Response {
-    if let Some(r) = unauthorized(&st, &headers) {
+pub async fn models(
+    State(st): State<GatewayState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = unauthorized(&st, addr, &headers) {
         return r;
     }
     let mut data =
@@ -107,10 +133,11 @@ fn content_text(v: &Value) -> String {
 /// `POST /v1/chat/completions`.
 pub async fn chat_completions(
     State(st): State<GatewayState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(r) = unauthorized(&st, &headers) {
+    if let Some(r) = unauthorized(&st, addr, &headers) {
         return r;
     }
     let req: CompletionRequest = match serde_json::from_slice(&body) {
@@ -241,7 +268,8 @@ pub async fn chat_completions(
 /// Streams one run as OpenAI chunks. Nothing is written before the first content, so a
 /// failover before any text restarts invisibly; a failover after text was sent ends the
 /// stream with an error (the client never sees a spliced answer). A follower that lagged
-/// still ends with the rest of the final answer, read from its committed text.
+/// stops forwarding deltas and ends with the rest of the final answer after what it had
+/// sent, read from the committed text.
 async fn sse(
     mut follow: Follow,
     tx: tokio::sync::mpsc::Sender<String>,
@@ -259,13 +287,22 @@ async fn sse(
     };
     while let Some(item) = follow.next().await {
         let ev = match item {
-            Followed::Lagged(_) => {
+            Followed::Lagged(n) => {
+                if !lagged {
+                    tracing::debug!(
+                        missed = n,
+                        "SSE client too slow; the rest of the answer follows from the committed text"
+                    );
+                }
                 lagged = true;
                 continue;
             }
             Followed::Event(ev) => ev,
         };
         let out = match ev.kind {
+            // After a lag the deltas no longer follow what was sent; the rest comes from
+            // the committed text at the end.
+            EventKind::Delta { .. } if lagged => continue,
             EventKind::Delta { text } => {
                 step_sent.push_str(&text);
                 let mut out = Vec::new();

@@ -115,10 +115,11 @@ pub async fn reindex(st: &GatewayState) -> Result<Value, ErrorShape> {
 /// is `float` (default) or `base64` (little-endian f32, as OpenAI's clients request).
 pub async fn embeddings(
     State(st): State<GatewayState>,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(r) = super::http::unauthorized(&st, &headers) {
+    if let Some(r) = super::http::unauthorized(&st, addr, &headers) {
         return r;
     }
     let bad =

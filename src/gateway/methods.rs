@@ -64,9 +64,18 @@ struct ResetParams {
     session_key: Option<String>,
 }
 
-/// Decodes `params` into the method's struct; serde's message names the field.
+/// Decodes `params` into the method's struct; the error names the field
+/// (`params.limit: invalid type: string "all", expected u64`).
 fn params<T: DeserializeOwned>(p: Value) -> Result<T, ErrorShape> {
-    serde_json::from_value(p).map_err(|e| ErrorShape::invalid(format!("params: {e}")))
+    serde_path_to_error::deserialize(p).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." {
+            "params".to_string()
+        } else {
+            format!("params.{path}")
+        };
+        ErrorShape::invalid(format!("{at}: {}", e.into_inner()))
+    })
 }
 
 fn key(k: Option<&str>, field: &str) -> Result<SessionKey, ErrorShape> {

@@ -4,7 +4,7 @@
 //! Talks to the rest of Hearth only through the dispatcher ([`crate::router::Dispatcher`])
 //! and memory's queries; must not import `agent` or `storage`, nor any provider backend.
 
-pub(crate) mod auth;
+mod auth;
 mod deliver;
 mod events;
 mod http;
@@ -43,6 +43,25 @@ pub struct GatewayState {
     pub info: Arc<serde_json::Value>,
     /// Long-term memory (`None` when `[memory] enabled = false`).
     pub memory: Option<Arc<crate::memory::Memory>>,
+    /// Failed token attempts per client address (lockout after repeated failures).
+    pub(crate) auth: Arc<auth::AuthLimiter>,
+}
+
+impl GatewayState {
+    /// Checks the token `presented` by the client at `addr` (`browser`: the request
+    /// carries an `Origin` header).
+    pub(crate) fn authorize(
+        &self,
+        addr: std::net::SocketAddr,
+        browser: bool,
+        presented: Option<&str>,
+    ) -> Result<(), auth::Refusal> {
+        let peer = auth::Peer {
+            addr: addr.ip(),
+            browser,
+        };
+        auth::authorize(&self.auth, self.token.as_deref(), peer, presented)
+    }
 }
 
 /// The router: `/` (WebSocket upgrade, or a short text page), `/healthz`, `/readyz`,

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The protocol version this gateway speaks; `connect` must admit it in
 /// `minProtocol..=maxProtocol`.
@@ -15,8 +16,9 @@ pub struct Request {
     /// Must be `"req"`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// Client-chosen id echoed in the response.
-    pub id: Value,
+    /// Client-chosen id, echoed in the response byte for byte (kept raw, so a large
+    /// integer is not rounded through a float).
+    pub id: Box<RawValue>,
     /// Method name.
     pub method: String,
     /// Method parameters (an object; absent means `{}`).
@@ -71,14 +73,48 @@ impl ErrorShape {
     }
 }
 
-/// A successful response frame.
-pub fn res_ok(id: &Value, payload: Value) -> Value {
-    serde_json::json!({"type": "res", "id": id, "ok": true, "payload": payload})
+/// Just the id of a frame that is not a valid request, to answer it.
+#[derive(Deserialize)]
+pub struct FrameId {
+    /// The id, if the frame has one.
+    #[serde(default)]
+    pub id: Option<Box<RawValue>>,
 }
 
-/// A failed response frame.
-pub fn res_err(id: &Value, error: &ErrorShape) -> Value {
-    serde_json::json!({"type": "res", "id": id, "ok": false, "error": error})
+#[derive(Serialize)]
+struct Res<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a RawValue,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a ErrorShape>,
+}
+
+fn res(id: &RawValue, payload: Option<&Value>, error: Option<&ErrorShape>) -> String {
+    let r = Res {
+        kind: "res",
+        id,
+        ok: error.is_none(),
+        payload,
+        error,
+    };
+    serde_json::to_string(&r).unwrap_or_else(|e| {
+        // Values built from serde_json never fail to serialize; say so if one does.
+        format!(r#"{{"type":"res","id":null,"ok":false,"error":{{"code":"INTERNAL","message":"cannot encode the response: {e}"}}}}"#)
+    })
+}
+
+/// A successful response frame, serialized.
+pub fn res_ok(id: &RawValue, payload: &Value) -> String {
+    res(id, Some(payload), None)
+}
+
+/// A failed response frame, serialized (`id` is `null` when the frame had none).
+pub fn res_err(id: &RawValue, error: &ErrorShape) -> String {
+    res(id, None, Some(error))
 }
 
 /// An event frame.

@@ -3,15 +3,18 @@
 //! queue. Malformed frames get an error response; the connection stays up.
 
 use super::protocol::{
-    EVENTS, ErrorShape, METHODS, PROTOCOL_VERSION, Request, event, res_err, res_ok,
+    EVENTS, ErrorShape, FrameId, METHODS, PROTOCOL_VERSION, Request, event, res_err, res_ok,
 };
-use super::{GatewayState, events, methods, token_ok};
+use super::{GatewayState, events, methods};
 use crate::router::{Followed, SessionFilter};
-use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -27,8 +30,11 @@ const MAX_FRAME: usize = 1 << 20;
 /// `GET /`: upgrades to the WebSocket protocol, or answers plain HTTP with a hint.
 pub async fn upgrade(
     State(st): State<GatewayState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let browser = headers.contains_key(header::ORIGIN);
     let Ok(ws) = ws else {
         return "Hearth gateway. Connect a WebSocket client here (see `hearth chat`), or use /v1/chat/completions.\n".into_response();
     };
@@ -41,7 +47,7 @@ pub async fn upgrade(
     };
     ws.max_message_size(MAX_FRAME)
         .on_upgrade(move |socket| async move {
-            connection(st, socket).await;
+            connection(st, socket, addr, browser).await;
             drop(permit);
         })
 }
@@ -56,7 +62,7 @@ async fn close(mut socket: WebSocket, code: u16, reason: &str) {
         .await;
 }
 
-async fn connection(st: GatewayState, mut socket: WebSocket) {
+async fn connection(st: GatewayState, mut socket: WebSocket, addr: SocketAddr, browser: bool) {
     // 1. The handshake: the first frame must be a valid `connect` request.
     let first = match tokio::time::timeout(CONNECT_TIMEOUT, socket.recv()).await {
         Ok(Some(Ok(Message::Text(t)))) => t,
@@ -113,13 +119,8 @@ async fn connection(st: GatewayState, mut socket: WebSocket) {
         return close(socket, close_code::PROTOCOL, &reason).await;
     }
     let presented = p.pointer("/auth/token").and_then(Value::as_str);
-    if !token_ok(st.token.as_deref(), presented) {
-        let reason = if presented.is_some() {
-            "unauthorized: wrong token"
-        } else {
-            "unauthorized: token required"
-        };
-        return close(socket, close_code::POLICY, reason).await;
+    if let Err(refused) = st.authorize(addr, browser, presented) {
+        return close(socket, close_code::POLICY, &refused.message()).await;
     }
     let hello = json!({
         "type": "hello-ok",
@@ -128,12 +129,16 @@ async fn connection(st: GatewayState, mut socket: WebSocket) {
         "features": {"methods": METHODS, "events": EVENTS},
         "policy": {"tickIntervalMs": st.tick_ms, "maxPayload": MAX_FRAME},
     });
-    if socket.send(text(&res_ok(&req.id, hello))).await.is_err() {
+    if socket
+        .send(Message::Text(res_ok(&req.id, &hello).into()))
+        .await
+        .is_err()
+    {
         return;
     }
 
     // 2. The session: requests, events and ticks.
-    let (out_tx, mut out_rx) = mpsc::channel::<Value>(OUT_QUEUE);
+    let (out_tx, mut out_rx) = mpsc::channel::<String>(OUT_QUEUE);
     let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     let mut events = st.dispatcher.subscribe(SessionFilter::All);
     let mut tick = tokio::time::interval(Duration::from_millis(st.tick_ms.max(100)));
@@ -145,8 +150,8 @@ async fn connection(st: GatewayState, mut socket: WebSocket) {
                 let frame = match incoming {
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(Message::Binary(_))) => {
-                        let err = res_err(&Value::Null, &ErrorShape::invalid("binary frames are not supported; send JSON text"));
-                        if socket.send(text(&err)).await.is_err() {
+                        let err = res_err(RawValue::NULL, &ErrorShape::invalid("binary frames are not supported; send JSON text"));
+                        if socket.send(Message::Text(err.into())).await.is_err() {
                             break;
                         }
                         continue;
@@ -156,13 +161,13 @@ async fn connection(st: GatewayState, mut socket: WebSocket) {
                 };
                 let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
                 if let Some(err) = handle_frame(&st, frame.as_str(), &out_tx, permit)
-                    && socket.send(text(&err)).await.is_err()
+                    && socket.send(Message::Text(err.into())).await.is_err()
                 {
                     break;
                 }
             }
             Some(frame) = out_rx.recv() => {
-                if socket.send(text(&frame)).await.is_err() {
+                if socket.send(Message::Text(frame.into())).await.is_err() {
                     break;
                 }
             }
@@ -207,24 +212,14 @@ async fn connection(st: GatewayState, mut socket: WebSocket) {
 fn handle_frame(
     st: &GatewayState,
     frame: &str,
-    out: &mpsc::Sender<Value>,
+    out: &mpsc::Sender<String>,
     permit: tokio::sync::OwnedSemaphorePermit,
-) -> Option<Value> {
-    let value: Value = match serde_json::from_str(frame) {
-        Ok(v) => v,
-        Err(e) => {
-            return Some(res_err(
-                &Value::Null,
-                &ErrorShape::invalid(format!("malformed JSON: {e}")),
-            ));
-        }
-    };
-    let id = value.get("id").cloned().unwrap_or(Value::Null);
-    let req: Request = match serde_json::from_value::<Request>(value) {
+) -> Option<String> {
+    let req: Request = match serde_json::from_str::<Request>(frame) {
         Ok(r) if r.kind == "req" => r,
         Ok(r) => {
             return Some(res_err(
-                &id,
+                &r.id,
                 &ErrorShape::invalid(format!(
                     "unexpected frame type {:?}; clients send `req`",
                     r.kind
@@ -232,16 +227,24 @@ fn handle_frame(
             ));
         }
         Err(e) => {
-            return Some(res_err(
-                &id,
-                &ErrorShape::invalid(format!("not a request frame: {e}")),
-            ));
+            // Only on the error path: tell malformed JSON from a wrong shape, and find the
+            // id to answer with.
+            return Some(match serde_json::from_str::<FrameId>(frame) {
+                Err(e) => res_err(
+                    RawValue::NULL,
+                    &ErrorShape::invalid(format!("malformed JSON: {e}")),
+                ),
+                Ok(f) => res_err(
+                    f.id.as_deref().unwrap_or(RawValue::NULL),
+                    &ErrorShape::invalid(format!("not a request frame: {e}")),
+                ),
+            });
         }
     };
     let (st, out) = (st.clone(), out.clone());
     tokio::spawn(async move {
         let frame = match methods::dispatch(&st, &req.method, req.params).await {
-            Ok(payload) => res_ok(&req.id, payload),
+            Ok(payload) => res_ok(&req.id, &payload),
             Err(e) => res_err(&req.id, &e),
         };
         // Each task sends one frame and at most MAX_IN_FLIGHT run at once, so this queue

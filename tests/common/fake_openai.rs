@@ -14,8 +14,9 @@
 //! Every chat-completions request is recorded for [`FakeOpenAi::requests`].
 #![allow(dead_code)]
 
+use super::http1::{Request, read_request};
 use serde_json::{Value, json};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -49,6 +50,12 @@ pub enum Reply {
     NoChoices,
     /// Reads the request and never answers (until the fake is dropped).
     Hang,
+    /// Streams the text's pieces, then drops the connection without a finish chunk or
+    /// `[DONE]` (a provider dying mid-answer); a non-streamed request gets the drop alone.
+    Cut(String),
+    /// `echo: <the last user message>`, streamed with the given pause (ms) before each
+    /// piece, so a test can act while the answer is being generated.
+    Echo(u64),
 }
 
 /// A running fake server; dropping it stops accepting and releases hanging connections.
@@ -63,23 +70,6 @@ struct Shared {
     served: AtomicU64,
     requests: Mutex<Vec<Value>>,
     stop: AtomicBool,
-}
-
-/// A parsed HTTP request.
-struct Request {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
 }
 
 impl FakeOpenAi {
@@ -161,87 +151,6 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Reads one request; `None` when the client closed the connection between requests.
-fn read_request(
-    reader: &mut BufReader<TcpStream>,
-    out: &mut TcpStream,
-) -> io::Result<Option<Request>> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let (method, path) = (
-        parts.next().unwrap_or_default().to_string(),
-        parts.next().unwrap_or_default().to_string(),
-    );
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        let trimmed = line.trim_end();
-        if trimmed.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = trimmed.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-        }
-    }
-    let mut request = Request {
-        method,
-        path,
-        headers,
-        body: Vec::new(),
-    };
-    if request
-        .header("expect")
-        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-    {
-        out.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-    }
-    if request
-        .header("transfer-encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
-    {
-        request.body = read_chunked(reader)?;
-    } else if let Some(len) = request
-        .header("content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        request.body = vec![0; len];
-        reader.read_exact(&mut request.body)?;
-    }
-    Ok(Some(request))
-}
-
-fn read_chunked(reader: &mut BufReader<TcpStream>) -> io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line)?;
-        let size = line.trim().split(';').next().unwrap_or_default();
-        let size = usize::from_str_radix(size, 16)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        if size == 0 {
-            // Trailers, then the blank line.
-            loop {
-                line.clear();
-                if reader.read_line(&mut line)? == 0 || line.trim_end().is_empty() {
-                    return Ok(body);
-                }
-            }
-        }
-        let start = body.len();
-        body.resize(start + size, 0);
-        reader.read_exact(&mut body[start..])?;
-        line.clear();
-        reader.read_line(&mut line)?;
-    }
 }
 
 fn route(request: &Request, out: &mut TcpStream, shared: &Shared) -> io::Result<()> {
@@ -368,6 +277,42 @@ fn chat(request: &Request, out: &mut TcpStream, shared: &Shared) -> io::Result<(
             let mut completion = ctx.completion(Value::Null, "stop", 0);
             completion["choices"] = json!([]);
             write_json(out, 200, &completion.to_string(), None)
+        }
+        Reply::Cut(text) => {
+            if ctx.stream {
+                start_stream(out)?;
+                for piece in &pieces(text) {
+                    write_event(out, &ctx.chunk(json!({"content": piece}), None))?;
+                }
+            }
+            out.shutdown(std::net::Shutdown::Both)?;
+            Err(io::ErrorKind::ConnectionAborted.into())
+        }
+        Reply::Echo(pause_ms) => {
+            let last = body["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .rev()
+                .find(|m| m["role"] == "user")
+                .and_then(|m| m["content"].as_str())
+                .unwrap_or_default();
+            let text = format!("echo: {last}");
+            let pause = Duration::from_millis(*pause_ms);
+            if !ctx.stream {
+                std::thread::sleep(pause);
+                let message = json!({"role": "assistant", "content": text, "refusal": null});
+                let c = ctx.completion(message, "stop", pieces(&text).len());
+                return write_json(out, 200, &c.to_string(), None);
+            }
+            start_stream(out)?;
+            let pieces = pieces(&text);
+            for piece in &pieces {
+                std::thread::sleep(pause);
+                write_event(out, &ctx.chunk(json!({"content": piece}), None))?;
+            }
+            write_event(out, &ctx.chunk(json!({}), Some("stop")))?;
+            ctx.finish_stream(out, pieces.len())
         }
         Reply::Hang => {
             while !shared.stop.load(Ordering::SeqCst) {

@@ -230,12 +230,34 @@ impl Ws {
             .expect("send");
     }
 
+    /// Opens the socket as a web page would: with an `Origin` header.
+    pub fn open_from_browser(port: u16, origin: &str) -> Ws {
+        use tungstenite::client::IntoClientRequest;
+        let mut req = format!("ws://127.0.0.1:{port}/")
+            .into_client_request()
+            .expect("request");
+        req.headers_mut()
+            .insert("origin", origin.parse().expect("origin header"));
+        let (socket, _) = tungstenite::connect(req).expect("websocket connect");
+        Ws {
+            socket,
+            next: 1,
+            backlog: VecDeque::new(),
+        }
+    }
+
     /// Reads the next frame: `Ok(json)` or `Err(close reason)` when the server closed.
     pub fn read(&mut self) -> Result<Value, String> {
+        self.read_raw()
+            .map(|t| serde_json::from_str(&t).expect("server sent JSON"))
+    }
+
+    /// Reads the next text frame as sent: `Ok(text)` or `Err(close reason)`.
+    pub fn read_raw(&mut self) -> Result<String, String> {
         loop {
             match self.socket.read() {
                 Ok(Message::Text(t)) => {
-                    return Ok(serde_json::from_str(t.as_str()).expect("server sent JSON"));
+                    return Ok(t.as_str().to_string());
                 }
                 Ok(Message::Close(f)) => {
                     return Err(f
@@ -315,4 +337,32 @@ pub fn deltas(events: &[Value]) -> String {
 /// The final lifecycle event.
 pub fn last(events: &[Value]) -> &Value {
     events.last().expect("at least one event")
+}
+
+/// A config whose chain is the given fake OpenAI-compatible servers, in order.
+pub fn fake_config(servers: &[(&str, &str)]) -> String {
+    let mut s = String::from("[agent]\nmodel = [");
+    s.push_str(
+        &servers
+            .iter()
+            .map(|(n, _)| format!("\"{n}/fake-model\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    s.push_str("]\n");
+    for (n, url) in servers {
+        s.push_str(&format!(
+            "\n[providers.{n}]\nkind = \"openai\"\nbase_url = \"{url}\"\n"
+        ));
+    }
+    s
+}
+
+/// Sends `message` to `session` with `chat.send`; returns the run id.
+pub fn send(ws: &mut Ws, session: &str, message: &str) -> String {
+    let p = ws.call(
+        "chat.send",
+        json!({"sessionKey": session, "message": message}),
+    );
+    p["runId"].as_str().expect("runId").to_string()
 }

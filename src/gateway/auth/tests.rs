@@ -29,7 +29,7 @@ fn fail(limiter: &AuthLimiter, peer: Peer, times: u32) {
 
 #[tokio::test(start_paused = true)]
 async fn ten_failures_in_a_minute_lock_an_address_out_for_five_minutes() {
-    let limiter = AuthLimiter::new();
+    let limiter = AuthLimiter::default();
     fail(&limiter, peer(REMOTE), MAX_FAILURES - 1);
     assert_eq!(limiter.check(peer(REMOTE)), Ok(()));
     advance(Duration::from_secs(59)).await;
@@ -64,7 +64,7 @@ async fn ten_failures_in_a_minute_lock_an_address_out_for_five_minutes() {
 
 #[tokio::test(start_paused = true)]
 async fn failures_spread_over_more_than_a_window_do_not_lock() {
-    let limiter = AuthLimiter::new();
+    let limiter = AuthLimiter::default();
     fail(&limiter, peer(REMOTE), MAX_FAILURES - 1);
     advance(WINDOW).await;
     fail(&limiter, peer(REMOTE), MAX_FAILURES - 1);
@@ -75,7 +75,7 @@ async fn failures_spread_over_more_than_a_window_do_not_lock() {
 
 #[tokio::test(start_paused = true)]
 async fn a_right_token_resets_the_count_unless_locked_out() {
-    let limiter = AuthLimiter::new();
+    let limiter = AuthLimiter::default();
     fail(&limiter, peer(REMOTE), MAX_FAILURES - 1);
     limiter.record_success(REMOTE);
     fail(&limiter, peer(REMOTE), MAX_FAILURES - 1);
@@ -87,7 +87,7 @@ async fn a_right_token_resets_the_count_unless_locked_out() {
 
 #[tokio::test(start_paused = true)]
 async fn the_local_cli_keeps_working_while_a_local_browser_is_locked_out() {
-    let limiter = AuthLimiter::new();
+    let limiter = AuthLimiter::default();
     fail(&limiter, browser(LOOPBACK), MAX_FAILURES);
     assert!(limiter.check(browser(LOOPBACK)).is_err());
     // A loopback connection without Origin (the CLI) may still try its token ...
@@ -125,7 +125,7 @@ fn tally(limiter: &AuthLimiter, peer: Peer, times: u32) -> (u32, u32, u32, u32) 
 
 #[tokio::test(start_paused = true)]
 async fn failures_are_logged_once_per_window_per_address() {
-    let limiter = AuthLimiter::new();
+    let limiter = AuthLimiter::default();
     assert_eq!(tally(&limiter, peer(REMOTE), 3), (1, 2, 0, 0));
     assert_eq!(
         tally(&limiter, peer(LOOPBACK), 2),
@@ -147,7 +147,7 @@ async fn failures_are_logged_once_per_window_per_address() {
 
 #[tokio::test(start_paused = true)]
 async fn memory_is_bounded_and_lockouts_outlive_eviction() {
-    let limiter = AuthLimiter::new();
+    let limiter = AuthLimiter::default();
     fail(&limiter, peer(REMOTE), MAX_FAILURES);
     for i in 0..(MAX_ADDRESSES as u32 + 500) {
         advance(Duration::from_millis(1)).await;
