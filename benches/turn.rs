@@ -113,7 +113,15 @@ fn main() {
         .expect("runtime");
     let mut lat = Vec::with_capacity(turns);
     let started = Instant::now();
+    // As in the gateway: answers leave through the outbox to the `ws` channel's sink.
+    dispatcher.register_outbound(Arc::new(
+        hearth::gateway::GatewaySink::all()
+            .into_iter()
+            .next()
+            .expect("ws sink"),
+    ));
     rt.block_on(async {
+        dispatcher.recover().await.expect("recover");
         for i in 0..turns {
             let t = Instant::now();
             let (acc, _) = dispatcher
@@ -121,7 +129,7 @@ fn main() {
                     session_key: SessionKey::parse(&format!("agent:main:bench{}", i % 8))
                         .expect("key"),
                     message: InboundMessage {
-                        origin: Origin::gateway("bench"),
+                        origin: Origin::gateway("ws"),
                         text: format!("turn {i}"),
                         attachments: Vec::new(),
                         ts_ms: hearth::core::now_ms(),

@@ -9,6 +9,8 @@ use common::fake_openai::{FakeOpenAi, Reply};
 use common::harness::{Gateway, NO_CHAT, Ws, fake_config, send, temp_dir};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Polls `cond` every 20 ms for up to 30 s.
@@ -332,3 +334,6 @@ fn a_failover_after_partial_output_never_reaches_an_openai_client_spliced() {
     assert!(stdout.starts_with("OK"), "{stdout}");
     assert!(!b.requests().is_empty(), "the fallback was asked");
 }
+
+#[path = "road/chaos.rs"]
+mod chaos;

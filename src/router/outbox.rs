@@ -168,7 +168,6 @@ async fn record(
             row.status = OutboxStatus::Sent;
             row.receipt = Some(receipt);
             row.done_ms = Some(now_ms());
-            tracing::debug!(seq = row.seq, run = %row.run_id, "delivered");
         }
         Err(SendError::Permanent { message }) => {
             row.status = OutboxStatus::Dead;
@@ -198,10 +197,15 @@ async fn record(
             row.last_error = Some(message);
         }
     }
-    let seq = row.seq;
+    let (seq, sent) = (row.seq, row.status == OutboxStatus::Sent);
+    let run = row.run_id.clone();
     if let Err(e) = ob.store.write(move |s, w| s.delivery_put(w, &row)).await {
         tracing::error!(seq, "cannot record a delivery attempt: {e}");
         return Some(Instant::now() + STORE_RETRY);
+    }
+    if sent {
+        // Logged once the row is durably `sent` (the e2e tests count these lines).
+        tracing::debug!(seq, run = %run, "delivered");
     }
     retry
 }

@@ -210,24 +210,34 @@ pub struct Ws {
 impl Ws {
     /// Opens the socket without the handshake.
     pub fn open(port: u16) -> Ws {
+        Ws::try_open(port).expect("websocket connect")
+    }
+
+    /// Opens the socket without the handshake, or says why it could not.
+    pub fn try_open(port: u16) -> Result<Ws, String> {
         let (socket, _) =
-            tungstenite::connect(format!("ws://127.0.0.1:{port}/")).expect("websocket connect");
+            tungstenite::connect(format!("ws://127.0.0.1:{port}/")).map_err(|e| e.to_string())?;
         if let MaybeTlsStream::Plain(s) = socket.get_ref() {
             s.set_read_timeout(Some(Duration::from_secs(300)))
-                .expect("timeout");
+                .map_err(|e| e.to_string())?;
         }
-        Ws {
+        Ok(Ws {
             socket,
             next: 1,
             backlog: VecDeque::new(),
-        }
+        })
     }
 
     /// Sends raw text.
     pub fn send_text(&mut self, t: &str) {
+        self.try_send_text(t).expect("send");
+    }
+
+    /// Sends raw text, or says why it could not (the server is gone).
+    pub fn try_send_text(&mut self, t: &str) -> Result<(), String> {
         self.socket
             .send(Message::Text(t.to_string().into()))
-            .expect("send");
+            .map_err(|e| e.to_string())
     }
 
     /// Opens the socket as a web page would: with an `Origin` header.
