@@ -55,7 +55,8 @@ fn first_delta(conn: &mut BufReader<TcpStream>, port: u16, token: &str) -> Durat
     loop {
         line.clear();
         conn.read_line(&mut line).expect("read");
-        if first.is_none() && line.contains("\"content\":\"") && !line.contains("\"content\":\"\"") {
+        if first.is_none() && line.contains("\"content\":\"") && !line.contains("\"content\":\"\"")
+        {
             first = Some(t.elapsed());
         }
         if line.starts_with("data: [DONE]") {
@@ -87,7 +88,9 @@ fn main() {
     let fake = FakeOpenAi::start(vec![Reply::Text("ok".into())]);
     let root = temp_dir("bench-road");
     let mut config = fake_config(&[("fake", &fake.base_url())]);
-    config.push_str("\n[gateway]\nmax_connections = 1024\n\n[queue]\nmode = \"followup\"\n");
+    config.push_str(
+        "\n[gateway]\nmax_connections = 1024\n\n[queue]\nmode = \"followup\"\ncap = 1000\n",
+    );
     let gw = Gateway::start(&root, &config);
     let url = format!("{}/v1/chat/completions", gw.http());
 
@@ -125,7 +128,10 @@ fn main() {
             })
         })
         .collect();
-    let mut lat: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().expect("client")).collect();
+    let mut lat: Vec<Duration> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("client"))
+        .collect();
     let rate = lat.len() as f64 / t.elapsed().as_secs_f64();
     println!(
         "HTTP 20 concurrent clients: {rate:.0} turns/s, p50 {:.2} ms, p99 {:.2} ms",
@@ -135,7 +141,9 @@ fn main() {
 
     // 3. SSE time to first delta on one keep-alive connection.
     let mut conn = BufReader::new(TcpStream::connect(("127.0.0.1", gw.port)).expect("connect"));
-    let mut ttfd: Vec<Duration> = (0..50).map(|_| first_delta(&mut conn, gw.port, &gw.token)).collect();
+    let mut ttfd: Vec<Duration> = (0..50)
+        .map(|_| first_delta(&mut conn, gw.port, &gw.token))
+        .collect();
     println!(
         "SSE first delta on a keep-alive connection: p50 {:.2} ms, p99 {:.2} ms",
         pct(&mut ttfd, 0.5),
@@ -155,7 +163,10 @@ fn main() {
                 let session = format!("agent:main:load{}", c % 50);
                 let mut runs = Vec::new();
                 for i in 0..messages {
-                    let r = ws.call("chat.send", json!({"sessionKey": session, "message": format!("c{c} m{i}")}));
+                    let r = ws.call(
+                        "chat.send",
+                        json!({"sessionKey": session, "message": format!("c{c} m{i}")}),
+                    );
                     runs.push(r["runId"].as_str().expect("runId").to_string());
                 }
                 let mut lost = 0;
@@ -166,7 +177,10 @@ fn main() {
                         lost += 1;
                     }
                     // The turn's own time: from the lane taking it to its committed end.
-                    let (a, b) = (w["startedAt"].as_u64().unwrap_or(0), w["endedAt"].as_u64().unwrap_or(0));
+                    let (a, b) = (
+                        w["startedAt"].as_u64().unwrap_or(0),
+                        w["endedAt"].as_u64().unwrap_or(0),
+                    );
                     lat.push(Duration::from_millis(b.saturating_sub(a)));
                 }
                 (lost, lat)

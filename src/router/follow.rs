@@ -11,8 +11,11 @@ use tokio::sync::{broadcast, watch};
 
 /// The live state of one accepted run, shared by its lane and its followers.
 pub(super) struct RunWatch {
-    /// Events of the turn that answers it.
-    pub events: broadcast::Sender<AgentEvent>,
+    /// Events of the turn that answers it, for followers. Created by the first follower:
+    /// a tokio broadcast allocates all its slots up front (~[`RUN_EVENTS`] × 200 bytes),
+    /// and most runs (every WebSocket `chat.send`) are never followed one by one, so
+    /// thousands of queued runs must not each hold one.
+    events: std::sync::Mutex<Option<broadcast::Sender<AgentEvent>>>,
     /// Its final record, once committed.
     pub done: watch::Sender<Option<RunRecord>>,
 }
@@ -23,9 +26,31 @@ pub(super) const RUN_EVENTS: usize = 1024;
 impl RunWatch {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
-            events: broadcast::channel(RUN_EVENTS).0,
+            events: std::sync::Mutex::new(None),
             done: watch::channel(None).0,
         })
+    }
+
+    /// A receiver of the run's events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<AgentEvent> {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(|| broadcast::channel(RUN_EVENTS).0)
+            .subscribe()
+    }
+
+    /// Sends `ev` to the run's followers, if it has any.
+    pub fn send(&self, ev: &AgentEvent) {
+        let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = events.as_ref() {
+            if tx.receiver_count() == 0 {
+                // Every follower left: free the buffer (a new follower makes a new one).
+                *events = None;
+            } else {
+                let _ = tx.send(ev.clone());
+            }
+        }
     }
 }
 
@@ -63,7 +88,7 @@ impl Follow {
     pub(super) fn live(run_id: String, w: &RunWatch, store: Store) -> Self {
         Self {
             run_id,
-            events: Some(w.events.subscribe()),
+            events: Some(w.subscribe()),
             done: Some(w.done.subscribe()),
             store,
             ended: false,

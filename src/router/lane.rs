@@ -152,7 +152,7 @@ impl TurnHooks for Hooks {
             .unwrap_or_else(|p| p.into_inner())
             .iter()
         {
-            let _ = w.events.send(ev.clone());
+            w.send(&ev);
         }
         let global = if ev.kind.is_final() {
             &self.inner.finals

@@ -29,6 +29,9 @@ const MAX_IN_FLIGHT: usize = 16;
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Rows pruned per commit.
 const PRUNE_BATCH: usize = 10_000;
+/// Pending rows looked at per pass, oldest first (a backlog is worked through from its
+/// head without decoding all of it on every pass).
+const SCAN_ROWS: usize = 1024;
 /// Wait after the store failed to read the outbox.
 const STORE_RETRY: Duration = Duration::from_secs(5);
 
@@ -155,10 +158,10 @@ async fn attempt(ob: &Outbox, row: &OutboxRow) -> Result<String, SendError> {
     }
 }
 
-/// Applies an attempt's result to `row` and commits it; returns when to try again, if ever.
-async fn record(
-    ob: &Outbox,
-    mut row: OutboxRow,
+/// Applies an attempt's result to `row`; returns when to try again, if ever.
+fn apply(
+    opts: &DeliveryOptions,
+    row: &mut OutboxRow,
     res: Result<String, SendError>,
 ) -> Option<Instant> {
     row.attempts += 1;
@@ -180,14 +183,13 @@ async fn record(
             message,
             retry_after_ms,
         }) => {
-            if row.attempts >= ob.opts.max_attempts {
+            if row.attempts >= opts.max_attempts {
                 row.status = OutboxStatus::Dead;
                 row.done_ms = Some(now_ms());
                 tracing::warn!(seq = row.seq, run = %row.run_id, channel = %row.message.target.channel,
                     attempts = row.attempts, "delivery failed too often, kept as a dead letter: {message}");
             } else {
-                let wait = ob
-                    .opts
+                let wait = opts
                     .backoff(row.attempts)
                     .max(Duration::from_millis(retry_after_ms.unwrap_or(0)));
                 tracing::info!(seq = row.seq, run = %row.run_id, channel = %row.message.target.channel,
@@ -197,17 +199,45 @@ async fn record(
             row.last_error = Some(message);
         }
     }
-    let (seq, sent) = (row.seq, row.status == OutboxStatus::Sent);
-    let run = row.run_id.clone();
-    if let Err(e) = ob.store.write(move |s, w| s.delivery_put(w, &row)).await {
-        tracing::error!(seq, "cannot record a delivery attempt: {e}");
-        return Some(Instant::now() + STORE_RETRY);
+    retry
+}
+
+/// Applies the results of finished attempts and commits them in one transaction; returns
+/// each row's next attempt time, if any.
+async fn record(
+    ob: &Outbox,
+    done: Vec<(OutboxRow, Result<String, SendError>)>,
+) -> Vec<(u64, Option<Instant>)> {
+    let mut rows = Vec::with_capacity(done.len());
+    let mut next = Vec::with_capacity(done.len());
+    for (mut row, res) in done {
+        next.push((row.seq, apply(&ob.opts, &mut row, res)));
+        rows.push(row);
     }
-    if sent {
+    let sent: Vec<(u64, String)> = rows
+        .iter()
+        .filter(|r| r.status == OutboxStatus::Sent)
+        .map(|r| (r.seq, r.run_id.clone()))
+        .collect();
+    let committed = ob
+        .store
+        .write(move |s, w| {
+            for row in &rows {
+                s.delivery_put(w, row)?;
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(e) = committed {
+        tracing::error!("cannot record {} delivery attempts: {e}", next.len());
+        let at = Instant::now() + STORE_RETRY;
+        return next.into_iter().map(|(seq, _)| (seq, Some(at))).collect();
+    }
+    for (seq, run) in sent {
         // Logged once the row is durably `sent` (the e2e tests count these lines).
         tracing::debug!(seq, run = %run, "delivered");
     }
-    retry
+    next
 }
 
 /// Runs the worker until `shutdown`. Sends still in flight then are abandoned: their rows
@@ -226,7 +256,7 @@ pub(crate) async fn run(ob: Arc<Outbox>, shutdown: CancellationToken) {
             let store = &ob.store;
             store
                 .read_txn()
-                .and_then(|r| store.delivery_rows(&r, OutboxStatus::Pending, usize::MAX))
+                .and_then(|r| store.delivery_rows(&r, OutboxStatus::Pending, SCAN_ROWS))
         };
         let mut next = Some(next_prune);
         match rows {
@@ -269,13 +299,19 @@ pub(crate) async fn run(ob: Arc<Outbox>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => break,
             Some(joined) = inflight.join_next(), if !inflight.is_empty() => {
                 // `attempt` catches the sink's panics, so a join error means shutdown.
-                let Ok((row, res)) = joined else { continue };
-                let seq = row.seq;
-                busy.remove(&seq);
-                match record(&ob, row, res).await {
-                    Some(at) => due.insert(seq, at),
-                    None => due.remove(&seq),
-                };
+                let mut done: Vec<_> = joined.into_iter().collect();
+                while let Some(more) = inflight.try_join_next() {
+                    done.extend(more);
+                }
+                for (row, _) in &done {
+                    busy.remove(&row.seq);
+                }
+                for (seq, at) in record(&ob, done).await {
+                    match at {
+                        Some(at) => due.insert(seq, at),
+                        None => due.remove(&seq),
+                    };
+                }
             }
             _ = ob.wake.notified() => {}
             _ = sleep => {}

@@ -173,7 +173,7 @@ impl Dispatcher {
                 for r in recs {
                     let ev = final_event(&r, 0);
                     for w in inner.watches_of(std::slice::from_ref(&r.id)) {
-                        let _ = w.events.send(ev.clone());
+                        w.send(&ev);
                     }
                     let _ = inner.finals.send(ev);
                     inner.settle(std::slice::from_ref(&r.id), &r);

@@ -556,7 +556,7 @@ async fn a_restart_reruns_untouched_turns_and_reports_interrupted_ones() {
         q,
         vec![hold(Reply::Text("x")), Reply::Tool, hold(Reply::Text("y"))],
     );
-    r.send("a", "question a").await.expect("a");
+    let (a, _) = r.send("a", "question a").await.expect("a");
     r.call().await;
     r.send("b", "question b").await.expect("b");
     r.call().await;
@@ -578,6 +578,11 @@ async fn a_restart_reruns_untouched_turns_and_reports_interrupted_ones() {
             .await
             .expect("b2");
     assert_eq!(w.reply.as_deref(), Some("echo: question b2"));
+    let wa =
+        r.d.wait(&a.run_id, Duration::from_secs(60))
+            .await
+            .expect("a");
+    assert_eq!(wa.status, RunStatus::Completed);
     let ta = r.transcript("agent:main:a");
     assert_eq!(
         ta.iter().map(|(_, c)| c.as_str()).collect::<Vec<_>>(),

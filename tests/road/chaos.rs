@@ -284,6 +284,7 @@ fn sigkill_at_random_points_under_load_loses_and_repeats_nothing() {
     let n = delivered.len();
     delivered.sort();
     delivered.dedup();
+    assert!(n > 0, "{ctx}: no delivery logged");
     assert_eq!(delivered.len(), n, "{ctx}: an outbox row was sent again");
     eventually("every answer delivered", || {
         let o = ws.call("status", json!({}))["outbox"].clone();
