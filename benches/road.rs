@@ -172,7 +172,9 @@ fn main() {
                 let mut lost = 0;
                 let mut lat = Vec::new();
                 for run in runs {
-                    let w = ws.call("agent.wait", json!({"runId": run, "timeoutMs": 600_000}));
+                    let w = ws
+                        .try_call("agent.wait", json!({"runId": run, "timeoutMs": 600_000}))
+                        .expect("agent.wait");
                     if w["status"] != "completed" {
                         lost += 1;
                     }

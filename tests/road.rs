@@ -335,5 +335,40 @@ fn a_failover_after_partial_output_never_reaches_an_openai_client_spliced() {
     assert!(!b.requests().is_empty(), "the fallback was asked");
 }
 
+#[test]
+fn a_connection_receives_only_the_sessions_it_sends_to_or_subscribes() {
+    let fake = FakeOpenAi::start(vec![Reply::Text("fine".into())]);
+    let root = temp_dir("subscribe");
+    let gw = Gateway::start(&root, &fake_config(&[("fake", &fake.base_url())]));
+    let (mut a, mut b) = (gw.ws(), gw.ws());
+    let r = b.call("sessions.subscribe", json!({"keys": ["s2"]}));
+    assert_eq!(r, json!({"all": false, "keys": ["agent:main:s2"]}));
+    let r1 = send(&mut a, "s1", "private");
+    a.follow(&r1);
+    let r2 = send(&mut a, "s2", "shared");
+    a.follow(&r2);
+    // Every frame B gets up to the end of r2: none is about s1.
+    loop {
+        let f = b.next_frame().expect("frame");
+        let p = &f["payload"];
+        assert!(
+            p["runId"] != r1.as_str() && p["sessionKey"] != "agent:main:s1",
+            "s1 leaked to a connection that never asked for it: {f}"
+        );
+        if f["event"] == "agent" && p["runId"] == r2.as_str() && p["data"]["phase"] == "end" {
+            break;
+        }
+    }
+    let r = b.call("sessions.subscribe", json!({"all": true}));
+    assert_eq!(r["all"], true);
+    let r3 = send(&mut a, "s3", "now everyone hears");
+    assert_eq!(b.follow(&r3).last().expect("final")["data"]["phase"], "end");
+    let r = b.request(
+        "sessions.subscribe",
+        json!({"keys": ["bad key with spaces"]}),
+    );
+    assert_eq!(r["error"]["code"], "INVALID_REQUEST", "{r}");
+}
+
 #[path = "road/chaos.rs"]
 mod chaos;

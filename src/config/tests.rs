@@ -62,3 +62,16 @@ fn renders_back_to_toml() {
     let again = p(&c.to_toml()).expect("reparse");
     assert_eq!(again.gateway.port, 9);
 }
+
+#[test]
+fn the_readme_example_config_parses() {
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("```toml\n")
+        .expect("README has a ```toml block")
+        + "```toml\n".len();
+    let len = readme[start..].find("```").expect("closed block");
+    let cfg = p(&readme[start..start + len]).expect("README's config example");
+    assert_eq!(cfg.outbox.max_attempts, 10);
+    assert_eq!(cfg.queue.cap, 20);
+}

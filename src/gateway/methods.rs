@@ -5,7 +5,7 @@
 use super::GatewayState;
 use super::protocol::ErrorShape;
 use crate::core::{DEFAULT_SESSION_KEY, InboundMessage, Origin, SessionKey, now_ms};
-use crate::router::{DispatchError, Submission, TranscriptEntry};
+use crate::router::{DispatchError, FilterHandle, SessionFilter, Submission, TranscriptEntry};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -56,6 +56,17 @@ struct AbortParams {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SubscribeParams {
+    /// Session keys (canonicalised: `main` is `agent:main:main`).
+    #[serde(default)]
+    keys: Vec<String>,
+    /// Every session (`sessions.subscribe`), or none (`sessions.unsubscribe`).
+    #[serde(default)]
+    all: bool,
+}
+
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ResetParams {
     #[serde(default)]
@@ -83,12 +94,14 @@ fn key(k: Option<&str>, field: &str) -> Result<SessionKey, ErrorShape> {
         .map_err(|e| ErrorShape::invalid(format!("params.{field}: {e}")))
 }
 
-/// Runs method `method` with `params`.
+/// Runs method `method` with `params` for a connection whose event subscription is
+/// `subscribed` (the sessions it sends to are added to it).
 ///
 /// # Errors
 /// An [`ErrorShape`] with a code and a message naming the bad parameter.
 pub async fn dispatch(
     st: &GatewayState,
+    subscribed: &FilterHandle,
     method: &str,
     params_v: Value,
 ) -> Result<Value, ErrorShape> {
@@ -104,7 +117,10 @@ pub async fn dispatch(
     match method {
         "health" => Ok(json!({"ok": true, "uptimeMs": st.started.elapsed().as_millis() as u64})),
         "status" => status(st),
-        "agent" | "chat.send" => send(st, params(p)?).await,
+        "agent" | "chat.send" => send(st, subscribed, params(p)?).await,
+        "sessions.subscribe" | "sessions.unsubscribe" => {
+            subscribe(subscribed, method == "sessions.subscribe", params(p)?)
+        }
         "agent.wait" => wait(st, params(p)?).await,
         "chat.history" => history(st, params(p)?),
         "chat.abort" => {
@@ -148,9 +164,41 @@ pub(super) fn dispatch_err(e: DispatchError) -> ErrorShape {
     }
 }
 
-async fn send(st: &GatewayState, p: SendParams) -> Result<Value, ErrorShape> {
+/// Changes which sessions' events the connection receives; answers with the result.
+fn subscribe(sessions: &FilterHandle, on: bool, p: SubscribeParams) -> Result<Value, ErrorShape> {
+    let keys = p
+        .keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| key(Some(k), &format!("keys[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    match (on, p.all) {
+        (true, true) => sessions.set(SessionFilter::All),
+        (false, true) => sessions.set(SessionFilter::Keys(Default::default())),
+        (true, false) => keys.iter().for_each(|k| sessions.add(k.as_str())),
+        (false, false) => keys.iter().for_each(|k| sessions.remove(k.as_str())),
+    }
+    Ok(match sessions.get() {
+        SessionFilter::All => json!({"all": true, "keys": []}),
+        SessionFilter::Keys(k) => {
+            let mut k: Vec<String> = k.into_iter().collect();
+            k.sort();
+            json!({"all": false, "keys": k})
+        }
+    })
+}
+
+/// Accepts a message; the connection is subscribed to its session first, so it receives
+/// the run's events from the start.
+async fn send(
+    st: &GatewayState,
+    sessions: &FilterHandle,
+    p: SendParams,
+) -> Result<Value, ErrorShape> {
+    let session_key = key(p.session_key.as_deref(), "sessionKey")?;
+    sessions.add(session_key.as_str());
     let sub = Submission {
-        session_key: key(p.session_key.as_deref(), "sessionKey")?,
+        session_key,
         message: InboundMessage {
             origin: Origin::gateway("ws"),
             text: p.message,

@@ -123,7 +123,7 @@ pub fn event(name: &str, payload: Value, seq: u64) -> Value {
 }
 
 /// Methods served after `connect`.
-pub const METHODS: [&str; 14] = [
+pub const METHODS: [&str; 16] = [
     "health",
     "status",
     "agent",
@@ -133,6 +133,8 @@ pub const METHODS: [&str; 14] = [
     "chat.abort",
     "sessions.list",
     "sessions.reset",
+    "sessions.subscribe",
+    "sessions.unsubscribe",
     "models.list",
     "memory.search",
     "memory.status",

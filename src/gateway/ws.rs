@@ -6,7 +6,7 @@ use super::protocol::{
     EVENTS, ErrorShape, FrameId, METHODS, PROTOCOL_VERSION, Request, event, res_err, res_ok,
 };
 use super::{GatewayState, events, methods};
-use crate::router::{Followed, SessionFilter};
+use crate::router::{FilterHandle, Followed, SessionFilter};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{ConnectInfo, State};
@@ -140,7 +140,12 @@ async fn connection(st: GatewayState, mut socket: WebSocket, addr: SocketAddr, b
     // 2. The session: requests, events and ticks.
     let (out_tx, mut out_rx) = mpsc::channel::<String>(OUT_QUEUE);
     let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
-    let mut events = st.dispatcher.subscribe(SessionFilter::All);
+    // A connection receives the events of the sessions it sends to and of those it
+    // subscribes to (`sessions.subscribe`), not every session's.
+    let mut events = st
+        .dispatcher
+        .subscribe(SessionFilter::Keys(Default::default()));
+    let sessions = events.filter();
     let mut tick = tokio::time::interval(Duration::from_millis(st.tick_ms.max(100)));
     tick.tick().await;
     let mut seq: u64 = 0;
@@ -160,7 +165,7 @@ async fn connection(st: GatewayState, mut socket: WebSocket, addr: SocketAddr, b
                     Some(Ok(_)) => continue,
                 };
                 let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
-                if let Some(err) = handle_frame(&st, frame.as_str(), &out_tx, permit)
+                if let Some(err) = handle_frame(&st, &sessions, frame.as_str(), &out_tx, permit)
                     && socket.send(Message::Text(err.into())).await.is_err()
                 {
                     break;
@@ -211,6 +216,7 @@ async fn connection(st: GatewayState, mut socket: WebSocket, addr: SocketAddr, b
 /// is dispatched in its own task (holding `permit`), which queues its response on `out`.
 fn handle_frame(
     st: &GatewayState,
+    sessions: &FilterHandle,
     frame: &str,
     out: &mpsc::Sender<String>,
     permit: tokio::sync::OwnedSemaphorePermit,
@@ -241,9 +247,9 @@ fn handle_frame(
             });
         }
     };
-    let (st, out) = (st.clone(), out.clone());
+    let (st, out, sessions) = (st.clone(), out.clone(), sessions.clone());
     tokio::spawn(async move {
-        let frame = match methods::dispatch(&st, &req.method, req.params).await {
+        let frame = match methods::dispatch(&st, &sessions, &req.method, req.params).await {
             Ok(payload) => res_ok(&req.id, &payload),
             Err(e) => res_err(&req.id, &e),
         };

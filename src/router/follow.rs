@@ -40,6 +40,14 @@ impl RunWatch {
             .subscribe()
     }
 
+    /// Frees the event buffer if nobody follows the run any more.
+    fn release_if_unfollowed(&self) {
+        let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        if events.as_ref().is_some_and(|tx| tx.receiver_count() == 0) {
+            *events = None;
+        }
+    }
+
     /// Sends `ev` to the run's followers, if it has any.
     pub fn send(&self, ev: &AgentEvent) {
         let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
@@ -66,10 +74,24 @@ pub enum Followed {
 /// A follower of one run: its events as they happen, ending with the final one.
 pub struct Follow {
     run_id: String,
+    /// The run's live state while it is followed live (to free its event buffer when the
+    /// last follower goes).
+    watch: Option<Arc<RunWatch>>,
     events: Option<broadcast::Receiver<AgentEvent>>,
     done: Option<watch::Receiver<Option<RunRecord>>>,
     store: Store,
     ended: bool,
+}
+
+impl Drop for Follow {
+    fn drop(&mut self) {
+        // A dropped follower (every WebSocket `chat.send` drops the one `submit` made) must
+        // not leave its run holding a buffer while the run waits in a long queue.
+        self.events = None;
+        if let Some(w) = self.watch.take() {
+            w.release_if_unfollowed();
+        }
+    }
 }
 
 /// The final event equivalent to a committed run record.
@@ -85,9 +107,10 @@ pub(super) fn final_event(rec: &RunRecord, seq: u64) -> AgentEvent {
 }
 
 impl Follow {
-    pub(super) fn live(run_id: String, w: &RunWatch, store: Store) -> Self {
+    pub(super) fn live(run_id: String, w: &Arc<RunWatch>, store: Store) -> Self {
         Self {
             run_id,
+            watch: Some(w.clone()),
             events: Some(w.subscribe()),
             done: Some(w.done.subscribe()),
             store,
@@ -98,6 +121,7 @@ impl Follow {
     pub(super) fn finished(run_id: String, store: Store) -> Self {
         Self {
             run_id,
+            watch: None,
             events: None,
             done: None,
             store,
@@ -159,26 +183,70 @@ impl SessionFilter {
     }
 }
 
+/// Which sessions a [`Subscription`] receives, changeable from any task (a WebSocket
+/// connection's request handlers add the sessions the client sends to).
+#[derive(Debug, Clone)]
+pub struct FilterHandle(Arc<std::sync::Mutex<SessionFilter>>);
+
+impl FilterHandle {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SessionFilter> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replaces the filter.
+    pub fn set(&self, filter: SessionFilter) {
+        *self.lock() = filter;
+    }
+
+    /// Adds one session (no-op under [`SessionFilter::All`]).
+    pub fn add(&self, key: &str) {
+        if let SessionFilter::Keys(k) = &mut *self.lock() {
+            k.insert(key.to_string());
+        }
+    }
+
+    /// Removes one session (no-op under [`SessionFilter::All`]).
+    pub fn remove(&self, key: &str) {
+        if let SessionFilter::Keys(k) = &mut *self.lock() {
+            k.remove(key);
+        }
+    }
+
+    /// The filter now.
+    pub fn get(&self) -> SessionFilter {
+        self.lock().clone()
+    }
+
+    fn admits(&self, key: &str) -> bool {
+        self.lock().admits(key)
+    }
+}
+
 /// A stream of the turns of some sessions. Deltas and tool events go through a bounded
 /// broadcast that a slow receiver may lag on; final events go through a second one that
 /// carries nothing else, so a lagging receiver still sees every outcome.
 pub struct Subscription {
-    pub(super) filter: SessionFilter,
+    pub(super) filter: FilterHandle,
     pub(super) events: broadcast::Receiver<AgentEvent>,
     pub(super) finals: broadcast::Receiver<AgentEvent>,
 }
 
 impl Subscription {
-    /// Changes which sessions are received.
-    pub fn set_filter(&mut self, filter: SessionFilter) {
-        self.filter = filter;
+    pub(super) fn new(
+        filter: SessionFilter,
+        events: broadcast::Receiver<AgentEvent>,
+        finals: broadcast::Receiver<AgentEvent>,
+    ) -> Self {
+        Self {
+            filter: FilterHandle(Arc::new(std::sync::Mutex::new(filter))),
+            events,
+            finals,
+        }
     }
 
-    /// Adds one session to the filter (no-op under [`SessionFilter::All`]).
-    pub fn add_session(&mut self, key: &str) {
-        if let SessionFilter::Keys(k) = &mut self.filter {
-            k.insert(key.to_string());
-        }
+    /// The handle that changes which sessions are received.
+    pub fn filter(&self) -> FilterHandle {
+        self.filter.clone()
     }
 
     /// The next event of a subscribed session; `Lagged(n)` when `n` non-final events were

@@ -17,7 +17,7 @@ mod submit;
 pub use crate::storage::{OutboxCounts, OutboxRow, OutboxStatus};
 /// The record types the dispatcher answers with.
 pub use crate::storage::{RunRecord, RunStatus, SessionRecord, TranscriptEntry};
-pub use follow::{Follow, Followed, SessionFilter, Subscription};
+pub use follow::{FilterHandle, Follow, Followed, SessionFilter, Subscription};
 pub use outbox::DeliveryOptions;
 pub use recover::Recovered;
 
@@ -264,11 +264,11 @@ impl Dispatcher {
 
     /// Subscribes to the turns of the sessions `filter` admits.
     pub fn subscribe(&self, filter: SessionFilter) -> Subscription {
-        Subscription {
+        Subscription::new(
             filter,
-            events: self.inner.events.subscribe(),
-            finals: self.inner.finals.subscribe(),
-        }
+            self.inner.events.subscribe(),
+            self.inner.finals.subscribe(),
+        )
     }
 
     /// Waits up to `timeout` for run `run_id` to end and returns its record (still

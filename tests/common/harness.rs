@@ -307,6 +307,26 @@ impl Ws {
         }
     }
 
+    /// Sends a request and returns its payload, or the error response or closed socket as
+    /// an `Err`; frames read meanwhile are dropped, not kept (for load generators).
+    pub fn try_call(&mut self, method: &str, params: Value) -> Result<Value, String> {
+        let id = format!("t{}", self.next);
+        self.next += 1;
+        self.try_send_text(
+            &json!({"type": "req", "id": id, "method": method, "params": params}).to_string(),
+        )?;
+        loop {
+            let f = self.read()?;
+            if f["type"] == "res" && f["id"] == id.as_str() {
+                return if f["ok"] == true {
+                    Ok(f["payload"].clone())
+                } else {
+                    Err(f["error"].to_string())
+                };
+            }
+        }
+    }
+
     /// Like [`Ws::request`] but returns the payload, panicking on an error response.
     pub fn call(&mut self, method: &str, params: Value) -> Value {
         let r = self.request(method, params);

@@ -23,8 +23,7 @@ impl Target {
     fn ws(&self) -> Result<Ws, String> {
         let port = self.port().ok_or("no discovery file")?;
         let mut ws = Ws::try_open(port)?;
-        let r = try_call(
-            &mut ws,
+        let r = ws.try_call(
             "connect",
             json!({"minProtocol": 1, "maxProtocol": 1, "auth": {"token": self.token}}),
         )?;
@@ -35,24 +34,6 @@ impl Target {
                 Err(r.to_string())
             }
         })
-    }
-}
-
-/// A request whose failure (socket gone) is an `Err`, not a panic.
-fn try_call(ws: &mut Ws, method: &str, params: Value) -> Result<Value, String> {
-    let id = format!("{method}-{}", std::process::id());
-    ws.try_send_text(
-        &json!({"type": "req", "id": id, "method": method, "params": params}).to_string(),
-    )?;
-    loop {
-        let f = ws.read()?;
-        if f["type"] == "res" && f["id"] == id.as_str() {
-            return if f["ok"] == true {
-                Ok(f["payload"].clone())
-            } else {
-                Err(f["error"].to_string())
-            };
-        }
     }
 }
 
@@ -93,7 +74,7 @@ fn ws_client(
                 },
             };
             let p = json!({"sessionKey": session, "message": text, "idempotencyKey": text});
-            match try_call(conn, "chat.send", p) {
+            match conn.try_call("chat.send", p) {
                 Ok(r) => {
                     acked.push((
                         text.clone(),
