@@ -443,4 +443,6 @@ fn new_run_id() -> String {
 #[cfg(test)]
 mod outbox_tests;
 #[cfg(test)]
+mod recover_tests;
+#[cfg(test)]
 mod tests;
