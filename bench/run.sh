@@ -5,6 +5,9 @@
 #   3. time from exec to /readyz 200, median of 20 starts
 #   4. agent-turn overhead with an instant provider (p50/p99 over 1,000 turns) and turns/s
 #   5. on-device tokens/s of SmolLM2-135M at greedy decoding (Q4_1 as shipped, and Q8_0)
+#   6. the road through the real binary (benches/road.rs): /v1/chat/completions sequential
+#      and with 20 clients, SSE first delta on a keep-alive connection, 200 WebSocket
+#      clients × 100 messages over 50 sessions (unanswered, p99, peak RSS)
 #
 #   bench/run.sh [--no-cross]      (--no-cross: skip the aarch64 release build, 5-13 min)
 # Needs cargo-zigbuild (pip install ziglang cargo-zigbuild) and the test models
@@ -67,3 +70,6 @@ cargo bench --locked --bench turn 2>/dev/null | grep -v '^$'
 
 echo "== on-device generation"
 cargo bench --locked --bench local_tokens 2>/dev/null | grep -v '^$'
+
+echo "== the road through the real binary"
+cargo bench --locked --bench road 2>/dev/null | grep -v '^$'
