@@ -4,6 +4,7 @@
 //! repository root for the code map and the invariants each module holds.
 
 pub mod agent;
+pub mod channel;
 pub mod cli;
 pub mod compute;
 pub mod config;
