@@ -173,10 +173,7 @@ pub(super) async fn maybe_compact(
     let stored = inner
         .store
         .write(move |s, w| {
-            let Some(mut sess) = s
-                .session(w, &r.session_key)?
-                .filter(|x| x.id == r.session_id)
-            else {
+            let Some(mut sess) = s.run_session(w, &r)? else {
                 return Ok(false);
             };
             s.append_compaction(

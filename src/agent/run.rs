@@ -46,9 +46,7 @@ pub(super) async fn steps(
             None => {
                 let s = {
                     let r = store.read_txn()?;
-                    store
-                        .session(&r, &rec.session_key)?
-                        .filter(|s| s.id == rec.session_id)
+                    store.run_session(&r, rec)?
                 };
                 let Some(s) = s else {
                     return Err(Stop::Failed("the session was reset during the run".into()));
@@ -130,10 +128,7 @@ pub(super) async fn steps(
                 let (r, stp) = (rec.clone(), steered.clone());
                 let stored = store
                     .write(move |s, w| {
-                        let Some(mut sess) = s
-                            .session(w, &r.session_key)?
-                            .filter(|x| x.id == r.session_id)
-                        else {
+                        let Some(mut sess) = s.run_session(w, &r)? else {
                             return Ok(false);
                         };
                         s.append(w, &mut sess, Some(&r.id), msg)?;

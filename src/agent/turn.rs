@@ -235,10 +235,7 @@ impl Agent {
             .inner
             .store
             .write(move |s, w| {
-                if rec.session_id != 0
-                    && let Some(mut session) = s.session(w, &rec.session_key)?
-                    && session.id == rec.session_id
-                {
+                if let Some(mut session) = s.run_session(w, &rec)? {
                     if let Some(msg) = answer {
                         s.append(w, &mut session, Some(&rec.id), msg)?;
                     }

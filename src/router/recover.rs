@@ -54,10 +54,7 @@ fn interrupt(
     let Some(mut rec) = s.run(w, turn)? else {
         return Ok(ids);
     };
-    if rec.session_id != 0
-        && let Some(mut session) = s.session(w, &rec.session_key)?
-        && session.id == rec.session_id
-    {
+    if let Some(mut session) = s.run_session(w, &rec)? {
         s.append(
             w,
             &mut session,

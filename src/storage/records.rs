@@ -232,6 +232,26 @@ impl Store {
         self.get_json(rtxn, &self.sessions, "sessions", key.as_bytes())
     }
 
+    /// The session run `rec` belongs to, if it still holds the transcript the run started
+    /// on: `None` for a stateless run (`session_id` 0; session ids start at 1) and for a
+    /// session reset since (its key now names a new transcript id). A run's commits write
+    /// into the transcript only through this.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn run_session(
+        &self,
+        rtxn: &Rtxn<'_>,
+        rec: &RunRecord,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        if rec.session_id == 0 {
+            return Ok(None);
+        }
+        Ok(self
+            .session(rtxn, &rec.session_key)?
+            .filter(|s| s.id == rec.session_id))
+    }
+
     /// The session under `key`, created (and stored) with a fresh id if absent.
     ///
     /// # Errors
