@@ -94,15 +94,7 @@ impl Memory {
                 Vec::new()
             }
         };
-        let mut w = self.store.write_txn()?;
-        let (ids, added, removed) = self.replace_chunks(&mut w, &rec, pieces)?;
-        rec.chunk_ids = ids;
-        self.store.put_mem_source(&mut w, &rec)?;
-        self.store.commit(w)?;
-        report.sources_changed += 1;
-        report.added += added;
-        report.removed += removed;
-        Ok(())
+        self.commit_source(rec, pieces, report)
     }
 
     fn sync_sessions(
@@ -140,15 +132,27 @@ impl Memory {
             rec.mtime_ms = s.updated_ms;
             rec.size = s.next_seq;
             rec.hash = sources::digest(text.as_bytes());
-            let mut w = self.store.write_txn()?;
-            let (ids, added, removed) = self.replace_chunks(&mut w, &rec, pieces)?;
-            rec.chunk_ids = ids;
-            self.store.put_mem_source(&mut w, &rec)?;
-            self.store.commit(w)?;
-            report.sources_changed += 1;
-            report.added += added;
-            report.removed += removed;
+            self.commit_source(rec, pieces, report)?;
         }
+        Ok(())
+    }
+
+    /// One changed source in one transaction: its chunks replaced by `pieces` and its
+    /// record (with the new chunk ids) stored; counted in `report`.
+    fn commit_source(
+        &self,
+        mut rec: SourceRecord,
+        pieces: Vec<(chunk::Piece, u64)>,
+        report: &mut SyncReport,
+    ) -> Result<(), MemoryError> {
+        let mut w = self.store.write_txn()?;
+        let (ids, added, removed) = self.replace_chunks(&mut w, &rec, pieces)?;
+        rec.chunk_ids = ids;
+        self.store.put_mem_source(&mut w, &rec)?;
+        self.store.commit(w)?;
+        report.sources_changed += 1;
+        report.added += added;
+        report.removed += removed;
         Ok(())
     }
 
