@@ -148,20 +148,7 @@ fn history_survives_restart_and_sigkill_mid_run() {
 fn openai_python_client_streaming_and_not() {
     let root = temp_dir("openai-py");
     let gw = Gateway::start(&root, &local_config(24));
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/openai_client.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(format!("{}/v1", gw.http()))
-        .arg(&gw.token)
-        .output()
-        .expect("run python3 (install it and `pip install openai`)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "openai client failed:\n{stdout}\n{}\nlog:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        gw.log()
-    );
+    let stdout = gw.run_openai_script("openai_client.py");
     assert!(stdout.contains("OK"), "{stdout}");
 }
 

@@ -295,20 +295,8 @@ fn memory_over_the_gateway_cli_and_openai_embeddings() {
     assert_eq!(bad["error"]["code"], "INVALID_REQUEST", "{bad}");
 
     // /v1/embeddings through the official openai client (which asks for base64).
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openai_embeddings.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .env("OPENAI_BASE_URL", format!("{}/v1", gw.http()))
-        .env("OPENAI_API_KEY", &gw.token)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let stdout = gw.run_openai_script("openai_embeddings.py");
+    let v: Value = serde_json::from_str(&stdout).expect("json");
     assert_eq!(v["dims"], 384);
     assert!(
         v["similar"].as_f64().expect("f") > v["different"].as_f64().expect("f"),

@@ -314,23 +314,7 @@ fn a_failover_after_partial_output_never_reaches_an_openai_client_spliced() {
         &root,
         &fake_config(&[("a", &a.base_url()), ("b", &b.base_url())]),
     );
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/openai_stream_failover.py"
-    );
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(format!("{}/v1", gw.http()))
-        .arg(&gw.token)
-        .output()
-        .expect("run python3 (install it and `pip install openai`)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}\nlog:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        gw.log()
-    );
+    let stdout = gw.run_openai_script("openai_stream_failover.py");
     assert!(stdout.starts_with("OK"), "{stdout}");
     assert!(!b.requests().is_empty(), "the fallback was asked");
 }

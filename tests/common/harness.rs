@@ -136,6 +136,33 @@ impl Gateway {
             .to_string();
     }
 
+    /// Runs `tests/<script>`, a Python script driving the official `openai` client, against
+    /// this gateway: the base URL (`…/v1`) and the token as its two arguments and as
+    /// `OPENAI_BASE_URL` / `OPENAI_API_KEY`. Panics with its output and the gateway's log
+    /// unless it exits 0; returns its stdout.
+    pub fn run_openai_script(&self, script: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .join(script);
+        let base = format!("{}/v1", self.http());
+        let out = Command::new("python3")
+            .arg(&path)
+            .arg(&base)
+            .arg(&self.token)
+            .env("OPENAI_BASE_URL", &base)
+            .env("OPENAI_API_KEY", &self.token)
+            .output()
+            .expect("run python3 (install it and `pip install openai`)");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{script} failed:\n{stdout}\n{}\nlog:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        stdout
+    }
+
     /// The gateway's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.root.join("gateway.log")).unwrap_or_default()

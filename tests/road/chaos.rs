@@ -23,17 +23,12 @@ impl Target {
     fn ws(&self) -> Result<Ws, String> {
         let port = self.port().ok_or("no discovery file")?;
         let mut ws = Ws::try_open(port)?;
-        let r = ws.try_call(
+        // `try_call` is an `Err` unless the gateway answered `connect` with `ok: true`.
+        ws.try_call(
             "connect",
             json!({"minProtocol": 1, "maxProtocol": 1, "auth": {"token": self.token}}),
         )?;
-        Ok(ws).and_then(|ws| {
-            if r.is_object() {
-                Ok(ws)
-            } else {
-                Err(r.to_string())
-            }
-        })
+        Ok(ws)
     }
 }
 
