@@ -1,13 +1,18 @@
 //! Plain domain types shared by every module: session keys (`session.rs`), normalised
-//! inbound and outbound messages (`message.rs`), queue modes (`queue.rs`), typed run events
+//! inbound and outbound messages (`message.rs`), the channel contract (`channel.rs`), queue modes (`queue.rs`), typed run events
 //! (`event.rs`), run ids, chat messages, tool calls and specs. No I/O happens here (but for reading the OS random
 //! generator in [`random_hex`]) and nothing of Hearth is imported.
 
+mod channel;
 mod event;
 mod message;
 mod queue;
 mod session;
 
+pub use channel::{
+    AccessPolicy, Admission, Capabilities, ChannelInbound, DmPolicy, DmScope, GroupPolicy,
+    InboundSink, Markup, SinkFuture, listed,
+};
 pub use event::{AgentEvent, EventKind, FailoverInfo, ToolOutcome};
 pub use message::{
     Attachment, Delivery, InboundMessage, Origin, Outbound, OutboundMessage, SendError, SendFuture,

@@ -3,9 +3,11 @@
 //! Shapes follow OpenClaw (<https://docs.openclaw.ai/concepts/session>): every key starts
 //! with `agent:<agentId>:`; the owner's direct chats share `agent:<agentId>:main`; a group
 //! or channel of a platform is `agent:<agentId>:<channel>:group:<id>` (or `:channel:<id>`),
-//! and a forum topic or thread inside it appends `:topic:<threadId>`. Direct messages of
-//! other peers are scoped by dmScope later (`…:dm:<peerId>`); the parts are ready for it.
+//! and a forum topic inside it appends `:topic:<threadId>` (Telegram) or a thread
+//! `:thread:<threadId>` (every other platform). Direct chats follow the dmScope
+//! ([`DmScope`]): `main`, or `…:dm:<peerId>` scoped by peer, channel and account.
 
+use super::DmScope;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -42,6 +44,12 @@ pub struct SessionKeyParts<'a> {
     pub agent: &'a str,
     /// The channel (`telegram`, `matrix`, …); ignored for direct chats in the main scope.
     pub channel: &'a str,
+    /// The channel account (used by the `per-account-channel-peer` scope).
+    pub account: &'a str,
+    /// The sender's id, or the canonical identity it is linked to (direct chats).
+    pub peer: &'a str,
+    /// How direct chats map to sessions.
+    pub dm_scope: DmScope,
     /// Direct chat, group or channel.
     pub kind: PeerKind,
     /// The group or channel id on the platform (unused for direct chats).
@@ -51,9 +59,12 @@ pub struct SessionKeyParts<'a> {
 }
 
 impl SessionKeyParts<'_> {
-    /// The canonical key: `agent:<agent>:main` for a direct chat (OpenClaw's default dmScope
-    /// `main`), `agent:<agent>:<channel>:group:<chat>[:topic:<thread>]` for a group,
-    /// `…:channel:<chat>…` for a channel.
+    /// The canonical key. A direct chat: `agent:<agent>:main` (dmScope `main`),
+    /// `agent:<agent>:dm:<peer>` (`per-peer`), `agent:<agent>:<channel>:dm:<peer>`
+    /// (`per-channel-peer`), `agent:<agent>:<channel>:<account>:dm:<peer>`
+    /// (`per-account-channel-peer`). A group: `agent:<agent>:<channel>:group:<chat>`, a
+    /// channel `…:channel:<chat>`, then `:topic:<thread>` on Telegram or
+    /// `:thread:<thread>` elsewhere.
     ///
     /// # Errors
     /// A message naming the part when a part is empty or holds `:`-free rules' violations
@@ -61,7 +72,25 @@ impl SessionKeyParts<'_> {
     pub fn key(&self) -> Result<SessionKey, String> {
         let agent = agent_id(self.agent)?;
         let key = match self.kind {
-            PeerKind::Direct => format!("agent:{agent}:main"),
+            PeerKind::Direct => {
+                let ch = self.channel.to_ascii_lowercase();
+                if self.dm_scope != DmScope::Main {
+                    part("peer", self.peer)?;
+                }
+                match self.dm_scope {
+                    DmScope::Main => format!("agent:{agent}:main"),
+                    DmScope::PerPeer => format!("agent:{agent}:dm:{}", self.peer),
+                    DmScope::PerChannelPeer => {
+                        part("channel", self.channel)?;
+                        format!("agent:{agent}:{ch}:dm:{}", self.peer)
+                    }
+                    DmScope::PerAccountChannelPeer => {
+                        part("channel", self.channel)?;
+                        part("account", self.account)?;
+                        format!("agent:{agent}:{ch}:{}:dm:{}", self.account, self.peer)
+                    }
+                }
+            }
             PeerKind::Group | PeerKind::Channel => {
                 let kind = if self.kind == PeerKind::Group {
                     "group"
@@ -77,7 +106,11 @@ impl SessionKeyParts<'_> {
                 );
                 if let Some(t) = self.thread {
                     part("thread", t)?;
-                    k.push_str(":topic:");
+                    k.push_str(if self.channel.eq_ignore_ascii_case("telegram") {
+                        ":topic:"
+                    } else {
+                        ":thread:"
+                    });
                     k.push_str(t);
                 }
                 k
@@ -197,6 +230,9 @@ mod tests {
         let p = |kind, thread| SessionKeyParts {
             agent: "Main",
             channel: "Telegram",
+            account: "default",
+            peer: "42",
+            dm_scope: DmScope::Main,
             kind,
             chat_id: "-100123",
             thread,
@@ -213,6 +249,29 @@ mod tests {
             p(PeerKind::Channel, None).key().map(|k| k.to_string()),
             Ok("agent:main:telegram:channel:-100123".into())
         );
+        let scoped = |dm_scope| {
+            let mut x = p(PeerKind::Direct, None);
+            x.dm_scope = dm_scope;
+            x.key().map(|k| k.to_string())
+        };
+        assert_eq!(scoped(DmScope::PerPeer), Ok("agent:main:dm:42".into()));
+        assert_eq!(
+            scoped(DmScope::PerChannelPeer),
+            Ok("agent:main:telegram:dm:42".into())
+        );
+        assert_eq!(
+            scoped(DmScope::PerAccountChannelPeer),
+            Ok("agent:main:telegram:default:dm:42".into())
+        );
+        let mut slack = p(PeerKind::Channel, Some("1700.1"));
+        slack.channel = "slack";
+        assert_eq!(
+            slack.key().map(|k| k.to_string()),
+            Ok("agent:main:slack:channel:-100123:thread:1700.1".into())
+        );
+        let mut nobody = p(PeerKind::Direct, None);
+        (nobody.peer, nobody.dm_scope) = ("", DmScope::PerPeer);
+        assert!(nobody.key().is_err());
         let mut bad = p(PeerKind::Group, None);
         bad.chat_id = "";
         assert!(bad.key().is_err());

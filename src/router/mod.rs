@@ -8,16 +8,21 @@
 //!
 //! Crash semantics (ARCHITECTURE.md, invariant 5) live in `recover.rs`.
 
+mod command;
 mod follow;
+mod inbound;
 mod lane;
 mod outbox;
 mod recover;
 mod submit;
 
+pub use crate::storage::PairingRequest;
 pub use crate::storage::{OutboxCounts, OutboxRow, OutboxStatus};
 /// The record types the dispatcher answers with.
 pub use crate::storage::{RunRecord, RunStatus, SessionRecord, TranscriptEntry};
+pub use command::ChatCommand;
 pub use follow::{FilterHandle, Follow, Followed, SessionFilter, Subscription};
+pub use inbound::{ChannelGate, GateOptions, MAX_PENDING, PAIRING_TTL_MS};
 pub use outbox::DeliveryOptions;
 pub use recover::Recovered;
 

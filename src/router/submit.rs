@@ -1,22 +1,23 @@
 //! The way in: accepting a message (inbox entry, queued run, idempotency record and cursor
-//! in one commit, then its lane), `/queue` directives, and ending queued messages that
+//! in one commit, then its lane), and ending queued messages that
 //! never run (dropped by a full queue or cleared by an abort).
 
+use super::command::ChatCommand;
 use super::follow::{RunWatch, final_event};
 use super::lane::{self, Dropped, Lane};
 use super::{
     Accepted, DEDUPE_TTL_MS, DispatchError, Dispatcher, Follow, RunRecord, RunStatus, Submission,
     new_run_id,
 };
-use crate::core::{QueueDirective, QueueSettings};
+use crate::core::QueueSettings;
 use crate::storage::InboxEntry;
 
 impl Dispatcher {
     /// Accepts a message: commits the inbox entry, its queued run, the idempotency record
     /// and the cursor in one transaction, then queues it in its lane. The returned
     /// [`Follow`] was subscribed before the lane could start, so it misses nothing.
-    /// A `/queue` directive is answered at once (a completed run whose reply reports the
-    /// session's queue settings) and queues nothing.
+    /// A chat command (`/new`, `/reset`, `/stop`, `/status`, `/queue …`, see `command.rs`)
+    /// is answered at once with a completed run and queues nothing.
     ///
     /// # Errors
     /// [`DispatchError::Invalid`] for an empty message or a malformed directive,
@@ -31,11 +32,9 @@ impl Dispatcher {
             return Err(DispatchError::Invalid("message is empty".into()));
         }
         if sub.stateless_history.is_none()
-            && let Some(d) = QueueDirective::parse(&sub.message.text)
+            && let Some(c) = ChatCommand::parse(&sub.message.text)
         {
-            return self
-                .directive(sub, d.map_err(DispatchError::Invalid)?)
-                .await;
+            return self.command(sub, c.map_err(DispatchError::Invalid)?).await;
         }
         let run_id = new_run_id();
         let (lane_key, session_key) = match &sub.stateless_history {
@@ -79,6 +78,9 @@ impl Dispatcher {
         let committed = inner
             .store
             .write(move |s, w| {
+                if let Some(c) = &cursor {
+                    s.put_cursor(w, &c.channel, &c.account, &c.value)?;
+                }
                 if let Some(dk) = &dedupe_key
                     && let Some(first) = s.dedupe_get(w, dk)?
                 {
@@ -91,22 +93,12 @@ impl Dispatcher {
                     let v = serde_json::to_value(&acc_w).unwrap_or_default();
                     s.dedupe_put(w, dk, &v, DEDUPE_TTL_MS)?;
                 }
-                if let Some(c) = &cursor {
-                    s.put_cursor(w, &c.channel, &c.account, &c.value)?;
-                }
                 let session = s.session(w, &entry.session_key)?;
                 Ok((None, Some((entry, session))))
             })
             .await?;
         let (entry, session) = match committed {
-            (Some(first), _) => {
-                let mut first: Accepted = serde_json::from_value(first).map_err(|e| {
-                    DispatchError::Invalid(format!("stored idempotency record is unreadable: {e}"))
-                })?;
-                first.deduped = true;
-                let follow = self.follow(&first.run_id);
-                return Ok((first, follow));
-            }
+            (Some(first), _) => return self.repeat(first),
             (None, Some(x)) => x,
             (None, None) => unreachable!("the write returns an entry when not deduped"),
         };
@@ -184,74 +176,5 @@ impl Dispatcher {
                 "cannot record dropped messages (they stay queued for the next start): {e}"
             ),
         }
-    }
-
-    /// Applies a `/queue` directive to the session and answers it with a completed run.
-    async fn directive(
-        &self,
-        sub: Submission,
-        d: QueueDirective,
-    ) -> Result<(Accepted, Follow), DispatchError> {
-        let inner = self.inner.clone();
-        let key = sub.session_key.to_string();
-        let run_id = new_run_id();
-        let channel = sub.message.origin.channel.clone();
-        let (id, k) = (run_id.clone(), key.clone());
-        let base = inner.settings_for(&channel, None);
-        let session = inner
-            .store
-            .write(move |s, w| {
-                let mut session = s.session_or_create(w, &k)?;
-                match d {
-                    QueueDirective::Set(p) => {
-                        let mut cur = session.queue.unwrap_or_default();
-                        cur.mode = p.mode.or(cur.mode);
-                        cur.debounce_ms = p.debounce_ms.or(cur.debounce_ms);
-                        cur.cap = p.cap.or(cur.cap);
-                        cur.drop = p.drop.or(cur.drop);
-                        session.queue = Some(cur);
-                    }
-                    QueueDirective::Reset => session.queue = None,
-                    QueueDirective::Show => {}
-                }
-                s.put_session(w, &session)?;
-                let eff = session.queue.as_ref().map_or(base, |p| base.with(p));
-                let mut rec = RunRecord::queued(id.clone(), k.clone());
-                rec.status = RunStatus::Completed;
-                rec.ended_ms = Some(crate::core::now_ms());
-                rec.reply = Some(
-                    format!(
-                        "Queue for this session: {:?}, debounce {} ms, cap {}, drop {:?}{}.",
-                        eff.mode,
-                        eff.debounce_ms,
-                        eff.cap,
-                        eff.drop,
-                        if session.queue.is_some() {
-                            " (session override)"
-                        } else {
-                            ""
-                        }
-                    )
-                    .to_lowercase(),
-                );
-                s.put_run(w, &rec)?;
-                Ok(session)
-            })
-            .await?;
-        let eff = inner.settings_for(&channel, Some(&session));
-        if let Some(l) = inner
-            .lanes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(&key)
-        {
-            l.settings = eff;
-        }
-        let acc = Accepted {
-            run_id: run_id.clone(),
-            session_key: key,
-            deduped: false,
-        };
-        Ok((acc, Follow::finished(run_id, inner.store.clone())))
     }
 }

@@ -1,7 +1,7 @@
 //! The LMDB store (via heed), Hearth's source of truth: sessions, transcripts, runs,
 //! idempotency keys, auth-profile cooldowns, and long-term memory (chunks, their vectors,
 //! the indexing outbox and the state of each memory source), the message inbox, the
-//! platform cursors, and the delivery outbox. The only module that imports
+//! platform cursors, the delivery outbox, and channel pairing. The only module that imports
 //! `heed`.
 //!
 //! One environment under `<data_dir>/store/`, an explicit map size, default durability
@@ -15,12 +15,14 @@ mod check;
 mod inbox;
 mod memory;
 mod outbox;
+mod pairing;
 mod records;
 mod writer;
 
 pub use inbox::*;
 pub use memory::*;
 pub use outbox::*;
+pub use pairing::*;
 pub use records::*;
 
 use heed::types::Bytes;
@@ -32,7 +34,7 @@ use std::path::{Path, PathBuf};
 /// The schema this build reads and writes. Version-1 (before memory), version-2 (before
 /// the inbox) and version-3 (before the delivery outbox) stores are upgraded in place on
 /// open (each version only added databases); any other version is refused.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// A read transaction as typed methods take it; a [`Wtxn`] derefs to one, so reads inside a
 /// write transaction see its own writes. Short-lived; never held across `.await`.
@@ -44,7 +46,7 @@ pub type Wtxn<'e> = heed::RwTxn<'e>;
 
 type Db = Database<'static, Bytes, Bytes>;
 
-const DB_NAMES: [&str; 13] = [
+const DB_NAMES: [&str; 14] = [
     "meta",
     "sessions",
     "transcript",
@@ -58,6 +60,7 @@ const DB_NAMES: [&str; 13] = [
     "inbox",
     "cursors",
     "outbox",
+    "pairing",
 ];
 
 /// A storage failure.
@@ -153,6 +156,7 @@ pub struct Store {
     inbox: Db,
     cursors: Db,
     outbox: Db,
+    pairing: Db,
     writer: writer::Handle,
 }
 
@@ -210,6 +214,7 @@ impl Store {
             inbox,
             cursors,
             outbox,
+            pairing,
         ] = dbs;
         let store = Self {
             env,
@@ -227,6 +232,7 @@ impl Store {
             inbox,
             cursors,
             outbox,
+            pairing,
             writer: writer::Handle::default(),
         };
         store.check_schema()?;
@@ -243,8 +249,8 @@ impl Store {
             Some(v) => {
                 let found = v.try_into().map(u32::from_be_bytes).unwrap_or(0);
                 if (1..SCHEMA_VERSION).contains(&found) {
-                    // Versions 2, 3 and 4 only added databases (memory; inbox and cursors;
-                    // outbox), created above.
+                    // Versions 2 to 5 only added databases (memory; inbox and cursors;
+                    // outbox; pairing), created above.
                     tracing::info!(path = %self.path.display(), "store upgraded from schema {found} to {SCHEMA_VERSION}");
                     self.meta
                         .put(&mut w, b"schema_version", &SCHEMA_VERSION.to_be_bytes())

@@ -1,0 +1,195 @@
+//! The channel contract: what a channel adapter hands the core ([`ChannelInbound`] through
+//! an [`InboundSink`]), what it is told back ([`Admission`]), what it can do
+//! ([`Capabilities`]), and the access and session-scoping vocabulary the core applies to
+//! it (OpenClaw's `dmPolicy`, `groupPolicy` and `dmScope`,
+//! <https://docs.openclaw.ai/channels/pairing>, <https://docs.openclaw.ai/concepts/session>).
+//! Adapters decide nothing about access or sessions: they report who wrote what where, and
+//! whether the bot was mentioned; the core decides.
+
+use super::{InboundMessage, PeerKind};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// Who may start a direct chat with the agent on a channel account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DmPolicy {
+    /// Unknown senders get a one-time pairing code; the owner approves it (default).
+    #[default]
+    Pairing,
+    /// Only senders in `allow_from` (or approved by pairing earlier); others are ignored.
+    Allowlist,
+    /// Anyone (`allow_from` must hold `"*"`, as OpenClaw requires, so it is deliberate).
+    Open,
+    /// Direct messages are ignored.
+    Disabled,
+}
+
+/// Which groups (and senders in them) the agent answers on a channel account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupPolicy {
+    /// Only groups in `groups` (default), and in them only senders in
+    /// `group_allow_from` when that list is not empty.
+    #[default]
+    Allowlist,
+    /// Any group the bot is in.
+    Open,
+    /// Group messages are ignored.
+    Disabled,
+}
+
+/// How direct chats map to sessions (OpenClaw's `session.dmScope`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DmScope {
+    /// Every direct chat shares `agent:<agent>:main` (default; one owner).
+    #[default]
+    Main,
+    /// `agent:<agent>:dm:<peer>`: one session per person across channels.
+    PerPeer,
+    /// `agent:<agent>:<channel>:dm:<peer>`.
+    PerChannelPeer,
+    /// `agent:<agent>:<channel>:<account>:dm:<peer>`.
+    PerAccountChannelPeer,
+}
+
+/// The access rules of one channel account, as the core applies them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessPolicy {
+    /// Direct chats: `pairing` (default), `allowlist`, `open`, `disabled`.
+    pub dm_policy: DmPolicy,
+    /// Sender ids allowed to chat directly (`"*"`: anyone).
+    pub allow_from: Vec<String>,
+    /// Groups: `allowlist` (default), `open`, `disabled`.
+    pub group_policy: GroupPolicy,
+    /// Group or chat ids the agent answers in (`"*"`: any).
+    pub groups: Vec<String>,
+    /// Sender ids whose group messages count (empty: anyone in an allowed group).
+    pub group_allow_from: Vec<String>,
+    /// In groups, answer only when the bot is mentioned or replied to (default on).
+    pub require_mention: bool,
+}
+
+impl Default for AccessPolicy {
+    fn default() -> Self {
+        Self {
+            dm_policy: DmPolicy::Pairing,
+            allow_from: Vec::new(),
+            group_policy: GroupPolicy::Allowlist,
+            groups: Vec::new(),
+            group_allow_from: Vec::new(),
+            require_mention: true,
+        }
+    }
+}
+
+/// True when `list` holds `id` or the wildcard `"*"`.
+pub fn listed(list: &[String], id: &str) -> bool {
+    list.iter().any(|x| x == "*" || x == id)
+}
+
+/// The text format a platform renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Markup {
+    /// Plain text: markdown is flattened.
+    Plain,
+    /// Telegram's HTML subset (<https://core.telegram.org/bots/api#html-style>).
+    TelegramHtml,
+    /// CommonMark-ish markdown as Discord and Matrix (`body`) take it.
+    Markdown,
+    /// Slack's mrkdwn (<https://api.slack.com/reference/surfaces/formatting>).
+    SlackMrkdwn,
+}
+
+/// What a channel can do, so the core and the splitter treat each platform right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Longest text of one message, UTF-16 code units (Telegram 4096, with margin 4000).
+    pub max_text_len: usize,
+    /// Most lines in one message (Discord's client folds long ones: 17), if limited.
+    pub max_lines: Option<usize>,
+    /// Sent messages can be edited (progress drafts).
+    pub edit: bool,
+    /// A typing indicator can be shown.
+    pub typing: bool,
+    /// Threads or forum topics exist.
+    pub threads: bool,
+    /// Files come in and can go out.
+    pub media: bool,
+    /// The text format.
+    pub markup: Markup,
+}
+
+/// One platform message as an adapter hands it to the core.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelInbound {
+    /// The normalised message; `origin.message_id` identifies it on the platform.
+    pub message: InboundMessage,
+    /// Direct chat, group or channel.
+    pub kind: PeerKind,
+    /// The bot was mentioned or replied to (group mention gating).
+    pub mentioned: bool,
+    /// The platform's unique id of this event within the account (Telegram's
+    /// `update_id`, Matrix's event id, MQTT's correlation data): a redelivery with the same
+    /// id is acknowledged and runs nothing.
+    pub dedupe_id: String,
+    /// The account's platform cursor after this event (Telegram's next offset, Matrix's
+    /// `next_batch`), committed in the same transaction as the message.
+    pub cursor: Option<serde_json::Value>,
+}
+
+/// What the core did with a [`ChannelInbound`]. Whatever it did, its cursor is committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Committed to the inbox as run `run_id`; the answer arrives through the outbox.
+    Accepted {
+        /// The run.
+        run_id: String,
+    },
+    /// A redelivery of a message already accepted as `run_id`.
+    Duplicate {
+        /// The first run.
+        run_id: String,
+    },
+    /// A chat command (`/status`, `/reset`, `/queue …`…) answered at once; the reply
+    /// is in the outbox.
+    Command,
+    /// Not for the agent (access policy, unmentioned in a group, empty): `reason` says
+    /// why, for the log; a pairing reply, if any, is in the outbox.
+    Ignored {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The future the [`InboundSink`] methods return.
+pub type SinkFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+
+/// The receiving half of the channel contract: the core behind it applies access policy,
+/// session scoping and chat commands, and commits each message with its cursor and dedupe
+/// key in one transaction before it answers. Errors are the store's or the shutdown's,
+/// as text: the adapter must not advance its platform cursor past the message (it will
+/// come again).
+pub trait InboundSink: Send + Sync {
+    /// Admits one platform message.
+    fn accept(&self, m: ChannelInbound) -> SinkFuture<'_, Admission>;
+    /// Commits `cursor` for `channel`/`account` alone (events that carry no message).
+    fn commit_cursor<'a>(
+        &'a self,
+        channel: &'a str,
+        account: &'a str,
+        cursor: serde_json::Value,
+    ) -> SinkFuture<'a, ()>;
+    /// The committed cursor of `channel`/`account`, if any.
+    fn cursor<'a>(
+        &'a self,
+        channel: &'a str,
+        account: &'a str,
+    ) -> SinkFuture<'a, Option<serde_json::Value>>;
+    /// Waits up to `timeout` for run `run_id` to end; true once it has (or is unknown).
+    fn wait_run<'a>(&'a self, run_id: &'a str, timeout: Duration) -> SinkFuture<'a, bool>;
+}

@@ -1,0 +1,401 @@
+//! The core side of the channel contract: [`ChannelGate`] admits what adapters hand in.
+//! It applies the account's access policy (dmPolicy with pairing, groupPolicy, mention
+//! gating), maps the conversation to a session key (dmScope, identity links), and submits
+//! the message with its dedupe key and platform cursor in one commit. Whatever it decides,
+//! the cursor is committed, so an ignored update is not fetched again and an accepted one
+//! never twice. Also the pairing operations for operators (list, approve, reject).
+
+use super::command::ChatCommand;
+use super::{Cursor, DispatchError, Dispatcher, Submission};
+use crate::core::{
+    AccessPolicy, Admission, ChannelInbound, DmPolicy, DmScope, GroupPolicy, InboundSink, Origin,
+    PeerKind, SessionKeyParts, SinkFuture, listed, now_ms,
+};
+use crate::storage::{PairingApproval, PairingRequest};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Pairing codes: 8 characters from an alphabet without look-alikes (no 0/O, 1/I/L).
+const CODE_ALPHABET: &[u8; 31] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+/// Length of a pairing code.
+const CODE_LEN: usize = 8;
+/// How long a pairing code stays valid, ms (1 h).
+pub const PAIRING_TTL_MS: u64 = 3600 * 1000;
+/// Pending pairing requests per channel account; more are ignored until one ends.
+pub const MAX_PENDING: usize = 3;
+
+/// The channel accounts and session rules the gate applies.
+#[derive(Debug, Clone, Default)]
+pub struct GateOptions {
+    /// Access policy per (channel, account).
+    pub accounts: HashMap<(String, String), AccessPolicy>,
+    /// How direct chats map to sessions.
+    pub dm_scope: DmScope,
+    /// `<channel>:<peer>` → canonical identity (OpenClaw's `session.identityLinks`), so
+    /// one person's accounts share a direct-chat session.
+    pub identity_links: HashMap<String, String>,
+    /// The agent that answers.
+    pub agent: String,
+}
+
+/// Admits channel messages into the dispatcher (implements [`InboundSink`]).
+pub struct ChannelGate {
+    d: Dispatcher,
+    opts: GateOptions,
+}
+
+impl ChannelGate {
+    /// A gate in front of `d`.
+    pub fn new(d: Dispatcher, opts: GateOptions) -> Self {
+        Self { d, opts }
+    }
+
+    async fn ignore(
+        &self,
+        cursor: Option<Cursor>,
+        reason: String,
+    ) -> Result<Admission, DispatchError> {
+        if let Some(c) = cursor {
+            self.d.commit_cursor(c).await?;
+        }
+        Ok(Admission::Ignored { reason })
+    }
+
+    async fn admit(&self, m: ChannelInbound) -> Result<Admission, DispatchError> {
+        let o = m.message.origin.clone();
+        let cursor = m.cursor.map(|value| Cursor {
+            channel: o.channel.clone(),
+            account: o.account.clone(),
+            value,
+        });
+        let Some(policy) = self
+            .opts
+            .accounts
+            .get(&(o.channel.clone(), o.account.clone()))
+        else {
+            let why = format!(
+                "channel account {}/{} is not configured",
+                o.channel, o.account
+            );
+            return self.ignore(cursor, why).await;
+        };
+        let denied = match m.kind {
+            PeerKind::Direct => match policy.dm_policy {
+                DmPolicy::Disabled => Some("direct messages are disabled".to_string()),
+                DmPolicy::Open => None,
+                DmPolicy::Allowlist | DmPolicy::Pairing
+                    if listed(&policy.allow_from, &o.peer) || self.d.paired(&o)? =>
+                {
+                    None
+                }
+                DmPolicy::Allowlist => Some(format!("sender {} is not in allow_from", o.peer)),
+                DmPolicy::Pairing => {
+                    let reason = self.d.pairing_challenge(&o, cursor).await?;
+                    return Ok(Admission::Ignored { reason });
+                }
+            },
+            PeerKind::Group | PeerKind::Channel => {
+                let chat = o.chat.as_deref().unwrap_or("");
+                match policy.group_policy {
+                    GroupPolicy::Disabled => Some("group messages are disabled".to_string()),
+                    GroupPolicy::Allowlist if !listed(&policy.groups, chat) => {
+                        Some(format!("group {chat} is not in groups"))
+                    }
+                    _ if !policy.group_allow_from.is_empty()
+                        && !listed(&policy.group_allow_from, &o.peer) =>
+                    {
+                        Some(format!("sender {} is not in group_allow_from", o.peer))
+                    }
+                    _ if policy.require_mention && !m.mentioned => {
+                        Some("not mentioned (require_mention)".to_string())
+                    }
+                    _ => None,
+                }
+            }
+        };
+        if let Some(why) = denied {
+            return self.ignore(cursor, why).await;
+        }
+        if m.message.text.trim().is_empty() && m.message.attachments.is_empty() {
+            return self.ignore(cursor, "no text or files".into()).await;
+        }
+        let linked = format!("{}:{}", o.channel, o.peer);
+        let peer = self.opts.identity_links.get(&linked).unwrap_or(&o.peer);
+        let parts = SessionKeyParts {
+            agent: &self.opts.agent,
+            channel: &o.channel,
+            account: &o.account,
+            peer,
+            dm_scope: self.opts.dm_scope,
+            kind: m.kind,
+            chat_id: o.chat.as_deref().unwrap_or(&o.peer),
+            thread: o.thread.as_deref(),
+        };
+        let session_key = match parts.key() {
+            Ok(k) => k,
+            Err(e) => return self.ignore(cursor, e).await,
+        };
+        let is_command = ChatCommand::parse(&m.message.text).is_some();
+        let sub = Submission {
+            session_key,
+            message: m.message,
+            idempotency_key: Some(format!("{}:{}:{}", o.channel, o.account, m.dedupe_id)),
+            stateless_history: None,
+            cursor: cursor.clone(),
+        };
+        match self.d.submit(sub).await {
+            Ok((acc, _)) if acc.deduped => Ok(Admission::Duplicate { run_id: acc.run_id }),
+            Ok(_) if is_command => Ok(Admission::Command),
+            Ok((acc, _)) => Ok(Admission::Accepted { run_id: acc.run_id }),
+            Err(DispatchError::Invalid(why)) => {
+                // A malformed command: tell the sender what is wrong.
+                self.d.notice(&o, &why, cursor).await?;
+                Ok(Admission::Command)
+            }
+            Err(e @ DispatchError::QueueFull { .. }) => {
+                let why = e.to_string();
+                self.d.notice(&o, &why, cursor).await?;
+                Ok(Admission::Ignored { reason: why })
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl InboundSink for ChannelGate {
+    fn accept(&self, m: ChannelInbound) -> SinkFuture<'_, Admission> {
+        Box::pin(async move { self.admit(m).await.map_err(|e| e.to_string()) })
+    }
+
+    fn commit_cursor<'a>(
+        &'a self,
+        channel: &'a str,
+        account: &'a str,
+        value: serde_json::Value,
+    ) -> SinkFuture<'a, ()> {
+        Box::pin(async move {
+            let c = Cursor {
+                channel: channel.to_string(),
+                account: account.to_string(),
+                value,
+            };
+            self.d.commit_cursor(c).await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn cursor<'a>(
+        &'a self,
+        channel: &'a str,
+        account: &'a str,
+    ) -> SinkFuture<'a, Option<serde_json::Value>> {
+        Box::pin(async move { self.d.cursor(channel, account).map_err(|e| e.to_string()) })
+    }
+
+    fn wait_run<'a>(&'a self, run_id: &'a str, timeout: Duration) -> SinkFuture<'a, bool> {
+        Box::pin(async move {
+            match self.d.wait(run_id, timeout).await {
+                Ok(r) => Ok(r.status.is_final()),
+                Err(DispatchError::UnknownRun(_)) => Ok(true),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    }
+}
+
+/// A fresh pairing code from the OS random generator.
+fn new_code() -> Result<String, String> {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; CODE_LEN];
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| "the OS random generator failed".to_string())?;
+    // 256 is not a multiple of 31: reject the top bytes so every character is equally likely.
+    let mut out = String::with_capacity(CODE_LEN);
+    let mut extra = [0u8; 1];
+    for mut x in b {
+        while x >= 248 {
+            ring::rand::SystemRandom::new()
+                .fill(&mut extra)
+                .map_err(|_| "the OS random generator failed".to_string())?;
+            x = extra[0];
+        }
+        out.push(CODE_ALPHABET[(x % 31) as usize] as char);
+    }
+    Ok(out)
+}
+
+impl Dispatcher {
+    /// Commits a platform cursor alone.
+    ///
+    /// # Errors
+    /// [`DispatchError::Store`].
+    pub async fn commit_cursor(&self, c: Cursor) -> Result<(), DispatchError> {
+        self.inner
+            .store
+            .write(move |s, w| s.put_cursor(w, &c.channel, &c.account, &c.value))
+            .await?;
+        Ok(())
+    }
+
+    /// The committed platform cursor of `channel`/`account`.
+    ///
+    /// # Errors
+    /// [`DispatchError::Store`].
+    pub fn cursor(
+        &self,
+        channel: &str,
+        account: &str,
+    ) -> Result<Option<serde_json::Value>, DispatchError> {
+        let s = &self.inner.store;
+        Ok(s.cursor(&*s.read_txn()?, channel, account)?)
+    }
+
+    fn paired(&self, o: &Origin) -> Result<bool, DispatchError> {
+        let s = &self.inner.store;
+        Ok(s.pairing_approved(&*s.read_txn()?, &o.channel, &o.account, &o.peer)?)
+    }
+
+    /// Answers an unknown direct sender under dmPolicy `pairing`: a new code, sent once
+    /// (through the outbox, with the cursor), unless the sender already has a live one or
+    /// the account has [`MAX_PENDING`] live requests. Returns why the message is not run.
+    async fn pairing_challenge(
+        &self,
+        o: &Origin,
+        cursor: Option<Cursor>,
+    ) -> Result<String, DispatchError> {
+        let code = new_code().map_err(DispatchError::Invalid)?;
+        let o = o.clone();
+        let sent = self
+            .inner
+            .store
+            .write(move |s, w| {
+                if let Some(c) = &cursor {
+                    s.put_cursor(w, &c.channel, &c.account, &c.value)?;
+                }
+                let now = now_ms();
+                if let Some(r) = s.pairing_request(w, &o.channel, &o.account, &o.peer)?
+                    && r.expires_ms > now
+                {
+                    return Ok(Some(false));
+                }
+                let mut live = 0;
+                for r in s.pairing_requests(w, Some(&o.channel))? {
+                    if r.expires_ms <= now {
+                        let ro = &r.origin;
+                        s.pairing_delete_request(w, &ro.channel, &ro.account, &ro.peer)?;
+                    } else if r.origin.account == o.account {
+                        live += 1;
+                    }
+                }
+                if live >= MAX_PENDING {
+                    return Ok(None);
+                }
+                let text = format!(
+                    "Hearth: I don't know you yet. Your pairing code is {code} (valid for 1 hour). \
+                     Ask the owner to approve it: hearth pairing approve {} {code}",
+                    o.channel
+                );
+                let req = PairingRequest {
+                    code,
+                    origin: o.clone(),
+                    created_ms: now,
+                    expires_ms: now + PAIRING_TTL_MS,
+                };
+                s.pairing_put_request(w, &req)?;
+                let mut row = crate::storage::OutboxRow::pending(
+                    "pairing",
+                    "",
+                    crate::core::OutboundMessage::reply(&o, text),
+                );
+                s.delivery_push(w, &mut row)?;
+                Ok(Some(true))
+            })
+            .await?;
+        Ok(match sent {
+            Some(true) => {
+                self.inner.outbox.wake();
+                "unknown sender: pairing code sent".into()
+            }
+            Some(false) => "unknown sender: pairing code already sent".into(),
+            None => format!("unknown sender: {MAX_PENDING} pairing requests already pending"),
+        })
+    }
+
+    /// The live pairing requests (all channels, or one), oldest first.
+    ///
+    /// # Errors
+    /// [`DispatchError::Store`].
+    pub fn pairing_list(
+        &self,
+        channel: Option<&str>,
+    ) -> Result<Vec<PairingRequest>, DispatchError> {
+        let s = &self.inner.store;
+        let now = now_ms();
+        let mut v = s.pairing_requests(&*s.read_txn()?, channel)?;
+        v.retain(|r| r.expires_ms > now);
+        Ok(v)
+    }
+
+    /// Approves (or, with `approve` false, rejects) the live request with `code` on
+    /// `channel`; an approved sender is told through the outbox. Returns the request.
+    ///
+    /// # Errors
+    /// [`DispatchError::Invalid`] when no live request has that code;
+    /// [`DispatchError::Store`].
+    pub async fn pairing_decide(
+        &self,
+        channel: &str,
+        code: &str,
+        approve: bool,
+    ) -> Result<PairingRequest, DispatchError> {
+        let (channel, code) = (channel.to_string(), code.trim().to_ascii_uppercase());
+        let r = self
+            .inner
+            .store
+            .write(move |s, w| {
+                let now = now_ms();
+                let Some(r) = s
+                    .pairing_requests(w, Some(&channel))?
+                    .into_iter()
+                    .find(|r| r.code == code && r.expires_ms > now)
+                else {
+                    return Ok(None);
+                };
+                let o = &r.origin;
+                s.pairing_delete_request(w, &o.channel, &o.account, &o.peer)?;
+                if approve {
+                    let a = PairingApproval {
+                        approved_ms: now,
+                        code: r.code.clone(),
+                    };
+                    s.pairing_approve(w, &o.channel, &o.account, &o.peer, &a)?;
+                    let text = "Hearth: the owner approved you. Send your message again.";
+                    let mut row = crate::storage::OutboxRow::pending(
+                        "pairing",
+                        "",
+                        crate::core::OutboundMessage::reply(o, text),
+                    );
+                    s.delivery_push(w, &mut row)?;
+                }
+                Ok(Some(r))
+            })
+            .await?;
+        self.inner.outbox.wake();
+        r.ok_or_else(|| {
+            DispatchError::Invalid("no pending pairing request has that code (expired?)".into())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn codes_are_eight_unambiguous_characters() {
+        for _ in 0..200 {
+            let c = super::new_code().expect("rng");
+            assert_eq!(c.len(), 8);
+            assert!(c.bytes().all(|b| super::CODE_ALPHABET.contains(&b)), "{c}");
+            assert!(!c.contains(['0', 'O', '1', 'I', 'L']), "{c}");
+        }
+    }
+}
