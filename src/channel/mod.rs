@@ -1,9 +1,16 @@
 //! Channels: the adapters that bring Telegram, Matrix, Discord, Slack, MQTT and webhooks to
-//! the dispatcher. An adapter turns platform events into normalised inbound messages
-//! (`core::InboundMessage`) and sends outbound ones through its `core::Outbound` sink; it
-//! never imports `agent/` or `storage/` (the architecture test holds it to `core` and
-//! `config`). This module holds what every adapter shares, starting with the text splitter.
+//! the dispatcher. An adapter turns platform events into [`crate::core::ChannelInbound`]
+//! and hands them to a [`crate::core::InboundSink`] (the core decides access and sessions),
+//! and delivers outbox rows through its [`crate::core::Outbound`] sink; it never imports
+//! `agent/` or `storage/` (the architecture test holds it to `core` and `config`). This
+//! module holds what every adapter shares: the text splitter and markdown conversion.
+//!
+//! I/O model (ARCHITECTURE.md, "Channels"): long polls run on one OS thread per account
+//! with the blocking ureq client already in the tree; sends run on tokio's blocking pool.
 
+pub mod markup;
 pub mod split;
+#[cfg(feature = "telegram")]
+pub mod telegram;
 
 pub use split::{Limits, split, utf16_len};

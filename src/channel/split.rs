@@ -30,7 +30,7 @@ pub fn utf16_len(s: &str) -> usize {
 
 /// The fence a line opens or closes: its marker (three or more backticks or tildes) and
 /// its info string.
-fn fence(line: &str) -> Option<(&str, &str)> {
+pub(crate) fn fence(line: &str) -> Option<(&str, &str)> {
     let t = line.trim_start_matches(' ');
     if line.len() - t.len() > 3 {
         return None; // indented code, not a fence

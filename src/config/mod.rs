@@ -5,12 +5,14 @@
 //! Stage one ([`load`]) parses and validates text into [`Config`]; stage two (the daemon)
 //! turns it into live objects. A bare `hearth gateway` runs on [`Config::default`].
 
+mod channels;
 mod error;
 mod outbox;
 mod paths;
 mod queue;
 mod secret;
 
+pub use channels::{ChannelsConfig, SessionConfig, TelegramConfig};
 pub use error::{ConfigError, EX_CONFIG};
 pub use outbox::OutboxConfig;
 pub use paths::{default_data_dir, search_paths};
@@ -45,6 +47,10 @@ pub struct Config {
     pub queue: QueueConfig,
     /// Delivery of answers: retries, dead letters, retention.
     pub outbox: OutboxConfig,
+    /// How conversations map to sessions (dmScope, identity links).
+    pub session: SessionConfig,
+    /// Chat platforms (Telegram, …) and their access policies.
+    pub channels: ChannelsConfig,
 }
 
 /// `[gateway]`: the one port serving WebSocket and HTTP.
@@ -421,7 +427,12 @@ impl Config {
                 format!("{:?} is not an IP address", self.gateway.bind),
             );
         }
-        if let Some((k, m)) = self.queue.check().or_else(|| self.outbox.check()) {
+        if let Some((k, m)) = self
+            .queue
+            .check()
+            .or_else(|| self.outbox.check())
+            .or_else(|| channels::check(&self.session, &self.channels))
+        {
             return bad(&k, m);
         }
         let m = &self.memory;

@@ -6,6 +6,7 @@
 //! is bound and the store is open, so clients that find it can connect.
 
 pub mod build;
+pub mod channels;
 pub mod notify;
 
 use crate::agent::{Agent, AgentOptions, context};
@@ -196,6 +197,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
     for sink in crate::gateway::GatewaySink::all() {
         dispatcher.register_outbound(std::sync::Arc::new(sink));
     }
+    let adapters = channels::register(cfg, &dispatcher)?;
     notifier.status("recovering the inbox");
     sweep_dedupe(&store);
     let recovered = dispatcher.recover().await?;
@@ -261,6 +263,8 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         startup_ms = t0.elapsed().as_millis() as u64, "gateway ready"
     );
 
+    channels::start(adapters, cfg, &dispatcher, &workspace, &shutdown)
+        .map_err(io("cannot start the channel adapters".into()))?;
     let indexer = memory.clone().map(|m| {
         build::spawn_indexer(m, Duration::from_secs(cfg.memory.sync_interval_secs.max(1)))
     });
