@@ -7,6 +7,7 @@ mod doctor;
 mod gateway;
 mod memory;
 mod models;
+mod pairing;
 mod service;
 mod talk;
 mod update;
@@ -100,6 +101,9 @@ enum Command {
     /// Search long-term memory, show its status, rebuild its index.
     #[command(subcommand)]
     Memory(memory::MemoryCmd),
+    /// Answer pairing requests of unknown senders on the channels.
+    #[command(subcommand)]
+    Pairing(pairing::PairingCmd),
     /// Validate or show the configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -245,6 +249,7 @@ fn run(cli: Cli) -> i32 {
         }
         Command::Models(cmd) => models::run(cmd, &loaded.config, &dir),
         Command::Memory(cmd) => memory::run(cmd, &loaded.config, &dir),
+        Command::Pairing(cmd) => pairing::run(cmd, &loaded.config, &dir),
         Command::Config(ConfigCmd::Validate) => {
             match &loaded.path {
                 Some(p) => println!("{}: ok", p.display()),

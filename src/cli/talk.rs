@@ -8,7 +8,11 @@ use serde_json::{Value, json};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
-fn connect(cfg: &Config, dir: &Path, remote: &Remote) -> Result<Client> {
+/// A client of the gateway `remote` names (default: the local one found through `dir`).
+///
+/// # Errors
+/// When no gateway answers or it refuses the token.
+pub(super) fn connect(cfg: &Config, dir: &Path, remote: &Remote) -> Result<Client> {
     Client::connect(&target(
         remote.url.as_deref(),
         remote.token.as_deref(),

@@ -77,7 +77,7 @@ struct ResetParams {
 
 /// Decodes `params` into the method's struct; the error names the field
 /// (`params.limit: invalid type: string "all", expected u64`).
-fn params<T: DeserializeOwned>(p: Value) -> Result<T, ErrorShape> {
+pub(super) fn params<T: DeserializeOwned>(p: Value) -> Result<T, ErrorShape> {
     serde_path_to_error::deserialize(p).map_err(|e| {
         let path = e.path().to_string();
         let at = if path == "." {
@@ -145,6 +145,9 @@ pub async fn dispatch(
         "memory.search" => super::memory::search(st, &p).await,
         "memory.status" => super::memory::status(st).await,
         "memory.reindex" => super::memory::reindex(st).await,
+        "pairing.list" | "pairing.approve" | "pairing.reject" => {
+            super::channels::pairing(st, method, p).await
+        }
         "connect" => Err(ErrorShape::invalid("already connected")),
         other => Err(ErrorShape {
             code: "UNKNOWN_METHOD",

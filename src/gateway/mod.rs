@@ -5,6 +5,7 @@
 //! and memory's queries; must not import `agent` or `storage`, nor any provider backend.
 
 mod auth;
+mod channels;
 mod deliver;
 mod events;
 mod http;

@@ -5,3 +5,4 @@
 pub mod fake_openai;
 pub mod harness;
 pub mod http1;
+pub mod telegram;

@@ -1,0 +1,384 @@
+//! End-to-end tests of the channels on the real binary against real peers: Telegram
+//! through npm `telegram-test-api` (tests/kit/telegram.js). Pairing, a direct chat round
+//! trip with typing and flood control, groups with mention gating and forum topics, dmScope
+//! isolation, and exactly-once under SIGKILL.
+
+mod common;
+
+use common::fake_openai::{FakeOpenAi, Reply};
+use common::harness::{Gateway, fake_config, temp_dir};
+use common::telegram::{BOT_NAME, TelegramEmu, channel_config, group, private};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// The texts of the bot's messages to `chat`.
+fn texts_to(msgs: &[Value], chat: i64) -> Vec<String> {
+    msgs.iter()
+        .filter(|m| m["chat_id"].as_i64() == Some(chat))
+        .map(|m| m["text"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn telegram_pairing_then_a_direct_chat_with_typing_flood_control_and_commands() {
+    let tg = TelegramEmu::start();
+    let fake = FakeOpenAi::start(vec![Reply::Echo(50)]);
+    let root = temp_dir("tg-pair");
+    let token = "111:pairing";
+    let cfg = fake_config(&[("fake", &fake.base_url())]) + &channel_config(&root, &tg, token, "");
+    let gw = Gateway::start(&root, &cfg);
+
+    // An unknown sender gets a code, once.
+    tg.user_says(token, private(5), 5, "hello?", json!({}));
+    let first = tg.wait_bot_messages(token, 1, 30);
+    let text = first[0]["text"].as_str().unwrap_or_default().to_string();
+    let code: String = text
+        .split("pairing code is ")
+        .nth(1)
+        .expect("a pairing code")
+        .chars()
+        .take(8)
+        .collect();
+    assert!(
+        code.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()),
+        "{text}"
+    );
+    tg.user_says(token, private(5), 5, "hello again?", json!({}));
+    let list = gw
+        .cli()
+        .args(["pairing", "list"])
+        .output()
+        .expect("pairing list");
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        listed.contains(&code) && listed.contains("sender 5"),
+        "{listed}"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        tg.bot_messages(token).len(),
+        1,
+        "the code is sent once per request"
+    );
+
+    // A wrong code is refused with a message; the right one approves.
+    let bad = gw
+        .cli()
+        .args(["pairing", "approve", "telegram", "AAAAAAAA"])
+        .output()
+        .expect("cli");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no pending pairing request"));
+    let ok = gw
+        .cli()
+        .args(["pairing", "approve", "telegram", &code])
+        .output()
+        .expect("cli");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let msgs = tg.wait_bot_messages(token, 2, 30);
+    assert!(
+        msgs[1]["text"].as_str().unwrap_or("").contains("approved"),
+        "{:?}",
+        msgs[1]
+    );
+
+    // The next message runs; the first send meets flood control and waits retry_after.
+    tg.flood(token, 1, 2);
+    let t0 = Instant::now();
+    tg.user_says(token, private(5), 5, "ping *one*", json!({}));
+    let msgs = tg.wait_bot_messages(token, 3, 60);
+    assert!(
+        t0.elapsed() >= Duration::from_secs(2),
+        "retry_after was not honoured"
+    );
+    let reply = &msgs[2];
+    assert_eq!(reply["chat_id"].as_i64(), Some(5), "{reply}");
+    assert_eq!(reply["parse_mode"], "HTML");
+    assert!(
+        reply["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ping <i>one</i>"),
+        "{reply}"
+    );
+    assert!(
+        reply["reply_parameters"]["message_id"].is_i64(),
+        "a reply to the message: {reply}"
+    );
+    let typing = tg.actions(token);
+    assert!(
+        typing
+            .iter()
+            .any(|a| a["action"] == "typing" && a["chat_id"].as_i64() == Some(5)),
+        "{typing:?}"
+    );
+
+    // Chat commands answer without a turn.
+    tg.user_says(token, private(5), 5, "/status", json!({}));
+    let msgs = tg.wait_bot_messages(token, 4, 30);
+    assert!(
+        msgs[3]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Session agent:main:main"),
+        "{:?}",
+        msgs[3]
+    );
+    tg.user_says(token, private(5), 5, "/new", json!({}));
+    let msgs = tg.wait_bot_messages(token, 5, 30);
+    assert!(
+        msgs[4]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("new session"),
+        "{:?}",
+        msgs[4]
+    );
+    let mut ws = gw.ws();
+    let h = ws.call("chat.history", json!({}));
+    assert_eq!(
+        h["messages"].as_array().map(Vec::len),
+        Some(0),
+        "/new set the transcript aside: {h}"
+    );
+    let n = texts_to(&tg.bot_messages(token), 5)
+        .iter()
+        .filter(|t| t.contains("ping"))
+        .count();
+    assert_eq!(n, 1, "one answer despite the 429");
+}
+
+#[test]
+fn telegram_groups_need_a_mention_topics_get_their_own_session_and_peers_never_share() {
+    let tg = TelegramEmu::start();
+    let fake = FakeOpenAi::start(vec![Reply::Echo(0)]);
+    let root = temp_dir("tg-groups");
+    let token = "222:groups";
+    let access = "dm_policy = \"allowlist\"\nallow_from = [\"7\", \"8\"]\ngroups = [\"-1001\"]\n";
+    let cfg = fake_config(&[("fake", &fake.base_url())])
+        + "\n[session]\ndm_scope = \"per-channel-peer\"\n"
+        + &channel_config(&root, &tg, token, access);
+    let gw = Gateway::start(&root, &cfg);
+
+    let forum = group(-1001, true);
+    tg.user_says(token, forum.clone(), 7, "just chatting among us", json!({}));
+    tg.user_says(
+        token,
+        group(-2002, false),
+        7,
+        "@TestNameBot not this group",
+        json!({"entities": [{"type": "mention", "offset": 0, "length": 12}]}),
+    );
+    tg.user_says(
+        token,
+        private(9),
+        9,
+        "a stranger under allowlist",
+        json!({}),
+    );
+    let mention = format!("@{BOT_NAME} what is up");
+    tg.user_says(
+        token,
+        forum,
+        7,
+        &mention,
+        json!({"entities": [{"type": "mention", "offset": 0, "length": 12}], "is_topic_message": true, "message_thread_id": 42}),
+    );
+    tg.user_says(token, private(7), 7, "I am seven", json!({}));
+    tg.user_says(token, private(8), 8, "I am eight", json!({}));
+    let msgs = tg.wait_bot_messages(token, 3, 30);
+    std::thread::sleep(Duration::from_millis(1500));
+    let msgs = if msgs.len() == 3 {
+        tg.bot_messages(token)
+    } else {
+        msgs
+    };
+    assert_eq!(
+        msgs.len(),
+        3,
+        "only the mention and the two allowed DMs are answered: {msgs:#?}"
+    );
+    let in_group: Vec<&Value> = msgs
+        .iter()
+        .filter(|m| m["chat_id"].as_i64() == Some(-1001))
+        .collect();
+    assert_eq!(in_group.len(), 1, "{msgs:#?}");
+    assert_eq!(
+        in_group[0]["message_thread_id"].as_i64(),
+        Some(42),
+        "reply in the topic"
+    );
+    assert!(
+        in_group[0]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("what is up")
+    );
+    assert_eq!(texts_to(&msgs, 7).len(), 1);
+    assert_eq!(texts_to(&msgs, 8).len(), 1);
+
+    let mut ws = gw.ws();
+    let s = ws.call("sessions.list", json!({}));
+    let keys: Vec<&str> = s["sessions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x["key"].as_str())
+        .collect();
+    for k in [
+        "agent:main:telegram:dm:7",
+        "agent:main:telegram:dm:8",
+        "agent:main:telegram:group:-1001:topic:42",
+    ] {
+        assert!(keys.contains(&k), "{k} missing from {keys:?}");
+    }
+    let h8 = ws
+        .call(
+            "chat.history",
+            json!({"sessionKey": "agent:main:telegram:dm:8"}),
+        )
+        .to_string();
+    assert!(
+        h8.contains("I am eight") && !h8.contains("seven"),
+        "peers never share: {h8}"
+    );
+}
+
+/// xorshift64*.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+#[test]
+fn telegram_messages_run_exactly_once_across_sigkills() {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7)
+        | 1;
+    eprintln!("seed {seed}");
+    let mut rng = Rng(seed);
+    let tg = std::sync::Arc::new(TelegramEmu::start());
+    let fake = FakeOpenAi::start(vec![Reply::Echo(10)]);
+    let root = temp_dir("tg-chaos");
+    let token = "333:chaos";
+    let cfg = fake_config(&[("fake", &fake.base_url())])
+        + "\n[queue]\nmode = \"followup\"\n\n[session]\ndm_scope = \"per-channel-peer\"\n"
+        + &channel_config(
+            &root,
+            &tg,
+            token,
+            "dm_policy = \"allowlist\"\nallow_from = [\"*\"]\ntyping = false\n",
+        );
+    let mut gw = Gateway::start(&root, &cfg);
+    const USERS: i64 = 4;
+    const EACH: usize = 10;
+    let writers: Vec<_> = (0..USERS)
+        .map(|u| {
+            let tg = tg.clone();
+            let mut r = Rng(seed.wrapping_add(u as u64 * 7919) | 1);
+            std::thread::spawn(move || {
+                for i in 0..EACH {
+                    let id = 100 + u;
+                    tg.user_says(token, private(id), id, &format!("u{id}-m{i}"), json!({}));
+                    std::thread::sleep(Duration::from_millis(50 + r.below(300)));
+                }
+            })
+        })
+        .collect();
+    let mut kills = Vec::new();
+    for _ in 0..8 {
+        std::thread::sleep(Duration::from_millis(100 + rng.below(700)));
+        gw.kill();
+        kills.push(crate::now_ms());
+        gw.restart();
+    }
+    for w in writers {
+        w.join().expect("writer");
+    }
+    let total = USERS as usize * EACH;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut by_text: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    loop {
+        by_text.clear();
+        for m in tg.bot_messages(token) {
+            let t = m["text"].as_str().unwrap_or("").to_string();
+            let Some(key) = t.strip_prefix("echo: ") else {
+                continue;
+            };
+            by_text
+                .entry(key.to_string())
+                .or_default()
+                .push(m["messageId"].as_u64().unwrap_or(0));
+        }
+        if by_text.len() >= total {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {total} answered (seed {seed}): {by_text:?}",
+            by_text.len()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    // Every message ran exactly once: once in its session's transcript.
+    let mut ws = gw.ws();
+    for u in 0..USERS {
+        let id = 100 + u;
+        let h = ws.call(
+            "chat.history",
+            json!({"sessionKey": format!("agent:main:telegram:dm:{id}"), "limit": 1000}),
+        );
+        let users: Vec<String> = h["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["role"] == "user")
+            .map(|m| m["content"].as_str().unwrap_or("").to_string())
+            .collect();
+        for i in 0..EACH {
+            let t = format!("u{id}-m{i}");
+            let n = users.iter().filter(|c| c.contains(&t)).count();
+            assert_eq!(n, 1, "{t} ran {n} times (seed {seed}): {users:?}");
+        }
+    }
+    // Every answer was delivered; a second copy only where a kill cut the send from its
+    // commit (the outbound at-least-once window, one HTTP exchange long).
+    let history = tg.bot_history_times(token);
+    let mut dups = 0;
+    for (t, ids) in &by_text {
+        if ids.len() > 1 {
+            let first = history.get(&ids[0]).copied().unwrap_or(0);
+            let near_kill = kills.iter().any(|k| *k >= first && *k - first < 1500);
+            assert!(
+                near_kill,
+                "{t} answered {} times with no kill after the first (seed {seed})",
+                ids.len()
+            );
+            dups += ids.len() - 1;
+        }
+    }
+    eprintln!(
+        "{total} messages, 8 kills, {dups} replies sent twice by a kill between send and commit"
+    );
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
