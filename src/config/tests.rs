@@ -75,3 +75,29 @@ fn the_readme_example_config_parses() {
     assert_eq!(cfg.outbox.max_attempts, 10);
     assert_eq!(cfg.queue.cap, 20);
 }
+
+#[test]
+fn channel_errors_name_the_channel_and_key() {
+    let err = |t: &str| p(t).unwrap_err().to_string();
+    let e = err("[channels.telegram]\ndm_policy = \"pairing\"\n");
+    assert!(e.contains("channels.telegram.token"), "{e}");
+    let tok = "[channels.telegram]\ntoken = \"env:TG\"\n";
+    let e = err(&format!("{tok}dm_policy = \"open\"\n"));
+    assert!(
+        e.contains("channels.telegram.allow_from") && e.contains("\"*\""),
+        "{e}"
+    );
+    let e = err(&format!("{tok}dm_policy = \"sometimes\"\n"));
+    assert!(e.contains("channels.telegram.dm_policy"), "{e}");
+    let e = err(&format!("{tok}token2 = 1\n"));
+    assert!(e.contains("channels.telegram.token2"), "{e}");
+    let e = err("[channels.telegram]\ntoken = \"123:literal\"\n");
+    assert!(e.contains("references"), "a literal token is refused: {e}");
+    let e = err("[session]\nidentity_links = { alice = [\"123\"] }\n");
+    assert!(e.contains("session.identity_links.alice"), "{e}");
+    let c = p(&format!("{tok}dm_policy = \"open\"\nallow_from = [\"*\"]\n[session]\ndm_scope = \"per-channel-peer\"\n"))
+        .expect("valid");
+    assert_eq!(c.session.dm_scope, crate::core::DmScope::PerChannelPeer);
+    let t = c.channels.telegram.expect("telegram");
+    assert!(t.require_mention && t.enabled && t.poll_timeout_secs == 30);
+}
