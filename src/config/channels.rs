@@ -20,6 +20,20 @@ pub struct SessionConfig {
     pub identity_links: BTreeMap<String, Vec<String>>,
 }
 
+/// `[hooks]`: inbound webhooks (`POST /hooks/agent`, `POST /hooks/wake`), OpenClaw's
+/// shape.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HooksConfig {
+    /// Off by default.
+    pub enabled: bool,
+    /// Their own token, a secret reference (required when enabled; not the gateway token).
+    pub token: Option<SecretRef>,
+    /// Let callers name the session with `sessionKey` (off: one `hook:` session per
+    /// request, or per `idempotencyKey`).
+    pub allow_request_session_key: bool,
+}
+
 /// `[channels]`: one table per platform; a platform without a table is off.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -104,8 +118,18 @@ fn check_access(at: &str, a: &AccessPolicy) -> Option<(String, String)> {
     None
 }
 
-/// The first problem with `[session]` and `[channels]`, as (key, message).
-pub(super) fn check(session: &SessionConfig, ch: &ChannelsConfig) -> Option<(String, String)> {
+/// The first problem with `[session]`, `[hooks]` and `[channels]`, as (key, message).
+pub(super) fn check(
+    session: &SessionConfig,
+    hooks: &HooksConfig,
+    ch: &ChannelsConfig,
+) -> Option<(String, String)> {
+    if hooks.enabled && hooks.token.is_none() {
+        return Some((
+            "hooks.token".into(),
+            "webhooks need their own token, e.g. token = \"credential:hooks-token\"".into(),
+        ));
+    }
     let mut seen = BTreeMap::new();
     for (who, ids) in &session.identity_links {
         for id in ids {

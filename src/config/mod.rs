@@ -12,7 +12,7 @@ mod paths;
 mod queue;
 mod secret;
 
-pub use channels::{ChannelsConfig, SessionConfig, TelegramConfig};
+pub use channels::{ChannelsConfig, HooksConfig, SessionConfig, TelegramConfig};
 pub use error::{ConfigError, EX_CONFIG};
 pub use outbox::OutboxConfig;
 pub use paths::{default_data_dir, search_paths};
@@ -49,6 +49,8 @@ pub struct Config {
     pub outbox: OutboxConfig,
     /// How conversations map to sessions (dmScope, identity links).
     pub session: SessionConfig,
+    /// Inbound webhooks.
+    pub hooks: HooksConfig,
     /// Chat platforms (Telegram, …) and their access policies.
     pub channels: ChannelsConfig,
 }
@@ -431,7 +433,7 @@ impl Config {
             .queue
             .check()
             .or_else(|| self.outbox.check())
-            .or_else(|| channels::check(&self.session, &self.channels))
+            .or_else(|| channels::check(&self.session, &self.hooks, &self.channels))
         {
             return bad(&k, m);
         }

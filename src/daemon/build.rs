@@ -365,3 +365,24 @@ pub fn spawn_indexer(
         .unwrap_or_else(|e| panic!("cannot start the memory indexer thread: {e}"));
     (tx, handle)
 }
+
+/// The webhook settings from `[hooks]`, with the token resolved (`None` when off).
+///
+/// # Errors
+/// [`ConfigError::Secret`] when the token reference cannot be read.
+pub fn hooks(config: &Config) -> Result<Option<crate::gateway::HooksOptions>, ConfigError> {
+    let h = &config.hooks;
+    if !h.enabled {
+        return Ok(None);
+    }
+    let token = h
+        .token
+        .as_ref()
+        .ok_or_else(|| ConfigError::Secret("hooks.token is not set".into()))?
+        .resolve()
+        .map_err(|m| ConfigError::Secret(format!("hooks.token: {m}")))?;
+    Ok(Some(crate::gateway::HooksOptions {
+        token: token.into(),
+        allow_request_session_key: h.allow_request_session_key,
+    }))
+}

@@ -252,6 +252,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         info: Arc::new(info),
         memory: memory.clone(),
         auth: Default::default(),
+        hooks: build::hooks(cfg)?,
     };
     let discovery = discovery_path(data_dir);
     let doc = serde_json::json!({"url": format!("ws://{local}/"), "port": local.port(), "bind": ip.to_string(), "pid": std::process::id()});

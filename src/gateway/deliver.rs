@@ -13,11 +13,13 @@ pub struct GatewaySink {
 }
 
 impl GatewaySink {
-    /// The sinks of `ws` and `http`.
-    pub fn all() -> [GatewaySink; 2] {
+    /// The sinks of `ws`, `http` and `hooks` (webhook runs whose caller asked for no
+    /// delivery: their outcome is read with `agent.wait` or the session's history).
+    pub fn all() -> [GatewaySink; 3] {
         [
             GatewaySink { channel: "ws" },
             GatewaySink { channel: "http" },
+            GatewaySink { channel: "hooks" },
         ]
     }
 }

@@ -8,6 +8,7 @@ mod auth;
 mod channels;
 mod deliver;
 mod events;
+mod hooks;
 mod http;
 mod memory;
 mod methods;
@@ -15,6 +16,7 @@ mod protocol;
 mod ws;
 
 pub use deliver::GatewaySink;
+pub use hooks::HooksOptions;
 pub use protocol::PROTOCOL_VERSION;
 
 use crate::router::Dispatcher;
@@ -46,6 +48,8 @@ pub struct GatewayState {
     pub memory: Option<Arc<crate::memory::Memory>>,
     /// Failed token attempts per client address (lockout after repeated failures).
     pub(crate) auth: Arc<auth::AuthLimiter>,
+    /// Inbound webhooks (`None`: `/hooks/*` answer 404).
+    pub hooks: Option<HooksOptions>,
 }
 
 impl GatewayState {
@@ -66,7 +70,7 @@ impl GatewayState {
 }
 
 /// The router: `/` (WebSocket upgrade, or a short text page), `/healthz`, `/readyz`,
-/// `/v1/models`, `/v1/chat/completions`, `/v1/embeddings`.
+/// `/v1/models`, `/v1/chat/completions`, `/v1/embeddings`, `/hooks/agent`, `/hooks/wake`.
 pub fn router(state: GatewayState) -> Router {
     Router::new()
         .route("/", get(ws::upgrade))
@@ -76,6 +80,8 @@ pub fn router(state: GatewayState) -> Router {
         .route("/v1/models", get(http::models))
         .route("/v1/chat/completions", post(http::chat_completions))
         .route("/v1/embeddings", post(memory::embeddings))
+        .route("/hooks/agent", post(hooks::agent))
+        .route("/hooks/wake", post(hooks::wake))
         .with_state(state)
 }
 

@@ -250,6 +250,22 @@ impl Dispatcher {
         Ok(s.cursor(&*s.read_txn()?, channel, account)?)
     }
 
+    /// Whether a sink delivers for `channel` (registered with
+    /// [`Dispatcher::register_outbound`]).
+    pub fn has_outbound(&self, channel: &str) -> bool {
+        self.inner.outbox.has_sink(channel)
+    }
+
+    /// Where the agent last talked on a chat platform (the newest outbox row whose channel
+    /// is not one of the gateway's own), for OpenClaw's `channel: "last"`.
+    ///
+    /// # Errors
+    /// [`DispatchError::Store`].
+    pub fn last_target(&self) -> Result<Option<Origin>, DispatchError> {
+        let s = &self.inner.store;
+        Ok(s.delivery_last_target(&*s.read_txn()?, &["ws", "http", "hooks"])?)
+    }
+
     fn paired(&self, o: &Origin) -> Result<bool, DispatchError> {
         let s = &self.inner.store;
         Ok(s.pairing_approved(&*s.read_txn()?, &o.channel, &o.account, &o.peer)?)

@@ -99,6 +99,11 @@ impl Outbox {
         self.wake();
     }
 
+    /// Whether a sink is registered for `channel`.
+    pub(crate) fn has_sink(&self, channel: &str) -> bool {
+        self.sink(channel).is_some()
+    }
+
     /// Tells the worker new rows were committed.
     pub(crate) fn wake(&self) {
         self.wake.notify_one();

@@ -186,6 +186,38 @@ impl Store {
         Ok(out)
     }
 
+    /// The target of the newest row (any state) whose channel is not in `skip`: where the
+    /// agent last talked on a platform (OpenClaw's `channel: "last"`). Rows are pruned
+    /// after `keep_sent_hours`, so "last" reaches that far back.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn delivery_last_target(
+        &self,
+        rtxn: &Rtxn<'_>,
+        skip: &[&str],
+    ) -> Result<Option<Origin>, StoreError> {
+        let mut best: Option<OutboxRow> = None;
+        for st in ALL {
+            let iter = self
+                .outbox
+                .rev_prefix_iter(rtxn, &[prefix(st)])
+                .map_err(|e| self.lmdb(e))?;
+            for item in iter {
+                let (k, v) = item.map_err(|e| self.lmdb(e))?;
+                let row: OutboxRow = decode("outbox", k, v)?;
+                if skip.contains(&row.message.target.channel.as_str()) {
+                    continue;
+                }
+                if best.as_ref().is_none_or(|b| b.seq < row.seq) {
+                    best = Some(row);
+                }
+                break;
+            }
+        }
+        Ok(best.map(|r| r.message.target))
+    }
+
     /// Rows by state (counts keys; decodes nothing).
     ///
     /// # Errors
