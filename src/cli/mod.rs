@@ -2,6 +2,7 @@
 //! `memory`, `config`, `completions`. One file per subcommand group; `anyhow` lives here and in
 //! `main.rs` only. Configuration errors exit with 78 (EX_CONFIG).
 
+mod channels;
 mod client;
 mod doctor;
 mod gateway;
@@ -101,6 +102,12 @@ enum Command {
     /// Search long-term memory, show its status, rebuild its index.
     #[command(subcommand)]
     Memory(memory::MemoryCmd),
+    /// Channel accounts: connection, last error, backlog, dead letters.
+    #[command(subcommand)]
+    Channels(channels::ChannelsCmd),
+    /// Send a message to a chat through a channel.
+    #[command(subcommand)]
+    Message(MessageCmd),
     /// Answer pairing requests of unknown senders on the channels.
     #[command(subcommand)]
     Pairing(pairing::PairingCmd),
@@ -117,6 +124,12 @@ enum Command {
         /// Shell.
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum MessageCmd {
+    /// Queue a message for a chat (delivered through the outbox, with retries).
+    Send(channels::MessageSend),
 }
 
 #[derive(Debug, Subcommand)]
@@ -250,6 +263,8 @@ fn run(cli: Cli) -> i32 {
         Command::Models(cmd) => models::run(cmd, &loaded.config, &dir),
         Command::Memory(cmd) => memory::run(cmd, &loaded.config, &dir),
         Command::Pairing(cmd) => pairing::run(cmd, &loaded.config, &dir),
+        Command::Channels(cmd) => channels::run(cmd, &loaded.config, &dir),
+        Command::Message(MessageCmd::Send(m)) => channels::send(m, &loaded.config, &dir),
         Command::Config(ConfigCmd::Validate) => {
             match &loaded.path {
                 Some(p) => println!("{}: ok", p.display()),

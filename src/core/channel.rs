@@ -166,6 +166,37 @@ pub enum Admission {
     },
 }
 
+/// How a channel account is doing, as its adapter reports it (`channels.status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelHealth {
+    /// The last exchange with the platform succeeded.
+    pub connected: bool,
+    /// The last successful exchange (a poll, a sync), ms since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_ok_ms: Option<u64>,
+    /// The last message handed in, ms since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_message_ms: Option<u64>,
+    /// The last error, as the adapter logged it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When it happened, ms since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error_ms: Option<u64>,
+}
+
+/// What an adapter reports about its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthEvent {
+    /// An exchange with the platform succeeded.
+    Ok,
+    /// A message was handed in.
+    Message,
+    /// An exchange failed (`connected` false from now on).
+    Error(String),
+}
+
 /// The future the [`InboundSink`] methods return.
 pub type SinkFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
 
@@ -192,4 +223,6 @@ pub trait InboundSink: Send + Sync {
     ) -> SinkFuture<'a, Option<serde_json::Value>>;
     /// Waits up to `timeout` for run `run_id` to end; true once it has (or is unknown).
     fn wait_run<'a>(&'a self, run_id: &'a str, timeout: Duration) -> SinkFuture<'a, bool>;
+    /// Records how `channel`/`account` is doing (for `channels.status`).
+    fn report(&self, channel: &str, account: &str, ev: HealthEvent);
 }

@@ -54,6 +54,7 @@ pub fn register(cfg: &Config, dispatcher: &Dispatcher) -> Result<Channels, Confi
                 .map_err(|m| ConfigError::Secret(format!("channels.telegram.token: {m}")))?;
             let api = Api::new(&t.api_base, &token);
             dispatcher.register_outbound(TelegramSink::new(api.clone()));
+            dispatcher.declare_channel("telegram", "default");
             ch.telegram = Some(api);
         }
         #[cfg(not(feature = "telegram"))]

@@ -1,5 +1,6 @@
-//! WebSocket methods for channel operations: `pairing.list`, `pairing.approve`,
-//! `pairing.reject` (OpenClaw's pairing flow, <https://docs.openclaw.ai/channels/pairing>).
+//! WebSocket methods for channel operations: `channels.status`, `message.send`, and
+//! `pairing.list`, `pairing.approve`, `pairing.reject` (OpenClaw's pairing flow,
+//! <https://docs.openclaw.ai/channels/pairing>).
 
 use super::GatewayState;
 use super::methods::{dispatch_err, params};
@@ -20,6 +21,36 @@ struct ListParams {
 struct DecideParams {
     channel: String,
     code: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendParams {
+    channel: String,
+    to: String,
+    text: String,
+}
+
+/// `channels.status`: each channel account's health, backlog and dead letters.
+///
+/// # Errors
+/// An [`ErrorShape`] when the store fails.
+pub fn status(st: &GatewayState) -> Result<Value, ErrorShape> {
+    let list = st.dispatcher.channels_status().map_err(dispatch_err)?;
+    Ok(json!({"channels": list}))
+}
+
+/// `message.send`: queues a message to a platform conversation through the outbox.
+///
+/// # Errors
+/// An [`ErrorShape`]: an unknown channel, empty text, the store.
+pub async fn send(st: &GatewayState, p: Value) -> Result<Value, ErrorShape> {
+    let x: SendParams = params(p)?;
+    st.dispatcher
+        .message_send(&x.channel, &x.to, &x.text)
+        .await
+        .map_err(dispatch_err)?;
+    Ok(json!({"ok": true, "queued": true}))
 }
 
 fn request_json(r: &PairingRequest) -> Value {

@@ -145,6 +145,8 @@ pub async fn dispatch(
         "memory.search" => super::memory::search(st, &p).await,
         "memory.status" => super::memory::status(st).await,
         "memory.reindex" => super::memory::reindex(st).await,
+        "channels.status" => super::channels::status(st),
+        "message.send" => super::channels::send(st, p).await,
         "pairing.list" | "pairing.approve" | "pairing.reject" => {
             super::channels::pairing(st, method, p).await
         }

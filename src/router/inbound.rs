@@ -8,8 +8,8 @@
 use super::command::ChatCommand;
 use super::{Cursor, DispatchError, Dispatcher, Submission};
 use crate::core::{
-    AccessPolicy, Admission, ChannelInbound, DmPolicy, DmScope, GroupPolicy, InboundSink, Origin,
-    PeerKind, SessionKeyParts, SinkFuture, listed, now_ms,
+    AccessPolicy, Admission, ChannelInbound, DmPolicy, DmScope, GroupPolicy, HealthEvent,
+    InboundSink, Origin, PeerKind, SessionKeyParts, SinkFuture, listed, now_ms,
 };
 use crate::storage::{PairingApproval, PairingRequest};
 use std::collections::HashMap;
@@ -189,6 +189,10 @@ impl InboundSink for ChannelGate {
         account: &'a str,
     ) -> SinkFuture<'a, Option<serde_json::Value>> {
         Box::pin(async move { self.d.cursor(channel, account).map_err(|e| e.to_string()) })
+    }
+
+    fn report(&self, channel: &str, account: &str, ev: HealthEvent) {
+        self.d.report_health(channel, account, ev);
     }
 
     fn wait_run<'a>(&'a self, run_id: &'a str, timeout: Duration) -> SinkFuture<'a, bool> {

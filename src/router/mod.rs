@@ -8,6 +8,7 @@
 //!
 //! Crash semantics (ARCHITECTURE.md, invariant 5) live in `recover.rs`.
 
+mod channels;
 mod command;
 mod follow;
 mod inbound;
@@ -20,6 +21,7 @@ pub use crate::storage::PairingRequest;
 pub use crate::storage::{OutboxCounts, OutboxRow, OutboxStatus};
 /// The record types the dispatcher answers with.
 pub use crate::storage::{RunRecord, RunStatus, SessionRecord, TranscriptEntry};
+pub use channels::ChannelStatus;
 pub use command::ChatCommand;
 pub use follow::{FilterHandle, Follow, Followed, SessionFilter, Subscription};
 pub use inbound::{ChannelGate, GateOptions, MAX_PENDING, PAIRING_TTL_MS};
@@ -164,6 +166,7 @@ pub(crate) struct Inner {
     events: broadcast::Sender<AgentEvent>,
     finals: broadcast::Sender<AgentEvent>,
     outbox: Arc<outbox::Outbox>,
+    health: Mutex<BTreeMap<(String, String), crate::core::ChannelHealth>>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -216,6 +219,7 @@ impl Dispatcher {
         Self {
             inner: Arc::new(Inner {
                 outbox,
+                health: Mutex::default(),
                 store,
                 agent,
                 opts,

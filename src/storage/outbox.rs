@@ -218,6 +218,36 @@ impl Store {
         Ok(best.map(|r| r.message.target))
     }
 
+    /// Pending rows and dead letters per (channel, account) (decodes every such row; sent
+    /// rows are not read).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn delivery_backlog(
+        &self,
+        rtxn: &Rtxn<'_>,
+    ) -> Result<std::collections::BTreeMap<(String, String), (u64, u64)>, StoreError> {
+        let mut out = std::collections::BTreeMap::new();
+        for st in [OutboxStatus::Pending, OutboxStatus::Dead] {
+            let iter = self
+                .outbox
+                .prefix_iter(rtxn, &[prefix(st)])
+                .map_err(|e| self.lmdb(e))?;
+            for item in iter {
+                let (k, v) = item.map_err(|e| self.lmdb(e))?;
+                let row: OutboxRow = decode("outbox", k, v)?;
+                let t = row.message.target;
+                let e: &mut (u64, u64) = out.entry((t.channel, t.account)).or_default();
+                if st == OutboxStatus::Pending {
+                    e.0 += 1;
+                } else {
+                    e.1 += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Rows by state (counts keys; decodes nothing).
     ///
     /// # Errors

@@ -11,7 +11,8 @@
 use super::api::{Api, ApiError, Message, Update, User};
 use super::{CHANNEL, id_value};
 use crate::core::{
-    Admission, Attachment, ChannelInbound, InboundMessage, InboundSink, Origin, PeerKind,
+    Admission, Attachment, ChannelInbound, HealthEvent, InboundMessage, InboundSink, Origin,
+    PeerKind,
 };
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -88,16 +89,25 @@ impl Poller {
         !self.shutdown.is_cancelled()
     }
 
+    fn report(&self, ev: HealthEvent) {
+        self.sink.report(CHANNEL, &self.opts.account, ev);
+    }
+
     fn me(&self) -> Option<User> {
         let mut wait = Duration::from_secs(1);
         loop {
-            match self.api.call("getMe", &json!({}), Duration::from_secs(30)) {
+            let err = match self.api.call("getMe", &json!({}), Duration::from_secs(30)) {
                 Ok(v) => match serde_json::from_value::<User>(v) {
-                    Ok(u) => return Some(u),
-                    Err(e) => tracing::error!("Telegram getMe: unexpected answer: {e}"),
+                    Ok(u) => {
+                        self.report(HealthEvent::Ok);
+                        return Some(u);
+                    }
+                    Err(e) => format!("Telegram getMe: unexpected answer: {e}"),
                 },
-                Err(e) => tracing::error!("{e}; retrying in {}s", wait.as_secs()),
-            }
+                Err(e) => e.to_string(),
+            };
+            tracing::error!("{err}; retrying in {}s", wait.as_secs());
+            self.report(HealthEvent::Error(err));
             if !self.nap(wait) {
                 return None;
             }
@@ -132,10 +142,12 @@ impl Poller {
             let pause = match self.api.call("getUpdates", &params, timeout) {
                 Ok(v) => {
                     wait = Duration::from_secs(1);
+                    self.report(HealthEvent::Ok);
                     match self.batch(&me, v, &mut offset) {
                         Ok(()) => continue,
                         Err(e) => {
                             tracing::error!("Telegram: {e}; polling again from offset {offset:?}");
+                            self.report(HealthEvent::Error(e));
                             Duration::from_secs(1)
                         }
                     }
@@ -145,9 +157,11 @@ impl Poller {
                     description,
                     ..
                 }) => {
-                    tracing::error!(
-                        "Telegram getUpdates refused: {description}. Another process polls this bot token, or a webhook is set; stop it (or deleteWebhook). Retrying in 30 s."
+                    let e = format!(
+                        "Telegram getUpdates refused: {description}. Another process polls this bot token, or a webhook is set; stop it (or deleteWebhook)."
                     );
+                    tracing::error!("{e} Retrying in 30 s.");
+                    self.report(HealthEvent::Error(e));
                     Duration::from_secs(30)
                 }
                 Err(ApiError::Api {
@@ -156,13 +170,14 @@ impl Poller {
                     ..
                 }) => Duration::from_secs(retry_after.unwrap_or(5)),
                 Err(ApiError::Api { code: 401, .. }) => {
-                    tracing::error!(
-                        "Telegram rejected the bot token (401); check channels.telegram.token. Retrying in 60 s."
-                    );
+                    let e = "Telegram rejected the bot token (401); check channels.telegram.token";
+                    tracing::error!("{e}. Retrying in 60 s.");
+                    self.report(HealthEvent::Error(e.into()));
                     Duration::from_secs(60)
                 }
                 Err(e) => {
                     tracing::warn!("{e}; polling again in {}s", wait.as_secs());
+                    self.report(HealthEvent::Error(e.to_string()));
                     let w = wait;
                     wait = (wait * 2).min(Duration::from_secs(60));
                     w
@@ -211,6 +226,7 @@ impl Poller {
                 m.message.origin.thread.clone(),
             );
             let peer = m.message.origin.peer.clone();
+            self.report(HealthEvent::Message);
             match self.rt.block_on(self.sink.accept(m))? {
                 Admission::Accepted { run_id } if self.opts.typing => {
                     self.typing(chat.unwrap_or(peer), thread, run_id);
