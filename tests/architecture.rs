@@ -198,9 +198,11 @@ fn module_boundaries_hold() {
 /// CPU pool they share.
 const CANDLE_OWNERS: &[&str] = &["provider/local/", "embed/", "compute.rs"];
 
-/// The files that may test the optional models' cargo features (`local-llm`, `embedder`):
-/// the module declarations, the shared CPU pool, memory's adapter of the embedder, the wiring
-/// in `daemon/build.rs` and the CLI's reports. Everything else is the same in every build.
+/// The files that may test cargo features: for the optional models (`local-llm`,
+/// `embedder`) the module declarations, the shared CPU pool, memory's adapter of the
+/// embedder, the wiring in `daemon/build.rs` and the CLI's reports; for the channel adapters
+/// (`telegram`, …) their declarations in `channel/mod.rs` and their wiring in
+/// `daemon/channels.rs`. Everything else is the same in every build.
 const FEATURE_GATES: &[&str] = &[
     "lib.rs",
     "provider/mod.rs",
@@ -208,6 +210,8 @@ const FEATURE_GATES: &[&str] = &[
     "memory/mod.rs",
     "daemon/build.rs",
     "cli/doctor.rs",
+    "channel/mod.rs",
+    "daemon/channels.rs",
 ];
 
 #[test]

@@ -111,3 +111,31 @@ fn without_embedder_memory_searches_by_keywords_and_says_why() {
     gw.stop();
     let _ = std::fs::remove_dir_all(root);
 }
+
+#[cfg(not(feature = "telegram"))]
+#[test]
+fn without_telegram_a_telegram_channel_is_refused_at_start() {
+    use common::harness::{NO_CHAT, bin, temp_dir};
+    let root = temp_dir("no-telegram");
+    std::fs::write(root.join("tg.token"), "1:x").expect("token");
+    let cfg = format!(
+        "{NO_CHAT}\n[channels.telegram]\ntoken = \"file:{}\"\n",
+        root.join("tg.token").display()
+    );
+    std::fs::write(root.join("config.toml"), cfg).expect("config");
+    let out = std::process::Command::new(bin())
+        .arg("--config")
+        .arg(root.join("config.toml"))
+        .arg("--data-dir")
+        .arg(root.join("data"))
+        .args(["gateway", "--port", "0"])
+        .output()
+        .expect("run hearth");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("channels.telegram") && err.contains("`telegram`"),
+        "names the key and the feature: {err}"
+    );
+    let _ = std::fs::remove_dir_all(root);
+}

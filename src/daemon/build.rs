@@ -64,9 +64,10 @@ pub fn models_dir(config: &Config, data_dir: &Path) -> PathBuf {
 }
 
 /// The optional parts of Hearth and whether this binary has them (`hearth doctor` lists them).
-pub const FEATURES: [(&str, bool); 2] = [
+pub const FEATURES: [(&str, bool); 3] = [
     ("local-llm", cfg!(feature = "local-llm")),
     ("embedder", cfg!(feature = "embedder")),
+    ("telegram", cfg!(feature = "telegram")),
 ];
 
 /// The cargo feature this build lacks to run models of `kind`, if any.
