@@ -137,6 +137,7 @@ fn main() {
                     idempotency_key: None,
                     stateless_history: None,
                     cursor: None,
+                    record_only: false,
                 })
                 .await
                 .expect("send");

@@ -3,7 +3,8 @@
 # are missing (offline-friendly, sha256-checked), then runs every unit and integration test
 # against them, then the tests of the build without the optional features. Needs python3
 # with pip, the `openai` package for the client test (installed here if absent), and Node.js
-# with npm for the Telegram Bot API emulator (tests/kit/).
+# with npm for the Telegram Bot API emulator (tests/kit/), and mosquitto with its clients
+# (Debian `mosquitto mosquitto-clients`) for the MQTT tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HEARTH_TEST_MODELS=${HEARTH_TEST_MODELS:-$HOME/.cache/hearth/test-models}

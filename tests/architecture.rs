@@ -170,6 +170,7 @@ fn module_boundaries_hold() {
         ("gateway/", &["heed", "candle"]),
         ("memory/", &["heed"]),
         ("search/", &["heed"]),
+        ("channel/", &["heed", "candle", "axum", "anyhow"]),
     ];
     bad.extend(violations(rules));
     let owners: &[(&str, &[&str])] = &[
@@ -201,7 +202,7 @@ const CANDLE_OWNERS: &[&str] = &["provider/local/", "embed/", "compute.rs"];
 /// The files that may test cargo features: for the optional models (`local-llm`,
 /// `embedder`) the module declarations, the shared CPU pool, memory's adapter of the
 /// embedder, the wiring in `daemon/build.rs` and the CLI's reports; for the channel adapters
-/// (`telegram`, …) their declarations in `channel/mod.rs` and their wiring in
+/// (`telegram`, `mqtt`, …) their declarations in `channel/mod.rs` and their wiring in
 /// `daemon/channels.rs`. Everything else is the same in every build.
 const FEATURE_GATES: &[&str] = &[
     "lib.rs",

@@ -4,6 +4,8 @@
 //! isolation, and exactly-once under SIGKILL.
 
 mod common;
+#[path = "channels/mqtt.rs"]
+mod mqtt;
 
 use common::fake_openai::{FakeOpenAi, Reply};
 use common::harness::{Gateway, fake_config, temp_dir};
@@ -251,9 +253,9 @@ fn telegram_groups_need_a_mention_topics_get_their_own_session_and_peers_never_s
 }
 
 /// xorshift64*.
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -376,7 +378,7 @@ fn telegram_messages_run_exactly_once_across_sigkills() {
     );
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

@@ -7,8 +7,11 @@
 //!
 //! I/O model (ARCHITECTURE.md, "Channels"): long polls run on one OS thread per account
 //! with the blocking ureq client already in the tree; sends run on tokio's blocking pool.
+//! MQTT is the exception: rumqttc is built on tokio, so its connection is one task.
 
 pub mod markup;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 pub mod split;
 #[cfg(feature = "telegram")]
 pub mod telegram;

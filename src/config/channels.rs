@@ -40,6 +40,61 @@ pub struct HooksConfig {
 pub struct ChannelsConfig {
     /// `[channels.telegram]`: the Telegram Bot API.
     pub telegram: Option<TelegramConfig>,
+    /// `[channels.mqtt]`: an MQTT broker (Home Assistant's, say).
+    pub mqtt: Option<MqttConfig>,
+}
+
+/// `[channels.mqtt]`: requests arrive on topics, answers leave on a reply topic (MQTT
+/// 3.1.1, QoS 1, a persistent session so nothing published while the gateway restarts is
+/// lost). Anyone who may publish to the request topics may talk to the agent: access is the
+/// broker's (its users and ACLs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// Off without removing the table.
+    pub enabled: bool,
+    /// Broker host name or address.
+    pub host: String,
+    /// Broker port (1883 plain, 8883 TLS by convention).
+    pub port: u16,
+    /// TLS to the broker (the system's roots, or `ca_file`).
+    pub tls: bool,
+    /// PEM file of the CA that signed the broker's certificate.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// The client id; the broker keeps this session's queued messages under it.
+    pub client_id: String,
+    /// Broker user name.
+    pub username: Option<String>,
+    /// Broker password, as a secret reference.
+    pub password: Option<SecretRef>,
+    /// Topics (filters allowed) carrying requests: plain text, or JSON
+    /// `{"text", "id", "from", "reply_to"}`.
+    pub request_topics: Vec<String>,
+    /// Where answers go (a request's `reply_to` overrides it).
+    pub reply_topic: String,
+    /// Retained `online`/`offline` (the last will) for Home Assistant's availability.
+    pub availability_topic: Option<String>,
+    /// Seconds between keep-alive pings.
+    pub keep_alive_secs: u64,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            host: "127.0.0.1".into(),
+            port: 1883,
+            tls: false,
+            ca_file: None,
+            client_id: "hearth".into(),
+            username: None,
+            password: None,
+            request_topics: vec!["hearth/request".into()],
+            reply_topic: "hearth/reply".into(),
+            availability_topic: Some("hearth/availability".into()),
+            keep_alive_secs: 30,
+        }
+    }
 }
 
 /// `[channels.telegram]`: one bot account (`default`), reached by long polling.
@@ -145,6 +200,52 @@ pub(super) fn check(
                     format!("{id} is already linked to {other}"),
                 ));
             }
+        }
+    }
+    if let Some(m) = &ch.mqtt {
+        let at = "channels.mqtt";
+        if m.request_topics.is_empty() {
+            return Some((
+                format!("{at}.request_topics"),
+                "name at least one topic".into(),
+            ));
+        }
+        let bad_filter = |t: &str| t.is_empty() || t.contains('\0');
+        let bad_topic = |t: &str| bad_filter(t) || t.contains(['+', '#']);
+        if let Some(t) = m.request_topics.iter().find(|t| bad_filter(t)) {
+            return Some((
+                format!("{at}.request_topics"),
+                format!("{t:?} is not a topic filter"),
+            ));
+        }
+        for (k, t) in [
+            ("reply_topic", Some(&m.reply_topic)),
+            ("availability_topic", m.availability_topic.as_ref()),
+        ] {
+            if let Some(t) = t.filter(|t| bad_topic(t)) {
+                return Some((
+                    format!("{at}.{k}"),
+                    format!("{t:?} is not a topic one can publish to (no wildcards)"),
+                ));
+            }
+        }
+        if m.client_id.is_empty() || m.client_id.len() > 23 {
+            return Some((
+                format!("{at}.client_id"),
+                "1 to 23 characters (MQTT 3.1.1)".into(),
+            ));
+        }
+        if m.password.is_some() && m.username.is_none() {
+            return Some((
+                format!("{at}.username"),
+                "a password needs a user name".into(),
+            ));
+        }
+        if !(5..=3600).contains(&m.keep_alive_secs) {
+            return Some((
+                format!("{at}.keep_alive_secs"),
+                format!("{} is outside 5..=3600", m.keep_alive_secs),
+            ));
         }
     }
     if let Some(t) = &ch.telegram {

@@ -101,3 +101,17 @@ fn channel_errors_name_the_channel_and_key() {
     let t = c.channels.telegram.expect("telegram");
     assert!(t.require_mention && t.enabled && t.poll_timeout_secs == 30);
 }
+
+#[test]
+fn mqtt_config_is_checked() {
+    let err = |t: &str| p(t).unwrap_err().to_string();
+    let e = err("[channels.mqtt]\nreply_topic = \"hearth/#\"\n");
+    assert!(e.contains("channels.mqtt.reply_topic"), "{e}");
+    let e = err("[channels.mqtt]\nrequest_topics = []\n");
+    assert!(e.contains("channels.mqtt.request_topics"), "{e}");
+    let e = err("[channels.mqtt]\npassword = \"env:P\"\n");
+    assert!(e.contains("channels.mqtt.username"), "{e}");
+    let c = p("[channels.mqtt]\nrequest_topics = [\"home/+/ask\"]\n").expect("filters are fine");
+    let m = c.channels.mqtt.expect("mqtt");
+    assert_eq!((m.port, m.reply_topic.as_str()), (1883, "hearth/reply"));
+}

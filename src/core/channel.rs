@@ -137,6 +137,11 @@ pub struct ChannelInbound {
     /// `update_id`, Matrix's event id, MQTT's correlation data): a redelivery with the same
     /// id is acknowledged and runs nothing.
     pub dedupe_id: String,
+    /// Whether `dedupe_id` may name another message later: `None` — it never does
+    /// (Telegram's chat and message id), always looked up; `Some(false)` — a first
+    /// delivery (MQTT without the DUP flag; packet ids are reused), recorded only;
+    /// `Some(true)` — the platform says this may be a redelivery, looked up.
+    pub redelivered: Option<bool>,
     /// The account's platform cursor after this event (Telegram's next offset, Matrix's
     /// `next_batch`), committed in the same transaction as the message.
     pub cursor: Option<serde_json::Value>,

@@ -64,10 +64,11 @@ pub fn models_dir(config: &Config, data_dir: &Path) -> PathBuf {
 }
 
 /// The optional parts of Hearth and whether this binary has them (`hearth doctor` lists them).
-pub const FEATURES: [(&str, bool); 3] = [
+pub const FEATURES: [(&str, bool); 4] = [
     ("local-llm", cfg!(feature = "local-llm")),
     ("embedder", cfg!(feature = "embedder")),
     ("telegram", cfg!(feature = "telegram")),
+    ("mqtt", cfg!(feature = "mqtt")),
 ];
 
 /// The cargo feature this build lacks to run models of `kind`, if any.

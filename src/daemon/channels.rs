@@ -4,6 +4,7 @@
 //! policies and `[session]` scoping.
 
 use crate::config::{Config, ConfigError};
+use crate::core::{AccessPolicy, DmPolicy};
 use crate::router::{ChannelGate, Dispatcher, GateOptions};
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
@@ -13,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Channels {
     #[cfg(feature = "telegram")]
     telegram: Option<crate::channel::telegram::Api>,
+    #[cfg(feature = "mqtt")]
+    mqtt: Option<crate::channel::mqtt::Mqtt>,
 }
 
 /// The gate's options from `[channels.*]` and `[session]`.
@@ -30,6 +33,16 @@ fn gate_options(cfg: &Config) -> GateOptions {
     if let Some(t) = cfg.channels.telegram.as_ref().filter(|t| t.enabled) {
         o.accounts
             .insert(("telegram".into(), "default".into()), t.access());
+    }
+    if cfg.channels.mqtt.as_ref().is_some_and(|m| m.enabled) {
+        // Whoever may publish to the request topics may talk: the broker's users and ACLs
+        // are the access control.
+        let open = AccessPolicy {
+            dm_policy: DmPolicy::Open,
+            allow_from: vec!["*".into()],
+            ..AccessPolicy::default()
+        };
+        o.accounts.insert(("mqtt".into(), "default".into()), open);
     }
     o
 }
@@ -66,6 +79,37 @@ pub fn register(cfg: &Config, dispatcher: &Dispatcher) -> Result<Channels, Confi
             });
         }
     }
+    if let Some(m) = cfg.channels.mqtt.as_ref().filter(|m| m.enabled) {
+        #[cfg(feature = "mqtt")]
+        {
+            let password = match &m.password {
+                Some(r) => Some(
+                    r.resolve()
+                        .map_err(|e| ConfigError::Secret(format!("channels.mqtt.password: {e}")))?,
+                ),
+                None => None,
+            };
+            let client = crate::channel::mqtt::connect(m, password).map_err(|message| {
+                ConfigError::Invalid {
+                    file: Default::default(),
+                    line: None,
+                    key: "channels.mqtt".into(),
+                    message,
+                }
+            })?;
+            dispatcher.register_outbound(client.sink.clone());
+            dispatcher.declare_channel("mqtt", "default");
+            ch.mqtt = Some(client);
+        }
+        #[cfg(not(feature = "mqtt"))]
+        {
+            let _ = m;
+            return Err(ConfigError::Unsupported {
+                key: "channels.mqtt".into(),
+                message: "this build has no MQTT adapter (cargo feature `mqtt`)".into(),
+            });
+        }
+    }
     Ok(ch)
 }
 
@@ -74,7 +118,7 @@ pub fn register(cfg: &Config, dispatcher: &Dispatcher) -> Result<Channels, Confi
 /// # Errors
 /// A message when a thread cannot be started.
 pub fn start(
-    #[allow(unused_mut)] ch: Channels,
+    #[allow(unused_variables, unused_mut)] ch: Channels,
     cfg: &Config,
     dispatcher: &Dispatcher,
     workspace: &Path,
@@ -94,7 +138,11 @@ pub fn start(
         let rt = tokio::runtime::Handle::current();
         spawn_poller(api, gate.clone(), opts, rt, shutdown.child_token())?;
     }
-    #[cfg(not(feature = "telegram"))]
-    let _ = (ch, gate, workspace, shutdown);
+    #[cfg(feature = "mqtt")]
+    if let Some(m) = ch.mqtt {
+        m.start(gate.clone(), shutdown.child_token());
+    }
+    #[cfg(not(all(feature = "telegram", feature = "mqtt")))]
+    let _ = (gate, workspace, shutdown);
     Ok(())
 }

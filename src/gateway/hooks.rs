@@ -296,6 +296,7 @@ pub async fn agent(
         idempotency_key: idem,
         stateless_history: None,
         cursor: None,
+        record_only: false,
     };
     admit(&st, sub, h.timeout_seconds.map(Duration::from_secs)).await
 }
@@ -341,6 +342,7 @@ pub async fn wake(
             .map(str::to_string),
         stateless_history: None,
         cursor: None,
+        record_only: false,
     };
     admit(&st, sub, None).await
 }

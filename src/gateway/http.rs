@@ -206,6 +206,7 @@ pub async fn chat_completions(
         idempotency_key,
         stateless_history,
         cursor: None,
+        record_only: false,
     };
     let (acc, follow) = match st.dispatcher.submit(sub).await {
         Ok(a) => a,

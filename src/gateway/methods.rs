@@ -213,6 +213,7 @@ async fn send(
         idempotency_key: p.idempotency_key,
         stateless_history: None,
         cursor: None,
+        record_only: false,
     };
     let (acc, _) = st.dispatcher.submit(sub).await.map_err(dispatch_err)?;
     Ok(

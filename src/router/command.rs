@@ -77,7 +77,8 @@ impl Dispatcher {
             .idempotency_key
             .as_ref()
             .map(|k| format!("send:{key}:{k}"));
-        if let Some(dk) = &dedupe_key
+        let lookup = dedupe_key.clone().filter(|_| !sub.record_only);
+        if let Some(dk) = &lookup
             && let Some(first) = inner.store.dedupe_get(&*inner.store.read_txn()?, dk)?
         {
             return self.repeat(first);
@@ -114,7 +115,7 @@ impl Dispatcher {
         let (session, first) = inner
             .store
             .write(move |s, w| {
-                if let Some(dk) = &dedupe_key
+                if let Some(dk) = &lookup
                     && let Some(first) = s.dedupe_get(w, dk)?
                 {
                     if let Some(c) = &cursor {

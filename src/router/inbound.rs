@@ -142,6 +142,7 @@ impl ChannelGate {
             idempotency_key: Some(format!("{}:{}:{}", o.channel, o.account, m.dedupe_id)),
             stateless_history: None,
             cursor: cursor.clone(),
+            record_only: m.redelivered == Some(false),
         };
         match self.d.submit(sub).await {
             Ok((acc, _)) if acc.deduped => Ok(Admission::Duplicate { run_id: acc.run_id }),

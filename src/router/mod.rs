@@ -117,6 +117,10 @@ pub struct Submission {
     pub stateless_history: Option<Vec<ChatMessage>>,
     /// The platform cursor to commit with it.
     pub cursor: Option<Cursor>,
+    /// Record the idempotency key without looking it up first: a first delivery whose
+    /// platform id may come again later for another message (MQTT packet ids), while a
+    /// redelivery of this one would be looked up.
+    pub record_only: bool,
 }
 
 /// The acknowledgement of a [`Submission`], given only after it was committed.

@@ -74,14 +74,14 @@ impl Dispatcher {
             session_key: session_key.clone(),
             deduped: false,
         };
-        let (acc_w, cursor) = (acc.clone(), sub.cursor);
+        let (acc_w, cursor, record_only) = (acc.clone(), sub.cursor, sub.record_only);
         let committed = inner
             .store
             .write(move |s, w| {
                 if let Some(c) = &cursor {
                     s.put_cursor(w, &c.channel, &c.account, &c.value)?;
                 }
-                if let Some(dk) = &dedupe_key
+                if let Some(dk) = dedupe_key.as_ref().filter(|_| !record_only)
                     && let Some(first) = s.dedupe_get(w, dk)?
                 {
                     return Ok((Some(first), None));

@@ -253,6 +253,7 @@ impl Rig {
                 idempotency_key: None,
                 stateless_history: None,
                 cursor: None,
+                record_only: false,
             })
             .await
     }
@@ -533,6 +534,7 @@ async fn a_stateless_request_does_not_wait_for_the_main_session() {
             idempotency_key: None,
             stateless_history: Some(Vec::new()),
             cursor: None,
+            record_only: false,
         })
         .await
         .expect("stateless");

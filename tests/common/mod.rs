@@ -5,4 +5,5 @@
 pub mod fake_openai;
 pub mod harness;
 pub mod http1;
+pub mod mqtt;
 pub mod telegram;

@@ -337,6 +337,7 @@ impl Poller {
             kind,
             mentioned,
             dedupe_id: format!("{}:{}", m.chat.id, m.message_id),
+            redelivered: None,
             cursor: Some(json!(next)),
         })
     }
