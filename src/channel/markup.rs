@@ -105,6 +105,37 @@ pub fn telegram_html(md: &str) -> String {
     out
 }
 
+/// Converts markdown to the HTML of a Matrix `formatted_body`
+/// (<https://spec.matrix.org/v1.11/client-server-api/#mroommessage-msgtypes>): the tags of
+/// [`telegram_html`] (all in Matrix's allowed set), with line breaks as `<br>` outside
+/// code blocks.
+pub fn matrix_html(md: &str) -> String {
+    let html = telegram_html(md);
+    let mut out = String::with_capacity(html.len() + 32);
+    let mut in_pre = false;
+    let mut rest = html.as_str();
+    while let Some(i) = rest.find(['\n', '<']) {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        if rest.starts_with('\n') {
+            out.push_str(if in_pre { "\n" } else { "<br>" });
+            rest = &rest[1..];
+        } else {
+            if rest.starts_with("<pre>") {
+                in_pre = true;
+            } else if rest.starts_with("</pre>") {
+                in_pre = false;
+            }
+            out.push('<');
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    // A block element already breaks the line.
+    out.replace("</pre><br>", "</pre>")
+        .replace("</blockquote><br>", "</blockquote>")
+}
+
 /// The byte index of the first `pat` in `s[from..]` whose content before it is non-empty
 /// and does not end in whitespace.
 fn closer(s: &str, from: usize, pat: &str) -> Option<usize> {
@@ -238,6 +269,14 @@ mod tests {
             "<blockquote>quoted\nmore</blockquote>\nafter"
         );
         assert_eq!(h("```\nopen fence"), "<pre><code>open fence\n</code></pre>");
+    }
+
+    #[test]
+    fn matrix_gets_breaks_outside_code() {
+        assert_eq!(
+            super::matrix_html("**a**\nb\n```\nx\ny\n```\nc"),
+            "<b>a</b><br>b<br><pre><code>x\ny\n</code></pre>c"
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! MQTT is the exception: rumqttc is built on tokio, so its connection is one task.
 
 pub mod markup;
+#[cfg(feature = "matrix")]
+pub mod matrix;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
 pub mod split;

@@ -42,6 +42,77 @@ pub struct ChannelsConfig {
     pub telegram: Option<TelegramConfig>,
     /// `[channels.mqtt]`: an MQTT broker (Home Assistant's, say).
     pub mqtt: Option<MqttConfig>,
+    /// `[channels.matrix]`: a Matrix account on a homeserver.
+    pub matrix: Option<MatrixConfig>,
+}
+
+/// `[channels.matrix]`: one bot account (`default`), reached by `/sync` long polling.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatrixConfig {
+    /// Off without removing the table.
+    pub enabled: bool,
+    /// The homeserver's client-server base URL (`https://matrix.example.org`).
+    pub homeserver: String,
+    /// The bot's user id (`@hearth:example.org`).
+    pub user_id: String,
+    /// Its access token, as a secret reference (required).
+    pub access_token: Option<SecretRef>,
+    /// Seconds one `/sync` waits for events (1..=120).
+    pub sync_timeout_secs: u64,
+    /// Show typing while a run answers.
+    pub typing: bool,
+    /// Which invites to accept: `always` (default), `allowlist` (from `allow_from` and
+    /// `group_allow_from`), `off`.
+    pub auto_join: String,
+    /// Direct chats: `pairing` (default), `allowlist`, `open` (needs `allow_from = ["*"]`),
+    /// `disabled`.
+    pub dm_policy: DmPolicy,
+    /// User ids allowed to chat directly (`"*"`: anyone).
+    pub allow_from: Vec<String>,
+    /// Rooms: `allowlist` (default), `open`, `disabled`.
+    pub group_policy: GroupPolicy,
+    /// Room ids (`!abc:example.org`) the bot answers in (`"*"`: any).
+    pub groups: Vec<String>,
+    /// User ids whose room messages count (empty: anyone in an allowed room).
+    pub group_allow_from: Vec<String>,
+    /// In rooms, answer only when mentioned.
+    pub require_mention: bool,
+}
+
+impl Default for MatrixConfig {
+    fn default() -> Self {
+        let a = AccessPolicy::default();
+        Self {
+            enabled: true,
+            homeserver: String::new(),
+            user_id: String::new(),
+            access_token: None,
+            sync_timeout_secs: 30,
+            typing: true,
+            auto_join: "always".into(),
+            dm_policy: a.dm_policy,
+            allow_from: a.allow_from,
+            group_policy: a.group_policy,
+            groups: a.groups,
+            group_allow_from: a.group_allow_from,
+            require_mention: a.require_mention,
+        }
+    }
+}
+
+impl MatrixConfig {
+    /// The account's access policy.
+    pub fn access(&self) -> AccessPolicy {
+        AccessPolicy {
+            dm_policy: self.dm_policy,
+            allow_from: self.allow_from.clone(),
+            group_policy: self.group_policy,
+            groups: self.groups.clone(),
+            group_allow_from: self.group_allow_from.clone(),
+            require_mention: self.require_mention,
+        }
+    }
 }
 
 /// `[channels.mqtt]`: requests arrive on topics, answers leave on a reply topic (MQTT
@@ -246,6 +317,46 @@ pub(super) fn check(
                 format!("{at}.keep_alive_secs"),
                 format!("{} is outside 5..=3600", m.keep_alive_secs),
             ));
+        }
+    }
+    if let Some(m) = ch.matrix.as_ref().filter(|m| m.enabled) {
+        let at = "channels.matrix";
+        if !(m.homeserver.starts_with("https://") || m.homeserver.starts_with("http://")) {
+            return Some((
+                format!("{at}.homeserver"),
+                format!("{:?} is not an http(s) URL", m.homeserver),
+            ));
+        }
+        let uid = m.user_id.strip_prefix('@').and_then(|r| r.split_once(':'));
+        if !uid.is_some_and(|(l, s)| !l.is_empty() && !s.is_empty()) {
+            return Some((
+                format!("{at}.user_id"),
+                format!(
+                    "{:?} is not a user id like \"@hearth:example.org\"",
+                    m.user_id
+                ),
+            ));
+        }
+        if m.access_token.is_none() {
+            return Some((
+                format!("{at}.access_token"),
+                "required, e.g. access_token = \"credential:matrix-token\"".into(),
+            ));
+        }
+        if !(1..=120).contains(&m.sync_timeout_secs) {
+            return Some((
+                format!("{at}.sync_timeout_secs"),
+                format!("{} is outside 1..=120", m.sync_timeout_secs),
+            ));
+        }
+        if !["always", "allowlist", "off"].contains(&m.auto_join.as_str()) {
+            return Some((
+                format!("{at}.auto_join"),
+                format!("{:?}: want always, allowlist or off", m.auto_join),
+            ));
+        }
+        if let Some(e) = check_access(at, &m.access()) {
+            return Some(e);
         }
     }
     if let Some(t) = &ch.telegram {

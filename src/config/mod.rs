@@ -12,7 +12,9 @@ mod paths;
 mod queue;
 mod secret;
 
-pub use channels::{ChannelsConfig, HooksConfig, MqttConfig, SessionConfig, TelegramConfig};
+pub use channels::{
+    ChannelsConfig, HooksConfig, MatrixConfig, MqttConfig, SessionConfig, TelegramConfig,
+};
 pub use error::{ConfigError, EX_CONFIG};
 pub use outbox::OutboxConfig;
 pub use paths::{default_data_dir, search_paths};

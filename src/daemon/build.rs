@@ -64,11 +64,12 @@ pub fn models_dir(config: &Config, data_dir: &Path) -> PathBuf {
 }
 
 /// The optional parts of Hearth and whether this binary has them (`hearth doctor` lists them).
-pub const FEATURES: [(&str, bool); 4] = [
+pub const FEATURES: [(&str, bool); 5] = [
     ("local-llm", cfg!(feature = "local-llm")),
     ("embedder", cfg!(feature = "embedder")),
     ("telegram", cfg!(feature = "telegram")),
     ("mqtt", cfg!(feature = "mqtt")),
+    ("matrix", cfg!(feature = "matrix")),
 ];
 
 /// The cargo feature this build lacks to run models of `kind`, if any.

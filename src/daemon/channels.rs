@@ -16,6 +16,8 @@ pub struct Channels {
     telegram: Option<crate::channel::telegram::Api>,
     #[cfg(feature = "mqtt")]
     mqtt: Option<crate::channel::mqtt::Mqtt>,
+    #[cfg(feature = "matrix")]
+    matrix: Option<crate::channel::matrix::Api>,
 }
 
 /// The gate's options from `[channels.*]` and `[session]`.
@@ -33,6 +35,10 @@ fn gate_options(cfg: &Config) -> GateOptions {
     if let Some(t) = cfg.channels.telegram.as_ref().filter(|t| t.enabled) {
         o.accounts
             .insert(("telegram".into(), "default".into()), t.access());
+    }
+    if let Some(m) = cfg.channels.matrix.as_ref().filter(|m| m.enabled) {
+        o.accounts
+            .insert(("matrix".into(), "default".into()), m.access());
     }
     if cfg.channels.mqtt.as_ref().is_some_and(|m| m.enabled) {
         // Whoever may publish to the request topics may talk: the broker's users and ACLs
@@ -76,6 +82,32 @@ pub fn register(cfg: &Config, dispatcher: &Dispatcher) -> Result<Channels, Confi
             return Err(ConfigError::Unsupported {
                 key: "channels.telegram".into(),
                 message: "this build has no Telegram adapter (cargo feature `telegram`)".into(),
+            });
+        }
+    }
+    if let Some(m) = cfg.channels.matrix.as_ref().filter(|m| m.enabled) {
+        #[cfg(feature = "matrix")]
+        {
+            use crate::channel::matrix::{Api, MatrixSink};
+            let token = m
+                .access_token
+                .as_ref()
+                .ok_or_else(|| {
+                    ConfigError::Secret("channels.matrix.access_token is not set".into())
+                })?
+                .resolve()
+                .map_err(|e| ConfigError::Secret(format!("channels.matrix.access_token: {e}")))?;
+            let api = Api::new(&m.homeserver, &m.user_id, &token);
+            dispatcher.register_outbound(MatrixSink::new(api.clone()));
+            dispatcher.declare_channel("matrix", "default");
+            ch.matrix = Some(api);
+        }
+        #[cfg(not(feature = "matrix"))]
+        {
+            let _ = m;
+            return Err(ConfigError::Unsupported {
+                key: "channels.matrix".into(),
+                message: "this build has no Matrix adapter (cargo feature `matrix`)".into(),
             });
         }
     }
@@ -138,11 +170,30 @@ pub fn start(
         let rt = tokio::runtime::Handle::current();
         spawn_poller(api, gate.clone(), opts, rt, shutdown.child_token())?;
     }
+    #[cfg(feature = "matrix")]
+    if let (Some(api), Some(m)) = (ch.matrix, &cfg.channels.matrix) {
+        use crate::channel::matrix::{AutoJoin, SyncOptions, spawn_syncer};
+        let auto_join = match m.auto_join.as_str() {
+            "off" => AutoJoin::Off,
+            "allowlist" => {
+                AutoJoin::From([m.allow_from.clone(), m.group_allow_from.clone()].concat())
+            }
+            _ => AutoJoin::Always,
+        };
+        let opts = SyncOptions {
+            account: "default".into(),
+            timeout_secs: m.sync_timeout_secs,
+            typing: m.typing,
+            auto_join,
+        };
+        let rt = tokio::runtime::Handle::current();
+        spawn_syncer(api, gate.clone(), opts, rt, shutdown.child_token())?;
+    }
     #[cfg(feature = "mqtt")]
     if let Some(m) = ch.mqtt {
         m.start(gate.clone(), shutdown.child_token());
     }
-    #[cfg(not(all(feature = "telegram", feature = "mqtt")))]
+    #[cfg(not(all(feature = "telegram", feature = "mqtt", feature = "matrix")))]
     let _ = (gate, workspace, shutdown);
     Ok(())
 }

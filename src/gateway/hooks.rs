@@ -129,7 +129,7 @@ fn refuse(st: &GatewayState, addr: SocketAddr, headers: &HeaderMap, uri: &Uri) -
     }
 }
 
-fn body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, Response> {
+fn body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, Box<Response>> {
     let de = &mut serde_json::Deserializer::from_slice(b);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -138,7 +138,7 @@ fn body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, Response> {
         } else {
             format!("{path}: ")
         };
-        bad(format!("request body: {at}{}", e.into_inner()))
+        Box::new(bad(format!("request body: {at}{}", e.into_inner())))
     })
 }
 
@@ -195,14 +195,16 @@ fn target(
     deliver: bool,
     channel: Option<&str>,
     to: Option<&str>,
-) -> Result<Origin, Response> {
+) -> Result<Origin, Box<Response>> {
     if !deliver {
         return Ok(Origin::gateway("hooks"));
     }
     match (channel.filter(|c| *c != "last"), to) {
         (Some(c), Some(to)) => {
             if !st.dispatcher.has_outbound(c) {
-                return Err(bad(format!("channel: {c:?} is not a configured channel")));
+                return Err(Box::new(bad(format!(
+                    "channel: {c:?} is not a configured channel"
+                ))));
             }
             Ok(Origin {
                 channel: c.to_string(),
@@ -211,17 +213,17 @@ fn target(
                 ..Origin::default()
             })
         }
-        (Some(_), None) => Err(bad("to: required with an explicit channel")),
+        (Some(_), None) => Err(Box::new(bad("to: required with an explicit channel"))),
         (None, _) => match st.dispatcher.last_target() {
             Ok(Some(mut o)) => {
                 o.message_id = None;
                 Ok(o)
             }
             Ok(None) => Ok(Origin::gateway("hooks")),
-            Err(e) => Err(reply(
+            Err(e) => Err(Box::new(reply(
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"ok": false, "error": e.to_string()}),
-            )),
+            ))),
         },
     }
 }
@@ -239,7 +241,7 @@ pub async fn agent(
     }
     let h: AgentHook = match body(&raw) {
         Ok(h) => h,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if h.message.trim().is_empty() {
         return bad("message: required and not empty");
@@ -278,7 +280,7 @@ pub async fn agent(
     };
     let mut origin = match target(&st, h.deliver, h.channel.as_deref(), h.to.as_deref()) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     origin.sender_name = Some(h.name.clone().unwrap_or_else(|| "webhook".into()));
     let text = match &h.name {
@@ -315,7 +317,7 @@ pub async fn wake(
     }
     let w: WakeHook = match body(&raw) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if w.text.trim().is_empty() {
         return bad("text: required and not empty");
@@ -325,7 +327,7 @@ pub async fn wake(
     }
     let mut origin = match target(&st, true, None, None) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     origin.sender_name = Some("system event".into());
     let sub = Submission {

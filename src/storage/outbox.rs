@@ -74,6 +74,9 @@ impl OutboxRow {
     }
 }
 
+/// Pending rows and dead letters per (channel, account).
+pub type Backlog = std::collections::BTreeMap<(String, String), (u64, u64)>;
+
 /// Rows by state, for `status`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxCounts {
@@ -223,10 +226,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn delivery_backlog(
-        &self,
-        rtxn: &Rtxn<'_>,
-    ) -> Result<std::collections::BTreeMap<(String, String), (u64, u64)>, StoreError> {
+    pub fn delivery_backlog(&self, rtxn: &Rtxn<'_>) -> Result<Backlog, StoreError> {
         let mut out = std::collections::BTreeMap::new();
         for st in [OutboxStatus::Pending, OutboxStatus::Dead] {
             let iter = self

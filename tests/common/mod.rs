@@ -5,5 +5,6 @@
 pub mod fake_openai;
 pub mod harness;
 pub mod http1;
+pub mod matrix;
 pub mod mqtt;
 pub mod telegram;

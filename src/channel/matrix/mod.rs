@@ -1,0 +1,157 @@
+//! Matrix (client-server API, <https://spec.matrix.org/v1.11/client-server-api/>): `/sync`
+//! long polling in, `m.room.message` events out.
+//!
+//! In: one OS thread per account long-polls `/sync` (`sync.rs`). Every message event of a
+//! batch is handed to the gate with its event id as dedupe id; the batch's `next_batch` is
+//! committed only after the whole batch is admitted, so a crash mid-batch syncs the batch
+//! again and the events already admitted are answered by their dedupe records. Invites are
+//! joined per `auto_join`. A room with two joined members is a direct chat; in other rooms
+//! the bot answers when mentioned (`m.mentions` or its user id in the body).
+//!
+//! Out: [`MatrixSink`] sends each part of the split answer (4000 UTF-16 units) as an
+//! `m.text` with the markdown as `body` and HTML as `formatted_body`, in the origin's
+//! thread, with `Delivery::id` as the transaction id, so a resend after a crash is
+//! de-duplicated by the homeserver (exactly once out, too).
+
+mod api;
+mod sync;
+
+pub use api::{Api, ApiError};
+pub use sync::{AutoJoin, SyncOptions, spawn_syncer};
+
+use super::markup::matrix_html;
+use super::split::{Limits, split};
+use crate::core::{Capabilities, Delivery, Markup, Outbound, SendError, SendFuture};
+use api::seg;
+use serde_json::json;
+use std::time::Duration;
+
+/// The channel name.
+pub const CHANNEL: &str = "matrix";
+
+/// What Matrix can do; events may be large, Hearth cuts text at 4000 like Telegram.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    max_text_len: 4000,
+    max_lines: None,
+    edit: true,
+    typing: true,
+    threads: true,
+    media: true,
+    markup: Markup::Markdown,
+};
+
+/// The outbound half: delivers outbox rows whose channel is `matrix`.
+pub struct MatrixSink {
+    api: Api,
+}
+
+impl MatrixSink {
+    /// A sink sending through `api`.
+    pub fn new(api: Api) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self { api })
+    }
+}
+
+fn send_blocking(api: &Api, d: &Delivery) -> Result<String, SendError> {
+    let t = &d.message.target;
+    let Some(room) = t.chat.as_deref().filter(|r| !r.is_empty()) else {
+        return Err(SendError::Permanent {
+            message: "the target has no room id".into(),
+        });
+    };
+    let parts = split(
+        &d.message.text,
+        Limits {
+            max_len: CAPABILITIES.max_text_len,
+            max_lines: CAPABILITIES.max_lines,
+        },
+    );
+    let mut ids = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let mut content = json!({
+            "msgtype": "m.text",
+            "body": part,
+            "format": "org.matrix.custom.html",
+            "formatted_body": matrix_html(part),
+        });
+        let reply = d.message.reply_to.as_deref().filter(|_| i == 0);
+        match (d.message.thread.as_deref().or(t.thread.as_deref()), reply) {
+            (Some(root), r) => {
+                content["m.relates_to"] = json!({
+                    "rel_type": "m.thread",
+                    "event_id": root,
+                    "is_falling_back": r.is_none(),
+                    "m.in_reply_to": {"event_id": r.unwrap_or(root)},
+                });
+            }
+            (None, Some(r)) => {
+                content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": r}});
+            }
+            (None, None) => {}
+        }
+        // The same transaction id for the same part of the same row: the homeserver
+        // answers a repeat with the first event id instead of sending it twice.
+        let txn = format!("hearth-{}-{i}", d.id);
+        let path = format!("/rooms/{}/send/m.room.message/{}", seg(room), seg(&txn));
+        match api.call(
+            "send",
+            "PUT",
+            &path,
+            Some(&content),
+            Duration::from_secs(30),
+        ) {
+            Ok(v) => ids.push(
+                v.get("event_id")
+                    .and_then(|e| e.as_str())
+                    .unwrap_or("")
+                    .to_string(),
+            ),
+            Err(e) => return Err(send_error(e)),
+        }
+    }
+    Ok(ids.join(","))
+}
+
+impl Outbound for MatrixSink {
+    fn channel(&self) -> &str {
+        CHANNEL
+    }
+
+    fn send<'a>(&'a self, d: &'a Delivery) -> SendFuture<'a> {
+        let (api, d) = (self.api.clone(), d.clone());
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || send_blocking(&api, &d))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(SendError::Transient {
+                        message: format!("the send task failed: {e}"),
+                        retry_after_ms: None,
+                    })
+                })
+        })
+    }
+}
+
+/// The delivery worker's view of a homeserver failure.
+fn send_error(e: ApiError) -> SendError {
+    match e {
+        ApiError::Api {
+            status: 429,
+            retry_after_ms,
+            ..
+        } => SendError::Transient {
+            message: e.to_string(),
+            retry_after_ms,
+        },
+        ApiError::Api {
+            status: 400 | 403 | 404,
+            ..
+        } => SendError::Permanent {
+            message: e.to_string(),
+        },
+        _ => SendError::Transient {
+            message: e.to_string(),
+            retry_after_ms: None,
+        },
+    }
+}
