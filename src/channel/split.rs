@@ -23,6 +23,32 @@ pub struct Limits {
     pub max_lines: Option<usize>,
 }
 
+impl Limits {
+    /// Telegram: 4096 characters per message (<https://core.telegram.org/bots/api#sendmessage>),
+    /// cut at 4000.
+    pub const TELEGRAM: Limits = Limits {
+        max_len: 4000,
+        max_lines: None,
+    };
+    /// Matrix: no hard text limit below the 64 KiB event; cut at 4000 like Telegram.
+    pub const MATRIX: Limits = Limits {
+        max_len: 4000,
+        max_lines: None,
+    };
+    /// Discord: 2000 characters (<https://discord.com/developers/docs/resources/message#create-message>);
+    /// clients fold messages over 17 lines.
+    pub const DISCORD: Limits = Limits {
+        max_len: 2000,
+        max_lines: Some(17),
+    };
+    /// Slack: `text` is truncated after 40,000 characters; blocks of 3000; Hearth cuts at
+    /// 8000 (<https://api.slack.com/methods/chat.postMessage#truncating>).
+    pub const SLACK: Limits = Limits {
+        max_len: 8000,
+        max_lines: None,
+    };
+}
+
 /// Length of `s` in UTF-16 code units.
 pub fn utf16_len(s: &str) -> usize {
     s.chars().map(char::len_utf16).sum()

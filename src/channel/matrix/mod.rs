@@ -59,13 +59,7 @@ fn send_blocking(api: &Api, d: &Delivery) -> Result<String, SendError> {
             message: "the target has no room id".into(),
         });
     };
-    let parts = split(
-        &d.message.text,
-        Limits {
-            max_len: CAPABILITIES.max_text_len,
-            max_lines: CAPABILITIES.max_lines,
-        },
-    );
+    let parts = split(&d.message.text, Limits::MATRIX);
     let mut ids = Vec::new();
     for (i, part) in parts.iter().enumerate() {
         let mut content = json!({

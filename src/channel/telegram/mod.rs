@@ -75,13 +75,7 @@ impl SinkInner {
                 message: "the target has no chat id".into(),
             });
         }
-        let parts = split(
-            &d.message.text,
-            Limits {
-                max_len: CAPABILITIES.max_text_len,
-                max_lines: CAPABILITIES.max_lines,
-            },
-        );
+        let parts = split(&d.message.text, Limits::TELEGRAM);
         let mut done = self
             .sent_parts
             .lock()
