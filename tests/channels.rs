@@ -171,7 +171,8 @@ fn telegram_groups_need_a_mention_topics_get_their_own_session_and_peers_never_s
     let gw = Gateway::start(&root, &cfg);
 
     let forum = group(-1001, true);
-    tg.user_says(token, forum.clone(), 7, "just chatting among us", json!({}));
+    let topic = json!({"is_topic_message": true, "message_thread_id": 42});
+    tg.user_says(token, forum.clone(), 7, "just chatting among us", topic);
     tg.user_says(
         token,
         group(-2002, false),
@@ -218,11 +219,11 @@ fn telegram_groups_need_a_mention_topics_get_their_own_session_and_peers_never_s
         Some(42),
         "reply in the topic"
     );
+    let answer = in_group[0]["text"].as_str().unwrap_or("");
+    assert!(answer.contains("what is up"), "{answer}");
     assert!(
-        in_group[0]["text"]
-            .as_str()
-            .unwrap_or("")
-            .contains("what is up")
+        answer.contains("just chatting among us") && answer.contains("[Current message]"),
+        "the unmentioned message came along as context: {answer}"
     );
     assert_eq!(texts_to(&msgs, 7).len(), 1);
     assert_eq!(texts_to(&msgs, 8).len(), 1);

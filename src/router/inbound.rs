@@ -38,16 +38,71 @@ pub struct GateOptions {
     pub agent: String,
 }
 
+/// Unmentioned group messages kept per group session, for the next mentioned turn.
+const GROUP_HISTORY: usize = 20;
+/// Groups whose history is kept at once (the least recently written is dropped).
+const GROUP_HISTORY_GROUPS: usize = 256;
+
 /// Admits channel messages into the dispatcher (implements [`InboundSink`]).
 pub struct ChannelGate {
     d: Dispatcher,
     opts: GateOptions,
+    /// Group session key → (last write, recent unmentioned messages as `name: text`).
+    history: std::sync::Mutex<HashMap<String, (u64, std::collections::VecDeque<String>)>>,
 }
 
 impl ChannelGate {
     /// A gate in front of `d`.
     pub fn new(d: Dispatcher, opts: GateOptions) -> Self {
-        Self { d, opts }
+        Self {
+            d,
+            opts,
+            history: Default::default(),
+        }
+    }
+
+    /// Keeps an unmentioned group message (bounded: [`GROUP_HISTORY`] per group,
+    /// [`GROUP_HISTORY_GROUPS`] groups). In memory only: a restart forgets the chatter.
+    fn remember(&self, key: &str, m: &crate::core::InboundMessage) {
+        if m.text.trim().is_empty() {
+            return;
+        }
+        let who = m.origin.sender_name.as_deref().unwrap_or(&m.origin.peer);
+        let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        if !h.contains_key(key) && h.len() >= GROUP_HISTORY_GROUPS {
+            let oldest = h
+                .iter()
+                .min_by_key(|(_, (t, _))| *t)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                h.remove(&k);
+            }
+        }
+        let e = h.entry(key.to_string()).or_default();
+        e.0 = now_ms();
+        e.1.push_back(format!("{who}: {}", m.text.trim()));
+        while e.1.len() > GROUP_HISTORY {
+            e.1.pop_front();
+        }
+    }
+
+    /// `text` preceded by the group's unmentioned messages since the last turn (taken).
+    fn with_context(&self, key: &str, text: &str) -> String {
+        let kept = self
+            .history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+        match kept {
+            Some((_, lines)) if !lines.is_empty() => {
+                let lines: Vec<String> = lines.into_iter().collect();
+                format!(
+                    "[Messages in this chat since your last reply]\n{}\n\n[Current message]\n{text}",
+                    lines.join("\n")
+                )
+            }
+            _ => text.to_string(),
+        }
     }
 
     async fn ignore(
@@ -61,9 +116,9 @@ impl ChannelGate {
         Ok(Admission::Ignored { reason })
     }
 
-    async fn admit(&self, m: ChannelInbound) -> Result<Admission, DispatchError> {
+    async fn admit(&self, mut m: ChannelInbound) -> Result<Admission, DispatchError> {
         let o = m.message.origin.clone();
-        let cursor = m.cursor.map(|value| Cursor {
+        let cursor = m.cursor.take().map(|value| Cursor {
             channel: o.channel.clone(),
             account: o.account.clone(),
             value,
@@ -106,9 +161,6 @@ impl ChannelGate {
                     {
                         Some(format!("sender {} is not in group_allow_from", o.peer))
                     }
-                    _ if policy.require_mention && !m.mentioned => {
-                        Some("not mentioned (require_mention)".to_string())
-                    }
                     _ => None,
                 }
             }
@@ -135,6 +187,15 @@ impl ChannelGate {
             Ok(k) => k,
             Err(e) => return self.ignore(cursor, e).await,
         };
+
+        if m.kind != PeerKind::Direct {
+            if policy.require_mention && !m.mentioned {
+                self.remember(session_key.as_str(), &m.message);
+                let why = "not mentioned (require_mention); kept as context".to_string();
+                return self.ignore(cursor, why).await;
+            }
+            m.message.text = self.with_context(session_key.as_str(), &m.message.text);
+        }
         let is_command = ChatCommand::parse(&m.message.text).is_some();
         let sub = Submission {
             session_key,

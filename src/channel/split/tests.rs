@@ -165,7 +165,9 @@ fn every_platform_limit_holds_for_code_and_multibyte_text() {
     // Prose in three scripts (emoji are two UTF-16 units each), then a fenced block longer
     // than Discord's message, then more prose.
     let prose = "Grüße aus dem Haus 🏠🔑 — 鍵は青い植木鉢の下にあります。 ".repeat(60);
-    let code: String = (0..60).map(|i| format!("let x{i} = \"värde {i} 🙂\";\n")).collect();
+    let code: String = (0..60)
+        .map(|i| format!("let x{i} = \"värde {i} 🙂\";\n"))
+        .collect();
     let text = format!("{prose}\n\n```rust\n{code}```\n\n{prose}");
     for (name, l) in [
         ("telegram", Limits::TELEGRAM),
@@ -175,12 +177,23 @@ fn every_platform_limit_holds_for_code_and_multibyte_text() {
     ] {
         let parts = split(&text, l);
         check(&parts, l);
-        assert_eq!(words(&parts.join("\n")), words(&text), "{name}: no word lost or added");
+        assert_eq!(
+            words(&parts.join("\n")),
+            words(&text),
+            "{name}: no word lost or added"
+        );
         // Every part that holds code is a whole fenced block.
         for p in parts.iter().filter(|p| p.contains("let x")) {
-            assert!(p.contains("```rust"), "{name}: code outside its fence: {p:?}");
+            assert!(
+                p.contains("```rust"),
+                "{name}: code outside its fence: {p:?}"
+            );
         }
         let expect_more = utf16_len(&text) > l.max_len || l.max_lines.is_some();
-        assert!(parts.len() > 1 || !expect_more, "{name}: {} part(s)", parts.len());
+        assert!(
+            parts.len() > 1 || !expect_more,
+            "{name}: {} part(s)",
+            parts.len()
+        );
     }
 }
