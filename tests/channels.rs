@@ -530,3 +530,76 @@ fn webhooks_run_with_their_own_token_and_deliver_to_telegram() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(tg.bot_messages(token).len(), 2, "nothing else was sent");
 }
+
+#[test]
+fn a_binding_sends_one_telegram_peer_to_a_second_agent_with_its_own_workspace() {
+    let tg = TelegramEmu::start();
+    let fake = FakeOpenAi::start(vec![Reply::Echo(0)]);
+    let root = temp_dir("tg-bindings");
+    let token = "666:bindings";
+    let work = root.join("work-ws");
+    std::fs::create_dir_all(&work).expect("workspace");
+    std::fs::write(
+        work.join("AGENTS.md"),
+        "You are the WORK agent of the household.\n",
+    )
+    .expect("AGENTS.md");
+    let cfg = fake_config(&[("fake", &fake.base_url())])
+        + &format!(
+            "\n[session]\ndm_scope = \"per-channel-peer\"\n\n[agents.work]\nworkspace = \"{}\"\n\n[[bindings]]\nagent = \"work\"\nchannel = \"telegram\"\npeer = \"8\"\n",
+            work.display()
+        )
+        + &channel_config(
+            &root,
+            &tg,
+            token,
+            "dm_policy = \"allowlist\"\nallow_from = [\"7\", \"8\"]\n",
+        );
+    let gw = Gateway::start(&root, &cfg);
+    tg.user_says(token, private(7), 7, "hi from seven", json!({}));
+    tg.user_says(token, private(8), 8, "hi from eight", json!({}));
+    tg.wait_bot_messages(token, 2, 30);
+
+    let system_for = |text: &str| -> String {
+        let bodies: Vec<Value> = fake
+            .requests()
+            .iter()
+            .map(|r| match r["body"].as_str() {
+                Some(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+                None => r["body"].clone(),
+            })
+            .collect();
+        let last_user = |b: &Value| {
+            b["messages"]
+                .as_array()
+                .and_then(|m| m.iter().rev().find(|x| x["role"] == "user"))
+                .map(|m| m["content"].clone())
+        };
+        let b = bodies
+            .iter()
+            .find(|b| last_user(b).is_some_and(|c| c == text))
+            .unwrap_or_else(|| panic!("no model request for {text:?}: {bodies:#?}"));
+        b["messages"][0]["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        system_for("hi from eight").contains("WORK agent"),
+        "peer 8 runs on the work agent"
+    );
+    assert!(
+        !system_for("hi from seven").contains("WORK agent"),
+        "peer 7 stays on main"
+    );
+    assert!(
+        work.join("SOUL.md").exists(),
+        "the work workspace was seeded"
+    );
+    let mut ws = gw.ws();
+    let s = ws.call("sessions.list", json!({})).to_string();
+    assert!(
+        s.contains("agent:work:telegram:dm:8") && s.contains("agent:main:telegram:dm:7"),
+        "{s}"
+    );
+}

@@ -5,6 +5,7 @@
 //! Stage one ([`load`]) parses and validates text into [`Config`]; stage two (the daemon)
 //! turns it into live objects. A bare `hearth gateway` runs on [`Config::default`].
 
+mod agents;
 mod channels;
 mod error;
 mod outbox;
@@ -12,6 +13,7 @@ mod paths;
 mod queue;
 mod secret;
 
+pub use agents::AgentEntry;
 pub use channels::{
     ChannelsConfig, HooksConfig, MatrixConfig, MqttConfig, SessionConfig, TelegramConfig,
 };
@@ -51,6 +53,10 @@ pub struct Config {
     pub outbox: OutboxConfig,
     /// How conversations map to sessions (dmScope, identity links).
     pub session: SessionConfig,
+    /// More agents beside `main`, each with its own workspace and model chain.
+    pub agents: BTreeMap<String, AgentEntry>,
+    /// Which channel conversations go to which agent (most specific first).
+    pub bindings: Vec<crate::core::Binding>,
     /// Inbound webhooks.
     pub hooks: HooksConfig,
     /// Chat platforms (Telegram, …) and their access policies.
@@ -436,6 +442,11 @@ impl Config {
             .check()
             .or_else(|| self.outbox.check())
             .or_else(|| channels::check(&self.session, &self.hooks, &self.channels))
+            .or_else(|| {
+                agents::check(&self.agents, &self.bindings, &|p| {
+                    self.providers.contains_key(p)
+                })
+            })
         {
             return bad(&k, m);
         }
@@ -493,27 +504,9 @@ impl Config {
         if self.gateway.max_connections == 0 {
             return bad("gateway.max_connections", "must be at least 1".into());
         }
-        if self.agent.model.is_empty() {
-            return bad(
-                "agent.model",
-                "the model chain needs at least one `provider/model` ref".into(),
-            );
-        }
-        for m in &self.agent.model {
-            let Some((provider, model)) = m.split_once('/') else {
-                return bad(
-                    "agent.model",
-                    format!("{m:?} is not of the form `provider/model`"),
-                );
-            };
-            if model.is_empty() || (provider != "local" && !self.providers.contains_key(provider)) {
-                return bad(
-                    "agent.model",
-                    format!(
-                        "{m:?} names provider {provider:?}, which is neither `local` nor a [providers.{provider}] table"
-                    ),
-                );
-            }
+        let has = |p: &str| self.providers.contains_key(p);
+        if let Some((k, m)) = agents::check_chain("agent.model", &self.agent.model, &has) {
+            return bad(&k, m);
         }
         for (k, v) in [
             ("agent.max_steps", self.agent.max_steps as u64),

@@ -115,3 +115,32 @@ fn mqtt_config_is_checked() {
     let m = c.channels.mqtt.expect("mqtt");
     assert_eq!((m.port, m.reply_topic.as_str()), (1883, "hearth/reply"));
 }
+
+#[test]
+fn agents_and_bindings_are_checked() {
+    let err = |t: &str| p(t).unwrap_err().to_string();
+    let e = err("[[bindings]]\nagent = \"work\"\nchannel = \"telegram\"\n");
+    assert!(
+        e.contains("bindings[0].agent") && e.contains("[agents.work]"),
+        "{e}"
+    );
+    let e = err("[agents.Work]\n");
+    assert!(e.contains("agents.Work"), "{e}");
+    let e = err("[agents.work]\nmodel = [\"nowhere/x\"]\n");
+    assert!(e.contains("agents.work.model"), "{e}");
+    let e = err(
+        "[agents.work]\n[[bindings]]\nagent = \"work\"\nchannel = \"telegram\"\npeer = \"1\"\ngroup = \"2\"\n",
+    );
+    assert!(e.contains("bindings[0]") && e.contains("not both"), "{e}");
+    let c =
+        p("[agents.work]\n[[bindings]]\nagent = \"work\"\nchannel = \"telegram\"\npeer = \"8\"\n")
+            .expect("valid");
+    let b = &c.bindings[0];
+    assert_eq!(b.rank("telegram", "default", "8", None), Some(4));
+    assert_eq!(
+        b.rank("telegram", "default", "8", Some("-100")),
+        None,
+        "a peer rule is for direct chats"
+    );
+    assert_eq!(b.rank("matrix", "default", "8", None), None);
+}

@@ -87,6 +87,44 @@ impl Default for AccessPolicy {
     }
 }
 
+/// A rule sending a channel's conversations to an agent (OpenClaw's bindings,
+/// <https://docs.openclaw.ai/concepts/multi-agent>): the most specific matching rule wins —
+/// a peer, then a group, then a channel account, then a whole channel; none: `main`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Binding {
+    /// The agent id.
+    pub agent: String,
+    /// The channel (`telegram`, …).
+    pub channel: String,
+    /// Only this channel account.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Only direct chats with this sender id.
+    #[serde(default)]
+    pub peer: Option<String>,
+    /// Only this group, room or channel id.
+    #[serde(default)]
+    pub group: Option<String>,
+}
+
+impl Binding {
+    /// How specifically the rule matches a message from `peer` in `chat` (`None` for a
+    /// direct chat) on `channel`/`account`: 4 peer, 3 group, 2 account, 1 channel; `None`
+    /// when it does not match.
+    pub fn rank(&self, channel: &str, account: &str, peer: &str, chat: Option<&str>) -> Option<u8> {
+        if self.channel != channel || self.account.as_deref().is_some_and(|a| a != account) {
+            return None;
+        }
+        match (&self.peer, &self.group) {
+            (Some(p), _) => (chat.is_none() && p == peer).then_some(4),
+            (None, Some(g)) => (chat == Some(g.as_str())).then_some(3),
+            (None, None) if self.account.is_some() => Some(2),
+            (None, None) => Some(1),
+        }
+    }
+}
+
 /// True when `list` holds `id` or the wildcard `"*"`.
 pub fn listed(list: &[String], id: &str) -> bool {
     list.iter().any(|x| x == "*" || x == id)

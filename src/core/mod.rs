@@ -10,8 +10,8 @@ mod queue;
 mod session;
 
 pub use channel::{
-    AccessPolicy, Admission, Capabilities, ChannelHealth, ChannelInbound, DmPolicy, DmScope,
-    GroupPolicy, HealthEvent, InboundSink, Markup, SinkFuture, listed,
+    AccessPolicy, Admission, Binding, Capabilities, ChannelHealth, ChannelInbound, DmPolicy,
+    DmScope, GroupPolicy, HealthEvent, InboundSink, Markup, SinkFuture, listed,
 };
 pub use event::{AgentEvent, EventKind, FailoverInfo, ToolOutcome};
 pub use message::{

@@ -25,6 +25,7 @@ fn gate_options(cfg: &Config) -> GateOptions {
     let mut o = GateOptions {
         dm_scope: cfg.session.dm_scope,
         agent: "main".into(),
+        bindings: cfg.bindings.clone(),
         ..GateOptions::default()
     };
     for (who, ids) in &cfg.session.identity_links {

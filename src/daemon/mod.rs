@@ -5,17 +5,16 @@
 //! Invariant: the discovery file `<data_dir>/gateway.json` exists only while the listener
 //! is bound and the store is open, so clients that find it can connect.
 
+pub mod agents;
 pub mod build;
 pub mod channels;
 pub mod notify;
 
-use crate::agent::{Agent, AgentOptions, context};
+use crate::agent::Agent;
 use crate::config::{AuthMode, Config, ConfigError};
 use crate::gateway::{GatewayState, router};
-use crate::provider::failover::{CallParams, Chain, ModelRef};
 use crate::router::{DeliveryOptions, DispatchError, Dispatcher, DispatcherOptions};
 use crate::storage::{Store, StoreError, StoreOptions};
-use crate::tool::{BuiltinOptions, builtin_registry, web_fetch::WebFetchOptions};
 use notify::Notifier;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -115,37 +114,17 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
     )?;
 
     let workspace = build::workspace_dir(cfg, data_dir);
-    context::seed_workspace(&workspace)
-        .map_err(io(format!("cannot seed workspace {}", workspace.display())))?;
     let models_dir = build::models_dir(cfg, data_dir);
     let routes = build::routes(cfg, &models_dir)?;
-    let models: Vec<ModelRef> = cfg
-        .agent
-        .model
-        .iter()
-        .filter_map(|m| ModelRef::parse(m).ok())
-        .collect();
-    let chain = Chain::new(
-        routes,
-        models,
-        Arc::new(build::StoreCooldowns(store.clone())),
-    )
-    .map_err(|m| ConfigError::Invalid {
-        file: opts.config_path.clone().unwrap_or_default(),
-        line: None,
-        key: "agent.model".into(),
-        message: m,
-    })?;
-    let web_fetch = cfg.tools.web_fetch.then(|| WebFetchOptions {
-        allow_private: cfg.tools.web_fetch_allow_private,
-        timeout: Duration::from_secs(cfg.tools.web_fetch_timeout_secs),
-        max_bytes: cfg.tools.web_fetch_max_bytes,
-    });
-    let mut tools = builtin_registry(&BuiltinOptions {
-        workspace: workspace.clone(),
-        web_fetch,
-    })
-    .map_err(io(format!("cannot open workspace {}", workspace.display())))?;
+    let file = opts.config_path.clone();
+    let chain = agents::chain(
+        &routes,
+        &cfg.agent.model,
+        &store,
+        "agent.model",
+        file.clone(),
+    )?;
+    let mut tools = agents::tools(cfg, &workspace)?;
     notifier.status("opening memory");
     let memory = build::open_memory(cfg, data_dir, &store)?;
     if let Some(m) = &memory {
@@ -160,23 +139,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         store.clone(),
         chain,
         tools,
-        AgentOptions {
-            workspace: workspace.clone(),
-            max_steps: cfg.agent.max_steps,
-            run_timeout: Duration::from_secs(cfg.agent.run_timeout_secs),
-            call: CallParams {
-                tools: Vec::new(),
-                max_tokens: cfg.agent.max_tokens,
-                temperature: cfg.agent.temperature,
-                seed: cfg.agent.seed,
-                timeout: Duration::from_secs(cfg.agent.model_timeout_secs),
-            },
-            bootstrap_max_chars: cfg.agent.bootstrap_max_chars,
-            compaction_threshold: cfg.agent.compaction_threshold,
-            compaction_keep_turns: cfg.agent.compaction_keep_turns,
-            memory_flush: cfg.agent.memory_flush,
-            prune_tool_result_chars: cfg.agent.prune_tool_result_chars,
-        },
+        agents::options(cfg, &workspace),
     );
     let dispatcher = Dispatcher::new(
         store.clone(),
@@ -196,6 +159,9 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
     );
     for sink in crate::gateway::GatewaySink::all() {
         dispatcher.register_outbound(std::sync::Arc::new(sink));
+    }
+    for (id, a) in agents::extra(cfg, data_dir, &store, &routes, file)? {
+        dispatcher.add_agent(&id, a);
     }
     let adapters = channels::register(cfg, &dispatcher)?;
     notifier.status("recovering the inbox");

@@ -97,7 +97,7 @@ impl Dispatcher {
                 .map(|l| (l.running.is_some(), l.queue.len()))
         };
         let models: Vec<String> = inner
-            .agent
+            .agent_for(&key)
             .chain()
             .models()
             .iter()

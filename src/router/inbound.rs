@@ -8,7 +8,7 @@
 use super::command::ChatCommand;
 use super::{Cursor, DispatchError, Dispatcher, Submission};
 use crate::core::{
-    AccessPolicy, Admission, ChannelInbound, DmPolicy, DmScope, GroupPolicy, HealthEvent,
+    AccessPolicy, Admission, Binding, ChannelInbound, DmPolicy, DmScope, GroupPolicy, HealthEvent,
     InboundSink, Origin, PeerKind, SessionKeyParts, SinkFuture, listed, now_ms,
 };
 use crate::storage::{PairingApproval, PairingRequest};
@@ -34,8 +34,10 @@ pub struct GateOptions {
     /// `<channel>:<peer>` → canonical identity (OpenClaw's `session.identityLinks`), so
     /// one person's accounts share a direct-chat session.
     pub identity_links: HashMap<String, String>,
-    /// The agent that answers.
+    /// The agent that answers when no binding matches (`main`).
     pub agent: String,
+    /// Channel conversations routed to other agents, most specific rule first.
+    pub bindings: Vec<Binding>,
 }
 
 /// Unmentioned group messages kept per group session, for the next mentioned turn.
@@ -173,8 +175,18 @@ impl ChannelGate {
         }
         let linked = format!("{}:{}", o.channel, o.peer);
         let peer = self.opts.identity_links.get(&linked).unwrap_or(&o.peer);
+        let chat = (m.kind != PeerKind::Direct)
+            .then_some(o.chat.as_deref())
+            .flatten();
+        let agent = self
+            .opts
+            .bindings
+            .iter()
+            .filter_map(|b| Some((b.rank(&o.channel, &o.account, &o.peer, chat)?, &b.agent)))
+            .max_by_key(|(rank, _)| *rank)
+            .map_or(self.opts.agent.as_str(), |(_, a)| a.as_str());
         let parts = SessionKeyParts {
-            agent: &self.opts.agent,
+            agent,
             channel: &o.channel,
             account: &o.account,
             peer,

@@ -230,7 +230,8 @@ pub(super) async fn drain(inner: Arc<Inner>, key: String) {
             cancel,
             shutdown: inner.shutdown.clone(),
         };
-        let end = inner.agent.run_turn(turn, hooks.clone()).await;
+        let agent = inner.agent_for(&key);
+        let end = agent.run_turn(turn, hooks.clone()).await;
         drop(permit);
         let answered = {
             let mut lanes = inner.lanes.lock().unwrap_or_else(|p| p.into_inner());

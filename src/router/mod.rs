@@ -163,6 +163,8 @@ pub struct DispatchStatus {
 pub(crate) struct Inner {
     store: Store,
     agent: Agent,
+    /// Agents beside `main`, by id (multi-agent bindings).
+    agents: std::sync::RwLock<HashMap<String, Agent>>,
     opts: DispatcherOptions,
     lanes: Mutex<HashMap<String, Lane>>,
     runs: Mutex<HashMap<String, Arc<RunWatch>>>,
@@ -182,6 +184,24 @@ pub struct Dispatcher {
 }
 
 impl Inner {
+    /// The agent of `session_key` (`agent:<id>:…`): a registered one, else `main`'s.
+    fn agent_for(&self, session_key: &str) -> Agent {
+        let id = session_key
+            .strip_prefix("agent:")
+            .and_then(|r| r.split(':').next())
+            .unwrap_or("main");
+        if id != "main"
+            && let Some(a) = self
+                .agents
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(id)
+        {
+            return a.clone();
+        }
+        self.agent.clone()
+    }
+
     fn watches_of(&self, ids: &[String]) -> Vec<Arc<RunWatch>> {
         let runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         ids.iter().filter_map(|id| runs.get(id).cloned()).collect()
@@ -226,6 +246,7 @@ impl Dispatcher {
                 health: Mutex::default(),
                 store,
                 agent,
+                agents: Default::default(),
                 opts,
                 lanes: Mutex::default(),
                 runs: Mutex::default(),
@@ -236,6 +257,17 @@ impl Dispatcher {
                 shutdown: CancellationToken::new(),
             }),
         }
+    }
+
+    /// Adds agent `id` (its own workspace, model chain and tools): sessions whose key names
+    /// it (`agent:<id>:…`, chosen by the channel bindings) run on it. Register agents before
+    /// [`Dispatcher::recover`].
+    pub fn add_agent(&self, id: &str, agent: Agent) {
+        self.inner
+            .agents
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string(), agent);
     }
 
     /// Registers the sink that delivers the outbox rows of `sink.channel()` (replacing an
