@@ -603,3 +603,84 @@ fn a_binding_sends_one_telegram_peer_to_a_second_agent_with_its_own_workspace() 
         "{s}"
     );
 }
+
+#[test]
+fn telegram_webhook_mode_needs_the_secret_and_answers_only_after_the_commit() {
+    let tg = TelegramEmu::start();
+    let fake = FakeOpenAi::start(vec![Reply::Echo(0)]);
+    let root = temp_dir("tg-webhook");
+    let token = "777:webhook";
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    std::fs::write(root.join("wh.secret"), "s3cret_Hook-1").expect("secret");
+    let url = format!("http://127.0.0.1:{port}/channels/telegram/webhook");
+    let extra = format!(
+        "dm_policy = \"allowlist\"\nallow_from = [\"5\"]\nwebhook_url = \"{url}\"\nwebhook_secret = \"file:{}\"\n",
+        root.join("wh.secret").display()
+    );
+    let cfg =
+        fake_config(&[("fake", &fake.base_url())]) + &channel_config(&root, &tg, token, &extra);
+    let mut gw = Gateway::start_on(&root, &cfg, port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = gw
+            .cli()
+            .args(["channels", "status"])
+            .output()
+            .expect("status");
+        if String::from_utf8_lossy(&st.stdout).contains("telegram/default: connected") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the webhook was never set: {}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Only Telegram (with the secret) gets in.
+    let update = json!({"update_id": 1, "message": {"message_id": 1, "date": 1, "chat": {"id": 5, "type": "private"}, "from": {"id": 5, "first_name": "Eve"}, "text": "forged"}});
+    let (s, _) = post(&gw, "/channels/telegram/webhook", &[], &update);
+    assert_eq!(s, 401);
+    let (s, _) = post(
+        &gw,
+        "/channels/telegram/webhook",
+        &[("x-telegram-bot-api-secret-token", "guess")],
+        &update,
+    );
+    assert_eq!(s, 401);
+
+    tg.user_says(token, private(5), 5, "via the webhook", json!({}));
+    let msgs = tg.wait_bot_messages(token, 1, 30);
+    assert!(
+        msgs[0]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("via the webhook"),
+        "{msgs:?}"
+    );
+
+    // While the gateway is down Telegram keeps the update and retries; it runs once.
+    gw.kill();
+    tg.user_says(token, private(5), 5, "sent while down", json!({}));
+    std::thread::sleep(Duration::from_millis(800));
+    gw.restart();
+    let msgs = tg.wait_bot_messages(token, 2, 30);
+    assert!(
+        msgs[1]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("sent while down"),
+        "{msgs:?}"
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(tg.bot_messages(token).len(), 2, "answered once");
+    assert!(
+        !msgs
+            .iter()
+            .any(|m| m["text"].as_str().unwrap_or("").contains("forged"))
+    );
+}

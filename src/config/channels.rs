@@ -184,6 +184,12 @@ pub struct TelegramConfig {
     pub max_media_bytes: u64,
     /// Show "typing…" while a run answers (refreshed every 5 s).
     pub typing: bool,
+    /// Webhook mode instead of long polling: the public HTTPS URL that reaches this
+    /// gateway's `/channels/telegram/webhook` (through a reverse proxy or tunnel).
+    pub webhook_url: Option<String>,
+    /// The secret Telegram sends with each webhook call (required with `webhook_url`;
+    /// 1-256 of `A-Z a-z 0-9 _ -`), as a secret reference.
+    pub webhook_secret: Option<SecretRef>,
     /// Direct chats: `pairing` (default), `allowlist`, `open` (needs `allow_from = ["*"]`),
     /// `disabled`.
     pub dm_policy: DmPolicy,
@@ -209,6 +215,8 @@ impl Default for TelegramConfig {
             poll_timeout_secs: 30,
             max_media_bytes: 20 << 20,
             typing: true,
+            webhook_url: None,
+            webhook_secret: None,
             dm_policy: a.dm_policy,
             allow_from: a.allow_from,
             group_policy: a.group_policy,
@@ -372,6 +380,20 @@ pub(super) fn check(
                 format!("{at}.api_base"),
                 format!("{:?} is not an http(s) URL", t.api_base),
             ));
+        }
+        if let Some(u) = &t.webhook_url {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                return Some((
+                    format!("{at}.webhook_url"),
+                    format!("{u:?} is not an http(s) URL"),
+                ));
+            }
+            if t.webhook_secret.is_none() {
+                return Some((
+                    format!("{at}.webhook_secret"),
+                    "webhook mode needs a secret, e.g. webhook_secret = \"credential:telegram-webhook\"".into(),
+                ));
+            }
         }
         if !(1..=50).contains(&t.poll_timeout_secs) {
             return Some((

@@ -269,3 +269,17 @@ pub trait InboundSink: Send + Sync {
     /// Records how `channel`/`account` is doing (for `channels.status`).
     fn report(&self, channel: &str, account: &str, ev: HealthEvent);
 }
+
+/// The future [`WebhookHandler::handle`] returns: the HTTP status and JSON body to answer.
+pub type WebhookFuture<'a> = Pin<Box<dyn Future<Output = (u16, String)> + Send + 'a>>;
+
+/// A channel that receives its platform's events over HTTP (Telegram's webhook, Slack's
+/// Events API): the gateway routes `POST /channels/<name>/webhook` here. The handler checks
+/// the platform's own secret and answers 2xx only once the event is committed, so the
+/// platform retries anything not taken.
+pub trait WebhookHandler: Send + Sync {
+    /// The channel name in the route.
+    fn channel(&self) -> &str;
+    /// Handles one request: `headers` with lowercase names, `body` as sent.
+    fn handle<'a>(&'a self, headers: &'a [(String, String)], body: &'a [u8]) -> WebhookFuture<'a>;
+}

@@ -11,7 +11,8 @@ mod session;
 
 pub use channel::{
     AccessPolicy, Admission, Binding, Capabilities, ChannelHealth, ChannelInbound, DmPolicy,
-    DmScope, GroupPolicy, HealthEvent, InboundSink, Markup, SinkFuture, listed,
+    DmScope, GroupPolicy, HealthEvent, InboundSink, Markup, SinkFuture, WebhookFuture,
+    WebhookHandler, listed,
 };
 pub use event::{AgentEvent, EventKind, FailoverInfo, ToolOutcome};
 pub use message::{

@@ -4,16 +4,26 @@
 //! policies and `[session]` scoping.
 
 use crate::config::{Config, ConfigError};
-use crate::core::{AccessPolicy, DmPolicy};
+use crate::core::{AccessPolicy, DmPolicy, WebhookHandler};
 use crate::router::{ChannelGate, Dispatcher, GateOptions};
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// The configured adapters between their two start steps.
-#[derive(Default)]
 pub struct Channels {
+    /// The gate every adapter hands its messages to.
+    gate: Arc<ChannelGate>,
+    /// Channels in webhook mode, for the gateway's `/channels/<name>/webhook`.
+    pub webhooks: HashMap<String, Arc<dyn WebhookHandler>>,
     #[cfg(feature = "telegram")]
     telegram: Option<crate::channel::telegram::Api>,
+    #[cfg(feature = "telegram")]
+    telegram_webhook: Option<(
+        Arc<crate::channel::telegram::TelegramWebhook>,
+        crate::channel::telegram::WebhookOptions,
+    )>,
     #[cfg(feature = "mqtt")]
     mqtt: Option<crate::channel::mqtt::Mqtt>,
     #[cfg(feature = "matrix")]
@@ -59,9 +69,24 @@ fn gate_options(cfg: &Config) -> GateOptions {
 /// # Errors
 /// [`ConfigError::Secret`] when a token reference cannot be read;
 /// [`ConfigError::Unsupported`] when a configured channel is not in this build.
-pub fn register(cfg: &Config, dispatcher: &Dispatcher) -> Result<Channels, ConfigError> {
+pub fn register(
+    cfg: &Config,
+    dispatcher: &Dispatcher,
+    workspace: &Path,
+) -> Result<Channels, ConfigError> {
     #[allow(unused_mut)]
-    let mut ch = Channels::default();
+    let mut ch = Channels {
+        gate: Arc::new(ChannelGate::new(dispatcher.clone(), gate_options(cfg))),
+        webhooks: HashMap::new(),
+        #[cfg(feature = "telegram")]
+        telegram: None,
+        #[cfg(feature = "telegram")]
+        telegram_webhook: None,
+        #[cfg(feature = "mqtt")]
+        mqtt: None,
+        #[cfg(feature = "matrix")]
+        matrix: None,
+    };
     if let Some(t) = cfg.channels.telegram.as_ref().filter(|t| t.enabled) {
         #[cfg(feature = "telegram")]
         {
@@ -76,10 +101,37 @@ pub fn register(cfg: &Config, dispatcher: &Dispatcher) -> Result<Channels, Confi
             dispatcher.register_outbound(TelegramSink::new(api.clone()));
             dispatcher.declare_channel("telegram", "default");
             ch.telegram = Some(api);
+            if let (Some(url), Some(r)) = (&t.webhook_url, &t.webhook_secret) {
+                use crate::channel::telegram::{TelegramWebhook, WebhookOptions};
+                let secret = r.resolve().map_err(|m| {
+                    ConfigError::Secret(format!("channels.telegram.webhook_secret: {m}"))
+                })?;
+                let ok = (1..=256).contains(&secret.len())
+                    && secret
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                if !ok {
+                    return Err(ConfigError::Secret(
+                        "channels.telegram.webhook_secret: Telegram takes 1-256 of A-Z a-z 0-9 _ -"
+                            .into(),
+                    ));
+                }
+                let opts = WebhookOptions {
+                    url: url.clone(),
+                    secret,
+                    account: "default".into(),
+                    typing: t.typing,
+                    media_dir: workspace.join("inbox").join("telegram"),
+                    max_media_bytes: t.max_media_bytes,
+                };
+                let h = TelegramWebhook::new(ch.gate.clone(), &opts);
+                ch.webhooks.insert("telegram".into(), h.clone());
+                ch.telegram_webhook = Some((h, opts));
+            }
         }
         #[cfg(not(feature = "telegram"))]
         {
-            let _ = (t, dispatcher);
+            let _ = (t, dispatcher, workspace);
             return Err(ConfigError::Unsupported {
                 key: "channels.telegram".into(),
                 message: "this build has no Telegram adapter (cargo feature `telegram`)".into(),
@@ -153,13 +205,14 @@ pub fn register(cfg: &Config, dispatcher: &Dispatcher) -> Result<Channels, Confi
 pub fn start(
     #[allow(unused_variables, unused_mut)] ch: Channels,
     cfg: &Config,
-    dispatcher: &Dispatcher,
     workspace: &Path,
     shutdown: &CancellationToken,
 ) -> std::io::Result<()> {
-    let gate = std::sync::Arc::new(ChannelGate::new(dispatcher.clone(), gate_options(cfg)));
+    let gate = ch.gate.clone();
     #[cfg(feature = "telegram")]
-    if let (Some(api), Some(t)) = (ch.telegram, &cfg.channels.telegram) {
+    if let (Some(api), Some((h, opts))) = (ch.telegram.clone(), ch.telegram_webhook) {
+        h.setup(api, opts, shutdown.child_token())?;
+    } else if let (Some(api), Some(t)) = (ch.telegram, &cfg.channels.telegram) {
         use crate::channel::telegram::{PollOptions, spawn_poller};
         let opts = PollOptions {
             account: "default".into(),
@@ -195,6 +248,6 @@ pub fn start(
         m.start(gate.clone(), shutdown.child_token());
     }
     #[cfg(not(all(feature = "telegram", feature = "mqtt", feature = "matrix")))]
-    let _ = (gate, workspace, shutdown);
+    let _ = (gate, cfg, workspace, shutdown);
     Ok(())
 }

@@ -163,7 +163,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
     for (id, a) in agents::extra(cfg, data_dir, &store, &routes, file)? {
         dispatcher.add_agent(&id, a);
     }
-    let adapters = channels::register(cfg, &dispatcher)?;
+    let adapters = channels::register(cfg, &dispatcher, &workspace)?;
     notifier.status("recovering the inbox");
     sweep_dedupe(&store);
     let recovered = dispatcher.recover().await?;
@@ -219,6 +219,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         memory: memory.clone(),
         auth: Default::default(),
         hooks: build::hooks(cfg)?,
+        webhooks: Arc::new(adapters.webhooks.clone()),
     };
     let discovery = discovery_path(data_dir);
     let doc = serde_json::json!({"url": format!("ws://{local}/"), "port": local.port(), "bind": ip.to_string(), "pid": std::process::id()});
@@ -230,7 +231,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         startup_ms = t0.elapsed().as_millis() as u64, "gateway ready"
     );
 
-    channels::start(adapters, cfg, &dispatcher, &workspace, &shutdown)
+    channels::start(adapters, cfg, &workspace, &shutdown)
         .map_err(io("cannot start the channel adapters".into()))?;
     let indexer = memory.clone().map(|m| {
         build::spawn_indexer(m, Duration::from_secs(cfg.memory.sync_interval_secs.max(1)))

@@ -5,7 +5,8 @@
 //! too); a token in the query string is refused. Answered once the message is committed:
 //! 200 `{ok, runId, sessionKey}`, 400 for a malformed request, 401 for a wrong token (429
 //! while the address is locked out), 409 when the session's queue refuses it, 503 while
-//! shutting down or when the store fails.
+//! shutting down or when the store fails. Also the route of channels in webhook mode,
+//! `POST /channels/<name>/webhook`, handed to the channel's [`crate::core::WebhookHandler`].
 
 use super::GatewayState;
 use super::auth::Refusal;
@@ -347,4 +348,32 @@ pub async fn wake(
         record_only: false,
     };
     admit(&st, sub, None).await
+}
+
+/// `POST /channels/<name>/webhook`: a platform's event for a channel in webhook mode. The
+/// channel's handler checks the platform's own secret; 404 for a channel without one.
+pub async fn channel_webhook(
+    State(st): State<GatewayState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    headers: HeaderMap,
+    raw: axum::body::Bytes,
+) -> Response {
+    let Some(h) = st.webhooks.get(&name).cloned() else {
+        return reply(
+            StatusCode::NOT_FOUND,
+            json!({"ok": false, "error": format!("no channel {name:?} in webhook mode")}),
+        );
+    };
+    let hs: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().ok()?.to_string(),
+            ))
+        })
+        .collect();
+    let (status, body) = h.handle(&hs, &raw).await;
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }

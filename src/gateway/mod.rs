@@ -50,6 +50,9 @@ pub struct GatewayState {
     pub(crate) auth: Arc<auth::AuthLimiter>,
     /// Inbound webhooks (`None`: `/hooks/*` answer 404).
     pub hooks: Option<HooksOptions>,
+    /// Channels that receive their platform's events over HTTP, by channel name
+    /// (`POST /channels/<name>/webhook`).
+    pub webhooks: Arc<std::collections::HashMap<String, Arc<dyn crate::core::WebhookHandler>>>,
 }
 
 impl GatewayState {
@@ -82,6 +85,7 @@ pub fn router(state: GatewayState) -> Router {
         .route("/v1/embeddings", post(memory::embeddings))
         .route("/hooks/agent", post(hooks::agent))
         .route("/hooks/wake", post(hooks::wake))
+        .route("/channels/{name}/webhook", post(hooks::channel_webhook))
         .with_state(state)
 }
 

@@ -58,17 +58,25 @@ pub struct Gateway {
     pub port: u16,
     /// Gateway token.
     pub token: String,
+    /// The `--port` it is started with (`0`: any free port).
+    port_arg: u16,
 }
 
 impl Gateway {
     /// Writes `config` to `<root>/config.toml` and starts the gateway on a free port.
     pub fn start(root: &Path, config: &str) -> Gateway {
+        Self::start_on(root, config, 0)
+    }
+
+    /// Like [`Gateway::start`], on a given port (for peers that must know the URL first).
+    pub fn start_on(root: &Path, config: &str, port: u16) -> Gateway {
         std::fs::write(root.join("config.toml"), config).expect("write config");
         let mut g = Gateway {
             child: None,
             root: root.to_path_buf(),
             port: 0,
             token: String::new(),
+            port_arg: port,
         };
         g.spawn();
         g
@@ -99,7 +107,7 @@ impl Gateway {
             .expect("log file");
         let child = self
             .cli()
-            .args(["gateway", "--port", "0"])
+            .args(["gateway", "--port", &self.port_arg.to_string()])
             .env("HEARTH_LOG", "info,hearth=debug")
             .stdout(Stdio::null())
             .stderr(log)

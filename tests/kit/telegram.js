@@ -8,7 +8,11 @@
 //   - sendChatAction and getFile/file download exist (the emulator has neither); actions
 //     are recorded for the tests at GET /kit/actions?token=…;
 //   - POST /kit/flood?token=…&n=N&retry_after=S makes the next N sendMessage calls answer
-//     429 with parameters.retry_after = S.
+//     429 with parameters.retry_after = S;
+//   - webhook mode as Telegram does it: setWebhook's secret_token comes back in the
+//     X-Telegram-Bot-Api-Secret-Token header of every update POSTed to the URL; an answer
+//     other than 2xx keeps the update and retries it (every 300 ms here), in order; and
+//     getUpdates answers 409 while a webhook is set.
 // Usage: NODE_PATH=<node_modules> node tests/kit/telegram.js; prints the port when ready.
 'use strict';
 const http = require('http');
@@ -27,8 +31,47 @@ const files = new Map(); // file_id -> Buffer
 
 const params = (req) => Object.assign({}, req.query, req.body);
 
+// Webhook delivery: one queue per token, sent in order, retried until answered 2xx.
+const hookQueues = new Map(); // token -> [update]
+const hookBusy = new Set();
+async function pump(token) {
+  if (hookBusy.has(token)) return;
+  hookBusy.add(token);
+  try {
+    const q = hookQueues.get(token) || [];
+    while (q.length > 0) {
+      const hook = server.webhooks[token];
+      if (!hook) return;
+      const headers = { 'content-type': 'application/json' };
+      if (hook.secret_token) headers['X-Telegram-Bot-Api-Secret-Token'] = hook.secret_token;
+      let ok = false;
+      try {
+        const r = await fetch(hook.url, { method: 'POST', headers, body: JSON.stringify(q[0]) });
+        ok = r.status >= 200 && r.status < 300;
+      } catch (e) { ok = false; }
+      if (ok) { q.shift(); } else { await new Promise((d) => setTimeout(d, 300)); }
+    }
+  } finally {
+    hookBusy.delete(token);
+  }
+}
+const addUserUpdate = server.addUserUpdate.bind(server);
+server.addUserUpdate = async function (update) {
+  if (!this.webhooks[update.botToken]) return addUserUpdate(update);
+  const formatted = TelegramServer.formatUpdate(update);
+  if (!hookQueues.has(update.botToken)) hookQueues.set(update.botToken, []);
+  hookQueues.get(update.botToken).push(formatted);
+  this.updateId++;
+  pump(update.botToken);
+};
+
 app.all('/bot:token/getUpdates', (req, res) => {
   const token = req.params.token;
+  if (server.webhooks[token]) {
+    res.status(409).json({ ok: false, error_code: 409,
+      description: "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first" });
+    return;
+  }
   const p = params(req);
   const offset = Number(p.offset || 0);
   const limit = Math.min(Math.max(Number(p.limit || 100), 1), 100);

@@ -13,9 +13,13 @@
 
 mod api;
 mod poll;
+mod translate;
+mod webhook;
 
 pub use api::{Api, ApiError};
 pub use poll::{PollOptions, spawn_poller};
+pub use translate::Translator;
+pub use webhook::{TelegramWebhook, WebhookOptions};
 
 use super::markup::telegram_html;
 use super::split::{Limits, split};

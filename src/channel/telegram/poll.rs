@@ -1,5 +1,4 @@
-//! The long-poll loop of one bot account, on its own OS thread, and the translation of a
-//! Telegram `Message` into a [`ChannelInbound`].
+//! The long-poll loop of one bot account, on its own OS thread.
 //!
 //! Exactly-once: the loop asks for updates from the committed offset; each message is
 //! handed to the sink with `update_id + 1` as its cursor and `<chat>:<message_id>` as its
@@ -8,12 +7,10 @@
 //! the update comes back. Updates that carry nothing for the agent advance the offset and
 //! are committed once per batch.
 
-use super::api::{Api, ApiError, Message, Update, User};
-use super::{CHANNEL, id_value};
-use crate::core::{
-    Admission, Attachment, ChannelInbound, HealthEvent, InboundMessage, InboundSink, Origin,
-    PeerKind,
-};
+use super::CHANNEL;
+use super::api::{Api, ApiError, Update, User};
+use super::translate::Translator;
+use crate::core::{Admission, HealthEvent, InboundSink};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,9 +35,6 @@ pub struct PollOptions {
 /// The longest a `getUpdates` exchange may take beyond its long-poll timeout before it is
 /// abandoned and the poll restarted (the whole exchange stays under 120 s).
 const POLL_SLACK: Duration = Duration::from_secs(20);
-/// How often "typing…" is refreshed (Telegram shows it for 5 s), and for how long at most.
-const TYPING_EVERY: Duration = Duration::from_secs(4);
-const TYPING_MAX: Duration = Duration::from_secs(600);
 
 /// Starts the poller of one account on its own thread. It runs until `shutdown`.
 ///
@@ -117,6 +111,20 @@ impl Poller {
 
     fn run(self) {
         let Some(me) = self.me() else { return };
+        // A webhook left from webhook mode would make every poll a 409.
+        if let Err(e) = self
+            .api
+            .call("deleteWebhook", &json!({}), Duration::from_secs(30))
+        {
+            tracing::warn!("{e}");
+        }
+        let tr = Translator {
+            api: self.api.clone(),
+            me: me.clone(),
+            account: self.opts.account.clone(),
+            media_dir: self.opts.media_dir.clone(),
+            max_media_bytes: self.opts.max_media_bytes,
+        };
         let account = self.opts.account.clone();
         let mut offset = match self.rt.block_on(self.sink.cursor(CHANNEL, &account)) {
             Ok(v) => v.and_then(|v| v.as_i64()),
@@ -143,7 +151,7 @@ impl Poller {
                 Ok(v) => {
                     wait = Duration::from_secs(1);
                     self.report(HealthEvent::Ok);
-                    match self.batch(&me, v, &mut offset) {
+                    match self.batch(&tr, v, &mut offset) {
                         Ok(()) => continue,
                         Err(e) => {
                             tracing::error!("Telegram: {e}; polling again from offset {offset:?}");
@@ -192,7 +200,12 @@ impl Poller {
 
     /// Admits one `getUpdates` result. `offset` moves past each update once it is
     /// committed.
-    fn batch(&self, me: &User, result: Value, offset: &mut Option<i64>) -> Result<(), String> {
+    fn batch(
+        &self,
+        tr: &Translator,
+        result: Value,
+        offset: &mut Option<i64>,
+    ) -> Result<(), String> {
         let Value::Array(items) = result else {
             return Err(format!("getUpdates returned {result}, not an array"));
         };
@@ -217,7 +230,7 @@ impl Poller {
                     continue;
                 }
             };
-            let Some(m) = update.message.and_then(|m| self.inbound(me, m, next)) else {
+            let Some(m) = update.message.and_then(|m| tr.inbound(m, Some(next))) else {
                 (*offset, uncommitted) = (Some(next), Some(next));
                 continue;
             };
@@ -229,7 +242,13 @@ impl Poller {
             self.report(HealthEvent::Message);
             match self.rt.block_on(self.sink.accept(m))? {
                 Admission::Accepted { run_id } if self.opts.typing => {
-                    self.typing(chat.unwrap_or(peer), thread, run_id);
+                    tr.typing(
+                        &self.rt,
+                        self.sink.clone(),
+                        chat.unwrap_or(peer),
+                        thread,
+                        run_id,
+                    );
                 }
                 Admission::Ignored { reason } => {
                     tracing::info!(update_id = id, "Telegram: message not run: {reason}");
@@ -244,174 +263,4 @@ impl Poller {
         }
         Ok(())
     }
-
-    /// Shows "typing…" in `chat` until run `run_id` ends.
-    fn typing(&self, chat: String, thread: Option<String>, run_id: String) {
-        let (api, sink) = (self.api.clone(), self.sink.clone());
-        let mut p = json!({"chat_id": id_value(&chat), "action": "typing"});
-        if let Some(t) = thread {
-            p["message_thread_id"] = id_value(&t);
-        }
-        self.rt.spawn(async move {
-            let start = Instant::now();
-            while start.elapsed() < TYPING_MAX {
-                let (api, p) = (api.clone(), p.clone());
-                let r = tokio::task::spawn_blocking(move || {
-                    api.call("sendChatAction", &p, Duration::from_secs(10))
-                })
-                .await;
-                if let Ok(Err(e)) = r {
-                    tracing::debug!("{e}");
-                    return;
-                }
-                if !matches!(sink.wait_run(&run_id, TYPING_EVERY).await, Ok(false)) {
-                    return;
-                }
-            }
-        });
-    }
-
-    /// The normalised message, or `None` for what is not for the agent (the bot's own
-    /// messages, channel posts without a sender).
-    fn inbound(&self, me: &User, m: Message, next: i64) -> Option<ChannelInbound> {
-        let from = m.from.as_ref()?;
-        if from.id == me.id {
-            return None;
-        }
-        let kind = match m.chat.kind.as_str() {
-            "private" => PeerKind::Direct,
-            "channel" => PeerKind::Channel,
-            _ => PeerKind::Group,
-        };
-        let text = m
-            .text
-            .clone()
-            .or_else(|| m.caption.clone())
-            .unwrap_or_default();
-        let entities = if m.text.is_some() {
-            &m.entities
-        } else {
-            &m.caption_entities
-        };
-        let name = me.username.as_deref().unwrap_or("").to_ascii_lowercase();
-        let named = |e: &super::api::Entity| {
-            let s = utf16_slice(&text, e.offset, e.length).to_ascii_lowercase();
-            match e.kind.as_str() {
-                "mention" => !name.is_empty() && s == format!("@{name}"),
-                "bot_command" => !name.is_empty() && s.ends_with(&format!("@{name}")),
-                "text_mention" => e.user.as_ref().is_some_and(|u| u.id == me.id),
-                _ => false,
-            }
-        };
-        let mentioned = kind == PeerKind::Direct
-            || entities.iter().any(named)
-            || m.reply_to_message
-                .as_ref()
-                .and_then(|r| r.from.as_ref())
-                .is_some_and(|u| u.id == me.id);
-        let thread = (m.chat.is_forum && m.is_topic_message)
-            .then_some(m.message_thread_id)
-            .flatten()
-            .map(|t| t.to_string());
-        let mut text = text;
-        let attachments = self.attachments(&m, &mut text);
-        let origin = Origin {
-            channel: CHANNEL.into(),
-            account: self.opts.account.clone(),
-            peer: from.id.to_string(),
-            chat: (kind != PeerKind::Direct).then(|| m.chat.id.to_string()),
-            thread,
-            message_id: Some(m.message_id.to_string()),
-            sender_name: Some(match &from.username {
-                Some(u) => format!("{} (@{u})", from.first_name),
-                None => from.first_name.clone(),
-            }),
-        };
-        Some(ChannelInbound {
-            message: InboundMessage {
-                origin,
-                text,
-                attachments,
-                ts_ms: (m.date.max(0) as u64) * 1000,
-            },
-            kind,
-            mentioned,
-            dedupe_id: format!("{}:{}", m.chat.id, m.message_id),
-            redelivered: None,
-            cursor: Some(json!(next)),
-        })
-    }
-
-    /// Downloads the message's photo (largest size), document or voice note into the
-    /// media directory. A file that cannot be had is named in `text` instead, so the
-    /// agent knows something was sent.
-    fn attachments(&self, m: &Message, text: &mut String) -> Vec<Attachment> {
-        let (file, mime, name) = if let Some(p) = m.photo.last() {
-            (p, "image/jpeg".to_string(), "photo.jpg".to_string())
-        } else if let Some(d) = &m.document {
-            let mime = d
-                .mime_type
-                .clone()
-                .unwrap_or("application/octet-stream".into());
-            (d, mime, d.file_name.clone().unwrap_or("document".into()))
-        } else if let Some(v) = &m.voice {
-            let mime = v.mime_type.clone().unwrap_or("audio/ogg".into());
-            (v, mime, "voice.ogg".to_string())
-        } else {
-            return Vec::new();
-        };
-        let max = self.opts.max_media_bytes;
-        let got = (|| {
-            if file.file_size.is_some_and(|s| s > max) {
-                return Err(format!("it is larger than the {max}-byte limit"));
-            }
-            let info = self
-                .api
-                .call(
-                    "getFile",
-                    &json!({"file_id": file.file_id}),
-                    Duration::from_secs(30),
-                )
-                .map_err(|e| e.to_string())?;
-            let path = info
-                .get("file_path")
-                .and_then(Value::as_str)
-                .ok_or("getFile gave no file_path")?;
-            let bytes = self.api.download(path, max).map_err(|e| e.to_string())?;
-            let safe: String = name
-                .chars()
-                .map(|c| {
-                    if c.is_alphanumeric() || ".-_".contains(c) {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            let dir = self.opts.media_dir.join(m.chat.id.to_string());
-            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            let dest = dir.join(format!("{}-{safe}", m.message_id));
-            std::fs::write(&dest, &bytes).map_err(|e| format!("{}: {e}", dest.display()))?;
-            Ok(Attachment {
-                path: dest,
-                mime: mime.clone(),
-                size: bytes.len() as u64,
-            })
-        })();
-        match got {
-            Ok(a) => vec![a],
-            Err(e) => {
-                tracing::warn!("Telegram: a {mime} file was not saved: {e}");
-                text.push_str(&format!("\n[{name} ({mime}) was sent but not saved: {e}]"));
-                Vec::new()
-            }
-        }
-    }
-}
-
-/// The part of `s` at UTF-16 `offset` for `len` units (Telegram's entity coordinates).
-fn utf16_slice(s: &str, offset: usize, len: usize) -> String {
-    let units: Vec<u16> = s.encode_utf16().collect();
-    let end = (offset + len).min(units.len());
-    String::from_utf16_lossy(units.get(offset.min(end)..end).unwrap_or(&[]))
 }
