@@ -4,6 +4,8 @@
 //! isolation, and exactly-once under SIGKILL.
 
 mod common;
+#[path = "channels/fakes.rs"]
+mod fakes;
 #[path = "channels/matrix.rs"]
 mod matrix;
 #[path = "channels/mqtt.rs"]

@@ -136,6 +136,140 @@ pub fn matrix_html(md: &str) -> String {
         .replace("</blockquote><br>", "</blockquote>")
 }
 
+/// Converts markdown to Slack's mrkdwn (<https://api.slack.com/reference/surfaces/formatting>):
+/// `*bold*`, `_italic_`, `~strike~`, `` `code` ``, fenced blocks kept (without the language),
+/// `<url|text>` links, headings as bold lines, `•` bullets; `&`, `<`, `>` escaped.
+pub fn slack_mrkdwn(md: &str) -> String {
+    let esc = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut out = Vec::new();
+    let mut open: Option<String> = None;
+    for line in md.split('\n') {
+        let trimmed = line.trim_start();
+        if let Some((marker, info)) = super::split::fence(line) {
+            let closes = open
+                .as_ref()
+                .map(|m| info.is_empty() && marker.starts_with(&m[..1]) && marker.len() >= m.len());
+            match closes {
+                Some(true) => {
+                    open = None;
+                    out.push("```".to_string());
+                }
+                Some(false) => out.push(esc(line)),
+                None => {
+                    open = Some(marker.to_string());
+                    out.push("```".to_string());
+                }
+            }
+            continue;
+        }
+        if open.is_some() {
+            out.push(esc(line));
+            continue;
+        }
+        let hashes = trimmed.chars().take_while(|c| *c == '#').count();
+        if (1..=6).contains(&hashes) && trimmed[hashes..].starts_with(' ') {
+            out.push(format!("*{}*", slack_inline(trimmed[hashes..].trim())));
+            continue;
+        }
+        let indent = &line[..line.len() - trimmed.len()];
+        match trimmed
+            .strip_prefix("- ")
+            .or_else(|| trimmed.strip_prefix("* "))
+            .or_else(|| trimmed.strip_prefix("+ "))
+        {
+            Some(item) => out.push(format!("{indent}• {}", slack_inline(item))),
+            None => out.push(slack_inline(line)),
+        }
+    }
+    if open.is_some() {
+        out.push("```".to_string());
+    }
+    out.join("\n")
+}
+
+/// One line's inline markdown as mrkdwn.
+fn slack_inline(s: &str) -> String {
+    let esc = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut i = 0;
+    while i < s.len() {
+        let rest = &s[i..];
+        let prev_alnum = s[..i]
+            .chars()
+            .next_back()
+            .is_some_and(char::is_alphanumeric);
+        if rest.starts_with('`')
+            && let Some(j) = rest[1..].find('`').filter(|j| *j > 0)
+        {
+            out.push('`');
+            out.push_str(&esc(&rest[1..1 + j]));
+            out.push('`');
+            i += j + 2;
+            continue;
+        }
+        let mut wrapped = false;
+        for (pat, mark) in [
+            ("**", '*'),
+            ("__", '*'),
+            ("~~", '~'),
+            ("*", '_'),
+            ("_", '_'),
+        ] {
+            let starts = rest.starts_with(pat)
+                && rest[pat.len()..].starts_with(|c: char| !c.is_whitespace())
+                && !(pat.starts_with('_') && prev_alnum);
+            if !starts {
+                continue;
+            }
+            let from = i + pat.len();
+            if let Some(end) = closer(s, from, pat) {
+                let after_alnum = s[end + pat.len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(char::is_alphanumeric);
+                if pat.starts_with('_') && after_alnum {
+                    continue;
+                }
+                out.push(mark);
+                out.push_str(&slack_inline(&s[from..end]));
+                out.push(mark);
+                i = end + pat.len();
+                wrapped = true;
+                break;
+            }
+        }
+        if wrapped {
+            continue;
+        }
+        if rest.starts_with('[')
+            && let Some(mid) = rest.find("](")
+            && let Some(close) = rest[mid + 2..].find(')')
+        {
+            let (text, url) = (&rest[1..mid], &rest[mid + 2..mid + 2 + close]);
+            let ok = ["https://", "http://", "mailto:"]
+                .iter()
+                .any(|p| url.starts_with(p));
+            if ok && !text.is_empty() && !url.contains([' ', '|', '>']) {
+                out.push_str(&format!("<{url}|{}>", esc(text)));
+                i += mid + 3 + close;
+                continue;
+            }
+        }
+        let c = rest.chars().next().unwrap_or(' ');
+        out.push_str(&esc(c.encode_utf8(&mut [0; 4])));
+        i += c.len_utf8();
+    }
+    out
+}
+
 /// The byte index of the first `pat` in `s[from..]` whose content before it is non-empty
 /// and does not end in whitespace.
 fn closer(s: &str, from: usize, pat: &str) -> Option<usize> {
@@ -277,6 +411,24 @@ mod tests {
             super::matrix_html("**a**\nb\n```\nx\ny\n```\nc"),
             "<b>a</b><br>b<br><pre><code>x\ny\n</code></pre>c"
         );
+    }
+
+    #[test]
+    fn slack_gets_mrkdwn() {
+        use super::slack_mrkdwn as m;
+        assert_eq!(
+            m("**bold** and *it* ~~x~~ `a<b`"),
+            "*bold* and _it_ ~x~ `a&lt;b`"
+        );
+        assert_eq!(
+            m("[docs](https://example.org/a) & <b>"),
+            "<https://example.org/a|docs> &amp; &lt;b&gt;"
+        );
+        assert_eq!(
+            m("# Title\n- one\n```rust\nx < y\n```"),
+            "*Title*\n• one\n```\nx &lt; y\n```"
+        );
+        assert_eq!(m("snake_case_name"), "snake_case_name");
     }
 
     #[test]

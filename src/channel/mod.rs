@@ -9,13 +9,19 @@
 //! with the blocking ureq client already in the tree; sends run on tokio's blocking pool.
 //! MQTT is the exception: rumqttc is built on tokio, so its connection is one task.
 
+#[cfg(feature = "discord")]
+pub mod discord;
 pub mod markup;
 #[cfg(feature = "matrix")]
 pub mod matrix;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
+#[cfg(feature = "slack")]
+pub mod slack;
 pub mod split;
 #[cfg(feature = "telegram")]
 pub mod telegram;
+#[cfg(any(feature = "mqtt", feature = "discord", feature = "slack"))]
+pub mod tls;
 
 pub use split::{Limits, split, utf16_len};

@@ -87,7 +87,10 @@ pub fn connect(cfg: &MqttConfig, password: Option<String>) -> Result<Mqtt, Strin
     }
     if cfg.tls {
         o.set_transport(rumqttc::Transport::tls_with_config(
-            rumqttc::TlsConfiguration::Rustls(Arc::new(tls_config(cfg)?)),
+            rumqttc::TlsConfiguration::Rustls(Arc::new(
+                super::tls::client_config(cfg.ca_file.as_deref())
+                    .map_err(|e| format!("channels.mqtt.ca_file: {e}"))?,
+            )),
         ));
     }
     let (client, eventloop) = AsyncClient::new(o, REQUEST_CAPACITY);
@@ -99,44 +102,6 @@ pub fn connect(cfg: &MqttConfig, password: Option<String>) -> Result<Mqtt, Strin
         eventloop,
         cfg: cfg.clone(),
     })
-}
-
-/// rustls on ring, trusting `ca_file` or else the system's roots.
-fn tls_config(cfg: &MqttConfig) -> Result<rustls::ClientConfig, String> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    match &cfg.ca_file {
-        Some(p) => {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(p)
-                .map_err(|e| format!("channels.mqtt.ca_file {}: {e}", p.display()))?
-                .collect::<Result<_, _>>()
-                .map_err(|e| format!("channels.mqtt.ca_file {}: {e}", p.display()))?;
-            if certs.is_empty() {
-                return Err(format!(
-                    "channels.mqtt.ca_file {} holds no certificate",
-                    p.display()
-                ));
-            }
-            for c in certs {
-                roots
-                    .add(c)
-                    .map_err(|e| format!("channels.mqtt.ca_file: {e}"))?;
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for c in found.certs {
-                let _ = roots.add(c);
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 impl Outbound for MqttSink {

@@ -10,16 +10,16 @@ mod channels;
 mod error;
 mod outbox;
 mod paths;
+mod platforms;
 mod queue;
 mod secret;
 
 pub use agents::AgentEntry;
-pub use channels::{
-    ChannelsConfig, HooksConfig, MatrixConfig, MqttConfig, SessionConfig, TelegramConfig,
-};
+pub use channels::{ChannelsConfig, HooksConfig, SessionConfig};
 pub use error::{ConfigError, EX_CONFIG};
 pub use outbox::OutboxConfig;
 pub use paths::{default_data_dir, search_paths};
+pub use platforms::{DiscordConfig, MatrixConfig, MqttConfig, SlackConfig, TelegramConfig};
 pub use queue::QueueConfig;
 pub use secret::SecretRef;
 

@@ -64,12 +64,14 @@ pub fn models_dir(config: &Config, data_dir: &Path) -> PathBuf {
 }
 
 /// The optional parts of Hearth and whether this binary has them (`hearth doctor` lists them).
-pub const FEATURES: [(&str, bool); 5] = [
+pub const FEATURES: [(&str, bool); 7] = [
     ("local-llm", cfg!(feature = "local-llm")),
     ("embedder", cfg!(feature = "embedder")),
     ("telegram", cfg!(feature = "telegram")),
     ("mqtt", cfg!(feature = "mqtt")),
     ("matrix", cfg!(feature = "matrix")),
+    ("discord", cfg!(feature = "discord")),
+    ("slack", cfg!(feature = "slack")),
 ];
 
 /// The cargo feature this build lacks to run models of `kind`, if any.

@@ -28,6 +28,28 @@ pub struct Channels {
     mqtt: Option<crate::channel::mqtt::Mqtt>,
     #[cfg(feature = "matrix")]
     matrix: Option<crate::channel::matrix::Api>,
+    #[cfg(feature = "discord")]
+    discord: Option<(crate::channel::discord::Rest, String)>,
+    #[cfg(feature = "slack")]
+    slack: Option<(crate::channel::slack::Web, crate::channel::slack::Web)>,
+}
+
+/// Resolves the secret at `key`, or says which one is missing. (Unused in a build without
+/// any channel adapter.)
+#[allow(dead_code)]
+fn secret(r: Option<&crate::config::SecretRef>, key: &str) -> Result<String, ConfigError> {
+    r.ok_or_else(|| ConfigError::Secret(format!("{key} is not set")))?
+        .resolve()
+        .map_err(|m| ConfigError::Secret(format!("{key}: {m}")))
+}
+
+/// The refusal for a configured channel this build lacks. (Unused in a build with them all.)
+#[allow(dead_code)]
+fn missing(name: &str) -> ConfigError {
+    ConfigError::Unsupported {
+        key: format!("channels.{name}"),
+        message: format!("this build has no {name} adapter (cargo feature `{name}`)"),
+    }
 }
 
 /// The gate's options from `[channels.*]` and `[session]`.
@@ -46,6 +68,14 @@ fn gate_options(cfg: &Config) -> GateOptions {
     if let Some(t) = cfg.channels.telegram.as_ref().filter(|t| t.enabled) {
         o.accounts
             .insert(("telegram".into(), "default".into()), t.access());
+    }
+    if let Some(d) = cfg.channels.discord.as_ref().filter(|d| d.enabled) {
+        o.accounts
+            .insert(("discord".into(), "default".into()), d.access());
+    }
+    if let Some(sl) = cfg.channels.slack.as_ref().filter(|s| s.enabled) {
+        o.accounts
+            .insert(("slack".into(), "default".into()), sl.access());
     }
     if let Some(m) = cfg.channels.matrix.as_ref().filter(|m| m.enabled) {
         o.accounts
@@ -86,17 +116,54 @@ pub fn register(
         mqtt: None,
         #[cfg(feature = "matrix")]
         matrix: None,
+        #[cfg(feature = "discord")]
+        discord: None,
+        #[cfg(feature = "slack")]
+        slack: None,
     };
+    if let Some(d) = cfg.channels.discord.as_ref().filter(|d| d.enabled) {
+        #[cfg(feature = "discord")]
+        {
+            use crate::channel::discord::{DiscordSink, Rest};
+            let token = secret(d.token.as_ref(), "channels.discord.token")?;
+            let rest = Rest::new(&d.api_base, &token);
+            dispatcher.register_outbound(DiscordSink::new(rest.clone()));
+            dispatcher.declare_channel("discord", "default");
+            ch.discord = Some((rest, token));
+        }
+        #[cfg(not(feature = "discord"))]
+        {
+            let _ = d;
+            return Err(missing("discord"));
+        }
+    }
+    if let Some(sl) = cfg.channels.slack.as_ref().filter(|s| s.enabled) {
+        #[cfg(feature = "slack")]
+        {
+            use crate::channel::slack::{SlackSink, Web};
+            let app = Web::new(
+                &sl.api_base,
+                &secret(sl.app_token.as_ref(), "channels.slack.app_token")?,
+            );
+            let bot = Web::new(
+                &sl.api_base,
+                &secret(sl.bot_token.as_ref(), "channels.slack.bot_token")?,
+            );
+            dispatcher.register_outbound(SlackSink::new(bot.clone()));
+            dispatcher.declare_channel("slack", "default");
+            ch.slack = Some((app, bot));
+        }
+        #[cfg(not(feature = "slack"))]
+        {
+            let _ = sl;
+            return Err(missing("slack"));
+        }
+    }
     if let Some(t) = cfg.channels.telegram.as_ref().filter(|t| t.enabled) {
         #[cfg(feature = "telegram")]
         {
             use crate::channel::telegram::{Api, TelegramSink};
-            let token = t
-                .token
-                .as_ref()
-                .ok_or_else(|| ConfigError::Secret("channels.telegram.token is not set".into()))?
-                .resolve()
-                .map_err(|m| ConfigError::Secret(format!("channels.telegram.token: {m}")))?;
+            let token = secret(t.token.as_ref(), "channels.telegram.token")?;
             let api = Api::new(&t.api_base, &token);
             dispatcher.register_outbound(TelegramSink::new(api.clone()));
             dispatcher.declare_channel("telegram", "default");
@@ -132,24 +199,14 @@ pub fn register(
         #[cfg(not(feature = "telegram"))]
         {
             let _ = (t, dispatcher, workspace);
-            return Err(ConfigError::Unsupported {
-                key: "channels.telegram".into(),
-                message: "this build has no Telegram adapter (cargo feature `telegram`)".into(),
-            });
+            return Err(missing("telegram"));
         }
     }
     if let Some(m) = cfg.channels.matrix.as_ref().filter(|m| m.enabled) {
         #[cfg(feature = "matrix")]
         {
             use crate::channel::matrix::{Api, MatrixSink};
-            let token = m
-                .access_token
-                .as_ref()
-                .ok_or_else(|| {
-                    ConfigError::Secret("channels.matrix.access_token is not set".into())
-                })?
-                .resolve()
-                .map_err(|e| ConfigError::Secret(format!("channels.matrix.access_token: {e}")))?;
+            let token = secret(m.access_token.as_ref(), "channels.matrix.access_token")?;
             let api = Api::new(&m.homeserver, &m.user_id, &token);
             dispatcher.register_outbound(MatrixSink::new(api.clone()));
             dispatcher.declare_channel("matrix", "default");
@@ -158,10 +215,7 @@ pub fn register(
         #[cfg(not(feature = "matrix"))]
         {
             let _ = m;
-            return Err(ConfigError::Unsupported {
-                key: "channels.matrix".into(),
-                message: "this build has no Matrix adapter (cargo feature `matrix`)".into(),
-            });
+            return Err(missing("matrix"));
         }
     }
     if let Some(m) = cfg.channels.mqtt.as_ref().filter(|m| m.enabled) {
@@ -189,10 +243,7 @@ pub fn register(
         #[cfg(not(feature = "mqtt"))]
         {
             let _ = m;
-            return Err(ConfigError::Unsupported {
-                key: "channels.mqtt".into(),
-                message: "this build has no MQTT adapter (cargo feature `mqtt`)".into(),
-            });
+            return Err(missing("mqtt"));
         }
     }
     Ok(ch)
@@ -243,11 +294,38 @@ pub fn start(
         let rt = tokio::runtime::Handle::current();
         spawn_syncer(api, gate.clone(), opts, rt, shutdown.child_token())?;
     }
+    #[cfg(feature = "discord")]
+    if let (Some((rest, token)), Some(d)) = (ch.discord, &cfg.channels.discord) {
+        use crate::channel::discord::{GatewayOptions, spawn_gateway};
+        let opts = GatewayOptions {
+            account: "default".into(),
+            token,
+            intents: d.intents,
+            typing: d.typing,
+        };
+        let rt = tokio::runtime::Handle::current();
+        spawn_gateway(rest, gate.clone(), opts, rt, shutdown.child_token())?;
+    }
+    #[cfg(feature = "slack")]
+    if let Some((app, bot)) = ch.slack {
+        use crate::channel::slack::{SocketOptions, spawn_socket};
+        let opts = SocketOptions {
+            account: "default".into(),
+        };
+        let rt = tokio::runtime::Handle::current();
+        spawn_socket(app, bot, gate.clone(), opts, rt, shutdown.child_token())?;
+    }
     #[cfg(feature = "mqtt")]
     if let Some(m) = ch.mqtt {
         m.start(gate.clone(), shutdown.child_token());
     }
-    #[cfg(not(all(feature = "telegram", feature = "mqtt", feature = "matrix")))]
+    #[cfg(not(all(
+        feature = "telegram",
+        feature = "mqtt",
+        feature = "matrix",
+        feature = "discord",
+        feature = "slack"
+    )))]
     let _ = (gate, cfg, workspace, shutdown);
     Ok(())
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_openai;
+pub mod fakes;
 pub mod harness;
 pub mod http1;
 pub mod matrix;
