@@ -69,14 +69,14 @@ pub fn telegram_html(md: &str) -> String {
             continue;
         }
         if let Some(q) = trimmed.strip_prefix('>') {
-            quote.push(inline(q.strip_prefix(' ').unwrap_or(q)));
+            quote.push(inline(q.strip_prefix(' ').unwrap_or(q), &HTML));
             continue;
         }
         flush_quote(&mut out, &mut quote);
         let hashes = trimmed.chars().take_while(|c| *c == '#').count();
         if (1..=6).contains(&hashes) && trimmed[hashes..].starts_with(' ') {
             out.push_str("<b>");
-            out.push_str(&inline(trimmed[hashes..].trim()));
+            out.push_str(&inline(trimmed[hashes..].trim(), &HTML));
             out.push_str("</b>\n");
             continue;
         }
@@ -88,9 +88,9 @@ pub fn telegram_html(md: &str) -> String {
         {
             out.push_str(indent);
             out.push_str("• ");
-            out.push_str(&inline(item));
+            out.push_str(&inline(item, &HTML));
         } else {
-            out.push_str(&inline(line));
+            out.push_str(&inline(line, &HTML));
         }
         out.push('\n');
     }
@@ -140,11 +140,7 @@ pub fn matrix_html(md: &str) -> String {
 /// `*bold*`, `_italic_`, `~strike~`, `` `code` ``, fenced blocks kept (without the language),
 /// `<url|text>` links, headings as bold lines, `•` bullets; `&`, `<`, `>` escaped.
 pub fn slack_mrkdwn(md: &str) -> String {
-    let esc = |t: &str| {
-        t.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
+    let esc = escape_html;
     let mut out = Vec::new();
     let mut open: Option<String> = None;
     for line in md.split('\n') {
@@ -172,7 +168,7 @@ pub fn slack_mrkdwn(md: &str) -> String {
         }
         let hashes = trimmed.chars().take_while(|c| *c == '#').count();
         if (1..=6).contains(&hashes) && trimmed[hashes..].starts_with(' ') {
-            out.push(format!("*{}*", slack_inline(trimmed[hashes..].trim())));
+            out.push(format!("*{}*", inline(trimmed[hashes..].trim(), &MRKDWN)));
             continue;
         }
         let indent = &line[..line.len() - trimmed.len()];
@@ -181,93 +177,14 @@ pub fn slack_mrkdwn(md: &str) -> String {
             .or_else(|| trimmed.strip_prefix("* "))
             .or_else(|| trimmed.strip_prefix("+ "))
         {
-            Some(item) => out.push(format!("{indent}• {}", slack_inline(item))),
-            None => out.push(slack_inline(line)),
+            Some(item) => out.push(format!("{indent}• {}", inline(item, &MRKDWN))),
+            None => out.push(inline(line, &MRKDWN)),
         }
     }
     if open.is_some() {
         out.push("```".to_string());
     }
     out.join("\n")
-}
-
-/// One line's inline markdown as mrkdwn.
-fn slack_inline(s: &str) -> String {
-    let esc = |t: &str| {
-        t.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
-    let mut out = String::with_capacity(s.len() + 8);
-    let mut i = 0;
-    while i < s.len() {
-        let rest = &s[i..];
-        let prev_alnum = s[..i]
-            .chars()
-            .next_back()
-            .is_some_and(char::is_alphanumeric);
-        if rest.starts_with('`')
-            && let Some(j) = rest[1..].find('`').filter(|j| *j > 0)
-        {
-            out.push('`');
-            out.push_str(&esc(&rest[1..1 + j]));
-            out.push('`');
-            i += j + 2;
-            continue;
-        }
-        let mut wrapped = false;
-        for (pat, mark) in [
-            ("**", '*'),
-            ("__", '*'),
-            ("~~", '~'),
-            ("*", '_'),
-            ("_", '_'),
-        ] {
-            let starts = rest.starts_with(pat)
-                && rest[pat.len()..].starts_with(|c: char| !c.is_whitespace())
-                && !(pat.starts_with('_') && prev_alnum);
-            if !starts {
-                continue;
-            }
-            let from = i + pat.len();
-            if let Some(end) = closer(s, from, pat) {
-                let after_alnum = s[end + pat.len()..]
-                    .chars()
-                    .next()
-                    .is_some_and(char::is_alphanumeric);
-                if pat.starts_with('_') && after_alnum {
-                    continue;
-                }
-                out.push(mark);
-                out.push_str(&slack_inline(&s[from..end]));
-                out.push(mark);
-                i = end + pat.len();
-                wrapped = true;
-                break;
-            }
-        }
-        if wrapped {
-            continue;
-        }
-        if rest.starts_with('[')
-            && let Some(mid) = rest.find("](")
-            && let Some(close) = rest[mid + 2..].find(')')
-        {
-            let (text, url) = (&rest[1..mid], &rest[mid + 2..mid + 2 + close]);
-            let ok = ["https://", "http://", "mailto:"]
-                .iter()
-                .any(|p| url.starts_with(p));
-            if ok && !text.is_empty() && !url.contains([' ', '|', '>']) {
-                out.push_str(&format!("<{url}|{}>", esc(text)));
-                i += mid + 3 + close;
-                continue;
-            }
-        }
-        let c = rest.chars().next().unwrap_or(' ');
-        out.push_str(&esc(c.encode_utf8(&mut [0; 4])));
-        i += c.len_utf8();
-    }
-    out
 }
 
 /// The byte index of the first `pat` in `s[from..]` whose content before it is non-empty
@@ -285,11 +202,66 @@ fn closer(s: &str, from: usize, pat: &str) -> Option<usize> {
     None
 }
 
-/// Converts one line's inline markdown.
-fn inline(s: &str) -> String {
+/// An emphasis style.
+#[derive(Clone, Copy)]
+enum Style {
+    Bold,
+    Italic,
+    Strike,
+}
+
+/// How one target format writes inline markdown.
+struct Dialect {
+    escape: fn(&str) -> String,
+    code: fn(&str) -> String,
+    wrap: fn(Style, &str) -> String,
+    /// `(url, text)`, the URL already checked; the text still markdown.
+    link: fn(&str, &str) -> String,
+    /// URL schemes a link may have.
+    schemes: &'static [&'static str],
+    /// Characters a URL may not hold (whitespace always).
+    url_forbids: &'static [char],
+}
+
+const HTML: Dialect = Dialect {
+    escape: escape_html,
+    code: |t| format!("<code>{}</code>", escape_html(t)),
+    wrap: |st, inner| {
+        let tag = match st {
+            Style::Bold => "b",
+            Style::Italic => "i",
+            Style::Strike => "s",
+        };
+        format!("<{tag}>{inner}</{tag}>")
+    },
+    link: |url, text| {
+        let href = escape_html(url).replace('"', "&quot;");
+        format!("<a href=\"{href}\">{}</a>", inline(text, &HTML))
+    },
+    schemes: &["https://", "http://", "tg://", "mailto:"],
+    url_forbids: &[],
+};
+
+const MRKDWN: Dialect = Dialect {
+    escape: escape_html,
+    code: |t| format!("`{}`", escape_html(t)),
+    wrap: |st, inner| {
+        let m = match st {
+            Style::Bold => '*',
+            Style::Italic => '_',
+            Style::Strike => '~',
+        };
+        format!("{m}{inner}{m}")
+    },
+    link: |url, text| format!("<{url}|{}>", escape_html(text)),
+    schemes: &["https://", "http://", "mailto:"],
+    url_forbids: &['|', '>'],
+};
+
+/// Converts one line's inline markdown in dialect `d`.
+fn inline(s: &str, d: &Dialect) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     let mut i = 0;
-    let b = s.as_bytes();
     while i < s.len() {
         let rest = &s[i..];
         let prev_alnum = s[..i]
@@ -299,19 +271,17 @@ fn inline(s: &str) -> String {
         if rest.starts_with('`')
             && let Some(j) = rest[1..].find('`').filter(|j| *j > 0)
         {
-            out.push_str("<code>");
-            out.push_str(&escape_html(&rest[1..1 + j]));
-            out.push_str("</code>");
+            out.push_str(&(d.code)(&rest[1..1 + j]));
             i += j + 2;
             continue;
         }
         let mut wrapped = false;
-        for (pat, tag) in [
-            ("**", "b"),
-            ("__", "b"),
-            ("~~", "s"),
-            ("*", "i"),
-            ("_", "i"),
+        for (pat, st) in [
+            ("**", Style::Bold),
+            ("__", Style::Bold),
+            ("~~", Style::Strike),
+            ("*", Style::Italic),
+            ("_", Style::Italic),
         ] {
             let starts = rest.starts_with(pat)
                 && rest[pat.len()..].starts_with(|c: char| !c.is_whitespace())
@@ -328,7 +298,7 @@ fn inline(s: &str) -> String {
                 if pat.starts_with('_') && after_alnum {
                     continue;
                 }
-                out.push_str(&format!("<{tag}>{}</{tag}>", inline(&s[from..end])));
+                out.push_str(&(d.wrap)(st, &inline(&s[from..end], d)));
                 i = end + pat.len();
                 wrapped = true;
                 break;
@@ -337,26 +307,22 @@ fn inline(s: &str) -> String {
         if wrapped {
             continue;
         }
-        if b[i] == b'['
+        if rest.starts_with('[')
             && let Some(mid) = rest.find("](")
             && let Some(close) = rest[mid + 2..].find(')')
         {
             let (text, url) = (&rest[1..mid], &rest[mid + 2..mid + 2 + close]);
-            let ok = ["https://", "http://", "tg://", "mailto:"]
-                .iter()
-                .any(|p| url.starts_with(p));
-            if ok && !text.is_empty() && !url.contains(char::is_whitespace) {
-                out.push_str(&format!(
-                    "<a href=\"{}\">{}</a>",
-                    escape_html(url).replace('"', "&quot;"),
-                    inline(text)
-                ));
+            let ok = d.schemes.iter().any(|p| url.starts_with(p))
+                && !url.contains(char::is_whitespace)
+                && !url.contains(d.url_forbids);
+            if ok && !text.is_empty() {
+                out.push_str(&(d.link)(url, text));
                 i += mid + 3 + close;
                 continue;
             }
         }
         let c = rest.chars().next().unwrap_or(' ');
-        out.push_str(&escape_html(c.encode_utf8(&mut [0; 4])));
+        out.push_str(&(d.escape)(c.encode_utf8(&mut [0; 4])));
         i += c.len_utf8();
     }
     out

@@ -16,6 +16,7 @@ pub mod markup;
 pub mod matrix;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
+pub mod send;
 #[cfg(feature = "slack")]
 pub mod slack;
 pub mod split;
@@ -23,5 +24,6 @@ pub mod split;
 pub mod telegram;
 #[cfg(any(feature = "mqtt", feature = "discord", feature = "slack"))]
 pub mod tls;
+pub mod worker;
 
 pub use split::{Limits, split, utf16_len};

@@ -3,9 +3,7 @@
 //! read back the REST calls the gateway made.
 
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// The Discord bot's user id in the fake.
@@ -23,33 +21,7 @@ pub struct Fakes {
 impl Fakes {
     /// Starts the fakes (Node with `express` and `ws` from the test kit's npm cache).
     pub fn start() -> Self {
-        let nm = std::env::var_os("HEARTH_NODE_MODULES")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(std::env::var("HOME").expect("HOME"))
-                    .join(".cache/hearth/npm/node_modules")
-            });
-        assert!(
-            nm.join("ws").is_dir(),
-            "{} has no ws: scripts/test.sh installs tests/kit/package.json",
-            nm.display()
-        );
-        let kit = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kit/chat-fakes.js");
-        let mut child = Command::new("node")
-            .arg(kit)
-            .env("NODE_PATH", nm)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("node tests/kit/chat-fakes.js");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("port");
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("fakes said {line:?}"));
+        let (child, port) = super::node::start("chat-fakes.js", "ws");
         Self { child, port }
     }
 

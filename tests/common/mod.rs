@@ -8,4 +8,5 @@ pub mod harness;
 pub mod http1;
 pub mod matrix;
 pub mod mqtt;
+pub mod node;
 pub mod telegram;

@@ -4,33 +4,13 @@
 //! emulator's client API; what the bot sent is read back from its history.
 
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// The bot's `getMe` id and username in the emulator.
 pub const BOT_ID: i64 = 666;
 /// See [`BOT_ID`].
 pub const BOT_NAME: &str = "TestNameBot";
-
-/// `node_modules` holding `telegram-test-api` (`$HEARTH_NODE_MODULES`, else
-/// `~/.cache/hearth/npm/node_modules`, where `.ci/run` and `scripts/test.sh` install it).
-/// Fails loudly when missing: these tests must not skip.
-fn node_modules() -> PathBuf {
-    let d = std::env::var_os("HEARTH_NODE_MODULES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").expect("HOME"))
-                .join(".cache/hearth/npm/node_modules")
-        });
-    assert!(
-        d.join("telegram-test-api").is_dir(),
-        "{} has no telegram-test-api: run `npm install --prefix ~/.cache/hearth/npm telegram-test-api@4.2.1` (scripts/test.sh does)",
-        d.display()
-    );
-    d
-}
 
 /// A running emulator; killed on drop.
 pub struct TelegramEmu {
@@ -42,22 +22,7 @@ pub struct TelegramEmu {
 impl TelegramEmu {
     /// Starts the emulator on a free port.
     pub fn start() -> Self {
-        let kit = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kit/telegram.js");
-        let mut child = Command::new("node")
-            .arg(kit)
-            .env("NODE_PATH", node_modules())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn node tests/kit/telegram.js");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("emulator port");
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("emulator said {line:?}"));
+        let (child, port) = super::node::start("telegram.js", "telegram-test-api");
         Self { child, port }
     }
 

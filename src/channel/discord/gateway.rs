@@ -42,22 +42,19 @@ pub fn spawn_gateway(
     rt: tokio::runtime::Handle,
     shutdown: CancellationToken,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(format!("discord-{}", opts.account))
-        .stack_size(256 << 10)
-        .spawn(move || {
-            Gateway {
-                rest,
-                sink,
-                opts,
-                rt,
-                shutdown,
-                session: None,
-                seq: None,
-                me: String::new(),
-            }
-            .run()
-        })
+    crate::channel::worker::spawn(format!("discord-{}", opts.account), move || {
+        Gateway {
+            rest,
+            sink,
+            opts,
+            rt,
+            shutdown,
+            session: None,
+            seq: None,
+            me: String::new(),
+        }
+        .run()
+    })
 }
 
 struct Gateway {
@@ -86,26 +83,24 @@ impl Gateway {
     }
 
     fn run(mut self) {
-        let mut wait = Duration::from_secs(1);
+        let mut wait = crate::channel::worker::Backoff::default();
         while !self.shutdown.is_cancelled() {
             let pause = match self.connection() {
                 Ok(End::Again) => {
-                    wait = Duration::from_secs(1);
+                    wait.reset();
                     Duration::from_millis(500)
                 }
                 Ok(End::Wait(d)) => d,
                 Err(e) => {
-                    tracing::warn!("Discord gateway: {e}; reconnecting in {}s", wait.as_secs());
+                    tracing::warn!(
+                        "Discord gateway: {e}; reconnecting in {}s",
+                        wait.current().as_secs()
+                    );
                     self.report(HealthEvent::Error(e));
-                    let w = wait;
-                    wait = (wait * 2).min(Duration::from_secs(60));
-                    w
+                    wait.after_failure()
                 }
             };
-            let end = Instant::now() + pause;
-            while Instant::now() < end && !self.shutdown.is_cancelled() {
-                std::thread::sleep(Duration::from_millis(100));
-            }
+            crate::channel::worker::nap(&self.shutdown, pause);
         }
         tracing::info!("Discord: gateway stopped");
     }

@@ -11,11 +11,11 @@ mod gateway;
 
 pub use gateway::{GatewayOptions, spawn_gateway};
 
+use super::send::{SentParts, blocking};
 use super::split::{Limits, split};
 use crate::core::{Capabilities, Delivery, Markup, Outbound, SendError, SendFuture};
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The channel name.
@@ -152,8 +152,7 @@ pub struct DiscordSink {
 
 struct SinkInner {
     rest: Rest,
-    /// Message ids already sent for a delivery whose later parts failed.
-    sent_parts: Mutex<HashMap<String, Vec<String>>>,
+    sent: SentParts,
 }
 
 impl DiscordSink {
@@ -162,7 +161,7 @@ impl DiscordSink {
         Arc::new(Self {
             inner: Arc::new(SinkInner {
                 rest,
-                sent_parts: Mutex::default(),
+                sent: SentParts::default(),
             }),
         })
     }
@@ -191,14 +190,8 @@ impl SinkInner {
             }
         };
         let parts = split(&d.message.text, Limits::DISCORD);
-        let mut done = self
-            .sent_parts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&d.id)
-            .cloned()
-            .unwrap_or_default();
-        for (i, part) in parts.iter().enumerate().skip(done.len()) {
+        let last = parts.len().saturating_sub(1);
+        self.sent.deliver(d, &parts, |i, part| {
             let mut body = json!({"content": part, "allowed_mentions": {"parse": []}});
             if i == 0
                 && let Some(r) = &d.message.reply_to
@@ -210,25 +203,15 @@ impl SinkInner {
                 .rest
                 .call("create message", "POST", &path, Some(&body))
                 .map_err(send_error)?;
-            done.push(
-                v.get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-            );
-            self.sent_parts
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(d.id.clone(), done.clone());
-            if let Some(w) = wait.filter(|_| i + 1 < parts.len()) {
+            // The bucket is empty: wait it out before the next part.
+            if let Some(w) = wait.filter(|_| i < last) {
                 std::thread::sleep(w);
             }
-        }
-        self.sent_parts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&d.id);
-        Ok(done.join(","))
+            Ok(v.get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string())
+        })
     }
 }
 
@@ -238,17 +221,7 @@ impl Outbound for DiscordSink {
     }
 
     fn send<'a>(&'a self, d: &'a Delivery) -> SendFuture<'a> {
-        let (inner, d) = (self.inner.clone(), d.clone());
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || inner.send_blocking(&d))
-                .await
-                .unwrap_or_else(|e| {
-                    Err(SendError::Transient {
-                        message: format!("the send task failed: {e}"),
-                        retry_after_ms: None,
-                    })
-                })
-        })
+        blocking(&self.inner, d, SinkInner::send_blocking)
     }
 }
 

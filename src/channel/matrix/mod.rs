@@ -20,6 +20,7 @@ pub use api::{Api, ApiError};
 pub use sync::{AutoJoin, SyncOptions, spawn_syncer};
 
 use super::markup::matrix_html;
+use super::send::blocking;
 use super::split::{Limits, split};
 use crate::core::{Capabilities, Delivery, Markup, Outbound, SendError, SendFuture};
 use api::seg;
@@ -42,13 +43,15 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 
 /// The outbound half: delivers outbox rows whose channel is `matrix`.
 pub struct MatrixSink {
-    api: Api,
+    api: std::sync::Arc<Api>,
 }
 
 impl MatrixSink {
     /// A sink sending through `api`.
     pub fn new(api: Api) -> std::sync::Arc<Self> {
-        std::sync::Arc::new(Self { api })
+        std::sync::Arc::new(Self {
+            api: std::sync::Arc::new(api),
+        })
     }
 }
 
@@ -112,17 +115,7 @@ impl Outbound for MatrixSink {
     }
 
     fn send<'a>(&'a self, d: &'a Delivery) -> SendFuture<'a> {
-        let (api, d) = (self.api.clone(), d.clone());
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || send_blocking(&api, &d))
-                .await
-                .unwrap_or_else(|e| {
-                    Err(SendError::Transient {
-                        message: format!("the send task failed: {e}"),
-                        retry_after_ms: None,
-                    })
-                })
-        })
+        blocking(&self.api, d, send_blocking)
     }
 }
 

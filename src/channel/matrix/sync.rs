@@ -54,21 +54,18 @@ pub fn spawn_syncer(
     rt: tokio::runtime::Handle,
     shutdown: CancellationToken,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(format!("matrix-{}", opts.account))
-        .stack_size(256 << 10)
-        .spawn(move || {
-            Syncer {
-                api,
-                sink,
-                opts,
-                rt,
-                shutdown,
-                members: HashMap::new(),
-                declined: HashSet::new(),
-            }
-            .run()
-        })
+    crate::channel::worker::spawn(format!("matrix-{}", opts.account), move || {
+        Syncer {
+            api,
+            sink,
+            opts,
+            rt,
+            shutdown,
+            members: HashMap::new(),
+            declined: HashSet::new(),
+        }
+        .run()
+    })
 }
 
 struct Syncer {
@@ -84,17 +81,6 @@ struct Syncer {
 }
 
 impl Syncer {
-    fn nap(&self, d: Duration) -> bool {
-        let end = Instant::now() + d;
-        while Instant::now() < end {
-            if self.shutdown.is_cancelled() {
-                return false;
-            }
-            std::thread::sleep((end - Instant::now()).min(Duration::from_millis(200)));
-        }
-        !self.shutdown.is_cancelled()
-    }
-
     fn report(&self, ev: HealthEvent) {
         self.sink.report(CHANNEL, &self.opts.account, ev);
     }
@@ -109,7 +95,7 @@ impl Syncer {
             }
         };
         tracing::info!(user = %self.api.user_id, resume = since.is_some(), "Matrix: syncing");
-        let mut wait = Duration::from_secs(1);
+        let mut wait = crate::channel::worker::Backoff::default();
         while !self.shutdown.is_cancelled() {
             let (filter, timeout) = match since {
                 None => (FIRST_FILTER, 0),
@@ -117,7 +103,7 @@ impl Syncer {
             };
             let pause = match self.api.sync(since.as_deref(), timeout, filter) {
                 Ok(s) => {
-                    wait = Duration::from_secs(1);
+                    wait.reset();
                     self.report(HealthEvent::Ok);
                     let first = since.is_none();
                     match self.batch(s, first) {
@@ -144,14 +130,12 @@ impl Syncer {
                     Duration::from_secs(60)
                 }
                 Err(e) => {
-                    tracing::warn!("{e}; syncing again in {}s", wait.as_secs());
+                    tracing::warn!("{e}; syncing again in {}s", wait.current().as_secs());
                     self.report(HealthEvent::Error(e.to_string()));
-                    let w = wait;
-                    wait = (wait * 2).min(Duration::from_secs(60));
-                    w
+                    wait.after_failure()
                 }
             };
-            if !self.nap(pause) {
+            if !crate::channel::worker::nap(&self.shutdown, pause) {
                 break;
             }
         }

@@ -11,11 +11,11 @@ mod socket;
 pub use socket::{SocketOptions, spawn_socket};
 
 use super::markup::slack_mrkdwn;
+use super::send::{SentParts, blocking};
 use super::split::{Limits, split};
 use crate::core::{Capabilities, Delivery, Markup, Outbound, SendError, SendFuture};
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The channel name.
@@ -127,7 +127,7 @@ pub struct SlackSink {
 
 struct SinkInner {
     web: Web,
-    sent_parts: Mutex<HashMap<String, Vec<String>>>,
+    sent: SentParts,
 }
 
 impl SlackSink {
@@ -136,7 +136,7 @@ impl SlackSink {
         Arc::new(Self {
             inner: Arc::new(SinkInner {
                 web,
-                sent_parts: Mutex::default(),
+                sent: SentParts::default(),
             }),
         })
     }
@@ -151,14 +151,7 @@ impl SinkInner {
             .filter(|c| !c.is_empty())
             .unwrap_or(&t.peer);
         let parts = split(&d.message.text, Limits::SLACK);
-        let mut done = self
-            .sent_parts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&d.id)
-            .cloned()
-            .unwrap_or_default();
-        for part in parts.iter().skip(done.len()) {
+        self.sent.deliver(d, &parts, |_, part| {
             let mut body =
                 json!({"channel": channel, "text": slack_mrkdwn(part), "unfurl_links": false});
             if let Some(th) = d.message.thread.as_deref().or(t.thread.as_deref()) {
@@ -168,17 +161,8 @@ impl SinkInner {
                 .web
                 .call("chat.postMessage", &body)
                 .map_err(send_error)?;
-            done.push(v["ts"].as_str().unwrap_or_default().to_string());
-            self.sent_parts
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(d.id.clone(), done.clone());
-        }
-        self.sent_parts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&d.id);
-        Ok(done.join(","))
+            Ok(v["ts"].as_str().unwrap_or_default().to_string())
+        })
     }
 }
 
@@ -188,17 +172,7 @@ impl Outbound for SlackSink {
     }
 
     fn send<'a>(&'a self, d: &'a Delivery) -> SendFuture<'a> {
-        let (inner, d) = (self.inner.clone(), d.clone());
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || inner.send_blocking(&d))
-                .await
-                .unwrap_or_else(|e| {
-                    Err(SendError::Transient {
-                        message: format!("the send task failed: {e}"),
-                        retry_after_ms: None,
-                    })
-                })
-        })
+        blocking(&self.inner, d, SinkInner::send_blocking)
     }
 }
 

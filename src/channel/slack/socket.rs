@@ -13,7 +13,7 @@ use crate::core::{
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Settings of one Socket Mode connection.
@@ -36,21 +36,18 @@ pub fn spawn_socket(
     rt: tokio::runtime::Handle,
     shutdown: CancellationToken,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(format!("slack-{}", opts.account))
-        .stack_size(256 << 10)
-        .spawn(move || {
-            Conn {
-                app,
-                bot,
-                sink,
-                opts,
-                rt,
-                shutdown,
-                me: String::new(),
-            }
-            .run()
-        })
+    crate::channel::worker::spawn(format!("slack-{}", opts.account), move || {
+        Conn {
+            app,
+            bot,
+            sink,
+            opts,
+            rt,
+            shutdown,
+            me: String::new(),
+        }
+        .run()
+    })
 }
 
 struct Conn {
@@ -69,25 +66,20 @@ impl Conn {
     }
 
     fn run(mut self) {
-        let mut wait = Duration::from_secs(1);
+        let mut wait = crate::channel::worker::Backoff::default();
         while !self.shutdown.is_cancelled() {
             let pause = match self.connection() {
                 Ok(()) => {
-                    wait = Duration::from_secs(1);
+                    wait.reset();
                     Duration::from_millis(200)
                 }
                 Err(e) => {
-                    tracing::warn!("Slack: {e}; reconnecting in {}s", wait.as_secs());
+                    tracing::warn!("Slack: {e}; reconnecting in {}s", wait.current().as_secs());
                     self.report(HealthEvent::Error(e));
-                    let w = wait;
-                    wait = (wait * 2).min(Duration::from_secs(60));
-                    w
+                    wait.after_failure()
                 }
             };
-            let end = Instant::now() + pause;
-            while Instant::now() < end && !self.shutdown.is_cancelled() {
-                std::thread::sleep(Duration::from_millis(100));
-            }
+            crate::channel::worker::nap(&self.shutdown, pause);
         }
         tracing::info!("Slack: socket stopped");
     }

@@ -22,11 +22,11 @@ pub use translate::Translator;
 pub use webhook::{TelegramWebhook, WebhookOptions};
 
 use super::markup::telegram_html;
+use super::send::{SentParts, blocking};
 use super::split::{Limits, split};
 use crate::core::{Capabilities, Delivery, Markup, Outbound, SendError, SendFuture};
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The channel name.
@@ -53,9 +53,7 @@ pub struct TelegramSink {
 
 struct SinkInner {
     api: Api,
-    /// Message ids already sent for a delivery whose later parts failed, so a retry
-    /// resumes after them instead of repeating them (kept until the delivery completes).
-    sent_parts: Mutex<HashMap<String, Vec<String>>>,
+    sent: SentParts,
 }
 
 impl TelegramSink {
@@ -64,7 +62,7 @@ impl TelegramSink {
         Arc::new(Self {
             inner: Arc::new(SinkInner {
                 api,
-                sent_parts: Mutex::default(),
+                sent: SentParts::default(),
             }),
         })
     }
@@ -80,14 +78,7 @@ impl SinkInner {
             });
         }
         let parts = split(&d.message.text, Limits::TELEGRAM);
-        let mut done = self
-            .sent_parts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&d.id)
-            .cloned()
-            .unwrap_or_default();
-        for (i, part) in parts.iter().enumerate().skip(done.len()) {
+        self.sent.deliver(d, &parts, |i, part| {
             let mut p = json!({"chat_id": id_value(chat), "text": telegram_html(part), "parse_mode": "HTML"});
             if let Some(th) = d.message.thread.as_deref().or(t.thread.as_deref()) {
                 p["message_thread_id"] = id_value(th);
@@ -107,7 +98,7 @@ impl SinkInner {
                     tracing::warn!(
                         "Telegram could not parse the HTML of a reply ({description}); sending it as plain text"
                     );
-                    p["text"] = Value::String(part.clone());
+                    p["text"] = Value::String(part.to_string());
                     if let Some(o) = p.as_object_mut() {
                         o.remove("parse_mode");
                     }
@@ -115,26 +106,9 @@ impl SinkInner {
                 }
                 r => r,
             };
-            match sent {
-                Ok(m) => {
-                    let id = m
-                        .get("message_id")
-                        .map(|v| v.to_string())
-                        .unwrap_or_default();
-                    done.push(id);
-                    self.sent_parts
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(d.id.clone(), done.clone());
-                }
-                Err(e) => return Err(send_error(e)),
-            }
-        }
-        self.sent_parts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&d.id);
-        Ok(done.join(","))
+            let m = sent.map_err(send_error)?;
+            Ok(m.get("message_id").map(|v| v.to_string()).unwrap_or_default())
+        })
     }
 }
 
@@ -144,18 +118,7 @@ impl Outbound for TelegramSink {
     }
 
     fn send<'a>(&'a self, d: &'a Delivery) -> SendFuture<'a> {
-        let (inner, d) = (self.inner.clone(), d.clone());
-        Box::pin(async move {
-            // The Bot API client blocks: run it on the blocking pool, not a runtime worker.
-            tokio::task::spawn_blocking(move || inner.send_blocking(&d))
-                .await
-                .unwrap_or_else(|e| {
-                    Err(SendError::Transient {
-                        message: format!("the send task failed: {e}"),
-                        retry_after_ms: None,
-                    })
-                })
-        })
+        blocking(&self.inner, d, SinkInner::send_blocking)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::core::{Admission, HealthEvent, InboundSink};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Settings of one poller.
@@ -47,19 +47,16 @@ pub fn spawn_poller(
     rt: tokio::runtime::Handle,
     shutdown: CancellationToken,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(format!("telegram-{}", opts.account))
-        .stack_size(256 << 10)
-        .spawn(move || {
-            Poller {
-                api,
-                sink,
-                opts,
-                rt,
-                shutdown,
-            }
-            .run()
-        })
+    crate::channel::worker::spawn(format!("telegram-{}", opts.account), move || {
+        Poller {
+            api,
+            sink,
+            opts,
+            rt,
+            shutdown,
+        }
+        .run()
+    })
 }
 
 struct Poller {
@@ -72,23 +69,12 @@ struct Poller {
 
 impl Poller {
     /// Sleeps `d` unless shutdown comes first; false on shutdown.
-    fn nap(&self, d: Duration) -> bool {
-        let end = Instant::now() + d;
-        while Instant::now() < end {
-            if self.shutdown.is_cancelled() {
-                return false;
-            }
-            std::thread::sleep((end - Instant::now()).min(Duration::from_millis(200)));
-        }
-        !self.shutdown.is_cancelled()
-    }
-
     fn report(&self, ev: HealthEvent) {
         self.sink.report(CHANNEL, &self.opts.account, ev);
     }
 
     fn me(&self) -> Option<User> {
-        let mut wait = Duration::from_secs(1);
+        let mut wait = crate::channel::worker::Backoff::default();
         loop {
             let err = match self.api.call("getMe", &json!({}), Duration::from_secs(30)) {
                 Ok(v) => match serde_json::from_value::<User>(v) {
@@ -100,12 +86,11 @@ impl Poller {
                 },
                 Err(e) => e.to_string(),
             };
-            tracing::error!("{err}; retrying in {}s", wait.as_secs());
+            tracing::error!("{err}; retrying in {}s", wait.current().as_secs());
             self.report(HealthEvent::Error(err));
-            if !self.nap(wait) {
+            if !crate::channel::worker::nap(&self.shutdown, wait.after_failure()) {
                 return None;
             }
-            wait = (wait * 2).min(Duration::from_secs(60));
         }
     }
 
@@ -138,7 +123,7 @@ impl Poller {
             offset,
             "Telegram: polling for updates"
         );
-        let mut wait = Duration::from_secs(1);
+        let mut wait = crate::channel::worker::Backoff::default();
         while !self.shutdown.is_cancelled() {
             let params = json!({
                 "offset": offset,
@@ -149,7 +134,7 @@ impl Poller {
             let timeout = Duration::from_secs(self.opts.timeout_secs) + POLL_SLACK;
             let pause = match self.api.call("getUpdates", &params, timeout) {
                 Ok(v) => {
-                    wait = Duration::from_secs(1);
+                    wait.reset();
                     self.report(HealthEvent::Ok);
                     match self.batch(&tr, v, &mut offset) {
                         Ok(()) => continue,
@@ -184,14 +169,12 @@ impl Poller {
                     Duration::from_secs(60)
                 }
                 Err(e) => {
-                    tracing::warn!("{e}; polling again in {}s", wait.as_secs());
+                    tracing::warn!("{e}; polling again in {}s", wait.current().as_secs());
                     self.report(HealthEvent::Error(e.to_string()));
-                    let w = wait;
-                    wait = (wait * 2).min(Duration::from_secs(60));
-                    w
+                    wait.after_failure()
                 }
             };
-            if !self.nap(pause) {
+            if !crate::channel::worker::nap(&self.shutdown, pause) {
                 break;
             }
         }

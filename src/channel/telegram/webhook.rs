@@ -65,11 +65,8 @@ impl TelegramWebhook {
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
         let me = self.clone();
-        std::thread::Builder::new()
-            .name("telegram-webhook".into())
-            .stack_size(256 << 10)
-            .spawn(move || {
-                let mut wait = Duration::from_secs(1);
+        crate::channel::worker::spawn("telegram-webhook".into(), move || {
+                let mut wait = crate::channel::worker::Backoff::default();
                 while !shutdown.is_cancelled() {
                     let t = Duration::from_secs(30);
                     let done = api
@@ -94,12 +91,11 @@ impl TelegramWebhook {
                         }
                         Ok(Err(e)) => tracing::error!("Telegram getMe: unexpected answer: {e}"),
                         Err(e) => {
-                            tracing::error!("{e}; retrying in {}s", wait.as_secs());
+                            tracing::error!("{e}; retrying in {}s", wait.current().as_secs());
                             me.sink.report(CHANNEL, &opts.account, HealthEvent::Error(e.to_string()));
                         }
                     }
-                    std::thread::sleep(wait);
-                    wait = (wait * 2).min(Duration::from_secs(60));
+                    crate::channel::worker::nap(&shutdown, wait.after_failure());
                 }
             })
             .map(|_| ())
