@@ -686,3 +686,115 @@ fn telegram_webhook_mode_needs_the_secret_and_answers_only_after_the_commit() {
             .any(|m| m["text"].as_str().unwrap_or("").contains("forged"))
     );
 }
+
+#[test]
+fn telegram_files_are_saved_into_the_workspace_within_the_size_cap() {
+    let tg = TelegramEmu::start();
+    let fake = FakeOpenAi::start(vec![Reply::Echo(0)]);
+    let root = temp_dir("tg-files");
+    let token = "888:files";
+    let cfg = fake_config(&[("fake", &fake.base_url())])
+        + &channel_config(
+            &root,
+            &tg,
+            token,
+            "dm_policy = \"allowlist\"\nallow_from = [\"5\"]\nmax_media_bytes = 1000\n",
+        );
+    let _gw = Gateway::start(&root, &cfg);
+    let notes = b"the spare key is under the blue flowerpot\n".repeat(10);
+    tg.upload("F1", &notes);
+    tg.user_says(
+        token,
+        private(5),
+        5,
+        "",
+        json!({"text": null, "caption": "see my notes", "document": {"file_id": "F1", "file_name": "notes.txt", "mime_type": "text/plain", "file_size": notes.len()}}),
+    );
+    tg.upload("F2", &vec![0u8; 5000]);
+    tg.user_says(
+        token,
+        private(5),
+        5,
+        "",
+        json!({"text": null, "caption": "a big one", "document": {"file_id": "F2", "file_name": "big.bin", "mime_type": "application/octet-stream", "file_size": 5000}}),
+    );
+    let msgs = tg.wait_bot_messages(token, 2, 30);
+    let first = msgs[0]["text"].as_str().unwrap_or("");
+    assert!(
+        first.contains("see my notes") && first.contains("notes.txt (text/plain, 420 bytes)"),
+        "{first}"
+    );
+    let saved = std::fs::read_dir(root.join("data/workspace/inbox/telegram/5"))
+        .expect("inbox dir")
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().ends_with("notes.txt"))
+        .expect("saved file");
+    assert_eq!(std::fs::read(saved.path()).expect("read"), notes);
+    let second = msgs[1]["text"].as_str().unwrap_or("");
+    assert!(
+        second.contains("big.bin")
+            && second.contains("not saved")
+            && second.contains("1000-byte limit"),
+        "{second}"
+    );
+}
+
+#[test]
+fn the_owner_answers_pairing_requests_from_their_own_chat() {
+    let tg = TelegramEmu::start();
+    let fake = FakeOpenAi::start(vec![Reply::Echo(0)]);
+    let root = temp_dir("tg-owner");
+    let token = "999:owner";
+    let cfg = fake_config(&[("fake", &fake.base_url())])
+        + &channel_config(&root, &tg, token, "allow_from = [\"9\"]\n");
+    let _gw = Gateway::start(&root, &cfg);
+    tg.user_says(token, private(5), 5, "may I?", json!({}));
+    let msgs = tg.wait_bot_messages(token, 1, 30);
+    let text = msgs[0]["text"].as_str().unwrap_or_default();
+    let code: String = text
+        .split("pairing code is ")
+        .nth(1)
+        .expect("code")
+        .chars()
+        .take(8)
+        .collect();
+    tg.user_says(token, private(9), 9, "/pair list", json!({}));
+    let msgs = tg.wait_bot_messages(token, 2, 30);
+    assert!(
+        msgs[1]["text"].as_str().unwrap_or("").contains(&code),
+        "{:?}",
+        msgs[1]
+    );
+    assert_eq!(msgs[1]["chat_id"].as_i64(), Some(9));
+    tg.user_says(
+        token,
+        private(9),
+        9,
+        &format!("/pair approve {}", code.to_lowercase()),
+        json!({}),
+    );
+    let msgs = tg.wait_bot_messages(token, 4, 30);
+    let to_owner = texts_to(&msgs, 9);
+    assert!(
+        to_owner.iter().any(|t| t.contains("Approved User5")),
+        "{to_owner:?}"
+    );
+    assert!(
+        texts_to(&msgs, 5)
+            .iter()
+            .any(|t| t.contains("approved you"))
+    );
+    tg.user_says(token, private(5), 5, "thank you", json!({}));
+    let msgs = tg.wait_bot_messages(token, 5, 30);
+    assert!(
+        texts_to(&msgs, 5)
+            .iter()
+            .any(|t| t.contains("echo: thank you"))
+    );
+    // A sender who is not an owner cannot use /pair.
+    assert!(
+        !texts_to(&msgs, 5)
+            .iter()
+            .any(|t| t.contains("Waiting for approval"))
+    );
+}

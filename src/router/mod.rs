@@ -14,6 +14,7 @@ mod follow;
 mod inbound;
 mod lane;
 mod outbox;
+mod pairing;
 mod recover;
 mod submit;
 
@@ -24,8 +25,9 @@ pub use crate::storage::{RunRecord, RunStatus, SessionRecord, TranscriptEntry};
 pub use channels::ChannelStatus;
 pub use command::ChatCommand;
 pub use follow::{FilterHandle, Follow, Followed, SessionFilter, Subscription};
-pub use inbound::{ChannelGate, GateOptions, MAX_PENDING, PAIRING_TTL_MS};
+pub use inbound::{ChannelGate, GateOptions};
 pub use outbox::DeliveryOptions;
+pub use pairing::{MAX_PENDING, PAIRING_TTL_MS};
 pub use recover::Recovered;
 
 use crate::agent::Agent;

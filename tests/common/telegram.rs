@@ -113,6 +113,14 @@ impl TelegramEmu {
             .expect("actions JSON")
     }
 
+    /// Stores `bytes` as file `id`, for a message's `document`/`photo`/`voice` to name.
+    pub fn upload(&self, id: &str, bytes: &[u8]) {
+        ureq::post(&format!("{}/kit/file?id={id}", self.base()))
+            .header("content-type", "application/octet-stream")
+            .send(bytes)
+            .expect("upload");
+    }
+
     /// The next `n` `sendMessage` calls of bot `token` answer 429 with `retry_after`.
     pub fn flood(&self, token: &str, n: u32, retry_after: u64) {
         self.post(
