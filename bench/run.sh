@@ -8,6 +8,9 @@
 #   6. the road through the real binary (benches/road.rs): /v1/chat/completions sequential
 #      and with 20 clients, SSE first delta on a keep-alive connection, 200 WebSocket
 #      clients × 100 messages over 50 sessions (unanswered, p99, peak RSS)
+#   7. the channels (benches/channels.rs, needs mosquitto, Node with tests/kit's npm packages
+#      and the Synapse venv, as the tests): idle RSS bare and with Telegram, MQTT and Matrix
+#      connected; MQTT messages/s end to end
 #
 #   bench/run.sh [--no-cross]      (--no-cross: skip the aarch64 release build, 5-13 min)
 # Needs cargo-zigbuild (pip install ziglang cargo-zigbuild) and the test models
@@ -73,3 +76,6 @@ cargo bench --locked --bench local_tokens 2>/dev/null | grep -v '^$'
 
 echo "== the road through the real binary"
 cargo bench --locked --bench road 2>/dev/null | grep -v '^$'
+
+echo "== the channels"
+cargo bench --locked --bench channels 2>/dev/null | grep -v '^$'
