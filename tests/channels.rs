@@ -798,3 +798,55 @@ fn the_owner_answers_pairing_requests_from_their_own_chat() {
             .any(|t| t.contains("Waiting for approval"))
     );
 }
+
+#[test]
+fn a_slow_answer_shows_a_draft_that_becomes_the_answer() {
+    let tg = TelegramEmu::start();
+    let fake = FakeOpenAi::start(vec![Reply::Echo(250)]);
+    let root = temp_dir("tg-draft");
+    let token = "1010:drafts";
+    let cfg = fake_config(&[("fake", &fake.base_url())])
+        + &channel_config(
+            &root,
+            &tg,
+            token,
+            "dm_policy = \"allowlist\"\nallow_from = [\"5\"]\ntyping = false\ndraft_after_secs = 1\n",
+        );
+    let _gw = Gateway::start(&root, &cfg);
+    let words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu";
+    tg.user_says(token, private(5), 5, words, json!({}));
+    let want = format!("echo: {words}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let m = tg.bot_messages(token);
+        if m.iter().any(|x| x["text"] == want.as_str()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no final answer: {m:#?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let msgs = tg.bot_messages(token);
+    assert_eq!(
+        msgs.len(),
+        1,
+        "the draft became the answer, no second message: {msgs:#?}"
+    );
+    assert_eq!(msgs[0]["parse_mode"], "HTML", "the final edit is formatted");
+    let edits: Vec<Value> = tg
+        .actions(token)
+        .into_iter()
+        .filter(|a| a["action"] == "editMessageText")
+        .collect();
+    assert!(
+        edits
+            .iter()
+            .any(|e| e["text"].as_str().unwrap_or("").ends_with(" …")),
+        "the draft grew while the answer streamed: {edits:#?}"
+    );
+    assert_eq!(
+        edits.last().map(|e| e["text"].clone()),
+        Some(json!(want)),
+        "the last edit is the answer"
+    );
+}

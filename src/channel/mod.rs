@@ -11,6 +11,7 @@
 
 #[cfg(feature = "discord")]
 pub mod discord;
+pub mod draft;
 pub mod markup;
 #[cfg(feature = "matrix")]
 pub mod matrix;

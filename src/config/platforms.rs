@@ -135,6 +135,9 @@ pub struct MatrixConfig {
     pub access_token: Option<SecretRef>,
     /// Seconds one `/sync` waits for events (1..=120).
     pub sync_timeout_secs: u64,
+    /// Seconds a run streams before its answer so far is shown as a draft that is edited
+    /// as it grows, then into the answer (0: no drafts).
+    pub draft_after_secs: u64,
     /// Show typing while a run answers.
     pub typing: bool,
     /// Which invites to accept: `always` (default), `allowlist` (from `allow_from` and
@@ -164,6 +167,7 @@ impl Default for MatrixConfig {
             user_id: String::new(),
             access_token: None,
             sync_timeout_secs: 30,
+            draft_after_secs: 5,
             typing: true,
             auto_join: "always".into(),
             dm_policy: a.dm_policy,
@@ -245,6 +249,9 @@ pub struct TelegramConfig {
     pub max_media_bytes: u64,
     /// Show "typing…" while a run answers (refreshed every 5 s).
     pub typing: bool,
+    /// Seconds a run streams before its answer so far is shown as a draft message that is
+    /// edited as it grows, then replaced by the answer (0: no drafts).
+    pub draft_after_secs: u64,
     /// Webhook mode instead of long polling: the public HTTPS URL that reaches this
     /// gateway's `/channels/telegram/webhook` (through a reverse proxy or tunnel).
     pub webhook_url: Option<String>,
@@ -276,6 +283,7 @@ impl Default for TelegramConfig {
             poll_timeout_secs: 30,
             max_media_bytes: 20 << 20,
             typing: true,
+            draft_after_secs: 5,
             webhook_url: None,
             webhook_secret: None,
             dm_policy: a.dm_policy,

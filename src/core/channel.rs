@@ -240,6 +240,10 @@ pub enum HealthEvent {
     Error(String),
 }
 
+/// Snapshots of a run's answer as it streams: each item is the whole text so far (text a
+/// tool call or a failover voided is dropped); the stream ends with the run.
+pub type TextStream = Pin<Box<dyn futures_util::Stream<Item = String> + Send>>;
+
 /// The future the [`InboundSink`] methods return.
 pub type SinkFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
 
@@ -268,6 +272,9 @@ pub trait InboundSink: Send + Sync {
     fn wait_run<'a>(&'a self, run_id: &'a str, timeout: Duration) -> SinkFuture<'a, bool>;
     /// Records how `channel`/`account` is doing (for `channels.status`).
     fn report(&self, channel: &str, account: &str, ev: HealthEvent);
+    /// The answer of run `run_id` as it streams (for progress drafts); empty for a run
+    /// that already ended.
+    fn follow_text(&self, run_id: &str) -> TextStream;
 }
 
 /// The future [`WebhookHandler::handle`] returns: the HTTP status and JSON body to answer.

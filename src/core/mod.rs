@@ -11,7 +11,7 @@ mod session;
 
 pub use channel::{
     AccessPolicy, Admission, Binding, Capabilities, ChannelHealth, ChannelInbound, DmPolicy,
-    DmScope, GroupPolicy, HealthEvent, InboundSink, Markup, SinkFuture, WebhookFuture,
+    DmScope, GroupPolicy, HealthEvent, InboundSink, Markup, SinkFuture, TextStream, WebhookFuture,
     WebhookHandler, listed,
 };
 pub use event::{AgentEvent, EventKind, FailoverInfo, ToolOutcome};

@@ -11,6 +11,10 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+/// A channel's progress drafts and after how long a run gets one (`None`: off).
+#[allow(dead_code)]
+type DraftOpts = Option<(Arc<crate::channel::draft::Drafts>, std::time::Duration)>;
+
 /// The configured adapters between their two start steps.
 pub struct Channels {
     /// The gate every adapter hands its messages to.
@@ -18,7 +22,7 @@ pub struct Channels {
     /// Channels in webhook mode, for the gateway's `/channels/<name>/webhook`.
     pub webhooks: HashMap<String, Arc<dyn WebhookHandler>>,
     #[cfg(feature = "telegram")]
-    telegram: Option<crate::channel::telegram::Api>,
+    telegram: Option<(crate::channel::telegram::Api, DraftOpts)>,
     #[cfg(feature = "telegram")]
     telegram_webhook: Option<(
         Arc<crate::channel::telegram::TelegramWebhook>,
@@ -27,7 +31,7 @@ pub struct Channels {
     #[cfg(feature = "mqtt")]
     mqtt: Option<crate::channel::mqtt::Mqtt>,
     #[cfg(feature = "matrix")]
-    matrix: Option<crate::channel::matrix::Api>,
+    matrix: Option<(crate::channel::matrix::Api, DraftOpts)>,
     #[cfg(feature = "discord")]
     discord: Option<(crate::channel::discord::Rest, String)>,
     #[cfg(feature = "slack")]
@@ -165,9 +169,16 @@ pub fn register(
             use crate::channel::telegram::{Api, TelegramSink};
             let token = secret(t.token.as_ref(), "channels.telegram.token")?;
             let api = Api::new(&t.api_base, &token);
-            dispatcher.register_outbound(TelegramSink::new(api.clone()));
+            let drafts = std::sync::Arc::new(crate::channel::telegram::Drafts::default());
+            let draft_opts = (t.draft_after_secs > 0).then(|| {
+                (
+                    drafts.clone(),
+                    std::time::Duration::from_secs(t.draft_after_secs),
+                )
+            });
+            dispatcher.register_outbound(TelegramSink::new(api.clone(), drafts));
             dispatcher.declare_channel("telegram", "default");
-            ch.telegram = Some(api);
+            ch.telegram = Some((api, draft_opts.clone()));
             if let (Some(url), Some(r)) = (&t.webhook_url, &t.webhook_secret) {
                 use crate::channel::telegram::{TelegramWebhook, WebhookOptions};
                 let secret = r.resolve().map_err(|m| {
@@ -190,6 +201,7 @@ pub fn register(
                     typing: t.typing,
                     media_dir: workspace.join("inbox").join("telegram"),
                     max_media_bytes: t.max_media_bytes,
+                    drafts: draft_opts.clone(),
                 };
                 let h = TelegramWebhook::new(ch.gate.clone(), &opts);
                 ch.webhooks.insert("telegram".into(), h.clone());
@@ -208,9 +220,11 @@ pub fn register(
             use crate::channel::matrix::{Api, MatrixSink};
             let token = secret(m.access_token.as_ref(), "channels.matrix.access_token")?;
             let api = Api::new(&m.homeserver, &m.user_id, &token);
-            dispatcher.register_outbound(MatrixSink::new(api.clone()));
+            let drafts = Arc::new(crate::channel::draft::Drafts::default());
+            dispatcher.register_outbound(MatrixSink::new(api.clone(), drafts.clone()));
             dispatcher.declare_channel("matrix", "default");
-            ch.matrix = Some(api);
+            let after = std::time::Duration::from_secs(m.draft_after_secs);
+            ch.matrix = Some((api, (m.draft_after_secs > 0).then_some((drafts, after))));
         }
         #[cfg(not(feature = "matrix"))]
         {
@@ -261,9 +275,9 @@ pub fn start(
 ) -> std::io::Result<()> {
     let gate = ch.gate.clone();
     #[cfg(feature = "telegram")]
-    if let (Some(api), Some((h, opts))) = (ch.telegram.clone(), ch.telegram_webhook) {
+    if let (Some((api, _)), Some((h, opts))) = (ch.telegram.clone(), ch.telegram_webhook) {
         h.setup(api, opts, shutdown.child_token())?;
-    } else if let (Some(api), Some(t)) = (ch.telegram, &cfg.channels.telegram) {
+    } else if let (Some((api, drafts)), Some(t)) = (ch.telegram, &cfg.channels.telegram) {
         use crate::channel::telegram::{PollOptions, spawn_poller};
         let opts = PollOptions {
             account: "default".into(),
@@ -271,12 +285,13 @@ pub fn start(
             typing: t.typing,
             media_dir: workspace.join("inbox").join("telegram"),
             max_media_bytes: t.max_media_bytes,
+            drafts,
         };
         let rt = tokio::runtime::Handle::current();
         spawn_poller(api, gate.clone(), opts, rt, shutdown.child_token())?;
     }
     #[cfg(feature = "matrix")]
-    if let (Some(api), Some(m)) = (ch.matrix, &cfg.channels.matrix) {
+    if let (Some((api, drafts)), Some(m)) = (ch.matrix, &cfg.channels.matrix) {
         use crate::channel::matrix::{AutoJoin, SyncOptions, spawn_syncer};
         let auto_join = match m.auto_join.as_str() {
             "off" => AutoJoin::Off,
@@ -290,6 +305,7 @@ pub fn start(
             timeout_secs: m.sync_timeout_secs,
             typing: m.typing,
             auto_join,
+            drafts,
         };
         let rt = tokio::runtime::Handle::current();
         spawn_syncer(api, gate.clone(), opts, rt, shutdown.child_token())?;

@@ -6,10 +6,11 @@
 //! never twice. Also the pairing operations for operators (list, approve, reject).
 
 use super::command::ChatCommand;
-use super::{Cursor, DispatchError, Dispatcher, Submission};
+use super::{Cursor, DispatchError, Dispatcher, Followed, Submission};
 use crate::core::{
-    AccessPolicy, Admission, Binding, ChannelInbound, DmPolicy, DmScope, GroupPolicy, HealthEvent,
-    InboundSink, Origin, PeerKind, SessionKeyParts, SinkFuture, listed, now_ms,
+    AccessPolicy, Admission, Binding, ChannelInbound, DmPolicy, DmScope, EventKind, GroupPolicy,
+    HealthEvent, InboundSink, Origin, PeerKind, SessionKeyParts, SinkFuture, TextStream, listed,
+    now_ms,
 };
 
 use std::collections::HashMap;
@@ -267,6 +268,30 @@ impl InboundSink for ChannelGate {
 
     fn report(&self, channel: &str, account: &str, ev: HealthEvent) {
         self.d.report_health(channel, account, ev);
+    }
+
+    fn follow_text(&self, run_id: &str) -> TextStream {
+        let f = self.d.follow(run_id);
+        Box::pin(futures_util::stream::unfold(
+            (f, String::new()),
+            |(mut f, mut text)| async move {
+                loop {
+                    let Followed::Event(ev) = f.next().await? else {
+                        continue;
+                    };
+                    match ev.kind {
+                        EventKind::Delta { text: t } => {
+                            text.push_str(&t);
+                            return Some((text.clone(), (f, text)));
+                        }
+                        EventKind::ToolStarted { .. } => text.clear(),
+                        EventKind::Failover(i) if i.void_partial => text.clear(),
+                        k if k.is_final() => return None,
+                        _ => {}
+                    }
+                }
+            },
+        ))
     }
 
     fn wait_run<'a>(&'a self, run_id: &'a str, timeout: Duration) -> SinkFuture<'a, bool> {

@@ -200,3 +200,56 @@ fn matrix_messages_run_and_are_answered_exactly_once_across_sigkills() {
         assert_eq!(n, 1, "msg-{i} ran {n} times (seed {seed})");
     }
 }
+
+#[test]
+fn matrix_a_slow_answer_is_a_draft_edited_into_the_answer() {
+    let root = temp_dir("matrix-draft");
+    let hs = Synapse::start(&root);
+    let (bot, alice) = (hs.register("hearth"), hs.register("alice"));
+    let fake = FakeOpenAi::start(vec![Reply::Echo(250)]);
+    let access = format!(
+        "dm_policy = \"allowlist\"\nallow_from = [\"{}\"]\ntyping = false\ndraft_after_secs = 1\n",
+        alice.id
+    );
+    let cfg =
+        fake_config(&[("fake", &fake.base_url())]) + &matrix_config(&root, &hs, &bot, &access);
+    let gw = Gateway::start(&root, &cfg);
+    wait_connected(&gw);
+    let dm = alice.create_room(&[&bot.id], true);
+    wait_joined(&alice, &dm, &bot.id);
+    let words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu";
+    alice.say(&dm, words);
+    let want = format!("echo: {words}");
+    let is_edit = |e: &Value| e["content"]["m.relates_to"]["rel_type"] == "m.replace";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = alice.messages_from(&dm, &bot.id);
+        if got
+            .iter()
+            .any(|e| is_edit(e) && e["content"]["m.new_content"]["body"] == want.as_str())
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no final edit: {got:#?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    let got = alice.messages_from(&dm, &bot.id);
+    let originals: Vec<&Value> = got.iter().filter(|e| !is_edit(e)).collect();
+    assert_eq!(originals.len(), 1, "one message, edited: {got:#?}");
+    assert!(
+        body(originals[0]).ends_with(" …"),
+        "it started as a draft: {:?}",
+        originals[0]
+    );
+    let last = got.iter().rev().find(|e| is_edit(e)).expect("an edit");
+    assert_eq!(
+        last["content"]["m.new_content"]["body"],
+        want.as_str(),
+        "the last edit is the answer"
+    );
+    assert_eq!(
+        last["content"]["m.relates_to"]["event_id"],
+        originals[0]["event_id"]
+    );
+}

@@ -6,7 +6,7 @@
 //     for the same token ends the first with 409 "Conflict: terminated by other getUpdates
 //     request", as Telegram does;
 //   - sendChatAction and getFile/file download exist (the emulator has neither); actions
-//     are recorded for the tests at GET /kit/actions?token=…;
+//     and message edits are recorded for the tests at GET /kit/actions?token=…;
 //   - POST /kit/flood?token=…&n=N&retry_after=S makes the next N sendMessage calls answer
 //     429 with parameters.retry_after = S;
 //   - webhook mode as Telegram does it: setWebhook's secret_token comes back in the
@@ -116,6 +116,11 @@ app.all('/bot:token/sendMessage', (req, res, next) => {
       parameters: { retry_after: f.retryAfter } });
     return;
   }
+  next();
+});
+
+app.all('/bot:token/editMessageText', (req, res, next) => {
+  actions.push(Object.assign({ token: req.params.token, at: Date.now(), action: 'editMessageText' }, params(req)));
   next();
 });
 

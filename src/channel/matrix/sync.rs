@@ -34,6 +34,8 @@ pub struct SyncOptions {
     pub typing: bool,
     /// Which invites to accept.
     pub auto_join: AutoJoin,
+    /// Progress drafts, and after how long a run gets one (`None`: off).
+    pub drafts: Option<(Arc<crate::channel::draft::Drafts>, Duration)>,
 }
 
 /// The first sync only learns where "now" is: no history is answered.
@@ -153,10 +155,14 @@ impl Syncer {
                     let Some(m) = self.inbound(room, ev) else {
                         continue;
                     };
+                    let origin = m.message.origin.clone();
                     self.report(HealthEvent::Message);
                     match self.rt.block_on(self.sink.accept(m))? {
-                        Admission::Accepted { run_id } if self.opts.typing => {
-                            self.typing(room.clone(), run_id);
+                        Admission::Accepted { run_id } => {
+                            self.draft(&origin, &run_id);
+                            if self.opts.typing {
+                                self.typing(room.clone(), run_id);
+                            }
                         }
                         Admission::Ignored { reason } => {
                             tracing::info!(room = %room, "Matrix: message not run: {reason}");
@@ -228,6 +234,36 @@ impl Syncer {
                 false
             }
         }
+    }
+
+    /// Keeps a progress draft of run `run_id`'s answer in the origin's room (when drafts
+    /// are on): sent once as the answer would be (reply, thread), then edited.
+    fn draft(&self, origin: &Origin, run_id: &str) {
+        let Some((drafts, after)) = &self.opts.drafts else {
+            return;
+        };
+        let api = self.api.clone();
+        let room = origin.chat.clone().unwrap_or_default();
+        let rel = super::relation(origin.thread.as_deref(), origin.message_id.as_deref());
+        let run = run_id.to_string();
+        let n = std::sync::atomic::AtomicU32::new(0);
+        let show: crate::channel::draft::Show = Arc::new(move |d, body| {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let txn = format!("hearth-draft-{run}-{i}");
+            let mut content = json!({"msgtype": "m.text", "body": body});
+            match &d.message_id {
+                Some(of) => content = super::replacement(of, content),
+                None => {
+                    if let Some(r) = &rel {
+                        content["m.relates_to"] = r.clone();
+                    }
+                }
+            }
+            let id = super::put_event(&api, &room, &txn, &content).map_err(|e| e.to_string())?;
+            d.message_id.get_or_insert(id);
+            Ok(())
+        });
+        crate::channel::draft::spawn(&self.rt, self.sink.clone(), drafts, run_id, *after, show);
     }
 
     /// Shows typing in `room` until run `run_id` ends.

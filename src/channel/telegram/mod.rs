@@ -12,11 +12,14 @@
 //! 403 and 404 (chat gone, bot blocked) are permanent.
 
 mod api;
+mod draft;
 mod poll;
 mod translate;
 mod webhook;
 
+pub use crate::channel::draft::Drafts;
 pub use api::{Api, ApiError};
+pub use draft::DraftTarget;
 pub use poll::{PollOptions, spawn_poller};
 pub use translate::Translator;
 pub use webhook::{TelegramWebhook, WebhookOptions};
@@ -54,15 +57,17 @@ pub struct TelegramSink {
 struct SinkInner {
     api: Api,
     sent: SentParts,
+    drafts: Arc<Drafts>,
 }
 
 impl TelegramSink {
-    /// A sink sending through `api`.
-    pub fn new(api: Api) -> Arc<Self> {
+    /// A sink sending through `api`, turning the progress drafts in `drafts` into answers.
+    pub fn new(api: Api, drafts: Arc<Drafts>) -> Arc<Self> {
         Arc::new(Self {
             inner: Arc::new(SinkInner {
                 api,
                 sent: SentParts::default(),
+                drafts,
             }),
         })
     }
@@ -78,7 +83,29 @@ impl SinkInner {
             });
         }
         let parts = split(&d.message.text, Limits::TELEGRAM);
+        // A progress draft of this run becomes the answer's first part. Its lock is held
+        // through the delivery, so no progress edit lands after the answer.
+        let draft = self.drafts.take(&d.run_id);
+        let mut guard = draft
+            .as_ref()
+            .map(|x| x.lock().unwrap_or_else(|p| p.into_inner()));
+        let draft_id = guard.as_mut().and_then(|g| {
+            g.finished = true;
+            g.message_id.clone()
+        });
         self.sent.deliver(d, &parts, |i, part| {
+            if i == 0
+                && let Some(mid) = &draft_id
+            {
+                let p = json!({"chat_id": id_value(chat), "message_id": id_value(mid), "text": telegram_html(part), "parse_mode": "HTML"});
+                match self.api.call("editMessageText", &p, SEND_TIMEOUT) {
+                    Ok(_) => return Ok(mid.clone()),
+                    Err(ApiError::Api { description, .. }) if description.contains("not modified") => {
+                        return Ok(mid.clone());
+                    }
+                    Err(e) => tracing::warn!("{e}; sending the answer as a new message"),
+                }
+            }
             let mut p = json!({"chat_id": id_value(chat), "text": telegram_html(part), "parse_mode": "HTML"});
             if let Some(th) = d.message.thread.as_deref().or(t.thread.as_deref()) {
                 p["message_thread_id"] = id_value(th);

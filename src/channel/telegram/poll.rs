@@ -30,6 +30,8 @@ pub struct PollOptions {
     pub media_dir: PathBuf,
     /// Largest file downloaded, bytes.
     pub max_media_bytes: u64,
+    /// Progress drafts, and after how long a run gets one (`None`: off).
+    pub drafts: Option<(Arc<super::Drafts>, Duration)>,
 }
 
 /// The longest a `getUpdates` exchange may take beyond its long-poll timeout before it is
@@ -109,6 +111,7 @@ impl Poller {
             account: self.opts.account.clone(),
             media_dir: self.opts.media_dir.clone(),
             max_media_bytes: self.opts.max_media_bytes,
+            drafts: self.opts.drafts.clone(),
         };
         let account = self.opts.account.clone();
         let mut offset = match self.rt.block_on(self.sink.cursor(CHANNEL, &account)) {
@@ -217,21 +220,12 @@ impl Poller {
                 (*offset, uncommitted) = (Some(next), Some(next));
                 continue;
             };
-            let (chat, thread) = (
-                m.message.origin.chat.clone(),
-                m.message.origin.thread.clone(),
-            );
-            let peer = m.message.origin.peer.clone();
+            let origin = m.message.origin.clone();
             self.report(HealthEvent::Message);
             match self.rt.block_on(self.sink.accept(m))? {
-                Admission::Accepted { run_id } if self.opts.typing => {
-                    tr.typing(
-                        &self.rt,
-                        self.sink.clone(),
-                        chat.unwrap_or(peer),
-                        thread,
-                        run_id,
-                    );
+                Admission::Accepted { run_id } => {
+                    let typing = self.opts.typing;
+                    tr.follow_run(&self.rt, self.sink.clone(), typing, &origin, run_id);
                 }
                 Admission::Ignored { reason } => {
                     tracing::info!(update_id = id, "Telegram: message not run: {reason}");

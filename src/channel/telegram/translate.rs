@@ -27,11 +27,38 @@ pub struct Translator {
     pub media_dir: PathBuf,
     /// Largest file downloaded, bytes.
     pub max_media_bytes: u64,
+    /// Progress drafts, and after how long a run gets one (`None`: off).
+    pub drafts: Option<(Arc<super::Drafts>, Duration)>,
 }
 
 impl Translator {
+    /// What an accepted message starts beside the run: "typing…" (when `typing`) and a
+    /// progress draft (when drafts are on), both until run `run_id` ends.
+    pub(super) fn follow_run(
+        &self,
+        rt: &tokio::runtime::Handle,
+        sink: Arc<dyn InboundSink>,
+        typing: bool,
+        origin: &crate::core::Origin,
+        run_id: String,
+    ) {
+        let chat = origin.chat.clone().unwrap_or_else(|| origin.peer.clone());
+        if let Some((drafts, after)) = &self.drafts {
+            let target = super::DraftTarget {
+                chat: chat.clone(),
+                thread: origin.thread.clone(),
+                reply_to: origin.message_id.clone(),
+            };
+            let show = super::draft::show(self.api.clone(), target);
+            crate::channel::draft::spawn(rt, sink.clone(), drafts, &run_id, *after, show);
+        }
+        if typing {
+            self.typing(rt, sink, chat, origin.thread.clone(), run_id);
+        }
+    }
+
     /// Shows "typing…" in `chat` until run `run_id` ends (on `rt`, asking `sink`).
-    pub(super) fn typing(
+    fn typing(
         &self,
         rt: &tokio::runtime::Handle,
         sink: Arc<dyn InboundSink>,

@@ -39,6 +39,8 @@ pub struct WebhookOptions {
     pub media_dir: PathBuf,
     /// Largest file downloaded, bytes.
     pub max_media_bytes: u64,
+    /// Progress drafts, and after how long a run gets one (`None`: off).
+    pub drafts: Option<(Arc<super::Drafts>, Duration)>,
 }
 
 impl TelegramWebhook {
@@ -83,6 +85,7 @@ impl TelegramWebhook {
                                 account: opts.account.clone(),
                                 media_dir: opts.media_dir.clone(),
                                 max_media_bytes: opts.max_media_bytes,
+                                drafts: opts.drafts.clone(),
                             };
                             let _ = me.ready.set(tr);
                             me.sink.report(CHANNEL, &opts.account, HealthEvent::Ok);
@@ -154,19 +157,13 @@ impl TelegramWebhook {
                 );
             }
         };
-        let (chat, thread, peer) = (
-            m.message.origin.chat.clone(),
-            m.message.origin.thread.clone(),
-            m.message.origin.peer.clone(),
-        );
+        let origin = m.message.origin.clone();
         self.sink
             .report(CHANNEL, &self.account, HealthEvent::Message);
         match self.sink.accept(m).await {
             Ok(Admission::Accepted { run_id }) => {
-                if self.typing {
-                    let rt = tokio::runtime::Handle::current();
-                    tr.typing(&rt, self.sink.clone(), chat.unwrap_or(peer), thread, run_id);
-                }
+                let rt = tokio::runtime::Handle::current();
+                tr.follow_run(&rt, self.sink.clone(), self.typing, &origin, run_id);
                 (200, "{}".into())
             }
             Ok(Admission::Ignored { reason }) => {
