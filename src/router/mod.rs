@@ -488,6 +488,8 @@ fn new_run_id() -> String {
 }
 
 #[cfg(test)]
+mod inbound_tests;
+#[cfg(test)]
 mod outbox_tests;
 #[cfg(test)]
 mod recover_tests;

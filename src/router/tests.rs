@@ -217,7 +217,7 @@ pub(super) fn rig_with(
     }
 }
 
-fn rig(mode: QueueMode, cap: usize, drop: DropPolicy, script: Vec<Reply>) -> Rig {
+pub(super) fn rig(mode: QueueMode, cap: usize, drop: DropPolicy, script: Vec<Reply>) -> Rig {
     let q = QueueSettings {
         mode,
         debounce_ms: 500,
