@@ -181,3 +181,56 @@ fn mqtt_requests_run_exactly_once_across_sigkills() {
         "more repeats ({extra}) than kills (seed {seed})"
     );
 }
+
+#[test]
+fn mqtt_over_tls_with_a_user_and_password() {
+    let root = temp_dir("mqtt-tls");
+    let (broker, ca) = Broker::start_tls(&root, "hearth", "s3cret");
+    let fake = FakeOpenAi::start(vec![Reply::Echo(0)]);
+    std::fs::write(root.join("mqtt.pw"), "s3cret").expect("password");
+    let extra = format!(
+        "tls = true\nca_file = \"{}\"\nusername = \"hearth\"\npassword = \"file:{}\"\n",
+        ca.display(),
+        root.join("mqtt.pw").display()
+    );
+    let cfg = fake_config(&[("fake", &fake.base_url())]) + &mqtt_config(&broker, &extra);
+    let gw = Gateway::start(&root, &cfg);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = gw
+            .cli()
+            .args(["channels", "status"])
+            .output()
+            .expect("status");
+        if String::from_utf8_lossy(&st.stdout).contains("mqtt/default: connected") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no TLS connection: {}", gw.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // A wrong password is refused by the broker, and status says so.
+    let root2 = temp_dir("mqtt-tls-bad");
+    std::fs::write(root2.join("mqtt.pw"), "wrong").expect("password");
+    let bad = extra.replace(
+        &root.join("mqtt.pw").display().to_string(),
+        &root2.join("mqtt.pw").display().to_string(),
+    );
+    let cfg2 = fake_config(&[("fake", &fake.base_url())])
+        + &mqtt_config(&broker, &format!("client_id = \"hearth-2\"\n{bad}"));
+    let gw2 = Gateway::start(&root2, &cfg2);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = gw2
+            .cli()
+            .args(["channels", "status"])
+            .output()
+            .expect("status");
+        let out = String::from_utf8_lossy(&st.stdout).to_string();
+        if out.contains("mqtt/default: not connected") && out.contains("last error") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no refusal reported: {out}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -45,6 +45,108 @@ impl Broker {
         Self { child, port }
     }
 
+    /// Starts mosquitto with one TLS listener (a fresh CA and a server certificate for
+    /// 127.0.0.1, made with openssl under `root`) that requires user `user` with `password`.
+    /// Returns the broker and the CA file.
+    pub fn start_tls(root: &Path, user: &str, password: &str) -> (Self, std::path::PathBuf) {
+        let dir = root.join("tls");
+        std::fs::create_dir_all(&dir).expect("tls dir");
+        let run = |args: &[&str]| {
+            let st = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl");
+            assert!(st.success(), "openssl {args:?}");
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Hearth test CA",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("san");
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ]);
+        let st = Command::new("mosquitto_passwd")
+            .args(["-c", "-b"])
+            .arg(dir.join("passwd"))
+            .args([user, password])
+            .status()
+            .expect("mosquitto_passwd");
+        assert!(st.success());
+        // Run as root, mosquitto drops to its own user, which must read the key and passwords.
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["server.key", "passwd"] {
+            std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644))
+                .expect("chmod");
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let conf = root.join("mosquitto-tls.conf");
+        let d = dir.display();
+        std::fs::write(
+            &conf,
+            format!("per_listener_settings true\nlistener {port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\nallow_anonymous false\npassword_file {d}/passwd\npersistence false\nlog_dest stderr\nlog_type error\n"),
+        )
+        .expect("conf");
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn mosquitto");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto (TLS) did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (Self { child, port }, dir.join("ca.pem"))
+    }
+
     /// Publishes `payload` to `topic` at QoS 1 (waits for the broker's PUBACK).
     pub fn publish(&self, topic: &str, payload: &str) {
         let st = Command::new("mosquitto_pub")
