@@ -49,12 +49,31 @@ impl Drafts {
             .clone()
     }
 
-    /// The draft of `run_id`, removed (the sink takes it over), if there is one.
-    pub fn take(&self, run_id: &str) -> Option<Arc<Mutex<Draft>>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(run_id)
+    /// The draft of `run_id`, removed for the sink to take over (see [`Claimed::hold`]).
+    pub fn take(&self, run_id: &str) -> Claimed {
+        Claimed(
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(run_id),
+        )
+    }
+}
+
+/// A run's draft taken by the sink that delivers its answer.
+pub struct Claimed(Option<Arc<Mutex<Draft>>>);
+
+impl Claimed {
+    /// Marks the draft finished and returns its lock (hold it through the delivery, so no
+    /// progress edit lands after the answer) and the draft message's id, if one was shown.
+    pub fn hold(&self) -> (Option<std::sync::MutexGuard<'_, Draft>>, Option<String>) {
+        let Some(d) = &self.0 else {
+            return (None, None);
+        };
+        let mut g = d.lock().unwrap_or_else(|p| p.into_inner());
+        g.finished = true;
+        let id = g.message_id.clone();
+        (Some(g), id)
     }
 }
 

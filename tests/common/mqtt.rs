@@ -17,16 +17,24 @@ pub struct Broker {
 impl Broker {
     /// Starts mosquitto (anonymous, in memory) with its config under `root`.
     pub fn start(root: &Path) -> Self {
+        Self::run(root, "mosquitto.conf", |port| {
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\n")
+        })
+    }
+
+    /// Writes `root/<name>` (the listener from `listener(port)`, then in-memory settings)
+    /// on a free port, starts mosquitto with it and waits for the port.
+    fn run(root: &Path, name: &str, listener: impl Fn(u16) -> String) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let conf = root.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\n"),
-        )
-        .expect("mosquitto.conf");
+        let conf = root.join(name);
+        let text = format!(
+            "{}persistence false\nlog_dest stderr\nlog_type error\n",
+            listener(port)
+        );
+        std::fs::write(&conf, text).expect("mosquitto config");
         let child = Command::new("mosquitto")
             .arg("-c")
             .arg(&conf)
@@ -118,33 +126,13 @@ impl Broker {
             std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644))
                 .expect("chmod");
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let conf = root.join("mosquitto-tls.conf");
-        let d = dir.display();
-        std::fs::write(
-            &conf,
-            format!("per_listener_settings true\nlistener {port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\nallow_anonymous false\npassword_file {d}/passwd\npersistence false\nlog_dest stderr\nlog_type error\n"),
-        )
-        .expect("conf");
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn mosquitto");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto (TLS) did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        (Self { child, port }, dir.join("ca.pem"))
+        let d = dir.display().to_string();
+        let broker = Self::run(root, "mosquitto-tls.conf", move |port| {
+            format!(
+                "per_listener_settings true\nlistener {port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\nallow_anonymous false\npassword_file {d}/passwd\n"
+            )
+        });
+        (broker, dir.join("ca.pem"))
     }
 
     /// Publishes `payload` to `topic` at QoS 1 (waits for the broker's PUBACK).

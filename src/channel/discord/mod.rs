@@ -57,21 +57,14 @@ pub struct Rest {
 impl Rest {
     /// A client of `base` (`https://discord.com/api/v10`).
     pub fn new(base: &str, token: &str) -> Self {
-        use ureq::tls::{RootCerts, TlsConfig};
-        let tls = TlsConfig::builder()
-            .root_certs(RootCerts::PlatformVerifier)
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .tls_config(tls)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .user_agent(concat!(
+        let agent = super::send::http_agent(
+            concat!(
                 "DiscordBot (https://github.com/hearth, ",
                 env!("CARGO_PKG_VERSION"),
                 ")"
-            ))
-            .build()
-            .new_agent();
+            ),
+            Some(Duration::from_secs(30)),
+        );
         Self {
             agent,
             base: base.trim_end_matches('/').to_string(),

@@ -106,17 +106,7 @@ pub fn seg(s: &str) -> String {
 impl Api {
     /// A client of `homeserver` (`https://matrix.example.org`) for `user_id` with `token`.
     pub fn new(homeserver: &str, user_id: &str, token: &str) -> Self {
-        use ureq::tls::{RootCerts, TlsConfig};
-        let tls = TlsConfig::builder()
-            .root_certs(RootCerts::PlatformVerifier)
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .tls_config(tls)
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .user_agent(concat!("hearth/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .new_agent();
+        let agent = crate::channel::send::http_agent(crate::channel::send::USER_AGENT, None);
         Self {
             agent,
             base: homeserver.trim_end_matches('/').to_string(),

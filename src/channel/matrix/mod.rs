@@ -123,14 +123,8 @@ fn send_blocking(inner: &SinkInner, d: &Delivery) -> Result<String, SendError> {
     let parts = split(&d.message.text, Limits::MATRIX);
     // A progress draft of this run becomes the first part (an edit); its lock is held
     // through the delivery so no progress edit lands after the answer.
-    let draft = inner.drafts.take(&d.run_id);
-    let mut guard = draft
-        .as_ref()
-        .map(|x| x.lock().unwrap_or_else(|p| p.into_inner()));
-    let draft_id = guard.as_mut().and_then(|g| {
-        g.finished = true;
-        g.message_id.clone()
-    });
+    let claimed = inner.drafts.take(&d.run_id);
+    let (_held, draft_id) = claimed.hold();
     let mut ids = Vec::new();
     for (i, part) in parts.iter().enumerate() {
         let mut content = text_content(part);

@@ -57,17 +57,7 @@ pub struct Web {
 impl Web {
     /// A client of `base` (`https://slack.com/api`) with `token` (`xoxb-…` or `xapp-…`).
     pub fn new(base: &str, token: &str) -> Self {
-        use ureq::tls::{RootCerts, TlsConfig};
-        let tls = TlsConfig::builder()
-            .root_certs(RootCerts::PlatformVerifier)
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .tls_config(tls)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .user_agent(concat!("hearth/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .new_agent();
+        let agent = super::send::http_agent(super::send::USER_AGENT, Some(Duration::from_secs(30)));
         Self {
             agent,
             base: base.trim_end_matches('/').to_string(),

@@ -152,17 +152,7 @@ pub struct Api {
 impl Api {
     /// A client of `base` (`https://api.telegram.org`) for bot `token`.
     pub fn new(base: &str, token: &str) -> Self {
-        use ureq::tls::{RootCerts, TlsConfig};
-        let tls = TlsConfig::builder()
-            .root_certs(RootCerts::PlatformVerifier)
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .tls_config(tls)
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .user_agent(concat!("hearth/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .new_agent();
+        let agent = crate::channel::send::http_agent(crate::channel::send::USER_AGENT, None);
         Self {
             agent,
             base: base.trim_end_matches('/').to_string(),

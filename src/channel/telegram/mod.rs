@@ -85,14 +85,8 @@ impl SinkInner {
         let parts = split(&d.message.text, Limits::TELEGRAM);
         // A progress draft of this run becomes the answer's first part. Its lock is held
         // through the delivery, so no progress edit lands after the answer.
-        let draft = self.drafts.take(&d.run_id);
-        let mut guard = draft
-            .as_ref()
-            .map(|x| x.lock().unwrap_or_else(|p| p.into_inner()));
-        let draft_id = guard.as_mut().and_then(|g| {
-            g.finished = true;
-            g.message_id.clone()
-        });
+        let claimed = self.drafts.take(&d.run_id);
+        let (_held, draft_id) = claimed.hold();
         self.sent.deliver(d, &parts, |i, part| {
             if i == 0
                 && let Some(mid) = &draft_id
