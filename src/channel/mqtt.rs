@@ -312,6 +312,7 @@ fn request(cfg: &MqttConfig, p: &rumqttc::Publish) -> Option<ChannelInbound> {
                 thread: None,
                 message_id: id,
                 sender_name: None,
+                team: None,
             },
             text,
             attachments: Vec::new(),

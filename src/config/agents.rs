@@ -86,8 +86,9 @@ pub(super) fn check(
         if b.channel.is_empty() {
             return Some((format!("{at}.channel"), "required".into()));
         }
-        if b.peer.is_some() && b.group.is_some() {
-            return Some((at, "a binding names a peer or a group, not both".into()));
+        let named = [b.peer.is_some(), b.group.is_some(), b.team.is_some()];
+        if named.iter().filter(|x| **x).count() > 1 {
+            return Some((at, "a binding names one of peer, group or team".into()));
         }
     }
     None

@@ -131,16 +131,42 @@ fn agents_and_bindings_are_checked() {
     let e = err(
         "[agents.work]\n[[bindings]]\nagent = \"work\"\nchannel = \"telegram\"\npeer = \"1\"\ngroup = \"2\"\n",
     );
-    assert!(e.contains("bindings[0]") && e.contains("not both"), "{e}");
+    assert!(
+        e.contains("bindings[0]") && e.contains("one of peer, group or team"),
+        "{e}"
+    );
     let c =
         p("[agents.work]\n[[bindings]]\nagent = \"work\"\nchannel = \"telegram\"\npeer = \"8\"\n")
             .expect("valid");
     let b = &c.bindings[0];
-    assert_eq!(b.rank("telegram", "default", "8", None), Some(4));
+    let o = |ch: &str| crate::core::Origin {
+        channel: ch.into(),
+        account: "default".into(),
+        peer: "8".into(),
+        ..Default::default()
+    };
+    assert_eq!(b.rank(&o("telegram"), None), Some(5));
     assert_eq!(
-        b.rank("telegram", "default", "8", Some("-100")),
+        b.rank(&o("telegram"), Some("-100")),
         None,
         "a peer rule is for direct chats"
     );
-    assert_eq!(b.rank("matrix", "default", "8", None), None);
+    assert_eq!(b.rank(&o("matrix"), None), None);
+    let team = crate::core::Binding {
+        agent: "work".into(),
+        channel: "discord".into(),
+        account: None,
+        peer: None,
+        group: None,
+        team: Some("G1".into()),
+    };
+    let mut d = o("discord");
+    d.team = Some("G1".into());
+    assert_eq!(
+        team.rank(&d, Some("C7")),
+        Some(3),
+        "any channel of the guild"
+    );
+    d.team = Some("G2".into());
+    assert_eq!(team.rank(&d, Some("C7")), None);
 }

@@ -89,7 +89,8 @@ impl Default for AccessPolicy {
 
 /// A rule sending a channel's conversations to an agent (OpenClaw's bindings,
 /// <https://docs.openclaw.ai/concepts/multi-agent>): the most specific matching rule wins —
-/// a peer, then a group, then a channel account, then a whole channel; none: `main`.
+/// a peer, then a group, then a team (Discord guild, Slack workspace), then a channel
+/// account, then a whole channel; none: `main`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Binding {
@@ -106,21 +107,24 @@ pub struct Binding {
     /// Only this group, room or channel id.
     #[serde(default)]
     pub group: Option<String>,
+    /// Only this Discord guild or Slack team (workspace) id.
+    #[serde(default)]
+    pub team: Option<String>,
 }
 
 impl Binding {
-    /// How specifically the rule matches a message from `peer` in `chat` (`None` for a
-    /// direct chat) on `channel`/`account`: 4 peer, 3 group, 2 account, 1 channel; `None`
-    /// when it does not match.
-    pub fn rank(&self, channel: &str, account: &str, peer: &str, chat: Option<&str>) -> Option<u8> {
-        if self.channel != channel || self.account.as_deref().is_some_and(|a| a != account) {
+    /// How specifically the rule matches a message from `o` (`chat` is `None` for a direct
+    /// chat): 5 peer, 4 group, 3 team, 2 account, 1 channel; `None` when it does not match.
+    pub fn rank(&self, o: &super::Origin, chat: Option<&str>) -> Option<u8> {
+        if self.channel != o.channel || self.account.as_deref().is_some_and(|a| a != o.account) {
             return None;
         }
-        match (&self.peer, &self.group) {
-            (Some(p), _) => (chat.is_none() && p == peer).then_some(4),
-            (None, Some(g)) => (chat == Some(g.as_str())).then_some(3),
-            (None, None) if self.account.is_some() => Some(2),
-            (None, None) => Some(1),
+        match (&self.peer, &self.group, &self.team) {
+            (Some(p), _, _) => (chat.is_none() && *p == o.peer).then_some(5),
+            (None, Some(g), _) => (chat == Some(g.as_str())).then_some(4),
+            (None, None, Some(t)) => (o.team.as_deref() == Some(t.as_str())).then_some(3),
+            (None, None, None) if self.account.is_some() => Some(2),
+            (None, None, None) => Some(1),
         }
     }
 }

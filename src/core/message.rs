@@ -29,6 +29,9 @@ pub struct Origin {
     /// The sender's display name, if the platform gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender_name: Option<String>,
+    /// The workspace around the chat: a Discord guild, a Slack team (for bindings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
 }
 
 impl Origin {

@@ -183,7 +183,7 @@ impl ChannelGate {
             .opts
             .bindings
             .iter()
-            .filter_map(|b| Some((b.rank(&o.channel, &o.account, &o.peer, chat)?, &b.agent)))
+            .filter_map(|b| Some((b.rank(&o, chat)?, &b.agent)))
             .max_by_key(|(rank, _)| *rank)
             .map_or(self.opts.agent.as_str(), |(_, a)| a.as_str());
         let parts = SessionKeyParts {

@@ -73,6 +73,7 @@ async fn identity_links_bindings_and_group_context_shape_the_session() {
                 account: None,
                 peer: None,
                 group: Some("-100".into()),
+                team: None,
             }],
         },
     );

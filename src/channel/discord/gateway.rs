@@ -332,6 +332,7 @@ impl Gateway {
                     thread: None,
                     message_id: Some(id.clone()),
                     sender_name: author["username"].as_str().map(str::to_string),
+                    team: d["guild_id"].as_str().map(str::to_string),
                 },
                 text: content,
                 attachments: Vec::new(),

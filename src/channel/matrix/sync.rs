@@ -349,6 +349,7 @@ impl Syncer {
                     thread,
                     message_id: Some(event_id.clone()),
                     sender_name: None,
+                    team: None,
                 },
                 text: body,
                 attachments: Vec::new(),

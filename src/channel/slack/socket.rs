@@ -144,7 +144,8 @@ impl Conn {
     /// Admits an `events_api` envelope, then acknowledges it.
     fn envelope(&self, ws: &mut Socket, v: &Value) -> Result<(), String> {
         let id = v["envelope_id"].as_str().unwrap_or_default().to_string();
-        if let Some(m) = self.inbound(&v["payload"]["event"]) {
+        if let Some(mut m) = self.inbound(&v["payload"]["event"]) {
+            m.message.origin.team = v["payload"]["team_id"].as_str().map(str::to_string);
             self.report(HealthEvent::Message);
             match self.rt.block_on(self.sink.accept(m)) {
                 Ok(Admission::Ignored { reason }) => {
@@ -193,6 +194,7 @@ impl Conn {
                     thread: e["thread_ts"].as_str().map(str::to_string),
                     message_id: Some(ts.clone()),
                     sender_name: None,
+                    team: None,
                 },
                 text,
                 attachments: Vec::new(),

@@ -146,6 +146,7 @@ impl Translator {
                 Some(u) => format!("{} (@{u})", from.first_name),
                 None => from.first_name.clone(),
             }),
+            team: None,
         };
         Some(ChannelInbound {
             message: InboundMessage {
