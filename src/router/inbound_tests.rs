@@ -92,13 +92,16 @@ async fn identity_links_bindings_and_group_context_shape_the_session() {
             .await
             .expect("m1"),
     );
-    let keys: Vec<String> =
-        r.d.sessions()
-            .expect("sessions")
-            .into_iter()
-            .map(|s| s.key)
-            .collect();
-    assert_eq!(keys, ["agent:main:dm:alice"], "runs {a} and {b}");
+    for run in [&a, &b] {
+        let rec =
+            r.d.wait(run, std::time::Duration::from_secs(60))
+                .await
+                .expect("wait");
+        assert_eq!(
+            rec.session_key, "agent:main:dm:alice",
+            "one person, one session"
+        );
+    }
 
     // A group bound to another agent: unmentioned chatter is context for the mention.
     let ignored = gate
