@@ -54,6 +54,8 @@ impl Synapse {
             .args(["--generate-config", "--report-stats=no"])
             .arg("--data-directory")
             .arg(&dir)
+            // The generated log config names `homeserver.log` in the working directory.
+            .current_dir(&dir)
             .stdout(Stdio::null())
             .status()
             .expect("generate Synapse config");
