@@ -29,26 +29,6 @@ fn rss_kib(gw: &Gateway) -> u64 {
         .expect("VmRSS")
 }
 
-fn connected(gw: &Gateway, names: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = gw
-            .cli()
-            .args(["channels", "status"])
-            .output()
-            .expect("status");
-        let s = String::from_utf8_lossy(&out.stdout).to_string();
-        if names
-            .iter()
-            .all(|n| s.contains(&format!("{n}/default: connected")))
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "not all connected: {s}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 fn main() {
     let n: usize = std::env::args()
         .skip(1)
@@ -74,7 +54,14 @@ fn main() {
         + &common::telegram::channel_config(&root, &tg, "555:bench", "")
         + &common::matrix::channel_config(&root, &hs, &bot, "");
     let gw = Gateway::start(&root, &cfg);
-    connected(&gw, &["telegram", "mqtt", "matrix"]);
+    gw.wait_channels(
+        &[
+            "telegram/default: connected",
+            "mqtt/default: connected",
+            "matrix/default: connected",
+        ],
+        60,
+    );
     std::thread::sleep(Duration::from_secs(5));
     let ch_rss = rss_kib(&gw);
     println!(

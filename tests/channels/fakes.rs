@@ -5,26 +5,6 @@
 use super::*;
 use common::fakes::{DISCORD_BOT_ID, Fakes, SLACK_BOT_USER};
 
-fn connected(gw: &Gateway, name: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let st = gw
-            .cli()
-            .args(["channels", "status"])
-            .output()
-            .expect("status");
-        if String::from_utf8_lossy(&st.stdout).contains(&format!("{name}/default: connected")) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} never connected: {}",
-            gw.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn discord_gateway_dms_channels_splitting_rate_limits_and_resume() {
     let fakes = Fakes::start();
@@ -38,7 +18,7 @@ fn discord_gateway_dms_channels_splitting_rate_limits_and_resume() {
             fakes.base()
         );
     let gw = Gateway::start(&root, &cfg);
-    connected(&gw, "discord");
+    gw.wait_channels(&["discord/default: connected"], 30);
 
     let asked = fakes.discord_says("D111", None, "111", "hello discord", &[]);
     let sent = fakes.wait_calls("createMessage", 1, 30);
@@ -153,7 +133,7 @@ fn slack_socket_mode_acks_after_commit_threads_mentions_and_rate_limits() {
             fakes.base()
         );
     let gw = Gateway::start(&root, &cfg);
-    connected(&gw, "slack");
+    gw.wait_channels(&["slack/default: connected"], 30);
 
     fakes.slack_event(json!({"type": "message", "channel": "D9", "channel_type": "im", "user": "U111", "text": "hello slack", "ts": "1700000000.000100"}));
     let sent = fakes.wait_calls("chat.postMessage", 1, 30);

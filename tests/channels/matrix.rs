@@ -8,26 +8,6 @@ fn body(e: &Value) -> String {
     e["content"]["body"].as_str().unwrap_or("").to_string()
 }
 
-fn wait_connected(gw: &Gateway) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let st = gw
-            .cli()
-            .args(["channels", "status"])
-            .output()
-            .expect("status");
-        if String::from_utf8_lossy(&st.stdout).contains("matrix/default: connected") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "Matrix never connected: {}",
-            gw.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 fn wait_joined(u: &common::matrix::User, room: &str, who: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !u.is_joined(room, who) {
@@ -54,7 +34,7 @@ fn matrix_direct_chats_and_rooms_with_mentions_threads_and_invites() {
         + "\n[session]\ndm_scope = \"per-channel-peer\"\n"
         + &matrix_config(&root, &hs, &bot, &access);
     let gw = Gateway::start(&root, &cfg);
-    wait_connected(&gw);
+    gw.wait_channels(&["matrix/default: connected"], 30);
 
     // A direct chat: invited, joined, answered as a reply with HTML.
     let dm = alice.create_room(&[&bot.id], true);
@@ -147,7 +127,7 @@ fn matrix_messages_run_and_are_answered_exactly_once_across_sigkills() {
         + "\n[queue]\nmode = \"followup\"\n"
         + &matrix_config(&root, &hs, &bot, &access);
     let mut gw = Gateway::start(&root, &cfg);
-    wait_connected(&gw);
+    gw.wait_channels(&["matrix/default: connected"], 30);
     let dm = alice.create_room(&[&bot.id], true);
     wait_joined(&alice, &dm, &bot.id);
     const N: usize = 30;
@@ -214,7 +194,7 @@ fn matrix_a_slow_answer_is_a_draft_edited_into_the_answer() {
     let cfg =
         fake_config(&[("fake", &fake.base_url())]) + &matrix_config(&root, &hs, &bot, &access);
     let gw = Gateway::start(&root, &cfg);
-    wait_connected(&gw);
+    gw.wait_channels(&["matrix/default: connected"], 30);
     let dm = alice.create_room(&[&bot.id], true);
     wait_joined(&alice, &dm, &bot.id);
     let words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu";

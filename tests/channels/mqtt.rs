@@ -195,19 +195,7 @@ fn mqtt_over_tls_with_a_user_and_password() {
     );
     let cfg = fake_config(&[("fake", &fake.base_url())]) + &mqtt_config(&broker, &extra);
     let gw = Gateway::start(&root, &cfg);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let st = gw
-            .cli()
-            .args(["channels", "status"])
-            .output()
-            .expect("status");
-        if String::from_utf8_lossy(&st.stdout).contains("mqtt/default: connected") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no TLS connection: {}", gw.log());
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    gw.wait_channels(&["mqtt/default: connected"], 30);
 
     // A wrong password is refused by the broker, and status says so.
     let root2 = temp_dir("mqtt-tls-bad");
@@ -219,18 +207,5 @@ fn mqtt_over_tls_with_a_user_and_password() {
     let cfg2 = fake_config(&[("fake", &fake.base_url())])
         + &mqtt_config(&broker, &format!("client_id = \"hearth-2\"\n{bad}"));
     let gw2 = Gateway::start(&root2, &cfg2);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let st = gw2
-            .cli()
-            .args(["channels", "status"])
-            .output()
-            .expect("status");
-        let out = String::from_utf8_lossy(&st.stdout).to_string();
-        if out.contains("mqtt/default: not connected") && out.contains("last error") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no refusal reported: {out}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    gw2.wait_channels(&["mqtt/default: not connected", "last error"], 30);
 }

@@ -137,23 +137,8 @@ fn telegram_webhook_mode_needs_the_secret_and_answers_only_after_the_commit() {
     let cfg =
         fake_config(&[("fake", &fake.base_url())]) + &channel_config(&root, &tg, token, &extra);
     let mut gw = Gateway::start_on(&root, &cfg, port);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let st = gw
-            .cli()
-            .args(["channels", "status"])
-            .output()
-            .expect("status");
-        if String::from_utf8_lossy(&st.stdout).contains("telegram/default: connected") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the webhook was never set: {}",
-            gw.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Connected once getMe and setWebhook succeeded.
+    gw.wait_channels(&["telegram/default: connected"], 30);
 
     // Only Telegram (with the secret) gets in.
     let update = json!({"update_id": 1, "message": {"message_id": 1, "date": 1, "chat": {"id": 5, "type": "private"}, "from": {"id": 5, "first_name": "Eve"}, "text": "forged"}});

@@ -171,6 +171,29 @@ impl Gateway {
         stdout
     }
 
+    /// Polls `hearth channels status` (every 100 ms, up to `secs`) until its output holds
+    /// every one of `needles`; returns that output. Fails with the last output and the log.
+    pub fn wait_channels(&self, needles: &[&str], secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let out = self
+                .cli()
+                .args(["channels", "status"])
+                .output()
+                .expect("hearth channels status");
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            if needles.iter().all(|n| text.contains(n)) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "channels status never showed {needles:?}: {text}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The gateway's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.root.join("gateway.log")).unwrap_or_default()
