@@ -136,6 +136,42 @@ fn telegram_pairing_then_a_direct_chat_with_typing_flood_control_and_commands() 
         .filter(|t| t.contains("ping"))
         .count();
     assert_eq!(n, 1, "one answer despite the 429");
+
+    // The owner writes through the channel; status shows the account.
+    let sent = gw
+        .cli()
+        .args([
+            "message",
+            "send",
+            "--channel",
+            "telegram",
+            "--to",
+            "5",
+            "from **the owner**",
+        ])
+        .output()
+        .expect("message send");
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let msgs = tg.wait_bot_messages(token, 6, 30);
+    assert_eq!(msgs[5]["text"], "from <b>the owner</b>");
+    gw.wait_channels(&["telegram/default: connected", "dead letters 0"], 30);
+
+    // Another poller on the same token: Telegram answers 409, and status says so.
+    let other: Value = ureq::get(&format!("{}/bot{token}/getUpdates?timeout=1", tg.base()))
+        .call()
+        .expect("second poller")
+        .body_mut()
+        .read_json()
+        .expect("json");
+    assert_eq!(other["ok"], true);
+    gw.wait_channels(
+        &["not connected", "Another process polls this bot token"],
+        10,
+    );
 }
 
 #[test]
