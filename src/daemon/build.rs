@@ -380,12 +380,7 @@ pub fn hooks(config: &Config) -> Result<Option<crate::gateway::HooksOptions>, Co
     if !h.enabled {
         return Ok(None);
     }
-    let token = h
-        .token
-        .as_ref()
-        .ok_or_else(|| ConfigError::Secret("hooks.token is not set".into()))?
-        .resolve()
-        .map_err(|m| ConfigError::Secret(format!("hooks.token: {m}")))?;
+    let token = super::channels::secret(h.token.as_ref(), "hooks.token")?;
     Ok(Some(crate::gateway::HooksOptions {
         token: token.into(),
         allow_request_session_key: h.allow_request_session_key,

@@ -38,10 +38,11 @@ pub struct Channels {
     slack: Option<(crate::channel::slack::Web, crate::channel::slack::Web)>,
 }
 
-/// Resolves the secret at `key`, or says which one is missing. (Unused in a build without
-/// any channel adapter.)
-#[allow(dead_code)]
-fn secret(r: Option<&crate::config::SecretRef>, key: &str) -> Result<String, ConfigError> {
+/// Resolves the secret at `key`, or says which one is missing.
+pub(super) fn secret(
+    r: Option<&crate::config::SecretRef>,
+    key: &str,
+) -> Result<String, ConfigError> {
     r.ok_or_else(|| ConfigError::Secret(format!("{key} is not set")))?
         .resolve()
         .map_err(|m| ConfigError::Secret(format!("{key}: {m}")))

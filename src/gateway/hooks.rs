@@ -156,6 +156,36 @@ fn hook_session(idempotency_key: Option<&str>) -> Result<SessionKey, String> {
     SessionKey::parse(&format!("agent:main:hook:{id}"))
 }
 
+/// The `Idempotency-Key` header, if any.
+pub(super) fn idempotency_header(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// A hook's message to `session_key` from `origin`, no files, no cursor.
+fn submission(
+    session_key: SessionKey,
+    origin: Origin,
+    text: String,
+    idempotency_key: Option<String>,
+) -> Submission {
+    Submission {
+        session_key,
+        message: InboundMessage {
+            origin,
+            text,
+            attachments: Vec::new(),
+            ts_ms: now_ms(),
+        },
+        idempotency_key,
+        stateless_history: None,
+        cursor: None,
+        record_only: false,
+    }
+}
+
 /// Submits and answers; `timeout` aborts the run if it is still going then.
 async fn admit(st: &GatewayState, sub: Submission, timeout: Option<Duration>) -> Response {
     let key = sub.session_key.to_string();
@@ -262,12 +292,10 @@ pub async fn agent(
         .hooks
         .as_ref()
         .is_some_and(|x| x.allow_request_session_key);
-    let idem = h.idempotency_key.clone().or_else(|| {
-        headers
-            .get("idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    });
+    let idem = h
+        .idempotency_key
+        .clone()
+        .or_else(|| idempotency_header(&headers));
     let session_key = match (&h.session_key, allow) {
         (Some(_), false) => {
             return bad("sessionKey: refused unless [hooks] allow_request_session_key = true");
@@ -288,19 +316,7 @@ pub async fn agent(
         Some(n) => format!("[{n}] {}", h.message),
         None => h.message,
     };
-    let sub = Submission {
-        session_key,
-        message: InboundMessage {
-            origin,
-            text,
-            attachments: Vec::new(),
-            ts_ms: now_ms(),
-        },
-        idempotency_key: idem,
-        stateless_history: None,
-        cursor: None,
-        record_only: false,
-    };
+    let sub = submission(session_key, origin, text, idem);
     admit(&st, sub, h.timeout_seconds.map(Duration::from_secs)).await
 }
 
@@ -331,22 +347,13 @@ pub async fn wake(
         Err(r) => return *r,
     };
     origin.sender_name = Some("system event".into());
-    let sub = Submission {
-        session_key: SessionKey::main(),
-        message: InboundMessage {
-            origin,
-            text: format!("System event: {}", w.text),
-            attachments: Vec::new(),
-            ts_ms: now_ms(),
-        },
-        idempotency_key: headers
-            .get("idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        stateless_history: None,
-        cursor: None,
-        record_only: false,
-    };
+    let text = format!("System event: {}", w.text);
+    let sub = submission(
+        SessionKey::main(),
+        origin,
+        text,
+        idempotency_header(&headers),
+    );
     admit(&st, sub, None).await
 }
 

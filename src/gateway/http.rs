@@ -191,10 +191,7 @@ pub async fn chat_completions(
             (SessionKey::main(), Some(hist))
         }
     };
-    let idempotency_key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let idempotency_key = super::hooks::idempotency_header(&headers);
     let sub = Submission {
         session_key,
         message: InboundMessage {
