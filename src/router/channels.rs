@@ -6,6 +6,10 @@ use super::{DispatchError, Dispatcher};
 use crate::core::{ChannelHealth, HealthEvent, Origin, now_ms};
 use serde::Serialize;
 
+/// The gateway's own channels (WebSocket, HTTP, webhooks): not chat platforms, so never a
+/// `channels.status` account, a `message.send` target or the "last" conversation.
+pub(super) const GATEWAY_CHANNELS: [&str; 3] = ["ws", "http", "hooks"];
+
 /// One channel account in `channels.status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -73,7 +77,7 @@ impl Dispatcher {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         for (k, _) in backlog.iter() {
-            if !["ws", "http", "hooks"].contains(&k.0.as_str()) {
+            if !GATEWAY_CHANNELS.contains(&k.0.as_str()) {
                 health.entry(k.clone()).or_default();
             }
         }
@@ -107,7 +111,7 @@ impl Dispatcher {
         to: &str,
         text: &str,
     ) -> Result<(), DispatchError> {
-        if !self.has_outbound(channel) || ["ws", "http", "hooks"].contains(&channel) {
+        if !self.has_outbound(channel) || GATEWAY_CHANNELS.contains(&channel) {
             return Err(DispatchError::Invalid(format!(
                 "channel {channel:?} is not a configured chat channel"
             )));

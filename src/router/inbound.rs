@@ -344,6 +344,6 @@ impl Dispatcher {
     /// [`DispatchError::Store`].
     pub fn last_target(&self) -> Result<Option<Origin>, DispatchError> {
         let s = &self.inner.store;
-        Ok(s.delivery_last_target(&*s.read_txn()?, &["ws", "http", "hooks"])?)
+        Ok(s.delivery_last_target(&*s.read_txn()?, &super::channels::GATEWAY_CHANNELS)?)
     }
 }
