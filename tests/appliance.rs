@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::harness::{bin, temp_dir};
+use common::harness::{TempRoot, bin, temp_dir};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -255,7 +255,7 @@ fn sha256(path: &Path) -> String {
 /// A fresh A/B install of the binary under test, a signing key it trusts, and a release
 /// `0.9.0` whose binary is that binary with bytes appended (a different, runnable file).
 struct Rig {
-    root: PathBuf,
+    root: TempRoot,
     prefix: PathBuf,
     keys: PathBuf,
     old_sha: String,

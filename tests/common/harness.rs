@@ -36,8 +36,11 @@ pub fn models_dir() -> PathBuf {
 /// `local-llm` feature too.
 pub const NO_CHAT: &str = "\n[agent]\nmodel = [\"offline/none\"]\n\n[providers.offline]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n";
 
-/// A fresh empty directory under the system temp dir.
-pub fn temp_dir(name: &str) -> PathBuf {
+/// A fresh empty directory under the system temp dir, removed when the guard drops unless the
+/// test is failing (a failed test's directory stays for inspection, and its path is printed).
+/// Tests copy the debug binary (tens of MB) and LMDB maps into these: left behind, a few runs
+/// fill a CI machine's disk.
+pub fn temp_dir(name: &str) -> TempRoot {
     static N: AtomicU32 = AtomicU32::new(0);
     let d = std::env::temp_dir().join(format!(
         "hearth-it-{name}-{}-{}",
@@ -46,7 +49,34 @@ pub fn temp_dir(name: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create temp dir");
-    d
+    TempRoot(d)
+}
+
+/// A test's scratch directory (see [`temp_dir`]); derefs to its path.
+#[derive(Debug)]
+pub struct TempRoot(PathBuf);
+
+impl std::ops::Deref for TempRoot {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempRoot {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempRoot {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test files kept in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 /// A running gateway process.
