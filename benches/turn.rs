@@ -138,6 +138,7 @@ fn main() {
                     stateless_history: None,
                     cursor: None,
                     record_only: false,
+                    client: None,
                 })
                 .await
                 .expect("send");

@@ -25,6 +25,28 @@ if ! "$HEARTH_SYNAPSE_VENV/bin/python" -c 'import synapse' 2>/dev/null; then
   python3 -m venv "$HEARTH_SYNAPSE_VENV"
   "$HEARTH_SYNAPSE_VENV/bin/pip" install --quiet 'matrix-synapse==1.163.2'
 fi
+# The test venv (tests/kit/py-requirements.txt: the MCP Python SDK, the Ollama client), outside
+# the clone; installed again only when the pinned list changes.
+export HEARTH_PY_VENV=${HEARTH_PY_VENV:-$HOME/.cache/hearth/py-venv}
+if ! cmp -s tests/kit/py-requirements.txt "$HEARTH_PY_VENV/requirements.txt"; then
+  [ -x "$HEARTH_PY_VENV/bin/python" ] || python3 -m venv "$HEARTH_PY_VENV"
+  "$HEARTH_PY_VENV/bin/pip" install --quiet -r tests/kit/py-requirements.txt
+  cp tests/kit/py-requirements.txt "$HEARTH_PY_VENV/requirements.txt"
+fi
+# Home Assistant 2025.4.4 for the real-HA test (tests/home_assistant/real.rs): Python 3.13
+# from pyenv, uv (plain pip backtracks for ever), the pinned list tests/kit/ha-requirements.txt
+# (HA and the runtime requirements of the integrations the test uses, installed exactly as
+# listed with --no-deps, like a lock file, so hass runs with
+# --skip-pip); outside the clone, installed again only when the list changes.
+export HEARTH_HA_VENV=${HEARTH_HA_VENV:-$HOME/.cache/hearth/ha-venv}
+if ! cmp -s tests/kit/ha-requirements.txt "$HEARTH_HA_VENV/requirements.txt"; then
+  py313=$(ls -d "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/3.13*/bin/python3 2>/dev/null | head -1)
+  [ -n "$py313" ] || { echo "Home Assistant needs Python 3.13 (pyenv install 3.13)" >&2; exit 1; }
+  python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+  [ -x "$HEARTH_HA_VENV/bin/python" ] || python3 -m uv venv -q -p "$py313" "$HEARTH_HA_VENV"
+  python3 -m uv pip install -q --no-deps --python "$HEARTH_HA_VENV/bin/python" -r tests/kit/ha-requirements.txt
+  cp tests/kit/ha-requirements.txt "$HEARTH_HA_VENV/requirements.txt"
+fi
 # candle's CPU thread pool is process-wide and sized once: the embedder's and the local
 # model's unit tests share one test process, so fix it to the gateway's default (1) for all.
 export CANDLE_NUM_THREADS=${CANDLE_NUM_THREADS:-1}

@@ -13,6 +13,7 @@ pub mod daemon;
 #[cfg(feature = "embedder")]
 pub mod embed;
 pub mod gateway;
+pub mod mcp;
 pub mod memory;
 pub mod models;
 pub mod provider;

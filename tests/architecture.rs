@@ -77,11 +77,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("models", &[]),
     ("provider", &["core", "compute"]),
     ("tool", &["core"]),
+    // The MCP client: its servers' config, the tool-source trait, and provider::sse (the
+    // SSE parser and the HTTP agent builder).
+    ("mcp", &["core", "config", "tool", "provider"]),
     ("memory", &["core", "storage", "search", "embed", "tool"]),
     ("agent", &["core", "provider", "storage", "tool", "memory"]),
     ("router", &["core", "agent", "storage", "provider"]),
     ("channel", &["core", "config"]),
-    ("gateway", &["core", "router", "memory"]),
+    ("gateway", &["core", "router", "memory", "tool"]),
     ("scheduler", &["core", "router"]),
     // `update` reads the gateway's discovery file (daemon::discovery_path).
     ("update", &["core", "config", "daemon"]),

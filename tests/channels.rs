@@ -10,6 +10,8 @@ mod fakes;
 mod matrix;
 #[path = "channels/mqtt.rs"]
 mod mqtt;
+#[path = "channels/mqtt_discovery.rs"]
+mod mqtt_discovery;
 #[path = "channels/telegram.rs"]
 mod telegram;
 #[path = "channels/telegram_delivery.rs"]

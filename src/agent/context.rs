@@ -104,6 +104,43 @@ pub fn system_prompts(workspace: &Path, max_chars: usize, tools: &[String]) -> S
     SystemPrompts { with_tools, plain }
 }
 
+/// `history` with a result for every tool call: a call left without one (a client that
+/// never sent the results of its tools, a crash mid-step) gets a result saying so, right
+/// after its assistant message, since providers refuse a call without its result.
+pub fn close_dangling_calls(history: Vec<ChatMessage>) -> Vec<ChatMessage> {
+    let mut out: Vec<ChatMessage> = Vec::with_capacity(history.len());
+    let mut open: Vec<(String, String)> = Vec::new();
+    let flush = |out: &mut Vec<ChatMessage>, open: &mut Vec<(String, String)>| {
+        for (id, name) in open.drain(..) {
+            out.push(ChatMessage::tool_result(
+                &id,
+                &name,
+                "error: no result: the tool was never run (the client did not send its result)",
+            ));
+        }
+    };
+    for m in history {
+        match m.role {
+            Role::Tool => {
+                if let Some(id) = &m.tool_call_id {
+                    open.retain(|(o, _)| o != id);
+                }
+            }
+            _ => flush(&mut out, &mut open),
+        }
+        if m.role == Role::Assistant {
+            open = m
+                .tool_calls
+                .iter()
+                .map(|c| (c.id.clone(), c.name.clone()))
+                .collect();
+        }
+        out.push(m);
+    }
+    flush(&mut out, &mut open);
+    out
+}
+
 /// `text` cut to `max` characters with a truncation notice naming `what`.
 pub fn cap_chars(text: &str, max: usize, what: &str) -> String {
     let total = text.chars().count();
@@ -216,26 +253,10 @@ fn shrink_to(msgs: &mut [ChatMessage], avail: usize) {
     }
 }
 
-/// `YYYY-MM-DD HH:MM` in UTC, from the system clock (civil-from-days algorithm of
-/// <https://howardhinnant.github.io/date_algorithms.html>).
+/// `YYYY-MM-DD HH:MM` in UTC, from the system clock.
 pub fn utc_now() -> String {
-    let secs = crate::core::now_ms() / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60
-    )
+    let t = crate::core::rfc3339_utc(crate::core::now_ms());
+    format!("{} {}", &t[..10], &t[11..16])
 }
 
 #[cfg(test)]

@@ -51,7 +51,7 @@ pub struct AgentOptions {
     pub max_steps: u32,
     /// Whole-turn deadline.
     pub run_timeout: Duration,
-    /// Per-call parameters (tools are filled from the registry).
+    /// Per-call parameters (tools are filled per turn from the registry and the client).
     pub call: CallParams,
     /// Cap per bootstrap file, characters.
     pub bootstrap_max_chars: usize,
@@ -79,9 +79,9 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Builds the agent.
-    pub fn new(store: Store, chain: Chain, tools: Registry, mut opts: AgentOptions) -> Self {
-        opts.call.tools = tools.specs();
+    /// Builds the agent. Its tools are asked for their specs at every turn (an MCP
+    /// server's list changes); `opts.call.tools` is filled per turn.
+    pub fn new(store: Store, chain: Chain, tools: Registry, opts: AgentOptions) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,

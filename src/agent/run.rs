@@ -5,7 +5,9 @@
 
 use super::turn::{Answered, Stop, take, user_message};
 use super::{Agent, TurnHooks, compact, context};
-use crate::core::{ChatMessage, EventKind, FailoverInfo, Role, ToolOutcome, now_ms};
+use crate::core::{
+    ChatMessage, ClientTurn, EventKind, FailoverInfo, Role, ToolCall, ToolOutcome, ToolSpec, now_ms,
+};
 use crate::provider::ProviderError;
 use crate::provider::failover::Answer;
 use crate::storage::{RunEvent, RunRecord};
@@ -16,29 +18,50 @@ use tokio_util::sync::CancellationToken;
 /// Characters of a tool result echoed in its `ToolFinished` event.
 const EVENT_RESULT_CHARS: usize = 2000;
 
-/// The loop proper; returns the final answer.
+/// The tools offered in this turn: the agent's (asked now, so an MCP server's list is
+/// current) minus names a client tool takes, then the client's.
+fn offered(agent: &Agent, client: Option<&ClientTurn>) -> Vec<ToolSpec> {
+    let theirs = client.map(|c| c.tools.as_slice()).unwrap_or_default();
+    let mut out: Vec<ToolSpec> = agent
+        .inner
+        .tools
+        .specs()
+        .into_iter()
+        .filter(|t| !theirs.iter().any(|c| c.name == t.name))
+        .collect();
+    out.extend(theirs.iter().cloned());
+    out
+}
+
+/// The loop proper; returns the final answer, or (with `tool_calls`) the calls of the
+/// client's tools the turn stops at.
 pub(super) async fn steps(
     agent: &Agent,
     rec: &mut RunRecord,
     answered: &mut Answered,
     mut stateless: Option<Vec<ChatMessage>>,
+    client: Option<&ClientTurn>,
     cancel: &CancellationToken,
     hooks: &Arc<dyn TurnHooks>,
 ) -> Result<ChatMessage, Stop> {
     let inner = &agent.inner;
     let store = &inner.store;
-    let names: Vec<String> = inner
-        .opts
-        .call
-        .tools
-        .iter()
-        .map(|t| t.name.clone())
-        .collect();
+    let specs = offered(agent, client);
+    let names: Vec<String> = specs.iter().map(|t| t.name.clone()).collect();
+    let is_client = |name: &str| client.is_some_and(|c| c.tools.iter().any(|t| t.name == name));
     let prompts = {
         let (ws, max) = (inner.opts.workspace.clone(), inner.opts.bootstrap_max_chars);
-        tokio::task::spawn_blocking(move || context::system_prompts(&ws, max, &names))
+        let mut p = tokio::task::spawn_blocking(move || context::system_prompts(&ws, max, &names))
             .await
-            .map_err(|e| Stop::Failed(format!("reading the workspace crashed: {e}")))?
+            .map_err(|e| Stop::Failed(format!("reading the workspace crashed: {e}")))?;
+        if let Some(sys) = client.and_then(|c| c.system.as_deref()) {
+            for prompt in [&mut p.with_tools, &mut p.plain] {
+                prompt.push_str("\n## Instructions of the client application\n");
+                prompt.push_str(sys.trim());
+                prompt.push('\n');
+            }
+        }
+        p
     };
     for _ in 0..inner.opts.max_steps {
         let (history, sticky, summary) = match &stateless {
@@ -67,7 +90,9 @@ pub(super) async fn steps(
             with_tools: compact::with_summary(&prompts.with_tools, summary.as_deref()),
             plain: compact::with_summary(&prompts.plain, summary.as_deref()),
         };
-        let (answer, notes) = call_model(agent, history, sticky, step_prompts, cancel, hooks).await;
+        let history = context::close_dangling_calls(history);
+        let call = (specs.clone(), step_prompts);
+        let (answer, notes) = call_model(agent, history, sticky, call, cancel, hooks).await;
         rec.events.extend(notes);
         let answer = match answer {
             Ok(a) => a,
@@ -82,8 +107,14 @@ pub(super) async fn steps(
         if msg.tool_calls.is_empty() {
             return Ok(ChatMessage::text(Role::Assistant, msg.content));
         }
+        let for_client: Vec<ToolCall> = msg
+            .tool_calls
+            .iter()
+            .filter(|c| is_client(&c.name))
+            .cloned()
+            .collect();
         let mut results = Vec::with_capacity(msg.tool_calls.len());
-        for call in &msg.tool_calls {
+        for call in msg.tool_calls.iter().filter(|c| !is_client(&c.name)) {
             if cancel.is_cancelled() {
                 return Err(Stop::Cancelled);
             }
@@ -113,8 +144,17 @@ pub(super) async fn steps(
             });
             results.push(ChatMessage::tool_result(&call.id, &call.name, text));
         }
-        // The step boundary: messages steered in join the turn with this commit.
-        let steered = hooks.steer();
+        // The step boundary: messages steered in join the turn with this commit (not when
+        // the turn stops for the client's tools: they wait for the next turn).
+        let steered = if for_client.is_empty() {
+            hooks.steer()
+        } else {
+            Vec::new()
+        };
+        let paused = (!for_client.is_empty()).then(|| ChatMessage {
+            tool_calls: for_client,
+            ..ChatMessage::text(Role::Assistant, msg.content.clone())
+        });
         rec.tool_steps += 1;
         match &mut stateless {
             Some(h) => {
@@ -157,6 +197,11 @@ pub(super) async fn steps(
                 run_ids: steered.iter().map(|e| e.run_id.clone()).collect(),
             });
         }
+        if let Some(p) = paused {
+            // The step (the assistant's calls and the results of Hearth's own tools) is
+            // committed; the client runs its calls and its next request brings the results.
+            return Ok(p);
+        }
     }
     Err(Stop::Failed(format!(
         "step limit reached: {} model calls without a final answer",
@@ -170,12 +215,13 @@ async fn call_model(
     agent: &Agent,
     history: Vec<ChatMessage>,
     sticky: Option<String>,
-    prompts: context::SystemPrompts,
+    (tools, prompts): (Vec<ToolSpec>, context::SystemPrompts),
     cancel: &CancellationToken,
     hooks: &Arc<dyn TurnHooks>,
 ) -> (Result<Answer, ProviderError>, Vec<RunEvent>) {
     let chain = agent.inner.chain.clone();
-    let params = agent.inner.opts.call.clone();
+    let mut params = agent.inner.opts.call.clone();
+    params.tools = tools;
     let prune = agent.inner.opts.prune_tool_result_chars;
     let (cancel, hooks) = (cancel.clone(), hooks.clone());
     let joined = tokio::task::spawn_blocking(move || {

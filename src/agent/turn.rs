@@ -3,10 +3,13 @@
 //! answers, then report it.
 
 use super::{Agent, run};
-use crate::core::{ChatMessage, EventKind, Role, now_ms};
+use crate::core::{ChatMessage, ClientTurn, EventKind, Role, ToolCall, now_ms};
 use crate::storage::{InboxEntry, RunRecord, RunStatus, Store, StoreError, Wtxn};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+
+/// Transcript entries read back to find the calls a client's tool results answer.
+const PENDING_LOOKBACK: usize = 64;
 
 /// A turn a lane hands to the agent.
 pub struct Turn {
@@ -84,6 +87,89 @@ pub(super) fn user_message(entries: &[InboxEntry], note: Option<&str>) -> ChatMe
     ChatMessage::text(Role::User, parts.join("\n\n"))
 }
 
+/// The messages `entries` add to the conversation: first the results of client tool
+/// calls they carry, matched to `pending` (by call id when the client gives one, else in
+/// order), then the user message — left out when the entries only carry tool results.
+/// Results with no pending call left are shown to the model as a user message instead.
+pub(super) fn turn_messages(
+    entries: &[InboxEntry],
+    note: Option<&str>,
+    pending: &[ToolCall],
+) -> Vec<ChatMessage> {
+    let mut out = Vec::new();
+    let mut open: Vec<&ToolCall> = pending.iter().collect();
+    let mut unmatched = Vec::new();
+    let mut any_result = false;
+    for r in entries
+        .iter()
+        .filter_map(|e| e.client.as_ref())
+        .flat_map(|c| &c.tool_results)
+    {
+        any_result = true;
+        let at = r
+            .call_id
+            .as_ref()
+            .and_then(|id| open.iter().position(|c| &c.id == id))
+            .or_else(|| (!open.is_empty()).then_some(0));
+        match at {
+            Some(i) => {
+                let call = open.remove(i);
+                out.push(ChatMessage::tool_result(
+                    &call.id,
+                    &call.name,
+                    r.content.clone(),
+                ));
+            }
+            None => unmatched.push(r.content.clone()),
+        }
+    }
+    let has_text = note.is_some()
+        || entries
+            .iter()
+            .any(|e| !e.message.text.trim().is_empty() || !e.message.attachments.is_empty());
+    if has_text || !any_result {
+        out.push(user_message(entries, note));
+    }
+    if !unmatched.is_empty() {
+        out.push(ChatMessage::text(
+            Role::User,
+            format!(
+                "[results of tools the client ran]\n{}",
+                unmatched.join("\n\n")
+            ),
+        ));
+    }
+    out
+}
+
+/// The calls of the last assistant message of `history` that have no result after it.
+pub(super) fn pending_calls(history: &[ChatMessage]) -> Vec<ToolCall> {
+    let Some(at) = history.iter().rposition(|m| m.role == Role::Assistant) else {
+        return Vec::new();
+    };
+    let answered: Vec<&str> = history[at + 1..]
+        .iter()
+        .filter_map(|m| m.tool_call_id.as_deref())
+        .collect();
+    history[at]
+        .tool_calls
+        .iter()
+        .filter(|c| !answered.contains(&c.id.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// The client context of a turn: the newest entry's system prompt and tools (a merged
+/// turn answers its latest request), every entry's tool results.
+fn client_of(entries: &[InboxEntry]) -> Option<ClientTurn> {
+    let newest = entries.iter().rev().find_map(|e| e.client.as_ref())?;
+    Some(ClientTurn {
+        system: newest.system.clone(),
+        tools: newest.tools.clone(),
+        tool_results: Vec::new(),
+    })
+}
+
 /// Marks `entries` taken by `turn` and their runs running (inside the caller's commit).
 pub(super) fn take(
     s: &Store,
@@ -110,6 +196,10 @@ pub(super) fn take(
 /// What the origins of a finished turn are sent: the answer, or for a failed turn a short
 /// notice with the reason; nothing for an aborted one (the user stopped it).
 fn delivered_text(rec: &RunRecord) -> Option<String> {
+    if !rec.tool_calls.is_empty() {
+        // The client that owns the tools reads them from the run; nothing to deliver.
+        return None;
+    }
     match rec.status {
         RunStatus::Completed => rec.reply.clone().filter(|t| !t.trim().is_empty()),
         RunStatus::Failed => Some(format!(
@@ -144,16 +234,18 @@ impl Agent {
             .first()
             .and_then(|e| e.stateless_history.clone())
             .map(|mut h| {
-                h.push(user_message(&turn.entries, turn.note.as_deref()));
+                let pending = pending_calls(&h);
+                h.extend(turn_messages(&turn.entries, turn.note.as_deref(), &pending));
                 h
             });
+        let client = client_of(&turn.entries);
         let mut rec = rec;
         let timeout = self.inner.opts.run_timeout;
         let outcome = tokio::select! {
             biased;
             _ = turn.shutdown.cancelled() => Err(Stop::Shutdown),
             _ = turn.cancel.cancelled() => Err(Stop::Cancelled),
-            r = run::steps(self, &mut rec, &mut answered, stateless, &turn.cancel, &hooks) => r,
+            r = run::steps(self, &mut rec, &mut answered, stateless, client.as_ref(), &turn.cancel, &hooks) => r,
             _ = tokio::time::sleep(timeout) => {
                 turn.cancel.cancel();
                 Err(Stop::Failed(format!("run timed out after {}s", timeout.as_secs())))
@@ -185,12 +277,14 @@ impl Agent {
                 let mut session_id = 0;
                 if !stateless {
                     let mut session = s.session_or_create(w, &key)?;
-                    s.append(
-                        w,
-                        &mut session,
-                        Some(&id),
-                        user_message(&entries, note.as_deref()),
-                    )?;
+                    let tail: Vec<ChatMessage> = s
+                        .transcript_tail(w, session.id, PENDING_LOOKBACK)?
+                        .into_iter()
+                        .map(|e| e.message)
+                        .collect();
+                    for m in turn_messages(&entries, note.as_deref(), &pending_calls(&tail)) {
+                        s.append(w, &mut session, Some(&id), m)?;
+                    }
                     session_id = session.id;
                 }
                 take(s, w, &id, session_id, &entries)?;
@@ -215,6 +309,13 @@ impl Agent {
     ) -> RunRecord {
         rec.ended_ms = Some(now_ms());
         let answer = match outcome {
+            // Stopped for the client's tools: the calls are in the transcript already.
+            Ok(paused) if !paused.tool_calls.is_empty() => {
+                rec.status = RunStatus::Completed;
+                rec.reply = Some(paused.content);
+                rec.tool_calls = paused.tool_calls;
+                None
+            }
             Ok(answer) => {
                 rec.status = RunStatus::Completed;
                 rec.reply = Some(answer.content.clone());
@@ -252,6 +353,7 @@ impl Agent {
                     if let Some(mut r) = s.run(w, id)? {
                         r.status = rec.status;
                         r.reply = rec.reply.clone();
+                        r.tool_calls = rec.tool_calls.clone();
                         r.error = rec.error.clone();
                         r.ended_ms = rec.ended_ms;
                         r.model = rec.model.clone();

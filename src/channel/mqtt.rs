@@ -13,7 +13,10 @@
 //! Out: [`MqttSink`] publishes `{"id", "text", "runId"}` at QoS 1 and reports the send done
 //! only when the broker's PUBACK arrives (publishes are matched to their packet ids in
 //! order). A retained `online`, with `offline` as the last will, tells Home Assistant
-//! whether Hearth is there.
+//! whether Hearth is there; with `discovery` on, Hearth also announces itself to Home
+//! Assistant as a device (`mqtt/discovery.rs`).
+
+mod discovery;
 
 use crate::config::MqttConfig;
 use crate::core::{
@@ -58,6 +61,23 @@ impl Acks {
 pub struct MqttSink {
     client: AsyncClient,
     acks: Arc<Mutex<Acks>>,
+    /// Home Assistant's view of Hearth, with `discovery` on.
+    discovery: Option<Arc<discovery::Discovery>>,
+}
+
+impl MqttSink {
+    /// Queues a QoS 1 publish nobody waits for; false when the client's queue is full.
+    fn publish_unconfirmed(&self, topic: &str, retain: bool, payload: String) -> bool {
+        let mut a = self.acks.lock().unwrap_or_else(|p| p.into_inner());
+        let queued = self
+            .client
+            .try_publish(topic, QoS::AtLeastOnce, retain, payload)
+            .is_ok();
+        if queued {
+            a.queued.push_back(None);
+        }
+        queued
+    }
 }
 
 /// A connected-to-be client: the sink now, the event loop once [`Mqtt::start`] runs it.
@@ -98,6 +118,9 @@ pub fn connect(cfg: &MqttConfig, password: Option<String>) -> Result<Mqtt, Strin
         sink: Arc::new(MqttSink {
             client,
             acks: Arc::default(),
+            discovery: cfg
+                .discovery
+                .then(|| Arc::new(discovery::Discovery::new(cfg))),
         }),
         eventloop,
         cfg: cfg.clone(),
@@ -139,7 +162,12 @@ impl Outbound for MqttSink {
                 });
             }
             match rx.await {
-                Ok(Ok(pkid)) => Ok(format!("puback:{pkid}")),
+                Ok(Ok(pkid)) => {
+                    if let Some(disc) = &self.discovery {
+                        disc.replied(self, d);
+                    }
+                    Ok(format!("puback:{pkid}"))
+                }
                 Ok(Err(e)) => Err(SendError::Transient {
                     message: format!("MQTT: {e}"),
                     retry_after_ms: None,
@@ -162,6 +190,10 @@ impl Mqtt {
             mut eventloop,
             cfg,
         } = self;
+        if let Some(d) = &sink.discovery {
+            d.clone()
+                .spawn_status(sink.clone(), inbound.clone(), shutdown.clone());
+        }
         tokio::spawn(async move {
             let mut wait = Duration::from_secs(1);
             loop {
@@ -180,18 +212,18 @@ impl Mqtt {
                             }
                         }
                         if let Some(t) = &cfg.availability_topic {
-                            let mut a = sink.acks.lock().unwrap_or_else(|p| p.into_inner());
-                            if sink
-                                .client
-                                .try_publish(t, QoS::AtLeastOnce, true, "online")
-                                .is_ok()
-                            {
-                                a.queued.push_back(None);
-                            }
+                            sink.publish_unconfirmed(t, true, "online".into());
+                        }
+                        if let Some(d) = &sink.discovery {
+                            d.connected(&sink);
                         }
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
-                        admit(&sink, &*inbound, &cfg, p, &shutdown).await;
+                        if sink.discovery.as_ref().is_some_and(|d| d.take(&sink, &p)) {
+                            ack(&sink, &p);
+                        } else {
+                            admit(&sink, &*inbound, &cfg, p, &shutdown).await;
+                        }
                     }
                     Ok(Event::Incoming(Packet::PubAck(a))) => {
                         let w = sink
@@ -214,6 +246,9 @@ impl Mqtt {
                     Err(e) => {
                         let msg = format!("MQTT {}:{}: {e}", cfg.host, cfg.port);
                         tracing::warn!("{msg}; reconnecting in {}s", wait.as_secs());
+                        if let Some(d) = &sink.discovery {
+                            d.disconnected(&msg);
+                        }
                         inbound.report(CHANNEL, "default", HealthEvent::Error(msg));
                         sink.acks
                             .lock()
@@ -241,7 +276,12 @@ async fn admit(
     p: rumqttc::Publish,
     shutdown: &CancellationToken,
 ) {
-    if let Some(m) = request(cfg, &p) {
+    let disc = sink.discovery.as_deref();
+    let shaped = |m| match disc {
+        Some(d) => d.shape(&p.topic, m),
+        None => m,
+    };
+    if let Some(m) = request(cfg, &p).map(shaped) {
         inbound.report(CHANNEL, "default", HealthEvent::Message);
         let mut wait = Duration::from_millis(200);
         loop {
@@ -255,6 +295,9 @@ async fn admit(
                     // Not committed: not acknowledged; try again (the broker would resend it
                     // only after a reconnect).
                     tracing::error!(topic = %p.topic, "MQTT: cannot admit a request: {e}");
+                    if let Some(d) = disc {
+                        d.admitted(Err(&e));
+                    }
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = tokio::time::sleep(wait) => {}
@@ -263,8 +306,16 @@ async fn admit(
                 }
             }
         }
+        if let Some(d) = disc {
+            d.admitted(Ok(()));
+        }
     }
-    if let Err(e) = sink.client.try_ack(&p) {
+    ack(sink, &p);
+}
+
+/// Acknowledges `p` to the broker (a no-op at QoS 0).
+fn ack(sink: &MqttSink, p: &rumqttc::Publish) {
+    if let Err(e) = sink.client.try_ack(p) {
         tracing::warn!(
             "MQTT: cannot queue the ack (the broker will resend; it is deduplicated): {e}"
         );

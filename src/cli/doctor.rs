@@ -1,5 +1,6 @@
 //! `hearth doctor`: checks config, data-dir permissions, model files (the chat models and
-//! the memory embedder) and the port, and
+//! the memory embedder), MCP servers and the Home Assistant link (`doctor_mcp.rs`) and the
+//! port, and
 //! prints how to fix each problem. Exit 0 when all pass, 1 otherwise.
 
 use crate::config::Loaded;
@@ -167,6 +168,14 @@ pub fn run(loaded: &Loaded, dir: &Path) -> i32 {
                     "set the variable, file or credential the reference names",
                 );
             }
+        }
+    }
+
+    // MCP servers, and the Home Assistant link.
+    for f in super::doctor_mcp::check(cfg, &build::workspace_dir(cfg, dir)) {
+        match f {
+            Ok(line) => r.ok(&line),
+            Err((line, fix)) => r.bad(&line, &fix),
         }
     }
 

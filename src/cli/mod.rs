@@ -5,6 +5,7 @@
 mod channels;
 mod client;
 mod doctor;
+mod doctor_mcp;
 mod gateway;
 mod memory;
 mod models;

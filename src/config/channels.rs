@@ -136,6 +136,24 @@ pub(super) fn check(
                 format!("{} is outside 5..=3600", m.keep_alive_secs),
             ));
         }
+        let p = &m.discovery_prefix;
+        if m.discovery && (bad_topic(p) || p.starts_with('/') || p.ends_with('/')) {
+            return Some((
+                format!("{at}.discovery_prefix"),
+                format!("{p:?} is not a topic prefix (no wildcards, no / at either end)"),
+            ));
+        }
+        let node = m.node();
+        let node_ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        if m.discovery && (node.is_empty() || !node.chars().all(node_ok)) {
+            return Some((
+                format!("{at}.node_id"),
+                format!("{node:?}: Home Assistant takes 1 or more of A-Z a-z 0-9 _ -"),
+            ));
+        }
+        if m.discovery && m.device().trim().is_empty() {
+            return Some((format!("{at}.device_name"), "must not be empty".into()));
+        }
     }
     if let Some(m) = ch.matrix.as_ref().filter(|m| m.enabled) {
         let at = "channels.matrix";

@@ -8,6 +8,7 @@
 mod agents;
 mod channels;
 mod error;
+mod mcp;
 mod outbox;
 mod paths;
 mod platforms;
@@ -17,6 +18,7 @@ mod secret;
 pub use agents::AgentEntry;
 pub use channels::{ChannelsConfig, HooksConfig, SessionConfig};
 pub use error::{ConfigError, EX_CONFIG};
+pub use mcp::{McpConfig, McpServerConfig, McpServerSide, OllamaConfig};
 pub use outbox::OutboxConfig;
 pub use paths::{default_data_dir, search_paths};
 pub use platforms::{DiscordConfig, MatrixConfig, MqttConfig, SlackConfig, TelegramConfig};
@@ -61,6 +63,12 @@ pub struct Config {
     pub hooks: HooksConfig,
     /// Chat platforms (Telegram, …) and their access policies.
     pub channels: ChannelsConfig,
+    /// MCP servers whose tools the agents may call.
+    pub mcp: McpConfig,
+    /// Hearth's own MCP server.
+    pub mcp_server: McpServerSide,
+    /// The Ollama API for Home Assistant.
+    pub ollama: OllamaConfig,
 }
 
 /// `[gateway]`: the one port serving WebSocket and HTTP.
@@ -445,6 +453,11 @@ impl Config {
             .or_else(|| {
                 agents::check(&self.agents, &self.bindings, &|p| {
                     self.providers.contains_key(p)
+                })
+            })
+            .or_else(|| {
+                mcp::check(&self.mcp, &self.mcp_server, &|a| {
+                    a == "main" || self.agents.contains_key(a)
                 })
             })
         {

@@ -212,6 +212,43 @@ pub struct MqttConfig {
     pub availability_topic: Option<String>,
     /// Seconds between keep-alive pings.
     pub keep_alive_secs: u64,
+    /// Announce Hearth to Home Assistant by MQTT discovery: one device with a status
+    /// sensor, a last-reply sensor, a prompt text entity and a notify entity.
+    pub discovery: bool,
+    /// Home Assistant's discovery prefix (its MQTT integration's setting).
+    pub discovery_prefix: String,
+    /// The node id in discovery topics and the first level of the entities' own topics
+    /// (`<node_id>/status`…); `A-Z a-z 0-9 _ -`. Default: `client_id` with other
+    /// characters replaced by `_`.
+    pub node_id: Option<String>,
+    /// The device's name in Home Assistant. Default: `Hearth`, or `Hearth <node_id>` for
+    /// a node id other than `hearth`.
+    pub device_name: Option<String>,
+}
+
+impl MqttConfig {
+    /// The node id: `node_id`, or `client_id` made safe for a discovery topic.
+    pub fn node(&self) -> String {
+        self.node_id.clone().unwrap_or_else(|| {
+            self.client_id
+                .chars()
+                .map(|c| match c {
+                    'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '-' => c,
+                    _ => '_',
+                })
+                .collect()
+        })
+    }
+
+    /// The device name Home Assistant shows.
+    pub fn device(&self) -> String {
+        self.device_name
+            .clone()
+            .unwrap_or_else(|| match self.node() {
+                n if n == "hearth" => "Hearth".into(),
+                n => format!("Hearth {n}"),
+            })
+    }
 }
 
 impl Default for MqttConfig {
@@ -229,6 +266,10 @@ impl Default for MqttConfig {
             reply_topic: "hearth/reply".into(),
             availability_topic: Some("hearth/availability".into()),
             keep_alive_secs: 30,
+            discovery: true,
+            discovery_prefix: "homeassistant".into(),
+            node_id: None,
+            device_name: None,
         }
     }
 }

@@ -114,6 +114,21 @@ fn mqtt_config_is_checked() {
     let c = p("[channels.mqtt]\nrequest_topics = [\"home/+/ask\"]\n").expect("filters are fine");
     let m = c.channels.mqtt.expect("mqtt");
     assert_eq!((m.port, m.reply_topic.as_str()), (1883, "hearth/reply"));
+    assert!(m.discovery && m.discovery_prefix == "homeassistant");
+    assert_eq!((m.node(), m.device()), ("hearth".into(), "Hearth".into()));
+    let e = err("[channels.mqtt]\ndiscovery_prefix = \"ha/#\"\n");
+    assert!(e.contains("channels.mqtt.discovery_prefix"), "{e}");
+    let e = err("[channels.mqtt]\nnode_id = \"my node\"\n");
+    assert!(e.contains("channels.mqtt.node_id"), "{e}");
+    let e = err("[channels.mqtt]\ndevice_name = \" \"\n");
+    assert!(e.contains("channels.mqtt.device_name"), "{e}");
+    let c = p("[channels.mqtt]\nclient_id = \"hearth.kitchen\"\n").expect("valid");
+    let m = c.channels.mqtt.expect("mqtt");
+    assert_eq!(
+        (m.node(), m.device()),
+        ("hearth_kitchen".into(), "Hearth hearth_kitchen".into())
+    );
+    p("[channels.mqtt]\ndiscovery = false\nnode_id = \"my node\"\n").expect("discovery off");
 }
 
 #[test]

@@ -244,6 +244,15 @@ pub enum HealthEvent {
     Error(String),
 }
 
+/// What the agent is doing, for an adapter that shows it (Home Assistant's status sensor).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Turns running now, across all sessions.
+    pub running: usize,
+    /// Messages waiting in the lanes for their turn.
+    pub queued: usize,
+}
+
 /// Snapshots of a run's answer as it streams: each item is the whole text so far (text a
 /// tool call or a failover voided is dropped); the stream ends with the run.
 pub type TextStream = Pin<Box<dyn futures_util::Stream<Item = String> + Send>>;
@@ -279,6 +288,11 @@ pub trait InboundSink: Send + Sync {
     /// The answer of run `run_id` as it streams (for progress drafts); empty for a run
     /// that already ended.
     fn follow_text(&self, run_id: &str) -> TextStream;
+    /// Turns running and messages waiting now (no store read).
+    fn activity(&self) -> Activity;
+    /// Why run `run_id` failed; `None` when it did not (still going, answered, stopped,
+    /// or unknown).
+    fn run_error<'a>(&'a self, run_id: &'a str) -> SinkFuture<'a, Option<String>>;
 }
 
 /// The future [`WebhookHandler::handle`] returns: the HTTP status and JSON body to answer.

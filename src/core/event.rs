@@ -102,6 +102,10 @@ pub enum EventKind {
         model: Option<String>,
         /// Tokens over all model calls.
         usage: Usage,
+        /// Calls of the client's own tools the turn stopped at: the client runs them and
+        /// continues the turn with their results ([`crate::core::ClientTurn`]).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<super::ToolCall>,
     },
     /// The turn ended without an answer (committed before this event).
     Failed {

@@ -146,3 +146,35 @@ pub trait Outbound: Send + Sync {
     /// Sends `d.message` to its target and returns the platform's receipt id.
     fn send<'a>(&'a self, d: &'a Delivery) -> SendFuture<'a>;
 }
+
+/// What an API client brings to its turn beside the message (OpenAI `tools`, Ollama's
+/// `/api/chat` as Home Assistant calls it): its system prompt for this turn, tools it runs
+/// itself, and the results of calls to them it ran. A model call of a client tool ends the
+/// turn with the calls for the client ([`crate::core::EventKind::Finished`]'s
+/// `tool_calls`); the client's next request brings the results and the turn goes on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientTurn {
+    /// The client's system prompt, added after Hearth's own for this turn only (Home
+    /// Assistant rewrites it every turn: time, exposed entities, its API prompt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// Tools the client executes; a Hearth tool of the same name is hidden for the turn.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<crate::core::ToolSpec>,
+    /// Results of the client's tool calls, in the order of the calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_results: Vec<ClientToolResult>,
+}
+
+/// The result of one client-run tool call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientToolResult {
+    /// The call's id when the client echoes it (OpenAI `tool_call_id`); Ollama clients
+    /// send none, and results then match pending calls in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    /// The result text.
+    pub content: String,
+}

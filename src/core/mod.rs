@@ -10,13 +10,14 @@ mod queue;
 mod session;
 
 pub use channel::{
-    AccessPolicy, Admission, Binding, Capabilities, ChannelHealth, ChannelInbound, DmPolicy,
-    DmScope, GroupPolicy, HealthEvent, InboundSink, Markup, SinkFuture, TextStream, WebhookFuture,
-    WebhookHandler, listed,
+    AccessPolicy, Activity, Admission, Binding, Capabilities, ChannelHealth, ChannelInbound,
+    DmPolicy, DmScope, GroupPolicy, HealthEvent, InboundSink, Markup, SinkFuture, TextStream,
+    WebhookFuture, WebhookHandler, listed,
 };
 pub use event::{AgentEvent, EventKind, FailoverInfo, ToolOutcome};
 pub use message::{
-    Attachment, Delivery, InboundMessage, Origin, Outbound, OutboundMessage, SendError, SendFuture,
+    Attachment, ClientToolResult, ClientTurn, Delivery, InboundMessage, Origin, Outbound,
+    OutboundMessage, SendError, SendFuture,
 };
 pub use queue::{DropPolicy, QueueDirective, QueueMode, QueueSettings, QueueSettingsPatch};
 pub use session::{DEFAULT_SESSION_KEY, PeerKind, SessionKey, SessionKeyParts};
@@ -132,6 +133,32 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// `ms` (since the Unix epoch) as RFC 3339 in UTC with milliseconds,
+/// `2026-12-05T06:01:02.345Z` (<https://www.rfc-editor.org/rfc/rfc3339>); the civil date
+/// comes from the days-from-civil inverse of
+/// <https://howardhinnant.github.io/date_algorithms.html>.
+pub fn rfc3339_utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
 /// `bytes` bytes from the operating system's random generator (ring's `SystemRandom`, the
 /// one thing in `core` that reads the OS), as `2 * bytes` lowercase hex digits. Used for run
 /// ids, idempotency keys and the gateway token.
@@ -149,6 +176,15 @@ pub fn random_hex(bytes: usize) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::rfc3339_utc;
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_utc(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(rfc3339_utc(1_796_439_662_005), "2026-12-05T03:01:02.005Z");
+    }
+
     #[test]
     fn random_hex_has_the_asked_length_and_differs() {
         let a = super::random_hex(16).expect("rng");

@@ -5,6 +5,7 @@
 use super::{DaemonError, build, io};
 use crate::agent::{Agent, AgentOptions, context};
 use crate::config::{Config, ConfigError};
+use crate::mcp::McpHub;
 use crate::provider::failover::{CallParams, Chain, ModelRef, Route};
 use crate::storage::Store;
 use crate::tool::{BuiltinOptions, Registry, builtin_registry, web_fetch::WebFetchOptions};
@@ -35,11 +36,12 @@ pub fn options(cfg: &Config, workspace: &Path) -> AgentOptions {
     }
 }
 
-/// The built-in tools confined to `workspace` (seeded with the bootstrap files first).
+/// The built-in tools confined to `workspace` (seeded with the bootstrap files first), and
+/// the tools of the MCP servers in `mcp`.
 ///
 /// # Errors
 /// [`DaemonError::Io`] when the workspace cannot be made or opened.
-pub fn tools(cfg: &Config, workspace: &Path) -> Result<Registry, DaemonError> {
+pub fn tools(cfg: &Config, workspace: &Path, mcp: &McpHub) -> Result<Registry, DaemonError> {
     context::seed_workspace(workspace)
         .map_err(io(format!("cannot seed workspace {}", workspace.display())))?;
     let web_fetch = cfg.tools.web_fetch.then(|| WebFetchOptions {
@@ -47,11 +49,15 @@ pub fn tools(cfg: &Config, workspace: &Path) -> Result<Registry, DaemonError> {
         timeout: Duration::from_secs(cfg.tools.web_fetch_timeout_secs),
         max_bytes: cfg.tools.web_fetch_max_bytes,
     });
-    builtin_registry(&BuiltinOptions {
+    let mut reg = builtin_registry(&BuiltinOptions {
         workspace: workspace.to_path_buf(),
         web_fetch,
     })
-    .map_err(io(format!("cannot open workspace {}", workspace.display())))
+    .map_err(io(format!("cannot open workspace {}", workspace.display())))?;
+    for source in mcp.sources() {
+        reg.add_source(source);
+    }
+    Ok(reg)
 }
 
 /// The model chain `models` over `routes`; `key` names the setting in errors.
@@ -83,7 +89,8 @@ pub fn chain(
 }
 
 /// One [`Agent`] per `[agents.<id>]`. Their tools are the built-ins on their own
-/// workspace; long-term memory (indexed from `main`'s workspace) stays `main`'s.
+/// workspace and the MCP servers' tools; long-term memory (indexed from `main`'s workspace)
+/// stays `main`'s.
 ///
 /// # Errors
 /// [`DaemonError`] for a workspace that cannot be made or a chain that cannot be built.
@@ -93,6 +100,7 @@ pub fn extra(
     store: &Store,
     routes: &BTreeMap<String, Route>,
     file: Option<PathBuf>,
+    mcp: &McpHub,
 ) -> Result<Vec<(String, Agent)>, DaemonError> {
     let mut out = Vec::new();
     for (id, e) in &cfg.agents {
@@ -103,7 +111,12 @@ pub fn extra(
         let models = e.model.as_ref().unwrap_or(&cfg.agent.model);
         let key = format!("agents.{id}.model");
         let chain = chain(routes, models, store, &key, file.clone())?;
-        let agent = Agent::new(store.clone(), chain, tools(cfg, &ws)?, options(cfg, &ws));
+        let agent = Agent::new(
+            store.clone(),
+            chain,
+            tools(cfg, &ws, mcp)?,
+            options(cfg, &ws),
+        );
         out.push((id.clone(), agent));
     }
     Ok(out)

@@ -386,3 +386,49 @@ pub fn hooks(config: &Config) -> Result<Option<crate::gateway::HooksOptions>, Co
         allow_request_session_key: h.allow_request_session_key,
     }))
 }
+
+/// The Ollama API options from `[ollama]` (`None` when it is off).
+///
+/// # Errors
+/// [`ConfigError`] when `key` cannot be resolved.
+pub fn ollama(
+    config: &Config,
+) -> Result<Option<crate::gateway::ollama::OllamaOptions>, ConfigError> {
+    let o = &config.ollama;
+    if !o.enabled {
+        return Ok(None);
+    }
+    let key = match &o.key {
+        Some(k) => Some(super::channels::secret(Some(k), "ollama.key")?.into()),
+        None => None,
+    };
+    Ok(Some(crate::gateway::ollama::OllamaOptions {
+        key,
+        conversations: std::sync::Arc::new(
+            crate::gateway::ollama::conversations::Conversations::new(
+                std::time::Duration::from_secs(o.conversation_idle_mins.max(1) * 60),
+            ),
+        ),
+        started_ms: crate::core::now_ms(),
+    }))
+}
+
+/// Hearth's MCP server from `[mcp_server]` (`None` when it is off).
+///
+/// # Errors
+/// [`ConfigError`] when the token cannot be resolved.
+pub fn mcp_server(
+    config: &Config,
+) -> Result<Option<crate::gateway::McpServerOptions>, ConfigError> {
+    let m = &config.mcp_server;
+    if !m.enabled {
+        return Ok(None);
+    }
+    let token = super::channels::secret(m.token.as_ref(), "mcp_server.token")?;
+    Ok(Some(crate::gateway::McpServerOptions {
+        token: token.into(),
+        agent: m.agent.clone().unwrap_or_else(|| "main".into()),
+        ask_timeout: std::time::Duration::from_secs(m.ask_timeout_secs),
+        sessions: Default::default(),
+    }))
+}

@@ -124,7 +124,9 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         "agent.model",
         file.clone(),
     )?;
-    let mut tools = agents::tools(cfg, &workspace)?;
+    // MCP servers connect in the background: a server that is down never delays start-up.
+    let mcp = crate::mcp::start(&cfg.mcp, &workspace);
+    let mut tools = agents::tools(cfg, &workspace, &mcp)?;
     notifier.status("opening memory");
     let memory = build::open_memory(cfg, data_dir, &store)?;
     if let Some(m) = &memory {
@@ -160,7 +162,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
     for sink in crate::gateway::GatewaySink::all() {
         dispatcher.register_outbound(std::sync::Arc::new(sink));
     }
-    for (id, a) in agents::extra(cfg, data_dir, &store, &routes, file)? {
+    for (id, a) in agents::extra(cfg, data_dir, &store, &routes, file, &mcp)? {
         dispatcher.add_agent(&id, a);
     }
     let adapters = channels::register(cfg, &dispatcher, &workspace)?;
@@ -220,6 +222,8 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         auth: Default::default(),
         hooks: build::hooks(cfg)?,
         webhooks: Arc::new(adapters.webhooks.clone()),
+        ollama: build::ollama(cfg)?,
+        mcp: build::mcp_server(cfg)?,
     };
     let discovery = discovery_path(data_dir);
     let doc = serde_json::json!({"url": format!("ws://{local}/"), "port": local.port(), "bind": ip.to_string(), "pid": std::process::id()});
@@ -263,6 +267,8 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         recovered.interrupted.len()
     ));
     let served = main_loop(&notifier, &mut server, local).await;
+    // Stops the MCP connections and kills every stdio server's process group.
+    let _ = tokio::task::spawn_blocking(move || mcp.shutdown()).await;
     if let Some((stop, handle)) = indexer {
         drop(stop);
         // The indexer finishes its current batch (each is committed atomically).

@@ -39,9 +39,14 @@ pub fn agent_payload(ev: &AgentEvent) -> Value {
             "compaction",
             json!({"phase": if *done { "end" } else { "start" }, "compacted": *summarized > 0, "summarized": summarized}),
         ),
-        EventKind::Finished { text, model, usage } => (
+        EventKind::Finished {
+            text,
+            model,
+            usage,
+            tool_calls,
+        } => (
             "lifecycle",
-            json!({"phase": "end", "status": "completed", "text": text, "model": model, "usage": usage, "endedAt": ev.ts_ms}),
+            json!({"phase": "end", "status": "completed", "text": text, "model": model, "usage": usage, "toolCalls": tool_calls, "endedAt": ev.ts_ms}),
         ),
         EventKind::Failed { status, reason } => (
             "lifecycle",

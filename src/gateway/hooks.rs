@@ -183,6 +183,7 @@ fn submission(
         stateless_history: None,
         cursor: None,
         record_only: false,
+        client: None,
     }
 }
 

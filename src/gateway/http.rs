@@ -7,7 +7,10 @@
 
 use super::auth::Refusal;
 use super::{GatewayState, methods};
-use crate::core::{ChatMessage, EventKind, InboundMessage, Origin, Role, SessionKey, now_ms};
+use crate::core::{
+    ChatMessage, ClientToolResult, ClientTurn, EventKind, InboundMessage, Origin, Role, SessionKey,
+    ToolCall, ToolSpec, now_ms,
+};
 use crate::router::{DispatchError, Follow, Followed, RunStatus, Submission};
 use axum::Json;
 use axum::body::Body;
@@ -108,6 +111,9 @@ struct CompletionRequest {
     stream: bool,
     #[serde(default)]
     user: Option<String>,
+    /// The client's own tools: a call of one ends the response with `tool_calls`.
+    #[serde(default)]
+    tools: Vec<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +121,79 @@ struct InMessage {
     role: String,
     #[serde(default)]
     content: Value,
+    #[serde(default)]
+    tool_calls: Vec<InCall>,
+    #[serde(default)]
+    tool_call_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InCall {
+    #[serde(default)]
+    id: String,
+    function: InFunction,
+}
+
+#[derive(Debug, Deserialize)]
+struct InFunction {
+    name: String,
+    #[serde(default)]
+    arguments: Value,
+}
+
+impl InMessage {
+    /// As a Hearth message (`None` for roles Hearth does not keep).
+    fn chat(&self) -> Option<ChatMessage> {
+        let role = match self.role.as_str() {
+            "system" | "developer" => Role::System,
+            "user" => Role::User,
+            "assistant" => Role::Assistant,
+            "tool" => {
+                let id = self.tool_call_id.clone().unwrap_or_default();
+                return Some(ChatMessage::tool_result(
+                    &id,
+                    "",
+                    content_text(&self.content),
+                ));
+            }
+            _ => return None,
+        };
+        let mut m = ChatMessage::text(role, content_text(&self.content));
+        m.tool_calls = self
+            .tool_calls
+            .iter()
+            .map(|c| ToolCall {
+                id: c.id.clone(),
+                name: c.function.name.clone(),
+                // OpenAI sends the arguments as a JSON string; Ollama as an object.
+                arguments: match &c.function.arguments {
+                    Value::String(s) => serde_json::from_str(s).unwrap_or(json!({})),
+                    v => v.clone(),
+                },
+            })
+            .collect();
+        Some(m)
+    }
+}
+
+/// A client tool in OpenAI's and Ollama's shape
+/// (`{"type":"function","function":{name, description, parameters}}`) as a spec; `None`
+/// for entries that are not functions.
+pub(super) fn client_tool(v: &Value) -> Option<ToolSpec> {
+    let f = v.get("function")?;
+    Some(ToolSpec {
+        name: f.get("name")?.as_str()?.to_string(),
+        description: f
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        parameters: f
+            .get("parameters")
+            .cloned()
+            .filter(Value::is_object)
+            .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+    })
 }
 
 /// Text of an OpenAI message `content`: a string or an array of `{type:"text",text}` parts.
@@ -150,20 +229,40 @@ pub async fn chat_completions(
             );
         }
     };
-    let Some(last_user) = req.messages.iter().rposition(|m| m.role == "user") else {
-        return api_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "messages must contain a user message",
-        );
+    // The new part of the request: its last user message, or the tool results after the
+    // last assistant message (a client continuing a turn that stopped at its tools).
+    let tail_from = req
+        .messages
+        .iter()
+        .rposition(|m| m.role != "tool")
+        .map_or(0, |i| i + 1);
+    let continuing = tail_from < req.messages.len();
+    let (history_end, message) = if continuing {
+        (tail_from, String::new())
+    } else {
+        let Some(last_user) = req.messages.iter().rposition(|m| m.role == "user") else {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "messages must contain a user message",
+            );
+        };
+        (last_user, content_text(&req.messages[last_user].content))
     };
-    let message = content_text(&req.messages[last_user].content);
+    let tool_results: Vec<ClientToolResult> = req.messages[tail_from..]
+        .iter()
+        .map(|m| ClientToolResult {
+            call_id: m.tool_call_id.clone(),
+            content: content_text(&m.content),
+        })
+        .collect();
     let header_key = headers
         .get("x-hearth-session-key")
         .and_then(|v| v.to_str().ok());
     let key = header_key
         .map(str::to_string)
         .or_else(|| req.user.as_ref().map(|u| format!("openai-user:{u}")));
+    let stateful = key.is_some();
     let (session_key, stateless_history) = match key {
         Some(k) => match SessionKey::parse(&k) {
             Ok(k) => (k, None),
@@ -176,21 +275,28 @@ pub async fn chat_completions(
             }
         },
         None => {
-            let hist: Vec<ChatMessage> = req.messages[..last_user]
+            let hist: Vec<ChatMessage> = req.messages[..history_end]
                 .iter()
-                .filter_map(|m| {
-                    let role = match m.role.as_str() {
-                        "system" | "developer" => Role::System,
-                        "user" => Role::User,
-                        "assistant" => Role::Assistant,
-                        _ => return None,
-                    };
-                    Some(ChatMessage::text(role, content_text(&m.content)))
-                })
+                .filter_map(InMessage::chat)
                 .collect();
             (SessionKey::main(), Some(hist))
         }
     };
+    let tools: Vec<ToolSpec> = req.tools.iter().filter_map(client_tool).collect();
+    // On a session, Hearth keeps the history; the client's system messages still apply to
+    // this turn. Stateless requests carry theirs in the history.
+    let system: Vec<String> = req
+        .messages
+        .iter()
+        .filter(|m| stateful && (m.role == "system" || m.role == "developer"))
+        .map(|m| content_text(&m.content))
+        .collect();
+    let client =
+        (!tools.is_empty() || !tool_results.is_empty() || !system.is_empty()).then(|| ClientTurn {
+            system: (!system.is_empty()).then(|| system.join("\n\n")),
+            tools,
+            tool_results,
+        });
     let idempotency_key = super::hooks::idempotency_header(&headers);
     let sub = Submission {
         session_key,
@@ -204,6 +310,7 @@ pub async fn chat_completions(
         stateless_history,
         cursor: None,
         record_only: false,
+        client,
     };
     let (acc, follow) = match st.dispatcher.submit(sub).await {
         Ok(a) => a,
@@ -240,9 +347,19 @@ pub async fn chat_completions(
                 .unwrap_or_else(|| format!("run ended as {}", rec.status.as_str()));
             return api_error(StatusCode::BAD_GATEWAY, "server_error", msg);
         }
+        let (message, finish) = if rec.tool_calls.is_empty() {
+            (json!({"role": "assistant", "content": rec.reply}), "stop")
+        } else {
+            let content = rec.reply.filter(|r| !r.is_empty());
+            let calls = openai_calls(&rec.tool_calls, false);
+            (
+                json!({"role": "assistant", "content": content, "tool_calls": calls}),
+                "tool_calls",
+            )
+        };
         return Json(json!({
             "id": id, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": rec.reply}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": {
                 "prompt_tokens": rec.usage.prompt_tokens, "completion_tokens": rec.usage.completion_tokens,
                 "total_tokens": rec.usage.prompt_tokens + rec.usage.completion_tokens,
@@ -327,18 +444,28 @@ async fn sse(
                 step_sent.clear();
                 continue;
             }
-            EventKind::Finished { text, .. } => {
+            EventKind::Finished {
+                text, tool_calls, ..
+            } => {
                 let mut out = Vec::new();
                 if !sent_any {
                     out.push(role());
-                    out.push(chunk(json!({"content": text}), Value::Null));
+                    if !text.is_empty() || tool_calls.is_empty() {
+                        out.push(chunk(json!({"content": text}), Value::Null));
+                    }
                 } else if lagged
                     && let Some(rest) = text.strip_prefix(step_sent.as_str())
                     && !rest.is_empty()
                 {
                     out.push(chunk(json!({"content": rest}), Value::Null));
                 }
-                out.push(chunk(json!({}), json!("stop")));
+                if tool_calls.is_empty() {
+                    out.push(chunk(json!({}), json!("stop")));
+                } else {
+                    let calls = openai_calls(&tool_calls, true);
+                    out.push(chunk(json!({"tool_calls": calls}), Value::Null));
+                    out.push(chunk(json!({}), json!("tool_calls")));
+                }
                 for o in out {
                     if tx.send(o).await.is_err() {
                         return;
@@ -361,8 +488,24 @@ async fn sse(
     let _ = tx.send("data: [DONE]\n\n".to_string()).await;
 }
 
+/// Tool calls in OpenAI's shape (arguments as a JSON string; `index` in stream deltas).
+fn openai_calls(calls: &[ToolCall], delta: bool) -> Vec<Value> {
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut v = json!({"id": c.id, "type": "function",
+                "function": {"name": c.name, "arguments": c.arguments.to_string()}});
+            if delta {
+                v["index"] = json!(i);
+            }
+            v
+        })
+        .collect()
+}
+
 /// A response body fed by a task through a bounded channel.
-fn async_stream<F, Fut>(f: F) -> Body
+pub(super) fn async_stream<F, Fut>(f: F) -> Body
 where
     F: FnOnce(tokio::sync::mpsc::Sender<String>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,

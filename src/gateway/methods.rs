@@ -214,6 +214,7 @@ async fn send(
         stateless_history: None,
         cursor: None,
         record_only: false,
+        client: None,
     };
     let (acc, _) = st.dispatcher.submit(sub).await.map_err(dispatch_err)?;
     Ok(

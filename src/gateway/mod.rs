@@ -10,13 +10,16 @@ mod deliver;
 mod events;
 mod hooks;
 mod http;
+mod mcp;
 mod memory;
 mod methods;
+pub mod ollama;
 mod protocol;
 mod ws;
 
 pub use deliver::GatewaySink;
 pub use hooks::HooksOptions;
+pub use mcp::McpServerOptions;
 pub use protocol::PROTOCOL_VERSION;
 
 use crate::router::Dispatcher;
@@ -53,6 +56,10 @@ pub struct GatewayState {
     /// Channels that receive their platform's events over HTTP, by channel name
     /// (`POST /channels/<name>/webhook`).
     pub webhooks: Arc<std::collections::HashMap<String, Arc<dyn crate::core::WebhookHandler>>>,
+    /// The Ollama API for Home Assistant (`None`: `[ollama] enabled = false`).
+    pub ollama: Option<ollama::OllamaOptions>,
+    /// Hearth's MCP server (`None`: `[mcp_server]` is off and `/mcp` answers 404).
+    pub mcp: Option<McpServerOptions>,
 }
 
 impl GatewayState {
@@ -73,7 +80,9 @@ impl GatewayState {
 }
 
 /// The router: `/` (WebSocket upgrade, or a short text page), `/healthz`, `/readyz`,
-/// `/v1/models`, `/v1/chat/completions`, `/v1/embeddings`, `/hooks/agent`, `/hooks/wake`.
+/// `/v1/models`, `/v1/chat/completions`, `/v1/embeddings`, `/hooks/agent`, `/hooks/wake`,
+/// the Ollama API (`/api/*`, also under `/ollama/<key>/`) and the MCP server (`/mcp`,
+/// `/mcp/sse`, also under `/mcp/<token>/`).
 pub fn router(state: GatewayState) -> Router {
     Router::new()
         .route("/", get(ws::upgrade))
@@ -86,6 +95,8 @@ pub fn router(state: GatewayState) -> Router {
         .route("/hooks/agent", post(hooks::agent))
         .route("/hooks/wake", post(hooks::wake))
         .route("/channels/{name}/webhook", post(hooks::channel_webhook))
+        .merge(ollama::routes())
+        .merge(mcp::routes())
         .with_state(state)
 }
 

@@ -3,7 +3,7 @@
 //! conversation without a run (`message.send`).
 
 use super::{DispatchError, Dispatcher};
-use crate::core::{ChannelHealth, HealthEvent, Origin, now_ms};
+use crate::core::{Activity, ChannelHealth, HealthEvent, Origin, now_ms};
 use serde::Serialize;
 
 /// The gateway's own channels (WebSocket, HTTP, webhooks): not chat platforms, so never a
@@ -59,6 +59,15 @@ impl Dispatcher {
                 h.last_error = Some(e);
                 h.last_error_ms = Some(now);
             }
+        }
+    }
+
+    /// Turns running and messages waiting in the lanes now.
+    pub fn activity(&self) -> Activity {
+        let lanes = self.inner.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        Activity {
+            running: lanes.values().filter(|l| l.running.is_some()).count(),
+            queued: lanes.values().map(|l| l.queue.len()).sum(),
         }
     }
 

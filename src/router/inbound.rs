@@ -6,11 +6,11 @@
 //! never twice. Also the pairing operations for operators (list, approve, reject).
 
 use super::command::ChatCommand;
-use super::{Cursor, DispatchError, Dispatcher, Followed, Submission};
+use super::{Cursor, DispatchError, Dispatcher, Followed, RunStatus, Submission};
 use crate::core::{
-    AccessPolicy, Admission, Binding, ChannelInbound, DmPolicy, DmScope, EventKind, GroupPolicy,
-    HealthEvent, InboundSink, Origin, PeerKind, SessionKeyParts, SinkFuture, TextStream, listed,
-    now_ms,
+    AccessPolicy, Activity, Admission, Binding, ChannelInbound, DmPolicy, DmScope, EventKind,
+    GroupPolicy, HealthEvent, InboundSink, Origin, PeerKind, SessionKeyParts, SinkFuture,
+    TextStream, listed, now_ms,
 };
 
 use std::collections::HashMap;
@@ -217,6 +217,7 @@ impl ChannelGate {
             stateless_history: None,
             cursor: cursor.clone(),
             record_only: m.redelivered == Some(false),
+            client: None,
         };
         match self.d.submit(sub).await {
             Ok((acc, _)) if acc.deduped => Ok(Admission::Duplicate { run_id: acc.run_id }),
@@ -292,6 +293,22 @@ impl InboundSink for ChannelGate {
                 }
             },
         ))
+    }
+
+    fn activity(&self) -> Activity {
+        self.d.activity()
+    }
+
+    fn run_error<'a>(&'a self, run_id: &'a str) -> SinkFuture<'a, Option<String>> {
+        Box::pin(async move {
+            match self.d.wait(run_id, Duration::ZERO).await {
+                Ok(r) if r.status == RunStatus::Failed => {
+                    Ok(Some(r.error.unwrap_or_else(|| "unknown error".into())))
+                }
+                Ok(_) | Err(DispatchError::UnknownRun(_)) => Ok(None),
+                Err(e) => Err(e.to_string()),
+            }
+        })
     }
 
     fn wait_run<'a>(&'a self, run_id: &'a str, timeout: Duration) -> SinkFuture<'a, bool> {

@@ -123,6 +123,8 @@ pub struct Submission {
     /// platform id may come again later for another message (MQTT packet ids), while a
     /// redelivery of this one would be looked up.
     pub record_only: bool,
+    /// An API client's system prompt, tools and tool results for the turn.
+    pub client: Option<crate::core::ClientTurn>,
 }
 
 /// The acknowledgement of a [`Submission`], given only after it was committed.
@@ -270,6 +272,22 @@ impl Dispatcher {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.to_string(), agent);
+    }
+
+    /// The ids of the agents runs can go to: `main` first, then the others sorted.
+    pub fn agent_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .inner
+            .agents
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .filter(|k| *k != "main")
+            .cloned()
+            .collect();
+        ids.sort();
+        ids.insert(0, "main".into());
+        ids
     }
 
     /// Registers the sink that delivers the outbox rows of `sink.channel()` (replacing an
@@ -487,6 +505,8 @@ fn new_run_id() -> String {
     format!("run_{hex}")
 }
 
+#[cfg(test)]
+mod client_tools_tests;
 #[cfg(test)]
 mod inbound_tests;
 #[cfg(test)]

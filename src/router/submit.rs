@@ -28,7 +28,12 @@ impl Dispatcher {
         if inner.shutdown.is_cancelled() {
             return Err(DispatchError::ShuttingDown);
         }
-        if sub.message.text.trim().is_empty() && sub.message.attachments.is_empty() {
+        let has_results = sub
+            .client
+            .as_ref()
+            .is_some_and(|c| !c.tool_results.is_empty());
+        if sub.message.text.trim().is_empty() && sub.message.attachments.is_empty() && !has_results
+        {
             return Err(DispatchError::Invalid("message is empty".into()));
         }
         if sub.stateless_history.is_none()
@@ -66,6 +71,7 @@ impl Dispatcher {
             lane: lane_key.clone(),
             message: sub.message,
             stateless_history: sub.stateless_history,
+            client: sub.client,
             accepted_ms: crate::core::now_ms(),
             taken_by: None,
         };

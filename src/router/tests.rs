@@ -20,6 +20,8 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 pub(super) enum Reply {
     Text(&'static str),
     Tool,
+    /// Calls these tools (ids `call_<name>`).
+    Calls(&'static [&'static str]),
     /// Wait for the test's release (or the cancel switch), then reply.
     Hold(Box<Reply>),
 }
@@ -64,6 +66,17 @@ impl Provider for Scripted {
                     name: "note".into(),
                     arguments: serde_json::json!({}),
                 }],
+                ..ChatMessage::text(Role::Assistant, "")
+            },
+            Some(Reply::Calls(names)) => ChatMessage {
+                tool_calls: names
+                    .iter()
+                    .map(|n| ToolCall {
+                        id: format!("call_{n}"),
+                        name: n.to_string(),
+                        arguments: serde_json::json!({"name": "kitchen"}),
+                    })
+                    .collect(),
                 ..ChatMessage::text(Role::Assistant, "")
             },
             Some(Reply::Text(t)) => {
@@ -254,6 +267,7 @@ impl Rig {
                 stateless_history: None,
                 cursor: None,
                 record_only: false,
+                client: None,
             })
             .await
     }
@@ -273,7 +287,7 @@ impl Rig {
 }
 
 /// Every event up to the final one.
-async fn events(mut f: Follow) -> Vec<EventKind> {
+pub(super) async fn events(mut f: Follow) -> Vec<EventKind> {
     let mut out = Vec::new();
     while let Some(x) = f.next().await {
         if let Followed::Event(ev) = x {
@@ -535,6 +549,7 @@ async fn a_stateless_request_does_not_wait_for_the_main_session() {
             stateless_history: Some(Vec::new()),
             cursor: None,
             record_only: false,
+            client: None,
         })
         .await
         .expect("stateless");

@@ -29,6 +29,9 @@ pub struct InboxEntry {
     /// (nothing is kept in a transcript).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stateless_history: Option<Vec<ChatMessage>>,
+    /// An API client's system prompt, tools and tool results for the turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<crate::core::ClientTurn>,
     /// When it was accepted, ms since the epoch.
     pub accepted_ms: u64,
     /// The run id of the turn that took it; `None` while it is queued.

@@ -152,6 +152,10 @@ pub struct RunRecord {
     /// (queued messages merged into one turn, or steered into a running one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turn: Option<String>,
+    /// Calls of the client's own tools the turn ended with (the client runs them and
+    /// sends the results in its next request).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<crate::core::ToolCall>,
 }
 
 impl RunRecord {
@@ -164,6 +168,7 @@ impl RunRecord {
                 text: self.reply.clone().unwrap_or_default(),
                 model: self.model.clone(),
                 usage: self.usage,
+                tool_calls: self.tool_calls.clone(),
             },
             s => EventKind::Failed {
                 status: s.as_str().to_string(),
@@ -189,6 +194,7 @@ impl RunRecord {
             usage: Usage::default(),
             tool_steps: 0,
             turn: None,
+            tool_calls: Vec::new(),
         }
     }
 }

@@ -96,6 +96,7 @@ fn running_index_follows_status() {
         usage: Default::default(),
         tool_steps: 0,
         turn: None,
+        tool_calls: Vec::new(),
     };
     let mut w = s.write_txn().expect("w");
     s.put_run(&mut w, &rec).expect("put");

@@ -41,6 +41,10 @@ pub enum ToolError {
     /// No tool of that name is registered.
     #[error("unknown tool {0:?}")]
     Unknown(String),
+    /// A tool served by another process (an MCP server) failed, timed out or is
+    /// unreachable; the message names the server.
+    #[error("{0}")]
+    External(String),
 }
 
 impl ToolError {
@@ -65,10 +69,22 @@ pub trait Tool: Send + Sync {
     fn call(&self, args: &serde_json::Value) -> Result<String, ToolError>;
 }
 
-/// The set of tools offered to one agent, by name.
+/// Tools whose set changes while the gateway runs (an MCP server's list): asked for its
+/// specs at every model call.
+pub trait ToolSource: Send + Sync {
+    /// The tools it offers now.
+    fn specs(&self) -> Vec<ToolSpec>;
+
+    /// Runs tool `name`, or `None` when the source has no tool of that name.
+    fn call(&self, name: &str, args: &serde_json::Value) -> Option<Result<String, ToolError>>;
+}
+
+/// The set of tools offered to one agent, by name: fixed tools, then the tools of its
+/// sources (a fixed tool wins a name clash).
 #[derive(Clone, Default)]
 pub struct Registry {
     tools: BTreeMap<String, Arc<dyn Tool>>,
+    sources: Vec<Arc<dyn ToolSource>>,
 }
 
 impl Registry {
@@ -82,25 +98,51 @@ impl Registry {
         self.tools.insert(tool.spec().name, tool);
     }
 
-    /// Specs of every tool, sorted by name.
+    /// Adds a source of changing tools.
+    pub fn add_source(&mut self, source: Arc<dyn ToolSource>) {
+        self.sources.push(source);
+    }
+
+    /// Specs of every tool: the fixed ones sorted by name, then each source's in its order
+    /// (names a fixed tool already has are left out).
     pub fn specs(&self) -> Vec<ToolSpec> {
-        self.tools.values().map(|t| t.spec()).collect()
+        let mut out: Vec<ToolSpec> = self.tools.values().map(|t| t.spec()).collect();
+        for s in &self.sources {
+            out.extend(
+                s.specs()
+                    .into_iter()
+                    .filter(|t| !self.tools.contains_key(&t.name)),
+            );
+        }
+        out
     }
 
     /// Calls tool `name`.
     ///
     /// # Errors
-    /// [`ToolError::Unknown`] for an unregistered name, else the tool's own error.
+    /// [`ToolError::Unknown`] for a name no tool or source has, else the tool's own error.
     pub fn call(&self, name: &str, args: &serde_json::Value) -> Result<String, ToolError> {
-        match self.tools.get(name) {
-            Some(t) => t.call(args),
-            None => Err(ToolError::Unknown(name.to_string())),
+        if let Some(t) = self.tools.get(name) {
+            return t.call(args);
         }
+        self.sources
+            .iter()
+            .find_map(|s| s.call(name, args))
+            .unwrap_or_else(|| Err(ToolError::Unknown(name.to_string())))
     }
 
-    /// Whether no tool is registered.
+    /// Whether the registry offers a tool of that name now.
+    pub fn has(&self, name: &str) -> bool {
+        self.tools.contains_key(name)
+            || self
+                .sources
+                .iter()
+                .any(|s| s.specs().iter().any(|t| t.name == name))
+    }
+
+    /// Whether no tool is registered and no source is attached.
     pub fn is_empty(&self) -> bool {
-        self.tools.is_empty()
+        self.tools.is_empty() && self.sources.is_empty()
     }
 }
 

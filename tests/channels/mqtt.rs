@@ -13,11 +13,7 @@ fn mqtt_requests_get_answers_on_the_reply_topic_and_availability_follows_the_gat
     let custom = broker.subscribe("kitchen/answers");
     let cfg = fake_config(&[("fake", &fake.base_url())]) + &mqtt_config(&broker, "");
     let mut gw = Gateway::start(&root, &cfg);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while broker.retained("hearth/availability").as_deref() != Some("online") {
-        assert!(Instant::now() < deadline, "no retained online");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    broker.wait_retained("hearth/availability", 10, |m| m == "online");
 
     broker.publish(
         "hearth/request",
@@ -77,11 +73,7 @@ fn mqtt_requests_get_answers_on_the_reply_topic_and_availability_follows_the_gat
         .expect("status");
     assert!(String::from_utf8_lossy(&st.stdout).contains("mqtt/default: connected"));
     gw.kill();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while broker.retained("hearth/availability").as_deref() != Some("offline") {
-        assert!(Instant::now() < deadline, "no last will after the kill");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    broker.wait_retained("hearth/availability", 20, |m| m == "offline");
     // Published while the gateway is down: kept by the broker for its persistent session.
     broker.publish(
         "hearth/request",
@@ -94,11 +86,7 @@ fn mqtt_requests_get_answers_on_the_reply_topic_and_availability_follows_the_gat
             .any(|l| l.contains("while-down") && l.contains("anyone home?")),
         "{got:?}"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while broker.retained("hearth/availability").as_deref() != Some("online") {
-        assert!(Instant::now() < deadline, "not online after the restart");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    broker.wait_retained("hearth/availability", 10, |m| m == "online");
 }
 
 #[test]

@@ -177,6 +177,32 @@ impl Broker {
         (!s.is_empty()).then_some(s)
     }
 
+    /// Waits up to `secs` for a retained message on `topic` that `ok` accepts; returns it.
+    pub fn wait_retained(&self, topic: &str, secs: u64, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let got = self.retained(topic);
+            if let Some(m) = got.as_deref().filter(|m| ok(m)) {
+                return m.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no fitting retained message on {topic} in {secs}s; last: {got:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Deletes the retained message of `topic` (an empty retained publish).
+    pub fn clear_retained(&self, topic: &str) {
+        let st = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-q", "1", "-r", "-n", "-t", topic])
+            .status()
+            .expect("mosquitto_pub");
+        assert!(st.success(), "clearing {topic}");
+    }
+
     /// Subscribes to `topic` at QoS 1; every payload received is collected.
     pub fn subscribe(&self, topic: &str) -> Subscriber {
         // stdbuf: mosquitto_sub's stdout is block-buffered on a pipe.
