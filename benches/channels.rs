@@ -18,17 +18,6 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn rss_kib(gw: &Gateway) -> u64 {
-    let disc = std::fs::read_to_string(gw.data_dir().join("gateway.json")).expect("gateway.json");
-    let v: serde_json::Value = serde_json::from_str(&disc).expect("json");
-    let pid = v["pid"].as_u64().expect("pid");
-    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    st.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|r| r.trim().trim_end_matches(" kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 fn main() {
     let n: usize = std::env::args()
         .skip(1)
@@ -40,7 +29,7 @@ fn main() {
     let root = temp_dir("bench-bare");
     let bare = Gateway::start(&root, &base);
     std::thread::sleep(Duration::from_secs(5));
-    let bare_rss = rss_kib(&bare);
+    let bare_rss = bare.rss_kib();
     drop(bare);
 
     let root = temp_dir("bench-channels");
@@ -63,7 +52,7 @@ fn main() {
         60,
     );
     std::thread::sleep(Duration::from_secs(5));
-    let ch_rss = rss_kib(&gw);
+    let ch_rss = gw.rss_kib();
     println!(
         "idle RSS: bare gateway {bare_rss} KiB; with Telegram, MQTT and Matrix connected {ch_rss} KiB (+{} KiB)",
         ch_rss.saturating_sub(bare_rss)
@@ -112,6 +101,6 @@ fn main() {
     println!(
         "MQTT end to end: {n} requests from 20 senders answered in {secs:.2} s = {:.0} messages/s; gateway RSS after {} KiB",
         n as f64 / secs,
-        rss_kib(&gw)
+        gw.rss_kib()
     );
 }

@@ -19,17 +19,6 @@ use serde_json::json;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-fn rss_kib(gw: &Gateway) -> u64 {
-    let disc = std::fs::read_to_string(gw.data_dir().join("gateway.json")).expect("gateway.json");
-    let v: serde_json::Value = serde_json::from_str(&disc).expect("json");
-    let pid = v["pid"].as_u64().expect("pid");
-    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    st.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|r| r.trim().trim_end_matches(" kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -76,7 +65,7 @@ fn main() {
     let root = temp_dir("bench-ha");
     let gw = Gateway::start(&root, &base);
     std::thread::sleep(Duration::from_secs(5));
-    let bare_rss = rss_kib(&gw);
+    let bare_rss = gw.rss_kib();
     let system = "You are a voice assistant for Home Assistant.\nAn overview of the areas and the devices in this smart home:\n- names: Kitchen Light\n  domain: light\n  state: 'off'\n".repeat(8);
     let tool = json!({"type": "function", "function": {"name": "HassTurnOn", "description": "Turns on/opens a device or entity",
         "parameters": {"type": "object", "properties": {"name": {"type": "string"}, "domain": {"type": "array"}}}}});
@@ -131,7 +120,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(300));
     }
     std::thread::sleep(Duration::from_secs(5));
-    let mcp_rss = rss_kib(&gw);
+    let mcp_rss = gw.rss_kib();
     println!(
         "idle RSS: bare gateway {bare_rss} KiB; with an MCP server (stdio) connected {mcp_rss} KiB (+{} KiB)",
         mcp_rss.saturating_sub(bare_rss)

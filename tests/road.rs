@@ -298,7 +298,7 @@ fn a_slow_sse_client_gets_every_chunk_and_done() {
         long.len()
     );
     assert!(
-        gw.log().contains("SSE client too slow"),
+        gw.log().contains("streaming client too slow"),
         "the client did lag"
     );
 }

@@ -116,6 +116,36 @@ pub(crate) fn authorize(
     }
 }
 
+/// The bearer token of `Authorization: Bearer …`, if any.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// The HTTP answer to a refused token: 429 with `Retry-After` (seconds, at least 1) during a
+/// lockout, else 401 with `unauthorized`; `body(status, message)` shapes it the way the
+/// endpoint's other errors look.
+pub(crate) fn refusal(
+    r: Refusal,
+    unauthorized: &str,
+    body: impl Fn(axum::http::StatusCode, String) -> axum::response::Response,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    match r {
+        Refusal::Locked(l) => {
+            let mut resp = body(StatusCode::TOO_MANY_REQUESTS, l.to_string());
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(l.retry_after.as_secs().max(1)),
+            );
+            resp
+        }
+        _ => body(StatusCode::UNAUTHORIZED, unauthorized.to_string()),
+    }
+}
+
 /// One address's record.
 #[derive(Debug, Clone, Copy)]
 struct Entry {

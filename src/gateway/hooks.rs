@@ -9,7 +9,6 @@
 //! `POST /channels/<name>/webhook`, handed to the channel's [`crate::core::WebhookHandler`].
 
 use super::GatewayState;
-use super::auth::Refusal;
 use crate::core::{InboundMessage, Origin, SessionKey, now_ms};
 use crate::router::{DispatchError, Submission};
 use axum::Json;
@@ -97,37 +96,22 @@ fn refuse(st: &GatewayState, addr: SocketAddr, headers: &HeaderMap, uri: &Uri) -
             "a token in the query string is refused (it ends up in logs); send Authorization: Bearer <token> or x-hearth-token",
         ));
     }
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| {
-            ["x-hearth-token", "x-openclaw-token"]
-                .iter()
-                .find_map(|n| headers.get(*n).and_then(|v| v.to_str().ok()))
-        });
+    let presented = super::auth::bearer(headers).or_else(|| {
+        ["x-hearth-token", "x-openclaw-token"]
+            .iter()
+            .find_map(|n| headers.get(*n).and_then(|v| v.to_str().ok()))
+    });
     let peer = super::auth::Peer {
         addr: addr.ip(),
         browser: headers.contains_key(header::ORIGIN),
     };
-    match super::auth::authorize(&st.auth, Some(&h.token), peer, presented) {
-        Ok(()) => None,
-        Err(Refusal::Locked(l)) => {
-            let mut r = reply(
-                StatusCode::TOO_MANY_REQUESTS,
-                json!({"ok": false, "error": l.to_string()}),
-            );
-            r.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from(l.retry_after.as_secs().max(1)),
-            );
-            Some(r)
-        }
-        Err(_) => Some(reply(
-            StatusCode::UNAUTHORIZED,
-            json!({"ok": false, "error": "missing or wrong hook token"}),
-        )),
-    }
+    super::auth::authorize(&st.auth, Some(&h.token), peer, presented)
+        .err()
+        .map(|r| {
+            super::auth::refusal(r, "missing or wrong hook token", |status, m| {
+                reply(status, json!({"ok": false, "error": m}))
+            })
+        })
 }
 
 fn body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, Box<Response>> {

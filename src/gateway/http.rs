@@ -5,13 +5,13 @@
 //! OpenAI's `user` field as `openai-user:<user>`); otherwise it is stateless: the client's
 //! messages are the context and no transcript is kept (the run record still is).
 
-use super::auth::Refusal;
+use super::relay::{Piece, Relay};
 use super::{GatewayState, methods};
 use crate::core::{
-    ChatMessage, ClientToolResult, ClientTurn, EventKind, InboundMessage, Origin, Role, SessionKey,
-    ToolCall, ToolSpec, now_ms,
+    ChatMessage, ClientToolResult, ClientTurn, InboundMessage, Origin, Role, SessionKey, ToolCall,
+    ToolSpec, now_ms,
 };
-use crate::router::{DispatchError, Follow, Followed, RunStatus, Submission};
+use crate::router::{DispatchError, Follow, RunStatus, Submission};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
@@ -56,31 +56,18 @@ pub(super) fn unauthorized(
     addr: SocketAddr,
     headers: &HeaderMap,
 ) -> Option<Response> {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let presented = super::auth::bearer(headers);
     let browser = headers.contains_key(header::ORIGIN);
-    match st.authorize(addr, browser, presented) {
-        Ok(()) => None,
-        Err(Refusal::Locked(l)) => {
-            let mut r = api_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limit_error",
-                l.to_string(),
-            );
-            r.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from(l.retry_after.as_secs().max(1)),
-            );
-            Some(r)
-        }
-        Err(_) => Some(api_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "missing or wrong bearer token",
-        )),
-    }
+    st.authorize(addr, browser, presented).err().map(|r| {
+        super::auth::refusal(r, "missing or wrong bearer token", |status, m| {
+            let kind = if status == StatusCode::TOO_MANY_REQUESTS {
+                "rate_limit_error"
+            } else {
+                "invalid_request_error"
+            };
+            api_error(status, kind, m)
+        })
+    })
 }
 
 /// `GET /v1/models`: the model chain in OpenAI's list shape.
@@ -314,14 +301,7 @@ pub async fn chat_completions(
     };
     let (acc, follow) = match st.dispatcher.submit(sub).await {
         Ok(a) => a,
-        Err(e) => {
-            let status = match e {
-                DispatchError::Invalid(_) => StatusCode::BAD_REQUEST,
-                DispatchError::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
-                _ => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            return api_error(status, "server_error", e.to_string());
-        }
+        Err(e) => return api_error(refused_status(&e), "server_error", e.to_string()),
     };
     let id = format!("chatcmpl-{}", acc.run_id.trim_start_matches("run_"));
     let created = now_ms() / 1000;
@@ -380,83 +360,41 @@ pub async fn chat_completions(
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-/// Streams one run as OpenAI chunks. Nothing is written before the first content, so a
-/// failover before any text restarts invisibly; a failover after text was sent ends the
-/// stream with an error (the client never sees a spliced answer). A follower that lagged
-/// stops forwarding deltas and ends with the rest of the final answer after what it had
-/// sent, read from the committed text.
+/// Streams one run as OpenAI chunks (what is sent when: [`super::relay`]).
 async fn sse(
     mut follow: Follow,
     tx: tokio::sync::mpsc::Sender<String>,
     chunk: impl Fn(Value, Value) -> String,
 ) {
     let role = || chunk(json!({"role": "assistant", "content": ""}), Value::Null);
-    let mut sent_any = false;
-    let mut step_sent = String::new();
-    let mut lagged = false;
     let error = |m: &str| {
         format!(
             "data: {}\n\n",
             json!({"error": {"message": m, "type": "server_error"}})
         )
     };
+    let mut relay = Relay::default();
     while let Some(item) = follow.next().await {
-        let ev = match item {
-            Followed::Lagged(n) => {
-                if !lagged {
-                    tracing::debug!(
-                        missed = n,
-                        "SSE client too slow; the rest of the answer follows from the committed text"
-                    );
-                }
-                lagged = true;
-                continue;
-            }
-            Followed::Event(ev) => ev,
+        let first = !relay.started();
+        let Some(piece) = relay.step(item) else {
+            continue;
         };
-        let out = match ev.kind {
-            // After a lag the deltas no longer follow what was sent; the rest comes from
-            // the committed text at the end.
-            EventKind::Delta { .. } if lagged => continue,
-            EventKind::Delta { text } => {
-                step_sent.push_str(&text);
-                let mut out = Vec::new();
-                if !sent_any {
-                    sent_any = true;
+        let mut out = Vec::new();
+        let end = match piece {
+            Piece::Text(text) => {
+                if first {
                     out.push(role());
                 }
                 out.push(chunk(json!({"content": text}), Value::Null));
-                out
+                false
             }
-            EventKind::ToolStarted { .. } => {
-                step_sent.clear();
-                continue;
-            }
-            EventKind::Failover(f) if f.void_partial && sent_any => {
-                let m = format!(
-                    "the model {} failed after part of its answer was sent ({}); the fallback's answer cannot be spliced onto it, ask again",
-                    f.model, f.message
-                );
-                let _ = tx.send(error(&m)).await;
-                break;
-            }
-            EventKind::Failover(_) => {
-                step_sent.clear();
-                continue;
-            }
-            EventKind::Finished {
-                text, tool_calls, ..
+            Piece::Done {
+                rest, tool_calls, ..
             } => {
-                let mut out = Vec::new();
-                if !sent_any {
+                if first {
                     out.push(role());
-                    if !text.is_empty() || tool_calls.is_empty() {
-                        out.push(chunk(json!({"content": text}), Value::Null));
-                    }
-                } else if lagged
-                    && let Some(rest) = text.strip_prefix(step_sent.as_str())
-                    && !rest.is_empty()
-                {
+                }
+                if !rest.is_empty() || (first && tool_calls.is_empty()) {
                     out.push(chunk(json!({"content": rest}), Value::Null));
                 }
                 if tool_calls.is_empty() {
@@ -466,26 +404,33 @@ async fn sse(
                     out.push(chunk(json!({"tool_calls": calls}), Value::Null));
                     out.push(chunk(json!({}), json!("tool_calls")));
                 }
-                for o in out {
-                    if tx.send(o).await.is_err() {
-                        return;
-                    }
-                }
-                break;
+                true
             }
-            EventKind::Failed { reason, .. } => {
-                let _ = tx.send(error(&reason)).await;
-                break;
+            Piece::Error(m) => {
+                out.push(error(&m));
+                true
             }
-            _ => continue,
         };
         for o in out {
             if tx.send(o).await.is_err() {
                 return;
             }
         }
+        if end {
+            break;
+        }
     }
     let _ = tx.send("data: [DONE]\n\n".to_string()).await;
+}
+
+/// The HTTP status of a submission the dispatcher refused: 400 for a bad request, 429 for a
+/// full queue, else 503.
+pub(super) fn refused_status(e: &DispatchError) -> StatusCode {
+    match e {
+        DispatchError::Invalid(_) => StatusCode::BAD_REQUEST,
+        DispatchError::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    }
 }
 
 /// Tool calls in OpenAI's shape (arguments as a JSON string; `index` in stream deltas).

@@ -15,6 +15,7 @@ mod memory;
 mod methods;
 pub mod ollama;
 mod protocol;
+mod relay;
 mod ws;
 
 pub use deliver::GatewaySink;
@@ -95,8 +96,8 @@ pub fn router(state: GatewayState) -> Router {
         .route("/hooks/agent", post(hooks::agent))
         .route("/hooks/wake", post(hooks::wake))
         .route("/channels/{name}/webhook", post(hooks::channel_webhook))
-        .merge(ollama::routes())
-        .merge(mcp::routes())
+        .merge(ollama::routes(state.clone()))
+        .merge(mcp::routes(state.clone()))
         .with_state(state)
 }
 

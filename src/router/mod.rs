@@ -127,6 +127,27 @@ pub struct Submission {
     pub client: Option<crate::core::ClientTurn>,
 }
 
+impl Submission {
+    /// `text` from `origin` for `session_key`, received now: no idempotency key, history,
+    /// cursor or client context.
+    pub fn new(session_key: SessionKey, origin: crate::core::Origin, text: String) -> Self {
+        Self {
+            session_key,
+            message: InboundMessage {
+                origin,
+                text,
+                attachments: Vec::new(),
+                ts_ms: crate::core::now_ms(),
+            },
+            idempotency_key: None,
+            stateless_history: None,
+            cursor: None,
+            record_only: false,
+            client: None,
+        }
+    }
+}
+
 /// The acknowledgement of a [`Submission`], given only after it was committed.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -229,6 +229,16 @@ impl Gateway {
         std::fs::read_to_string(self.root.join("gateway.log")).unwrap_or_default()
     }
 
+    /// The gateway process's resident set size (`VmRSS` of `/proc/<pid>/status`), KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().expect("running").id();
+        let st = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        st.lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|r| r.trim().trim_end_matches(" kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn http(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

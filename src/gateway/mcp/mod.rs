@@ -17,7 +17,7 @@
 mod rpc;
 
 use super::GatewayState;
-use super::auth::{Peer, Refusal};
+use super::auth::Peer;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -49,8 +49,8 @@ pub struct McpServerOptions {
     pub sessions: Arc<Mutex<HashMap<String, mpsc::Sender<String>>>>,
 }
 
-/// The routes, with and without the `/mcp/{key}` prefix.
-pub fn routes() -> axum::Router<GatewayState> {
+/// The routes, with and without the `/mcp/{key}` prefix, each behind the token check.
+pub fn routes(state: GatewayState) -> axum::Router<GatewayState> {
     axum::Router::new()
         .route("/mcp", post(streamable).get(no_stream).delete(no_stream))
         .route("/mcp/sse", get(sse_open))
@@ -61,6 +61,22 @@ pub fn routes() -> axum::Router<GatewayState> {
         )
         .route("/mcp/{key}/sse", get(sse_open))
         .route("/mcp/{key}/messages", post(sse_post))
+        .route_layer(axum::middleware::from_fn_with_state(state, gate))
+}
+
+/// Runs the request only when [`refuse`] lets it through.
+async fn gate(
+    State(st): State<GatewayState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    key: KeyPath,
+    headers: HeaderMap,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match refuse(&st, addr, &headers, key_of(&key)) {
+        Some(r) => r,
+        None => next.run(req).await,
+    }
 }
 
 fn plain(status: StatusCode, text: impl Into<String>) -> Response {
@@ -93,31 +109,20 @@ fn refuse(
             ));
         }
     }
-    let presented = path_key.or_else(|| {
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-    });
+    let presented = path_key.or_else(|| super::auth::bearer(headers));
     let peer = Peer {
         addr: addr.ip(),
         browser: headers.contains_key(header::ORIGIN),
     };
-    match super::auth::authorize(&st.auth, Some(&opts.token), peer, presented) {
-        Ok(()) => None,
-        Err(Refusal::Locked(l)) => {
-            let mut r = plain(StatusCode::TOO_MANY_REQUESTS, format!("{l}\n"));
-            r.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from(l.retry_after.as_secs().max(1)),
-            );
-            Some(r)
-        }
-        Err(_) => Some(plain(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong token: send [mcp_server] token as a bearer token, or use the URL /mcp/<token>/sse\n",
-        )),
-    }
+    super::auth::authorize(&st.auth, Some(&opts.token), peer, presented)
+        .err()
+        .map(|r| {
+            super::auth::refusal(
+                r,
+                "missing or wrong token: send [mcp_server] token as a bearer token, or use the URL /mcp/<token>/sse",
+                |status, m| plain(status, format!("{m}\n")),
+            )
+        })
 }
 
 type KeyPath = Option<Path<String>>;
@@ -140,14 +145,9 @@ async fn no_stream() -> Response {
 /// `POST /mcp`: one JSON-RPC message (or a batch, as 2025-03-26 allowed).
 async fn streamable(
     State(st): State<GatewayState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    key: KeyPath,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(r) = refuse(&st, addr, &headers, key_of(&key)) {
-        return r;
-    }
     if let Some(v) = headers
         .get("mcp-protocol-version")
         .and_then(|v| v.to_str().ok())
@@ -198,15 +198,7 @@ async fn streamable(
 }
 
 /// `GET /mcp/sse`: a 2024-11-05 session; the first event names where to POST.
-async fn sse_open(
-    State(st): State<GatewayState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    key: KeyPath,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(r) = refuse(&st, addr, &headers, key_of(&key)) {
-        return r;
-    }
+async fn sse_open(State(st): State<GatewayState>, key: KeyPath) -> Response {
     let Some(opts) = st.mcp.clone() else {
         return plain(StatusCode::NOT_FOUND, "the MCP server is off\n");
     };
@@ -271,15 +263,9 @@ async fn sse_open(
 /// stream.
 async fn sse_post(
     State(st): State<GatewayState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    key: KeyPath,
     Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(r) = refuse(&st, addr, &headers, key_of(&key)) {
-        return r;
-    }
     let Some(opts) = st.mcp.clone() else {
         return plain(StatusCode::NOT_FOUND, "the MCP server is off\n");
     };

@@ -5,7 +5,7 @@
 //! hand it one parsed message and send back what it returns.
 
 use super::super::GatewayState;
-use crate::core::{InboundMessage, Origin, SessionKey, ToolSpec, now_ms};
+use crate::core::{Origin, SessionKey, ToolSpec};
 use crate::memory::tools::{MemoryGetTool, MemorySearchTool};
 use crate::router::{RunStatus, Submission};
 use crate::tool::Tool;
@@ -149,20 +149,7 @@ async fn ask(st: &GatewayState, id: &Value, args: &Value) -> Value {
         Ok(k) => k,
         Err(e) => return error(id, INVALID_PARAMS, format!("session: {e}")),
     };
-    let sub = Submission {
-        session_key: key,
-        message: InboundMessage {
-            origin: Origin::gateway("http"),
-            text: message.to_string(),
-            attachments: Vec::new(),
-            ts_ms: now_ms(),
-        },
-        idempotency_key: None,
-        stateless_history: None,
-        cursor: None,
-        record_only: false,
-        client: None,
-    };
+    let sub = Submission::new(key, Origin::gateway("http"), message.to_string());
     let acc = match st.dispatcher.submit(sub).await {
         Ok((acc, _)) => acc,
         Err(e) => return text_result(id, format!("not accepted: {e}"), true),

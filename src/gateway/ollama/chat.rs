@@ -7,20 +7,20 @@
 //! `message` (the `ollama` client requires it), the last with `done: true` and the
 //! counters; `stream: false` answers one object.
 
+use super::super::relay::{Piece, Relay};
 use super::conversations::{Said, exchange_fingerprint};
-use super::{GatewayState, agent_of, error, refuse, unknown_model};
+use super::{GatewayState, agent_of, error, unknown_model};
 use crate::core::{
-    ClientToolResult, ClientTurn, EventKind, InboundMessage, Origin, SessionKey, ToolCall, Usage,
-    now_ms, random_hex, rfc3339_utc,
+    ClientToolResult, ClientTurn, Origin, SessionKey, ToolCall, Usage, now_ms, random_hex,
+    rfc3339_utc,
 };
-use crate::router::{DispatchError, Follow, Followed, RunStatus, Submission};
+use crate::router::{Follow, RunStatus, Submission};
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// Characters of a conversation the client remembers but Hearth does not (after a
@@ -142,16 +142,7 @@ fn unknown_history(before: &[&Msg]) -> Option<String> {
 }
 
 /// `POST /api/chat` (also under `/ollama/{key}`).
-pub(super) async fn chat(
-    State(st): State<GatewayState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    key: Option<Path<String>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    if let Some(r) = refuse(&st, addr, &headers, key.as_ref().map(|k| k.as_str())) {
-        return r;
-    }
+pub(super) async fn chat(State(st): State<GatewayState>, body: axum::body::Bytes) -> Response {
     let Some(opts) = st.ollama.clone() else {
         return error(StatusCode::NOT_FOUND, "the Ollama API is off");
     };
@@ -216,17 +207,6 @@ pub(super) async fn chat(
         ));
     }
     let sub = Submission {
-        session_key,
-        message: InboundMessage {
-            origin: Origin::gateway("http"),
-            text,
-            attachments: Vec::new(),
-            ts_ms: now_ms(),
-        },
-        idempotency_key: None,
-        stateless_history: None,
-        cursor: None,
-        record_only: false,
         client: Some(ClientTurn {
             system: (!system.is_empty()).then(|| system.join("\n\n")),
             tools: req
@@ -236,17 +216,11 @@ pub(super) async fn chat(
                 .collect(),
             tool_results: s.results.clone(),
         }),
+        ..Submission::new(session_key, Origin::gateway("http"), text)
     };
     let (acc, follow) = match st.dispatcher.submit(sub).await {
         Ok(a) => a,
-        Err(e) => {
-            let status = match e {
-                DispatchError::Invalid(_) => StatusCode::BAD_REQUEST,
-                DispatchError::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
-                _ => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            return error(status, e.to_string());
-        }
+        Err(e) => return error(super::super::http::refused_status(&e), e.to_string()),
     };
     // The exchange this answer ends, for the client's next request to find the session.
     let asked: Vec<(String, String, Vec<String>)> = req
@@ -352,88 +326,41 @@ impl Line {
     }
 }
 
-/// Streams one run as NDJSON. A failover after text was sent ends the stream with an
-/// error line rather than splicing two answers; a follower that lagged sends the rest of
-/// the final answer from the committed text.
+/// Streams one run as NDJSON (what is sent when: [`super::super::relay`]).
 async fn stream(
     mut follow: Follow,
     tx: tokio::sync::mpsc::Sender<String>,
     line: Line,
     remember: impl Fn(&str, &[ToolCall]),
 ) {
-    let mut sent = String::new();
-    let mut step_sent = String::new();
-    let mut lagged = false;
     let nd = |v: Value| format!("{v}\n");
-    let err = |m: &str| nd(json!({"error": m}));
+    let mut relay = Relay::default();
     while let Some(item) = follow.next().await {
-        let ev = match item {
-            Followed::Lagged(_) => {
-                lagged = true;
-                continue;
-            }
-            Followed::Event(ev) => ev,
-        };
-        let out = match ev.kind {
-            EventKind::Delta { .. } if lagged => continue,
-            EventKind::Delta { text } => {
-                step_sent.push_str(&text);
-                sent.push_str(&text);
-                vec![nd(line.part(&text))]
-            }
-            EventKind::ToolStarted { .. } => {
-                step_sent.clear();
-                continue;
-            }
-            EventKind::Failover(f) if f.void_partial && !sent.is_empty() => {
-                let m = format!(
-                    "the model {} failed after part of its answer was sent ({}); ask again",
-                    f.model, f.message
-                );
-                let _ = tx.send(err(&m)).await;
-                return;
-            }
-            EventKind::Failover(_) => {
-                step_sent.clear();
-                continue;
-            }
-            EventKind::Finished {
-                text,
-                usage,
+        let (out, end) = match relay.step(item) {
+            None => continue,
+            Some(Piece::Text(text)) => (vec![nd(line.part(&text))], false),
+            Some(Piece::Done {
+                rest,
                 tool_calls,
-                ..
-            } => {
+                usage,
+            }) => {
                 let mut out = Vec::new();
-                let rest = if sent.is_empty() {
-                    Some(text.as_str())
-                } else if lagged {
-                    text.strip_prefix(step_sent.as_str())
-                } else {
-                    None
-                };
-                if let Some(r) = rest.filter(|r| !r.is_empty()) {
-                    sent.push_str(r);
-                    out.push(nd(line.part(r)));
+                if !rest.is_empty() {
+                    out.push(nd(line.part(&rest)));
                 }
-                remember(&sent, &tool_calls);
+                remember(relay.sent(), &tool_calls);
                 out.push(nd(line.done(&usage, &tool_calls)));
-                for o in out {
-                    if tx.send(o).await.is_err() {
-                        return;
-                    }
-                }
-                return;
+                (out, true)
             }
-            EventKind::Failed { reason, .. } => {
-                let _ = tx.send(err(&reason)).await;
-                return;
-            }
-            _ => continue,
+            Some(Piece::Error(m)) => (vec![nd(json!({"error": m}))], true),
         };
         for o in out {
             if tx.send(o).await.is_err() {
                 return;
             }
+        }
+        if end {
+            return;
         }
     }
 }

@@ -14,7 +14,6 @@ mod chat;
 pub mod conversations;
 
 use super::GatewayState;
-use super::auth::Refusal;
 use crate::core::rfc3339_utc;
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
@@ -40,8 +39,8 @@ pub struct OllamaOptions {
     pub started_ms: u64,
 }
 
-/// The routes, with and without the `/ollama/{key}` prefix.
-pub fn routes() -> axum::Router<GatewayState> {
+/// The routes, with and without the `/ollama/{key}` prefix, each behind the key check.
+pub fn routes(state: GatewayState) -> axum::Router<GatewayState> {
     let mut r = axum::Router::new();
     for prefix in ["", "/ollama/{key}"] {
         r = r
@@ -52,7 +51,22 @@ pub fn routes() -> axum::Router<GatewayState> {
             .route(&format!("{prefix}/api/pull"), post(pull))
             .route(&format!("{prefix}/api/chat"), post(chat::chat));
     }
-    r
+    r.route_layer(axum::middleware::from_fn_with_state(state, gate))
+}
+
+/// Runs the request only when [`refuse`] lets it through.
+async fn gate(
+    State(st): State<GatewayState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    key: Option<Path<String>>,
+    headers: HeaderMap,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match refuse(&st, addr, &headers, key.as_ref().map(|k| k.as_str())) {
+        Some(r) => r,
+        None => next.run(req).await,
+    }
 }
 
 /// An Ollama-shaped error: `{"error": "…"}` with `status`.
@@ -60,19 +74,9 @@ pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response 
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
-/// The key a request presents: the path's, else the bearer token.
-fn presented<'a>(path_key: Option<&'a str>, headers: &'a HeaderMap) -> Option<&'a str> {
-    path_key.or_else(|| {
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-    })
-}
-
 /// `None` when the request may use the API, else the response refusing it (404 when the
 /// API is off, 401, or 429 during a lockout).
-pub(super) fn refuse(
+fn refuse(
     st: &GatewayState,
     addr: SocketAddr,
     headers: &HeaderMap,
@@ -84,25 +88,19 @@ pub(super) fn refuse(
             "the Ollama API is off ([ollama] enabled = false)",
         ));
     };
-    let presented = presented(path_key, headers);
+    let presented = path_key.or_else(|| super::auth::bearer(headers));
     if o.key.is_some() && super::token_ok(o.key.as_deref(), presented) {
         return None;
     }
-    match st.authorize(addr, headers.contains_key(header::ORIGIN), presented) {
-        Ok(()) => None,
-        Err(Refusal::Locked(l)) => {
-            let mut r = error(StatusCode::TOO_MANY_REQUESTS, l.to_string());
-            r.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from(l.retry_after.as_secs().max(1)),
-            );
-            Some(r)
-        }
-        Err(_) => Some(error(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong key: send the gateway token or [ollama] key as a bearer token, or put it in the URL (http://<host>:<port>/ollama/<key>)",
-        )),
-    }
+    st.authorize(addr, headers.contains_key(header::ORIGIN), presented)
+        .err()
+        .map(|r| {
+            super::auth::refusal(
+                r,
+                "missing or wrong key: send the gateway token or [ollama] key as a bearer token, or put it in the URL (http://<host>:<port>/ollama/<key>)",
+                error,
+            )
+        })
 }
 
 /// The model name of agent `id`.
@@ -174,45 +172,19 @@ fn listed(st: &GatewayState) -> Vec<(String, Value)> {
         .collect()
 }
 
-type KeyPath = Option<Path<String>>;
-
 /// `GET /api/version`.
-async fn version(
-    State(st): State<GatewayState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    key: KeyPath,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(r) = refuse(&st, addr, &headers, key.as_ref().map(|k| k.as_str())) {
-        return r;
-    }
+async fn version() -> Response {
     Json(json!({"version": API_VERSION})).into_response()
 }
 
 /// `GET /api/tags`: every agent as a model (Home Assistant reads `models[].model`).
-async fn tags(
-    State(st): State<GatewayState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    key: KeyPath,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(r) = refuse(&st, addr, &headers, key.as_ref().map(|k| k.as_str())) {
-        return r;
-    }
+async fn tags(State(st): State<GatewayState>) -> Response {
     let models: Vec<Value> = listed(&st).into_iter().map(|(_, v)| v).collect();
     Json(json!({"models": models})).into_response()
 }
 
 /// `GET /api/ps`: the agents are always loaded.
-async fn ps(
-    State(st): State<GatewayState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    key: KeyPath,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(r) = refuse(&st, addr, &headers, key.as_ref().map(|k| k.as_str())) {
-        return r;
-    }
+async fn ps(State(st): State<GatewayState>) -> Response {
     let forever = rfc3339_utc(4_102_444_800_000);
     let models: Vec<Value> = listed(&st)
         .into_iter()
@@ -237,23 +209,21 @@ fn model_field(body: &[u8]) -> Result<String, String> {
         .ok_or_else(|| "missing \"model\"".to_string())
 }
 
-/// `POST /api/show`.
-async fn show(
-    State(st): State<GatewayState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    key: KeyPath,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    if let Some(r) = refuse(&st, addr, &headers, key.as_ref().map(|k| k.as_str())) {
-        return r;
+/// The checks of `show` and `pull`: the body's model, an agent for it. Returns the model
+/// and the agent, or the refusal.
+fn model_request(st: &GatewayState, body: &[u8]) -> Result<(String, String), Box<Response>> {
+    let model = model_field(body).map_err(|m| Box::new(error(StatusCode::BAD_REQUEST, m)))?;
+    match agent_of(st, &model) {
+        Some(agent) => Ok((model, agent)),
+        None => Err(Box::new(unknown_model(st, &model))),
     }
-    let model = match model_field(&body) {
-        Ok(m) => m,
-        Err(m) => return error(StatusCode::BAD_REQUEST, m),
-    };
-    let Some(agent) = agent_of(&st, &model) else {
-        return unknown_model(&st, &model);
+}
+
+/// `POST /api/show`.
+async fn show(State(st): State<GatewayState>, body: axum::body::Bytes) -> Response {
+    let agent = match model_request(&st, &body) {
+        Ok((_, agent)) => agent,
+        Err(r) => return *r,
     };
     let at = st.ollama.as_ref().map_or(0, |o| o.started_ms);
     Json(json!({
@@ -270,23 +240,11 @@ async fn show(
 /// `POST /api/pull`: a model Hearth offers "pulls" at once (streamed progress or one
 /// object, as asked); any other name is a clear 404 — Hearth does not download Ollama
 /// models.
-async fn pull(
-    State(st): State<GatewayState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    key: KeyPath,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    if let Some(r) = refuse(&st, addr, &headers, key.as_ref().map(|k| k.as_str())) {
-        return r;
-    }
-    let model = match model_field(&body) {
-        Ok(m) => m,
-        Err(m) => return error(StatusCode::BAD_REQUEST, m),
+async fn pull(State(st): State<GatewayState>, body: axum::body::Bytes) -> Response {
+    let model = match model_request(&st, &body) {
+        Ok((model, _)) => model,
+        Err(r) => return *r,
     };
-    if agent_of(&st, &model).is_none() {
-        return unknown_model(&st, &model);
-    }
     let stream = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|v| v.get("stream").and_then(Value::as_bool))
