@@ -11,6 +11,9 @@
 #   7. the channels (benches/channels.rs, needs mosquitto, Node with tests/kit's npm packages
 #      and the Synapse venv, as the tests): idle RSS bare and with Telegram, MQTT and Matrix
 #      connected; MQTT messages/s end to end
+#   8. Home Assistant (benches/home_assistant.rs, needs the test venv of scripts/test.sh):
+#      latency Hearth adds to an HA-shaped /api/chat turn (p50/p99), idle RSS with an MCP
+#      server connected
 #
 #   bench/run.sh [--no-cross]      (--no-cross: skip the aarch64 release build, 5-13 min)
 # Needs cargo-zigbuild (pip install ziglang cargo-zigbuild) and the test models
@@ -79,3 +82,6 @@ cargo bench --locked --bench road 2>/dev/null | grep -v '^$'
 
 echo "== the channels"
 cargo bench --locked --bench channels 2>/dev/null | grep -v '^$'
+
+echo "== Home Assistant"
+cargo bench --locked --bench home_assistant 2>/dev/null | grep -v '^$'
