@@ -103,13 +103,10 @@ fn main() {
     drop(gw);
 
     let root = temp_dir("bench-ha-mcp");
-    let py = std::env::var("HEARTH_PY_VENV").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/hearth/py-venv",
-            std::env::var("HOME").expect("HOME")
-        )
-    }) + "/bin/python";
-    let kit = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kit/mcp_server.py");
+    let (py, kit) = (
+        common::python::venv_python(),
+        common::python::kit("mcp_server.py"),
+    );
     let cfg = base.clone()
         + &format!("\n[mcp.servers.kit]\ncommand = {py:?}\nargs = [{kit:?}, \"stdio\"]\n");
     let gw = Gateway::start(&root, &cfg);

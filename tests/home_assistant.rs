@@ -12,31 +12,9 @@ mod real;
 
 use common::fake_openai::{FakeOpenAi, Reply};
 use common::harness::{Gateway, fake_config, temp_dir};
+use common::python::{kit, venv_python};
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::process::Command;
-
-/// The Python of the test venv (`$HEARTH_PY_VENV`, default `~/.cache/hearth/py-venv`);
-/// fails loudly when it is missing.
-pub fn venv_python() -> PathBuf {
-    let dir = std::env::var("HEARTH_PY_VENV").map_or_else(
-        |_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/hearth/py-venv"),
-        PathBuf::from,
-    );
-    let py = dir.join("bin/python");
-    assert!(
-        py.exists(),
-        "{} is missing: run scripts/test.sh once (it creates the test venv), or set HEARTH_PY_VENV",
-        py.display()
-    );
-    py
-}
-
-fn kit(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/kit")
-        .join(name)
-}
 
 /// The messages of fake request `i`, and its tool names.
 fn request(fake: &FakeOpenAi, i: usize) -> (Vec<Value>, Vec<String>) {

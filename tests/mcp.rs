@@ -9,34 +9,12 @@ mod common;
 
 use common::fake_openai::{FakeOpenAi, Reply};
 use common::harness::{Gateway, Ws, fake_config, send, temp_dir};
+use common::python;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The venv's Python; fails loudly when the venv or the SDK is missing.
-fn venv_python() -> PathBuf {
-    let dir = std::env::var("HEARTH_PY_VENV").map_or_else(
-        |_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/hearth/py-venv"),
-        PathBuf::from,
-    );
-    let py = dir.join("bin/python");
-    let ok = Command::new(&py)
-        .args(["-c", "import mcp.server.fastmcp"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "{} cannot import the MCP Python SDK: run scripts/test.sh once (it creates the venv), or set HEARTH_PY_VENV",
-        py.display()
-    );
-    py
-}
-
-fn kit_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kit/mcp_server.py")
-}
 
 /// An HTTP MCP server of the kit on a free loopback port; killed on drop.
 struct KitServer {
@@ -47,8 +25,8 @@ struct KitServer {
 impl KitServer {
     /// Starts `mcp_server.py <mode>`, requiring `token` as a bearer token when given.
     fn start(mode: &str, token: Option<&str>) -> Self {
-        let mut cmd = Command::new(venv_python());
-        cmd.arg(kit_script())
+        let mut cmd = Command::new(python::venv_python());
+        cmd.arg(python::kit("mcp_server.py"))
             .arg(mode)
             .stdin(Stdio::null())
             .stdout(Stdio::piped());
@@ -190,8 +168,8 @@ fn stdio_server_tools_time_out_crash_reconnect_change_and_die_with_the_gateway()
     let cfg = format!(
         "{}\n[mcp.servers.kit]\ncommand = {:?}\nargs = [{:?}, \"stdio\"]\ncall_timeout_secs = 3\n\n[mcp.servers.kit.env]\nMCP_KIT_PID_FILE = {:?}\n",
         fake_config(&[("fake", &fake.base_url())]),
-        venv_python().display().to_string(),
-        kit_script().display().to_string(),
+        python::venv_python().display().to_string(),
+        python::kit("mcp_server.py").display().to_string(),
         pid_file.display().to_string(),
     );
     let mut gw = Gateway::start(&root, &cfg);

@@ -9,7 +9,7 @@
 //! `POST /channels/<name>/webhook`, handed to the channel's [`crate::core::WebhookHandler`].
 
 use super::GatewayState;
-use crate::core::{InboundMessage, Origin, SessionKey, now_ms};
+use crate::core::{Origin, SessionKey};
 use crate::router::{DispatchError, Submission};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -148,29 +148,6 @@ pub(super) fn idempotency_header(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-/// A hook's message to `session_key` from `origin`, no files, no cursor.
-fn submission(
-    session_key: SessionKey,
-    origin: Origin,
-    text: String,
-    idempotency_key: Option<String>,
-) -> Submission {
-    Submission {
-        session_key,
-        message: InboundMessage {
-            origin,
-            text,
-            attachments: Vec::new(),
-            ts_ms: now_ms(),
-        },
-        idempotency_key,
-        stateless_history: None,
-        cursor: None,
-        record_only: false,
-        client: None,
-    }
-}
-
 /// Submits and answers; `timeout` aborts the run if it is still going then.
 async fn admit(st: &GatewayState, sub: Submission, timeout: Option<Duration>) -> Response {
     let key = sub.session_key.to_string();
@@ -301,7 +278,10 @@ pub async fn agent(
         Some(n) => format!("[{n}] {}", h.message),
         None => h.message,
     };
-    let sub = submission(session_key, origin, text, idem);
+    let sub = Submission {
+        idempotency_key: idem,
+        ..Submission::new(session_key, origin, text)
+    };
     admit(&st, sub, h.timeout_seconds.map(Duration::from_secs)).await
 }
 
@@ -333,12 +313,10 @@ pub async fn wake(
     };
     origin.sender_name = Some("system event".into());
     let text = format!("System event: {}", w.text);
-    let sub = submission(
-        SessionKey::main(),
-        origin,
-        text,
-        idempotency_header(&headers),
-    );
+    let sub = Submission {
+        idempotency_key: idempotency_header(&headers),
+        ..Submission::new(SessionKey::main(), origin, text)
+    };
     admit(&st, sub, None).await
 }
 

@@ -4,7 +4,7 @@
 
 use super::GatewayState;
 use super::protocol::ErrorShape;
-use crate::core::{DEFAULT_SESSION_KEY, InboundMessage, Origin, SessionKey, now_ms};
+use crate::core::{DEFAULT_SESSION_KEY, Origin, SessionKey, now_ms};
 use crate::router::{DispatchError, FilterHandle, SessionFilter, Submission, TranscriptEntry};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -203,18 +203,8 @@ async fn send(
     let session_key = key(p.session_key.as_deref(), "sessionKey")?;
     sessions.add(session_key.as_str());
     let sub = Submission {
-        session_key,
-        message: InboundMessage {
-            origin: Origin::gateway("ws"),
-            text: p.message,
-            attachments: Vec::new(),
-            ts_ms: now_ms(),
-        },
         idempotency_key: p.idempotency_key,
-        stateless_history: None,
-        cursor: None,
-        record_only: false,
-        client: None,
+        ..Submission::new(session_key, Origin::gateway("ws"), p.message)
     };
     let (acc, _) = st.dispatcher.submit(sub).await.map_err(dispatch_err)?;
     Ok(

@@ -131,14 +131,6 @@ pub fn start(cfg: &McpConfig, workspace: &Path) -> McpHub {
 }
 
 impl McpHub {
-    /// A hub without servers.
-    pub fn empty() -> Self {
-        Self {
-            servers: Vec::new(),
-            threads: Mutex::new(Vec::new()),
-        }
-    }
-
     /// One tool source per server, to attach to each agent's registry.
     pub fn sources(&self) -> Vec<Arc<dyn ToolSource>> {
         self.servers

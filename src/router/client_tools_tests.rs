@@ -2,9 +2,11 @@
 //! client's tool ends the turn with the call, Hearth's own tools in the same step run
 //! inside Hearth, and the client's results continue the turn on the same session.
 
-use super::tests::{Reply, events, msg, rig};
+use super::tests::{Reply, events, rig};
 use super::*;
-use crate::core::{ClientToolResult, ClientTurn, DropPolicy, EventKind, QueueMode, Role, ToolSpec};
+use crate::core::{
+    ClientToolResult, ClientTurn, DropPolicy, EventKind, Origin, QueueMode, Role, ToolSpec,
+};
 
 const K: &str = "agent:main:ollama:test";
 
@@ -22,13 +24,12 @@ fn assist() -> ClientTurn {
 
 fn submission(text: &str, client: ClientTurn) -> Submission {
     Submission {
-        session_key: SessionKey::parse(K).expect("key"),
-        message: msg(text),
-        idempotency_key: None,
-        stateless_history: None,
-        cursor: None,
-        record_only: false,
         client: Some(client),
+        ..Submission::new(
+            SessionKey::parse(K).expect("key"),
+            Origin::gateway("ws"),
+            text.into(),
+        )
     }
 }
 

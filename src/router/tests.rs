@@ -260,15 +260,11 @@ impl Rig {
         text: &str,
     ) -> Result<(Accepted, Follow), DispatchError> {
         self.d
-            .submit(Submission {
-                session_key: SessionKey::parse(key).expect("key"),
-                message: msg(text),
-                idempotency_key: None,
-                stateless_history: None,
-                cursor: None,
-                record_only: false,
-                client: None,
-            })
+            .submit(Submission::new(
+                SessionKey::parse(key).expect("key"),
+                Origin::gateway("ws"),
+                text.into(),
+            ))
             .await
     }
 

@@ -131,15 +131,6 @@ impl Registry {
             .unwrap_or_else(|| Err(ToolError::Unknown(name.to_string())))
     }
 
-    /// Whether the registry offers a tool of that name now.
-    pub fn has(&self, name: &str) -> bool {
-        self.tools.contains_key(name)
-            || self
-                .sources
-                .iter()
-                .any(|s| s.specs().iter().any(|t| t.name == name))
-    }
-
     /// Whether no tool is registered and no source is attached.
     pub fn is_empty(&self) -> bool {
         self.tools.is_empty() && self.sources.is_empty()

@@ -9,4 +9,5 @@ pub mod http1;
 pub mod matrix;
 pub mod mqtt;
 pub mod node;
+pub mod python;
 pub mod telegram;

@@ -4,9 +4,9 @@
 //! tests/kit/ha_e2e.py: onboarding, its MCP Server (Assist API), its Ollama integration
 //! pointing at Hearth, its MCP client integration pointing at Hearth's MCP server.
 
-use super::{kit, venv_python};
 use crate::common::fake_openai::{FakeOpenAi, Reply};
 use crate::common::harness::{Gateway, fake_config, temp_dir};
+use crate::common::python::{kit, venv_python};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -31,19 +31,27 @@ pub struct Said<'a> {
     pub calls: Vec<&'a str>,
 }
 
+/// FNV-1a's 64-bit offset basis.
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// `h` advanced over `bytes` by 64-bit FNV-1a
+/// (<http://www.isthe.com/chongo/tech/comp/fnv/>).
+pub fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
 /// The fingerprint of the exchange `msgs` ends with: from its last user message on.
 /// `None` when there is no user message.
 pub fn exchange_fingerprint(model: &str, msgs: &[Said<'_>]) -> Option<u64> {
     let from = msgs.iter().rposition(|m| m.role == "user")?;
-    // FNV-1a, 64-bit (<http://www.isthe.com/chongo/tech/comp/fnv/>): stable across
-    // processes, unlike std's randomly keyed hasher; collisions only merge sessions.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for b in bytes.iter().chain(&[0xff]) {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
+    // Stable across processes, unlike std's randomly keyed hasher; collisions only merge
+    // sessions. Each field ends with 0xff, a byte UTF-8 text never holds.
+    let mut h = FNV_OFFSET;
+    let mut eat = |bytes: &[u8]| h = fnv1a(fnv1a(h, bytes), &[0xff]);
     eat(model.as_bytes());
     for m in &msgs[from..] {
         eat(m.role.as_bytes());

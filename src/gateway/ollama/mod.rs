@@ -146,15 +146,9 @@ fn details() -> Value {
 /// A stable digest-looking id for a model name (FNV-1a repeated to 64 hex digits; it
 /// identifies, it does not verify).
 fn digest(name: &str) -> String {
+    use conversations::{FNV_OFFSET, fnv1a};
     (0u64..4)
-        .map(|i| {
-            let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ i;
-            for b in name.bytes() {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-            format!("{h:016x}")
-        })
+        .map(|i| format!("{:016x}", fnv1a(FNV_OFFSET ^ i, name.as_bytes())))
         .collect()
 }
 
