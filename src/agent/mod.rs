@@ -45,6 +45,9 @@ pub enum AgentError {
 /// Settings of the agent loop (from `[agent]`).
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
+    /// The agent's id (`main`, or the `<id>` of `[agents.<id>]`), as its tools' calls are
+    /// attributed.
+    pub id: String,
     /// Workspace folder holding the bootstrap files.
     pub workspace: PathBuf,
     /// Model calls per turn.

@@ -11,12 +11,22 @@ use crate::core::{
 use crate::provider::ProviderError;
 use crate::provider::failover::Answer;
 use crate::storage::{RunEvent, RunRecord};
+use crate::tool::{Caller, ToolCtx, ctx::ProgressSink};
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Characters of a tool result echoed in its `ToolFinished` event.
 const EVENT_RESULT_CHARS: usize = 2000;
+
+/// What the turn's tool calls share: who asked, the abort switch (cancelled when the turn
+/// ends, whichever way) and the turn's deadline.
+pub(super) struct ToolScope {
+    pub caller: Caller,
+    pub cancel: CancellationToken,
+    pub deadline: Instant,
+}
 
 /// The tools offered in this turn: the agent's (asked now, so an MCP server's list is
 /// current) minus names a client tool takes, then the client's.
@@ -41,9 +51,10 @@ pub(super) async fn steps(
     answered: &mut Answered,
     mut stateless: Option<Vec<ChatMessage>>,
     client: Option<&ClientTurn>,
-    cancel: &CancellationToken,
+    scope: &ToolScope,
     hooks: &Arc<dyn TurnHooks>,
 ) -> Result<ChatMessage, Stop> {
+    let cancel = &scope.cancel;
     let inner = &agent.inner;
     let store = &inner.store;
     let specs = offered(agent, client);
@@ -125,7 +136,14 @@ pub(super) async fn steps(
             });
             let tools = inner.tools.clone();
             let (name, args) = (call.name.clone(), call.arguments.clone());
-            let out = tokio::task::spawn_blocking(move || tools.call(&name, &args)).await;
+            let ctx = ToolCtx::new(
+                scope.caller.clone(),
+                &call.id,
+                scope.cancel.clone(),
+                scope.deadline,
+            )
+            .with_progress(progress_sink(hooks, &call.id));
+            let out = tokio::task::spawn_blocking(move || tools.call(&ctx, &name, &args)).await;
             let (text, ok) = match out {
                 Ok(Ok(t)) => (t, true),
                 Ok(Err(e)) => (format!("error: {e}"), false),
@@ -207,6 +225,17 @@ pub(super) async fn steps(
         "step limit reached: {} model calls without a final answer",
         inner.opts.max_steps
     )))
+}
+
+/// Progress lines of call `call_id`, as `ToolUpdate` events.
+fn progress_sink(hooks: &Arc<dyn TurnHooks>, call_id: &str) -> ProgressSink {
+    let (hooks, call_id) = (hooks.clone(), call_id.to_string());
+    Arc::new(move |line: &str| {
+        hooks.emit(EventKind::ToolUpdate {
+            call_id: call_id.clone(),
+            text: line.to_string(),
+        })
+    })
 }
 
 /// One call of the model chain on a blocking thread, streaming deltas as events. A failover

@@ -3,8 +3,9 @@
 //! answers, then report it.
 
 use super::{Agent, run};
-use crate::core::{ChatMessage, ClientTurn, EventKind, Role, ToolCall, now_ms};
+use crate::core::{ChatMessage, ClientTurn, EventKind, Origin, Role, ToolCall, now_ms};
 use crate::storage::{InboxEntry, RunRecord, RunStatus, Store, StoreError, Wtxn};
+use crate::tool::Caller;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -241,22 +242,45 @@ impl Agent {
         let client = client_of(&turn.entries);
         let mut rec = rec;
         let timeout = self.inner.opts.run_timeout;
+        // Tools run on blocking threads the select below cannot drop: they are told to stop
+        // (an `exec` kills its process group) whichever way the turn ends.
+        let tools = run::ToolScope {
+            caller: self.caller(&turn),
+            cancel: turn.cancel.child_token(),
+            deadline: std::time::Instant::now() + timeout,
+        };
         let outcome = tokio::select! {
             biased;
             _ = turn.shutdown.cancelled() => Err(Stop::Shutdown),
             _ = turn.cancel.cancelled() => Err(Stop::Cancelled),
-            r = run::steps(self, &mut rec, &mut answered, stateless, client.as_ref(), &turn.cancel, &hooks) => r,
+            r = run::steps(self, &mut rec, &mut answered, stateless, client.as_ref(), &tools, &hooks) => r,
             _ = tokio::time::sleep(timeout) => {
                 turn.cancel.cancel();
                 Err(Stop::Failed(format!("run timed out after {}s", timeout.as_secs())))
             }
         };
+        tools.cancel.cancel();
         if matches!(outcome, Err(Stop::Shutdown)) {
             return TurnEnd::Suspended;
         }
         let rec = self.finish(rec, answered, outcome).await;
         hooks.emit(rec.outcome());
         TurnEnd::Done(Box::new(rec))
+    }
+
+    /// Who the turn's tool calls are attributed to: its session, this agent, and the
+    /// origin of its first message (a resumed turn's entries keep theirs).
+    fn caller(&self, turn: &Turn) -> Caller {
+        Caller {
+            run_id: turn.run_id.clone(),
+            session_key: turn.session_key.clone(),
+            agent: self.inner.opts.id.clone(),
+            origin: turn
+                .entries
+                .first()
+                .map(|e| e.message.origin.clone())
+                .unwrap_or_else(|| Origin::gateway("ws")),
+        }
     }
 
     /// The turn's first commit: the user message into the transcript, the entries taken,

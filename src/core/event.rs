@@ -82,6 +82,13 @@ pub enum EventKind {
         /// Its arguments (a JSON object).
         args: serde_json::Value,
     },
+    /// A running tool reported progress (an `exec`'s output so far, an approval asked).
+    ToolUpdate {
+        /// The provider's id of the call.
+        call_id: String,
+        /// One progress line.
+        text: String,
+    },
     /// A tool call ended.
     ToolFinished(ToolOutcome),
     /// A model or profile failed and the chain moved on.

@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The options of an agent whose workspace is `workspace` (the rest from `[agent]`).
-pub fn options(cfg: &Config, workspace: &Path) -> AgentOptions {
+/// The options of agent `id` whose workspace is `workspace` (the rest from `[agent]`).
+pub fn options(cfg: &Config, id: &str, workspace: &Path) -> AgentOptions {
     let a = &cfg.agent;
     AgentOptions {
+        id: id.to_string(),
         workspace: workspace.to_path_buf(),
         max_steps: a.max_steps,
         run_timeout: Duration::from_secs(a.run_timeout_secs),
@@ -115,7 +116,7 @@ pub fn extra(
             store.clone(),
             chain,
             tools(cfg, &ws, mcp)?,
-            options(cfg, &ws),
+            options(cfg, id, &ws),
         );
         out.push((id.clone(), agent));
     }

@@ -141,7 +141,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         store.clone(),
         chain,
         tools,
-        agents::options(cfg, &workspace),
+        agents::options(cfg, "main", &workspace),
     );
     let dispatcher = Dispatcher::new(
         store.clone(),

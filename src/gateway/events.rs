@@ -24,6 +24,10 @@ pub fn agent_payload(ev: &AgentEvent) -> Value {
             "tool",
             json!({"phase": "start", "name": name, "toolCallId": call_id, "args": args}),
         ),
+        EventKind::ToolUpdate { call_id, text } => (
+            "tool",
+            json!({"phase": "update", "toolCallId": call_id, "partialResult": text}),
+        ),
         EventKind::ToolFinished(t) => (
             "tool",
             json!({"phase": "end", "name": t.name, "toolCallId": t.call_id, "isError": t.is_error, "result": t.result}),

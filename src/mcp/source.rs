@@ -166,7 +166,12 @@ impl ToolSource for McpTools {
             .collect()
     }
 
-    fn call(&self, name: &str, args: &Value) -> Option<Result<String, ToolError>> {
+    fn call(
+        &self,
+        _ctx: &crate::tool::ToolCtx,
+        name: &str,
+        args: &Value,
+    ) -> Option<Result<String, ToolError>> {
         let target = lock(&self.shared.state)
             .offered
             .iter()
@@ -542,7 +547,12 @@ mod tests {
         let t = McpTools::new("gone", &cfg, &std::env::temp_dir());
         assert!(t.specs().is_empty());
         assert!(
-            t.call("gone__x", &json!({})).is_none(),
+            t.call(
+                &crate::tool::ToolCtx::detached(Duration::from_secs(5)),
+                "gone__x",
+                &json!({})
+            )
+            .is_none(),
             "unknown names are not ours"
         );
         let e = t.shared.connect().unwrap_err();

@@ -59,7 +59,7 @@ impl Tool for MemorySearchTool {
         }
     }
 
-    fn call(&self, args: &Value) -> Result<String, ToolError> {
+    fn call(&self, _ctx: &crate::tool::ToolCtx, args: &Value) -> Result<String, ToolError> {
         let query = str_arg(args, "query")?;
         let mut params = self.memory.options().search.clone();
         if let Some(n) = pos_arg(args, "maxResults")? {
@@ -106,7 +106,7 @@ impl Tool for MemoryGetTool {
         }
     }
 
-    fn call(&self, args: &Value) -> Result<String, ToolError> {
+    fn call(&self, _ctx: &crate::tool::ToolCtx, args: &Value) -> Result<String, ToolError> {
         let path = str_arg(args, "path")?;
         let from = pos_arg(args, "from")?.unwrap_or(1);
         let lines = pos_arg(args, "lines")?.unwrap_or(40);

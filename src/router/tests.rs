@@ -111,7 +111,11 @@ impl Tool for Note {
             parameters: serde_json::json!({"type": "object"}),
         }
     }
-    fn call(&self, _args: &serde_json::Value) -> Result<String, ToolError> {
+    fn call(
+        &self,
+        _ctx: &crate::tool::ToolCtx,
+        _args: &serde_json::Value,
+    ) -> Result<String, ToolError> {
         Ok("noted".into())
     }
 }
@@ -200,6 +204,7 @@ pub(super) fn rig_with(
         chain,
         tools,
         AgentOptions {
+            id: "main".into(),
             workspace: dir.join("workspace"),
             max_steps: 8,
             run_timeout: Duration::from_secs(600),

@@ -82,7 +82,7 @@ impl Tool for ReadTool {
         }
     }
 
-    fn call(&self, args: &Value) -> Result<String, ToolError> {
+    fn call(&self, _ctx: &crate::tool::ToolCtx, args: &Value) -> Result<String, ToolError> {
         let path = str_arg(args, "path")?;
         let offset = pos_arg(args, "offset")?.unwrap_or(1);
         let limit = pos_arg(args, "limit")?;
@@ -195,7 +195,7 @@ impl Tool for WriteTool {
         }
     }
 
-    fn call(&self, args: &Value) -> Result<String, ToolError> {
+    fn call(&self, _ctx: &crate::tool::ToolCtx, args: &Value) -> Result<String, ToolError> {
         let path = str_arg(args, "path")?;
         let content = str_arg(args, "content")?;
         self.ws.write_atomic(path, content.as_bytes())?;
@@ -237,7 +237,7 @@ impl Tool for EditTool {
         }
     }
 
-    fn call(&self, args: &Value) -> Result<String, ToolError> {
+    fn call(&self, _ctx: &crate::tool::ToolCtx, args: &Value) -> Result<String, ToolError> {
         let path = str_arg(args, "path")?;
         let old = str_arg(args, "old_string")?;
         let new = str_arg(args, "new_string")?;
@@ -337,7 +337,7 @@ impl Tool for LsTool {
         }
     }
 
-    fn call(&self, args: &Value) -> Result<String, ToolError> {
+    fn call(&self, _ctx: &crate::tool::ToolCtx, args: &Value) -> Result<String, ToolError> {
         let path = match args.get("path") {
             None | Some(Value::Null) => ".",
             Some(_) => str_arg(args, "path")?,
@@ -400,6 +400,10 @@ mod tests {
         (t, reg)
     }
 
+    fn cx() -> crate::tool::ToolCtx {
+        crate::tool::ToolCtx::detached(std::time::Duration::from_secs(60))
+    }
+
     fn err_text(r: Result<String, ToolError>) -> String {
         match r {
             Ok(s) => panic!("expected an error, got {s:?}"),
@@ -423,6 +427,7 @@ mod tests {
         let (t, reg) = setup("fs-rw");
         let out = reg
             .call(
+                &cx(),
                 "write",
                 &json!({"path": "notes/a.txt", "content": "héllo\nworld\n"}),
             )
@@ -433,62 +438,76 @@ mod tests {
             "héllo\nworld\n"
         );
         assert_eq!(
-            reg.call("read", &json!({"path": "notes/a.txt"})).unwrap(),
+            reg.call(&cx(), "read", &json!({"path": "notes/a.txt"}))
+                .unwrap(),
             "héllo\nworld\n"
         );
-        reg.call("write", &json!({"path": "notes/a.txt", "content": ""}))
-            .unwrap();
+        reg.call(
+            &cx(),
+            "write",
+            &json!({"path": "notes/a.txt", "content": ""}),
+        )
+        .unwrap();
         assert_eq!(
-            reg.call("read", &json!({"path": "notes/a.txt"})).unwrap(),
+            reg.call(&cx(), "read", &json!({"path": "notes/a.txt"}))
+                .unwrap(),
             "[empty file]"
         );
         assert!(
-            err_text(reg.call("read", &json!({"path": "../../etc/passwd"})))
+            err_text(reg.call(&cx(), "read", &json!({"path": "../../etc/passwd"})))
                 .contains("outside the workspace")
         );
         assert!(
-            err_text(reg.call("read", &json!({"path": "/etc/passwd"})))
+            err_text(reg.call(&cx(), "read", &json!({"path": "/etc/passwd"})))
                 .contains("outside the workspace")
         );
         assert!(
-            err_text(reg.call("write", &json!({"path": "/etc/x", "content": "x"})))
+            err_text(reg.call(&cx(), "write", &json!({"path": "/etc/x", "content": "x"})))
                 .contains("outside")
         );
         assert!(
-            err_text(reg.call("write", &json!({"path": "a.txt"}))).contains("missing `content`")
+            err_text(reg.call(&cx(), "write", &json!({"path": "a.txt"})))
+                .contains("missing `content`")
         );
-        assert!(err_text(reg.call("read", &json!({"path": "notes"}))).contains("use `ls`"));
+        assert!(err_text(reg.call(&cx(), "read", &json!({"path": "notes"}))).contains("use `ls`"));
     }
 
     #[test]
     fn read_offset_limit_and_cap() {
         let (_t, reg) = setup("fs-window");
         let text: String = (1..=10).map(|i| format!("line {i}\n")).collect();
-        reg.call("write", &json!({"path": "f.txt", "content": text}))
+        reg.call(&cx(), "write", &json!({"path": "f.txt", "content": text}))
             .unwrap();
         let out = reg
-            .call("read", &json!({"path": "f.txt", "offset": 3, "limit": 2}))
+            .call(
+                &cx(),
+                "read",
+                &json!({"path": "f.txt", "offset": 3, "limit": 2}),
+            )
             .unwrap();
         assert_eq!(
             out,
             "line 3\nline 4\n\n[more lines follow; continue with offset=5]"
         );
         let out = reg
-            .call("read", &json!({"path": "f.txt", "offset": 9}))
+            .call(&cx(), "read", &json!({"path": "f.txt", "offset": 9}))
             .unwrap();
         assert_eq!(out, "line 9\nline 10\n");
         assert!(
-            err_text(reg.call("read", &json!({"path": "f.txt", "offset": 11})))
+            err_text(reg.call(&cx(), "read", &json!({"path": "f.txt", "offset": 11})))
                 .contains("past the end")
         );
         assert!(
-            err_text(reg.call("read", &json!({"path": "f.txt", "offset": 0}))).contains(">= 1")
+            err_text(reg.call(&cx(), "read", &json!({"path": "f.txt", "offset": 0})))
+                .contains(">= 1")
         );
 
         let big: String = (0..5000).map(|i| format!("{i:099}\n")).collect(); // 500 kB
-        reg.call("write", &json!({"path": "big.txt", "content": big}))
+        reg.call(&cx(), "write", &json!({"path": "big.txt", "content": big}))
             .unwrap();
-        let out = reg.call("read", &json!({"path": "big.txt"})).unwrap();
+        let out = reg
+            .call(&cx(), "read", &json!({"path": "big.txt"}))
+            .unwrap();
         assert!(out.len() <= READ_MAX_BYTES + 100);
         assert!(
             out.ends_with("[truncated at 256 KiB; continue with offset=2622]"),
@@ -496,9 +515,15 @@ mod tests {
             &out[out.len() - 80..]
         );
         let long = "x".repeat(READ_MAX_BYTES + 10);
-        reg.call("write", &json!({"path": "long.txt", "content": long}))
+        reg.call(
+            &cx(),
+            "write",
+            &json!({"path": "long.txt", "content": long}),
+        )
+        .unwrap();
+        let out = reg
+            .call(&cx(), "read", &json!({"path": "long.txt"}))
             .unwrap();
-        let out = reg.call("read", &json!({"path": "long.txt"})).unwrap();
         assert!(out.starts_with("xxx") && out.contains("longer than 256 KiB"));
     }
 
@@ -508,13 +533,14 @@ mod tests {
         std::fs::write(t.0.join("ws/latin1.txt"), b"caf\xe9\n").unwrap();
         std::fs::write(t.0.join("ws/blob.bin"), b"\x7fELF\0\0\x01").unwrap();
         for p in ["latin1.txt", "blob.bin"] {
-            let msg = err_text(reg.call("read", &json!({ "path": p })));
+            let msg = err_text(reg.call(&cx(), "read", &json!({ "path": p })));
             assert!(
                 msg.starts_with(p) && msg.contains("not a UTF-8 text file"),
                 "{msg}"
             );
         }
         let msg = err_text(reg.call(
+            &cx(),
             "edit",
             &json!({"path": "latin1.txt", "old_string": "caf", "new_string": "x"}),
         ));
@@ -524,14 +550,18 @@ mod tests {
     #[test]
     fn edit_replaces_exact_matches() {
         let (t, reg) = setup("fs-edit");
-        reg.call("write", &json!({"path": "e.txt", "content": "a b a c"}))
-            .unwrap();
+        reg.call(
+            &cx(),
+            "write",
+            &json!({"path": "e.txt", "content": "a b a c"}),
+        )
+        .unwrap();
         let e = |old: &str, new: &str, all: Option<bool>| {
             let mut args = json!({"path": "e.txt", "old_string": old, "new_string": new});
             if let Some(all) = all {
                 args["replace_all"] = json!(all);
             }
-            reg.call("edit", &args)
+            reg.call(&cx(), "edit", &args)
         };
         assert!(err_text(e("zzz", "y", None)).contains("not found"));
         assert!(err_text(e("a", "y", None)).contains("occurs 2 times"));
@@ -549,6 +579,7 @@ mod tests {
         );
         assert!(
             err_text(reg.call(
+                &cx(),
                 "edit",
                 &json!({"path": "none.txt", "old_string": "a", "new_string": "b"})
             ))
@@ -559,34 +590,42 @@ mod tests {
     #[test]
     fn ls_lists_sorted_with_sizes_and_caps() {
         let (t, reg) = setup("fs-ls");
-        reg.call("write", &json!({"path": "b.txt", "content": "12345"}))
-            .unwrap();
-        reg.call("write", &json!({"path": "a/inner.txt", "content": "x"}))
-            .unwrap();
+        reg.call(
+            &cx(),
+            "write",
+            &json!({"path": "b.txt", "content": "12345"}),
+        )
+        .unwrap();
+        reg.call(
+            &cx(),
+            "write",
+            &json!({"path": "a/inner.txt", "content": "x"}),
+        )
+        .unwrap();
         std::os::unix::fs::symlink("/etc", t.0.join("ws/link")).unwrap();
         assert_eq!(
-            reg.call("ls", &json!({})).unwrap(),
+            reg.call(&cx(), "ls", &json!({})).unwrap(),
             "a/\nb.txt (5 bytes)\nlink@"
         );
         assert_eq!(
-            reg.call("ls", &json!({"path": "a"})).unwrap(),
+            reg.call(&cx(), "ls", &json!({"path": "a"})).unwrap(),
             "inner.txt (1 bytes)"
         );
         assert_eq!(
-            reg.call("ls", &json!({"path": "b.txt"})).unwrap(),
+            reg.call(&cx(), "ls", &json!({"path": "b.txt"})).unwrap(),
             "b.txt (5 bytes)"
         );
-        assert!(err_text(reg.call("ls", &json!({"path": "link"}))).contains("outside"));
-        assert!(err_text(reg.call("ls", &json!({"path": "../.."}))).contains("outside"));
+        assert!(err_text(reg.call(&cx(), "ls", &json!({"path": "link"}))).contains("outside"));
+        assert!(err_text(reg.call(&cx(), "ls", &json!({"path": "../.."}))).contains("outside"));
         std::fs::create_dir(t.0.join("ws/many")).unwrap();
         assert_eq!(
-            reg.call("ls", &json!({"path": "many"})).unwrap(),
+            reg.call(&cx(), "ls", &json!({"path": "many"})).unwrap(),
             "[empty directory]"
         );
         for i in 0..LS_MAX_ENTRIES + 5 {
             std::fs::write(t.0.join(format!("ws/many/f{i:04}")), b"").unwrap();
         }
-        let out = reg.call("ls", &json!({"path": "many"})).unwrap();
+        let out = reg.call(&cx(), "ls", &json!({"path": "many"})).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), LS_MAX_ENTRIES + 1);
         assert_eq!(lines[0], "f0000 (0 bytes)");

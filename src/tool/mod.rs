@@ -6,9 +6,12 @@
 //! Tools are blocking; the agent runs them on a blocking thread. This module must not import
 //! `agent`, `gateway` or `storage`.
 
+pub mod ctx;
 pub mod fs;
 pub mod web_fetch;
 pub mod workspace;
+
+pub use ctx::{Caller, ToolCtx};
 
 use crate::core::ToolSpec;
 use std::collections::BTreeMap;
@@ -62,11 +65,12 @@ pub trait Tool: Send + Sync {
     /// Name, description and JSON Schema of the arguments.
     fn spec(&self) -> ToolSpec;
 
-    /// Runs the tool with the model's arguments and returns the text handed back to it.
+    /// Runs the tool with the model's arguments in `ctx` and returns the text handed back
+    /// to it.
     ///
     /// # Errors
     /// A [`ToolError`], which the agent reports to the model as the result.
-    fn call(&self, args: &serde_json::Value) -> Result<String, ToolError>;
+    fn call(&self, ctx: &ToolCtx, args: &serde_json::Value) -> Result<String, ToolError>;
 }
 
 /// Tools whose set changes while the gateway runs (an MCP server's list): asked for its
@@ -75,8 +79,13 @@ pub trait ToolSource: Send + Sync {
     /// The tools it offers now.
     fn specs(&self) -> Vec<ToolSpec>;
 
-    /// Runs tool `name`, or `None` when the source has no tool of that name.
-    fn call(&self, name: &str, args: &serde_json::Value) -> Option<Result<String, ToolError>>;
+    /// Runs tool `name` in `ctx`, or `None` when the source has no tool of that name.
+    fn call(
+        &self,
+        ctx: &ToolCtx,
+        name: &str,
+        args: &serde_json::Value,
+    ) -> Option<Result<String, ToolError>>;
 }
 
 /// The set of tools offered to one agent, by name: fixed tools, then the tools of its
@@ -117,17 +126,22 @@ impl Registry {
         out
     }
 
-    /// Calls tool `name`.
+    /// Calls tool `name` in `ctx`.
     ///
     /// # Errors
     /// [`ToolError::Unknown`] for a name no tool or source has, else the tool's own error.
-    pub fn call(&self, name: &str, args: &serde_json::Value) -> Result<String, ToolError> {
+    pub fn call(
+        &self,
+        ctx: &ToolCtx,
+        name: &str,
+        args: &serde_json::Value,
+    ) -> Result<String, ToolError> {
         if let Some(t) = self.tools.get(name) {
-            return t.call(args);
+            return t.call(ctx, args);
         }
         self.sources
             .iter()
-            .find_map(|s| s.call(name, args))
+            .find_map(|s| s.call(ctx, name, args))
             .unwrap_or_else(|| Err(ToolError::Unknown(name.to_string())))
     }
 

@@ -315,7 +315,7 @@ impl Tool for WebFetchTool {
         }
     }
 
-    fn call(&self, args: &Value) -> Result<String, ToolError> {
+    fn call(&self, _ctx: &crate::tool::ToolCtx, args: &Value) -> Result<String, ToolError> {
         let url = match args.get("url") {
             Some(Value::String(s)) => s.trim(),
             _ => return Err(ToolError::InvalidArgs("`url` must be a string".into())),
@@ -424,7 +424,10 @@ mod tests {
     }
 
     fn fetch(tool: &WebFetchTool, url: &str) -> Result<String, ToolError> {
-        tool.call(&json!({ "url": url }))
+        tool.call(
+            &crate::tool::ToolCtx::detached(std::time::Duration::from_secs(60)),
+            &json!({ "url": url }),
+        )
     }
 
     #[test]
@@ -455,7 +458,10 @@ mod tests {
             assert!(msg.contains(want), "{url}: {msg}");
         }
         assert!(matches!(
-            tool.call(&json!({})),
+            tool.call(
+                &crate::tool::ToolCtx::detached(std::time::Duration::from_secs(60)),
+                &json!({})
+            ),
             Err(ToolError::InvalidArgs(_))
         ));
     }
@@ -500,7 +506,10 @@ mod tests {
         );
         assert!(out.ends_with("[truncated: only the first 100 bytes of the body were read]"));
         let out = tool
-            .call(&json!({"url": format!("{base}/big"), "max_chars": 10}))
+            .call(
+                &crate::tool::ToolCtx::detached(std::time::Duration::from_secs(60)),
+                &json!({"url": format!("{base}/big"), "max_chars": 10}),
+            )
             .unwrap();
         assert!(
             out.contains(&format!("\n\n{}\n\n", "a".repeat(10))),

@@ -8,8 +8,9 @@ use super::super::GatewayState;
 use crate::core::{Origin, SessionKey, ToolSpec};
 use crate::memory::tools::{MemoryGetTool, MemorySearchTool};
 use crate::router::{RunStatus, Submission};
-use crate::tool::Tool;
+use crate::tool::{Tool, ToolCtx};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// Protocol revisions served, newest first; a client asking for another gets the newest.
 pub const VERSIONS: [&str; 3] = ["2025-06-18", "2025-03-26", "2024-11-05"];
@@ -121,7 +122,9 @@ async fn call(st: &GatewayState, id: &Value, params: &Value) -> Value {
         _ => return error(id, INVALID_PARAMS, format!("unknown tool {name:?}")),
     };
     if let Some(tool) = memory_tool {
-        let out = tokio::task::spawn_blocking(move || tool.call(&args)).await;
+        let mut ctx = ToolCtx::detached(Duration::from_secs(30));
+        ctx.caller.origin = Origin::gateway("mcp");
+        let out = tokio::task::spawn_blocking(move || tool.call(&ctx, &args)).await;
         return match out {
             Ok(Ok(text)) => text_result(id, text, false),
             Ok(Err(e)) => text_result(id, e.to_string(), true),
