@@ -266,7 +266,9 @@ fn make_queries(vocab: &Vocab, count: usize) -> Vec<(String, Vec<f32>)> {
 
 fn memory_options(root: &Path) -> MemoryOptions {
     MemoryOptions {
-        workspace: root.join("ws"),
+        workspace: std::sync::Arc::new(
+            hearth::workspace::Workspace::open(&root.join("ws")).expect("workspace"),
+        ),
         index_dir: root.join("index"),
         sessions: false,
         chunk_tokens: CHUNK_TOKENS,

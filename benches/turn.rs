@@ -78,10 +78,13 @@ fn main() {
         Arc::new(NoCooldowns),
     )
     .expect("chain");
-    let ws = dir.join("workspace");
-    hearth::agent::context::seed_workspace(&ws).expect("workspace");
+    let ws = hearth::workspace::Workspace::open(&dir.join("workspace")).expect("workspace");
+    hearth::agent::context::seed_workspace(&ws).expect("seed");
     let opts = AgentOptions {
-        workspace: ws,
+        id: "main".into(),
+        workspace: Arc::new(ws),
+        policy: hearth::tool::policy::Policy::default(),
+        skills: None,
         max_steps: 4,
         run_timeout: Duration::from_secs(60),
         call: CallParams {

@@ -69,23 +69,43 @@ fn violations(rules: &[(&str, &[&str])]) -> Vec<String> {
 /// build rigs from any module and are exempt.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("core", &[]),
-    ("config", &["core"]),
+    // `cron` checks schedules and time zones at load.
+    ("config", &["core", "cron"]),
     ("storage", &["core"]),
     ("search", &[]),
     ("embed", &[]),
     ("compute", &[]),
     ("models", &[]),
     ("provider", &["core", "compute"]),
-    ("tool", &["core"]),
+    ("sandbox", &[]),
+    // Race-free file access under the workspace root; imports nothing of Hearth.
+    ("workspace", &[]),
+    // `exec` runs its commands in the sandbox.
+    // Skills are read through the workspace and offered as the `skill` tool.
+    ("skills", &[]),
+    ("tool", &["core", "sandbox", "workspace", "skills"]),
     // The MCP client: its servers' config, the tool-source trait, and provider::sse (the
     // SSE parser and the HTTP agent builder).
     ("mcp", &["core", "config", "tool", "provider"]),
-    ("memory", &["core", "storage", "search", "embed", "tool"]),
-    ("agent", &["core", "provider", "storage", "tool", "memory"]),
-    ("router", &["core", "agent", "storage", "provider"]),
-    ("channel", &["core", "config"]),
+    (
+        "memory",
+        &["core", "storage", "search", "embed", "tool", "workspace"],
+    ),
+    (
+        "agent",
+        &["core", "provider", "storage", "tool", "memory", "workspace"],
+    ),
+    // The approvals broker implements `tool::exec::Approvals`.
+    ("router", &["core", "agent", "storage", "provider", "tool"]),
+    ("channel", &["core", "config", "workspace"]),
     ("gateway", &["core", "router", "memory", "tool"]),
-    ("scheduler", &["core", "router"]),
+    // Cron and heartbeat: the timing rules (`cron`), turns through the dispatcher, and
+    // HEARTBEAT.md through the workspace; `tool` for the id helper and the cron tool's trait.
+    ("cron", &[]),
+    (
+        "scheduler",
+        &["core", "router", "cron", "workspace", "tool"],
+    ),
     // `update` reads the gateway's discovery file (daemon::discovery_path).
     ("update", &["core", "config", "daemon"]),
     ("service", &["core", "config", "update"]),

@@ -36,7 +36,9 @@ fn open_memory(root: &Path, embed: Arc<dyn Embed>) -> Memory {
         store,
         embed,
         MemoryOptions {
-            workspace: root.join("ws"),
+            workspace: std::sync::Arc::new(
+                hearth::workspace::Workspace::open(&root.join("ws")).expect("workspace"),
+            ),
             index_dir: root.join("index"),
             sessions: false,
             chunk_tokens: 400,

@@ -12,7 +12,6 @@ use crate::core::{ChatMessage, EventKind, Role, now_ms};
 use crate::provider::ProviderError;
 use crate::storage::{CompactionMark, RunEvent, RunRecord, Store, StoreError, TranscriptEntry};
 use serde_json::json;
-use std::io::Write;
 use tokio_util::sync::CancellationToken;
 
 /// Transcript entries read per step before compaction and fitting.
@@ -222,22 +221,16 @@ async fn flush(agent: &Agent, rec: &mut RunRecord, text: &str, cancel: &Cancella
     }
     let now = context::utc_now();
     let rel = format!("memory/{}.md", &now[..10]);
-    let path = agent.inner.opts.workspace.join(&rel);
     let body = format!(
         "\n## Memory flush {} UTC (session {})\n{}\n",
         &now[11..],
         rec.session_key,
         bullets.join("\n")
     );
-    let p = path.clone();
+    let (ws, at) = (agent.inner.opts.workspace.clone(), rel.clone());
     let written = tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(p.parent().unwrap_or(&p))?;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&p)?;
-        f.write_all(body.as_bytes())?;
-        f.sync_all()
+        ws.append(&at, body.as_bytes())
+            .map_err(std::io::Error::from)
     })
     .await
     .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
@@ -247,7 +240,7 @@ async fn flush(agent: &Agent, rec: &mut RunRecord, text: &str, cancel: &Cancella
             kind: "memory_flush".into(),
             detail: json!({"path": rel, "facts": bullets.len()}),
         }),
-        Err(e) => tracing::warn!("memory flush: cannot append to {}: {e}", path.display()),
+        Err(e) => tracing::warn!("memory flush: cannot append to {rel}: {e}"),
     }
 }
 

@@ -7,7 +7,7 @@
 //! high so a small local model's window is not overrun.
 
 use crate::core::{ChatMessage, Role};
-use std::path::Path;
+use crate::workspace::{Workspace, WorkspaceError};
 
 /// Bootstrap files, in the order they enter the system prompt, with their seeded contents.
 pub const BOOTSTRAP_FILES: [(&str, &str); 4] = [
@@ -49,13 +49,11 @@ pub fn estimate_tokens(m: &ChatMessage) -> usize {
 /// Writes any missing bootstrap file with its default contents (never overwrites).
 ///
 /// # Errors
-/// The I/O error of the first file that cannot be written.
-pub fn seed_workspace(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+/// The error of the first file that cannot be written.
+pub fn seed_workspace(ws: &Workspace) -> Result<(), WorkspaceError> {
     for (name, body) in BOOTSTRAP_FILES {
-        let p = dir.join(name);
-        if !p.exists() {
-            std::fs::write(&p, body)?;
+        if !ws.exists(name)? {
+            ws.write_atomic(name, body.as_bytes())?;
         }
     }
     Ok(())
@@ -73,16 +71,28 @@ pub struct SystemPrompts {
 
 /// Reads the bootstrap files once into both system prompts; each file is capped at
 /// `max_chars` characters with a notice saying how much was left out. Missing files are
-/// skipped. With no `tools`, both prompts are the same.
-pub fn system_prompts(workspace: &Path, max_chars: usize, tools: &[String]) -> SystemPrompts {
+/// skipped, and so (with a warning) are links, non-UTF-8 files and files over four bytes
+/// per allowed character. With no `tools`, both prompts are the same; `skills` (the
+/// `<available_skills>` block) is added to the prompt with tools only.
+pub fn system_prompts(
+    ws: &Workspace,
+    max_chars: usize,
+    tools: &[String],
+    skills: &str,
+) -> SystemPrompts {
     let mut head = String::from("You are a personal assistant running on the user's own device.\n");
     // The date only (not the time): the prompt stays identical within a day, so greedy
     // decoding repeats and prompt caches of remote providers keep hitting.
     head.push_str(&format!("Today's date (UTC): {}.\n", &utc_now()[..10]));
     let mut files = String::new();
     for (name, _) in BOOTSTRAP_FILES {
-        let Ok(text) = std::fs::read_to_string(workspace.join(name)) else {
-            continue;
+        let text = match ws.read_to_string(name, (max_chars as u64).saturating_mul(4)) {
+            Ok(t) => t,
+            Err(WorkspaceError::NotFound { .. }) => continue,
+            Err(e) => {
+                tracing::warn!("bootstrap file skipped: {e}");
+                continue;
+            }
         };
         let text = text.trim();
         if text.is_empty() {
@@ -97,7 +107,7 @@ pub fn system_prompts(workspace: &Path, max_chars: usize, tools: &[String]) -> S
         plain.clone()
     } else {
         format!(
-            "{head}You can call these tools: {}. File paths are relative to your workspace.\n{files}",
+            "{head}You can call these tools: {}. File paths are relative to your workspace.\n{skills}{files}",
             tools.join(", ")
         )
     };
@@ -356,8 +366,9 @@ mod tests {
     #[test]
     fn prompts_share_the_bootstrap_files_and_only_one_names_tools() {
         let dir = std::env::temp_dir().join(format!("hearth-ctx-{}", std::process::id()));
-        seed_workspace(&dir).expect("seed");
-        let p = system_prompts(&dir, 20_000, &["read".to_string(), "write".to_string()]);
+        let ws = Workspace::open(&dir).expect("open");
+        seed_workspace(&ws).expect("seed");
+        let p = system_prompts(&ws, 20_000, &["read".to_string(), "write".to_string()], "");
         assert!(
             p.with_tools
                 .contains("You can call these tools: read, write.")
@@ -369,7 +380,7 @@ mod tests {
                     && p.with_tools.contains(&format!("## {name}"))
             );
         }
-        assert_eq!(system_prompts(&dir, 20_000, &[]).with_tools, p.plain);
+        assert_eq!(system_prompts(&ws, 20_000, &[], "").with_tools, p.plain);
         std::fs::remove_dir_all(dir).expect("clean up");
     }
 

@@ -27,7 +27,7 @@ pub use turn::{Turn, TurnEnd, TurnHooks};
 use crate::provider::failover::{CallParams, Chain};
 use crate::storage::{Store, StoreError};
 use crate::tool::Registry;
-use std::path::PathBuf;
+use crate::tool::policy::Policy;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,13 +43,13 @@ pub enum AgentError {
 }
 
 /// Settings of the agent loop (from `[agent]`).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AgentOptions {
     /// The agent's id (`main`, or the `<id>` of `[agents.<id>]`), as its tools' calls are
     /// attributed.
     pub id: String,
-    /// Workspace folder holding the bootstrap files.
-    pub workspace: PathBuf,
+    /// The workspace holding the bootstrap files and the memory notes.
+    pub workspace: Arc<crate::workspace::Workspace>,
     /// Model calls per turn.
     pub max_steps: u32,
     /// Whole-turn deadline.
@@ -66,6 +66,10 @@ pub struct AgentOptions {
     pub memory_flush: bool,
     /// Old tool results are pruned to this many characters (head and tail).
     pub prune_tool_result_chars: usize,
+    /// Which tools a run may see and call, by channel, chat and sender.
+    pub policy: Policy,
+    /// Skills listed in the system prompt (when the `skill` tool is offered).
+    pub skills: Option<crate::tool::skill::SkillSetup>,
 }
 
 struct Inner {

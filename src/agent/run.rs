@@ -5,12 +5,14 @@
 
 use super::turn::{Answered, Stop, take, user_message};
 use super::{Agent, TurnHooks, compact, context};
+use crate::core::AuditEntry;
 use crate::core::{
     ChatMessage, ClientTurn, EventKind, FailoverInfo, Role, ToolCall, ToolOutcome, ToolSpec, now_ms,
 };
 use crate::provider::ProviderError;
 use crate::provider::failover::Answer;
 use crate::storage::{RunEvent, RunRecord};
+use crate::tool::policy::ToolFilter;
 use crate::tool::{Caller, ToolCtx, ctx::ProgressSink};
 use serde_json::json;
 use std::sync::Arc;
@@ -28,16 +30,17 @@ pub(super) struct ToolScope {
     pub deadline: Instant,
 }
 
-/// The tools offered in this turn: the agent's (asked now, so an MCP server's list is
-/// current) minus names a client tool takes, then the client's.
-fn offered(agent: &Agent, client: Option<&ClientTurn>) -> Vec<ToolSpec> {
+/// The tools offered in this turn: the agent's that the policy permits for this caller
+/// (asked now, so an MCP server's list is current) minus names a client tool takes, then
+/// the client's.
+fn offered(agent: &Agent, client: Option<&ClientTurn>, filter: &ToolFilter) -> Vec<ToolSpec> {
     let theirs = client.map(|c| c.tools.as_slice()).unwrap_or_default();
     let mut out: Vec<ToolSpec> = agent
         .inner
         .tools
         .specs()
         .into_iter()
-        .filter(|t| !theirs.iter().any(|c| c.name == t.name))
+        .filter(|t| filter.permits(&t.name) && !theirs.iter().any(|c| c.name == t.name))
         .collect();
     out.extend(theirs.iter().cloned());
     out
@@ -57,14 +60,23 @@ pub(super) async fn steps(
     let cancel = &scope.cancel;
     let inner = &agent.inner;
     let store = &inner.store;
-    let specs = offered(agent, client);
+    let filter = inner.opts.policy.resolve(&scope.caller);
+    let specs = offered(agent, client, &filter);
     let names: Vec<String> = specs.iter().map(|t| t.name.clone()).collect();
     let is_client = |name: &str| client.is_some_and(|c| c.tools.iter().any(|t| t.name == name));
     let prompts = {
         let (ws, max) = (inner.opts.workspace.clone(), inner.opts.bootstrap_max_chars);
-        let mut p = tokio::task::spawn_blocking(move || context::system_prompts(&ws, max, &names))
-            .await
-            .map_err(|e| Stop::Failed(format!("reading the workspace crashed: {e}")))?;
+        let skills = inner
+            .opts
+            .skills
+            .clone()
+            .filter(|_| names.iter().any(|n| n == "skill"));
+        let mut p = tokio::task::spawn_blocking(move || {
+            let block = skills.map(|s| s.prompt_block()).unwrap_or_default();
+            context::system_prompts(&ws, max, &names, &block)
+        })
+        .await
+        .map_err(|e| Stop::Failed(format!("reading the workspace crashed: {e}")))?;
         if let Some(sys) = client.and_then(|c| c.system.as_deref()) {
             for prompt in [&mut p.with_tools, &mut p.plain] {
                 prompt.push_str("\n## Instructions of the client application\n");
@@ -134,21 +146,7 @@ pub(super) async fn steps(
                 name: call.name.clone(),
                 args: call.arguments.clone(),
             });
-            let tools = inner.tools.clone();
-            let (name, args) = (call.name.clone(), call.arguments.clone());
-            let ctx = ToolCtx::new(
-                scope.caller.clone(),
-                &call.id,
-                scope.cancel.clone(),
-                scope.deadline,
-            )
-            .with_progress(progress_sink(hooks, &call.id));
-            let out = tokio::task::spawn_blocking(move || tools.call(&ctx, &name, &args)).await;
-            let (text, ok) = match out {
-                Ok(Ok(t)) => (t, true),
-                Ok(Err(e)) => (format!("error: {e}"), false),
-                Err(e) => (format!("error: the tool crashed: {e}"), false),
-            };
+            let (text, ok) = call_tool(agent, scope, &filter, call, hooks).await;
             hooks.emit(EventKind::ToolFinished(ToolOutcome {
                 call_id: call.id.clone(),
                 name: call.name.clone(),
@@ -225,6 +223,67 @@ pub(super) async fn steps(
         "step limit reached: {} model calls without a final answer",
         inner.opts.max_steps
     )))
+}
+
+/// Runs one of Hearth's own tool calls on a blocking thread, unless the policy refuses it
+/// for this caller; returns the result text and whether it succeeded. The call's audit
+/// entry is committed on that thread when the call ends, so an aborted run (whose future
+/// is dropped) still leaves its record.
+async fn call_tool(
+    agent: &Agent,
+    scope: &ToolScope,
+    filter: &ToolFilter,
+    call: &ToolCall,
+    hooks: &Arc<dyn TurnHooks>,
+) -> (String, bool) {
+    let c = &scope.caller;
+    let mut audit = AuditEntry {
+        ts_ms: now_ms(),
+        agent_id: c.agent.clone(),
+        run_id: c.run_id.clone(),
+        session_key: c.session_key.clone(),
+        channel: c.origin.channel.clone(),
+        sender: c.sender(),
+        tool: call.name.clone(),
+        outcome: "ok".into(),
+        decision: Vec::new(),
+        duration_ms: 0,
+    };
+    let store = agent.inner.store.clone();
+    if let Err(why) = filter.check(&call.name) {
+        audit.outcome = "denied".into();
+        audit.decision.push(format!("policy: {why}"));
+        if let Err(e) = store.write(move |s, w| s.audit_push(w, &audit)).await {
+            tracing::error!("cannot record a tool call in the audit ledger: {e}");
+        }
+        return (
+            format!("error: tool {:?} is not allowed here ({why})", call.name),
+            false,
+        );
+    }
+    let tools = agent.inner.tools.clone();
+    let (name, args) = (call.name.clone(), call.arguments.clone());
+    let ctx = ToolCtx::new(c.clone(), &call.id, scope.cancel.clone(), scope.deadline)
+        .with_progress(progress_sink(hooks, &call.id));
+    let out = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let out = tools.call(&ctx, &name, &args);
+        audit.duration_ms = started.elapsed().as_millis() as u64;
+        audit.decision = ctx.decisions();
+        if let Err(e) = &out {
+            audit.outcome = e.outcome().into();
+        }
+        if let Err(e) = store.write_blocking(move |s, w| s.audit_push(w, &audit)) {
+            tracing::error!("cannot record a tool call in the audit ledger: {e}");
+        }
+        out
+    })
+    .await;
+    match out {
+        Ok(Ok(t)) => (t, true),
+        Ok(Err(e)) => (format!("error: {e}"), false),
+        Err(e) => (format!("error: the tool crashed: {e}"), false),
+    }
 }
 
 /// Progress lines of call `call_id`, as `ToolUpdate` events.

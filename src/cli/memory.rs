@@ -77,7 +77,10 @@ fn via(cfg: &Config, dir: &Path, remote: &Remote) -> Result<Via> {
                 },
             )
             .with_context(|| format!("opening the store in {}", dir.display()))?;
-            let mem = crate::daemon::build::open_memory(cfg, dir, &store)?
+            let root = crate::daemon::build::workspace_dir(cfg, dir);
+            let ws = crate::workspace::Workspace::open(&root)
+                .with_context(|| format!("opening the workspace {}", root.display()))?;
+            let mem = crate::daemon::build::open_memory(cfg, dir, &store, Arc::new(ws))?
                 .ok_or_else(|| anyhow!("memory is disabled ([memory] enabled = false)"))?;
             Ok(Via::Local(mem))
         }

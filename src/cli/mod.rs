@@ -2,8 +2,10 @@
 //! `memory`, `config`, `completions`. One file per subcommand group; `anyhow` lives here and in
 //! `main.rs` only. Configuration errors exit with 78 (EX_CONFIG).
 
+mod approvals;
 mod channels;
 mod client;
+mod cron;
 mod doctor;
 mod doctor_mcp;
 mod gateway;
@@ -11,6 +13,7 @@ mod memory;
 mod models;
 mod pairing;
 mod service;
+mod skills;
 mod talk;
 mod update;
 
@@ -112,6 +115,29 @@ enum Command {
     /// Answer pairing requests of unknown senders on the channels.
     #[command(subcommand)]
     Pairing(pairing::PairingCmd),
+    /// Scheduled jobs: list, add, remove, run now.
+    #[command(subcommand)]
+    Cron(cron::CronCmd),
+    /// Skills: where each comes from, whether it is available, and why not.
+    #[command(subcommand)]
+    Skills(skills::SkillsCmd),
+    /// Answer exec approval requests; export or import the allow-list document.
+    #[command(subcommand)]
+    Approvals(approvals::ApprovalsCmd),
+    /// The audit ledger: who ran which tool when, how it was decided, how it ended.
+    Audit {
+        /// Only calls since: 30m, 12h, 7d, or ms since the epoch.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this tool.
+        #[arg(long)]
+        tool: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Validate or show the configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -264,6 +290,15 @@ fn run(cli: Cli) -> i32 {
         Command::Models(cmd) => models::run(cmd, &loaded.config, &dir),
         Command::Memory(cmd) => memory::run(cmd, &loaded.config, &dir),
         Command::Pairing(cmd) => pairing::run(cmd, &loaded.config, &dir),
+        Command::Approvals(cmd) => approvals::run(cmd, &loaded.config, &dir),
+        Command::Skills(cmd) => skills::run(cmd, &loaded.config, &dir),
+        Command::Cron(cmd) => cron::run(cmd, &loaded.config, &dir),
+        Command::Audit {
+            since,
+            tool,
+            json,
+            remote,
+        } => approvals::audit(&loaded.config, &dir, &remote, since.as_deref(), tool, json),
         Command::Channels(cmd) => channels::run(cmd, &loaded.config, &dir),
         Command::Message(MessageCmd::Send(m)) => channels::send(m, &loaded.config, &dir),
         Command::Config(ConfigCmd::Validate) => {

@@ -15,6 +15,8 @@ pub struct AgentEntry {
     pub workspace: Option<PathBuf>,
     /// Its model chain; `None`: `[agent] model`.
     pub model: Option<Vec<String>>,
+    /// `[agents.<id>.tools]`: a policy layer for this agent (narrows `[tools]`).
+    pub tools: Option<super::tools::PolicyLayer>,
 }
 
 /// The first problem with a model chain at `key`: empty, not `provider/model`, or naming a

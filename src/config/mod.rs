@@ -14,6 +14,7 @@ mod paths;
 mod platforms;
 mod queue;
 mod secret;
+mod tools;
 
 pub use agents::AgentEntry;
 pub use channels::{ChannelsConfig, HooksConfig, SessionConfig};
@@ -24,6 +25,10 @@ pub use paths::{default_data_dir, search_paths};
 pub use platforms::{DiscordConfig, MatrixConfig, MqttConfig, SlackConfig, TelegramConfig};
 pub use queue::QueueConfig;
 pub use secret::SecretRef;
+pub use tools::{
+    ActiveHoursConfig, ApprovalsConfig, CronConfig, ExecConfig, HeartbeatConfig, PolicyLayer,
+    SkillsConfig, ToolsConfig,
+};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -43,8 +48,14 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     /// The on-device model runtime.
     pub local: LocalConfig,
-    /// Built-in tools.
+    /// Built-in tools, the tool policy, `exec` and approvals.
     pub tools: ToolsConfig,
+    /// Skills.
+    pub skills: SkillsConfig,
+    /// Scheduled jobs.
+    pub cron: CronConfig,
+    /// The heartbeat.
+    pub heartbeat: HeartbeatConfig,
     /// The LMDB store.
     pub storage: StorageConfig,
     /// Long-term memory: sources, chunking, the embedder and hybrid search.
@@ -245,34 +256,6 @@ impl Default for LocalConfig {
             threads: 1,
             context_window: 2048,
             requantize: Requantize::Q8_0,
-        }
-    }
-}
-
-/// `[tools]`: built-in tools.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ToolsConfig {
-    /// Offer `web_fetch`.
-    pub web_fetch: bool,
-    /// Let `web_fetch` reach loopback and private addresses.
-    pub web_fetch_allow_private: bool,
-    /// `web_fetch` deadline, seconds.
-    pub web_fetch_timeout_secs: u64,
-    /// `web_fetch` body cap, bytes.
-    pub web_fetch_max_bytes: usize,
-    /// `exec` stays off until the sandbox exists; `true` is rejected.
-    pub exec: bool,
-}
-
-impl Default for ToolsConfig {
-    fn default() -> Self {
-        Self {
-            web_fetch: true,
-            web_fetch_allow_private: false,
-            web_fetch_timeout_secs: 20,
-            web_fetch_max_bytes: 1 << 20,
-            exec: false,
         }
     }
 }
@@ -546,11 +529,15 @@ impl Config {
         if self.local.context_window < 256 {
             return bad("local.context_window", "must be at least 256 tokens".into());
         }
-        if self.tools.exec {
-            return bad(
-                "tools.exec",
-                "the exec tool is not available until the sandbox exists; remove this key".into(),
-            );
+        let agent_layers: Vec<(String, &tools::PolicyLayer)> = self
+            .agents
+            .iter()
+            .filter_map(|(id, a)| Some((format!("agents.{id}.tools"), a.tools.as_ref()?)))
+            .collect();
+        if let Some((k, m)) = tools::check(&self.tools, &agent_layers)
+            .or_else(|| tools::check_automation(&self.cron, &self.heartbeat))
+        {
+            return bad(&k, m);
         }
         for (name, p) in &self.providers {
             if name == "local" || name.contains('/') || name.is_empty() {

@@ -3,12 +3,16 @@
 //! (`event.rs`), run ids, chat messages, tool calls and specs. No I/O happens here (but for reading the OS random
 //! generator in [`random_hex`]) and nothing of Hearth is imported.
 
+mod approvals;
 mod channel;
 mod event;
 mod message;
 mod queue;
 mod session;
 
+pub use approvals::{
+    AgentApprovals, AllowEntry, ApprovalRequest, ApprovalsDoc, AuditEntry, Decision, ExecMode,
+};
 pub use channel::{
     AccessPolicy, Activity, Admission, Binding, Capabilities, ChannelHealth, ChannelInbound,
     DmPolicy, DmScope, GroupPolicy, HealthEvent, InboundSink, Markup, SinkFuture, TextStream,

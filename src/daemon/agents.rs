@@ -2,24 +2,25 @@
 //! `[agents.<id>]`, each with its own workspace (seeded), model chain and tools, sharing the
 //! providers (one on-device model in memory, whichever agent calls it) and the cooldowns.
 
-use super::{DaemonError, build, io};
-use crate::agent::{Agent, AgentOptions, context};
+use super::{DaemonError, build};
+use crate::agent::{Agent, AgentOptions};
 use crate::config::{Config, ConfigError};
 use crate::mcp::McpHub;
 use crate::provider::failover::{CallParams, Chain, ModelRef, Route};
 use crate::storage::Store;
-use crate::tool::{BuiltinOptions, Registry, builtin_registry, web_fetch::WebFetchOptions};
+use crate::workspace::Workspace;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The options of agent `id` whose workspace is `workspace` (the rest from `[agent]`).
-pub fn options(cfg: &Config, id: &str, workspace: &Path) -> AgentOptions {
+pub fn options(cfg: &Config, id: &str, workspace: Arc<Workspace>, data_dir: &Path) -> AgentOptions {
     let a = &cfg.agent;
     AgentOptions {
+        skills: super::tools::skills(cfg, &workspace, data_dir),
         id: id.to_string(),
-        workspace: workspace.to_path_buf(),
+        workspace,
         max_steps: a.max_steps,
         run_timeout: Duration::from_secs(a.run_timeout_secs),
         call: CallParams {
@@ -34,31 +35,8 @@ pub fn options(cfg: &Config, id: &str, workspace: &Path) -> AgentOptions {
         compaction_keep_turns: a.compaction_keep_turns,
         memory_flush: a.memory_flush,
         prune_tool_result_chars: a.prune_tool_result_chars,
+        policy: super::tools::policy(cfg, id),
     }
-}
-
-/// The built-in tools confined to `workspace` (seeded with the bootstrap files first), and
-/// the tools of the MCP servers in `mcp`.
-///
-/// # Errors
-/// [`DaemonError::Io`] when the workspace cannot be made or opened.
-pub fn tools(cfg: &Config, workspace: &Path, mcp: &McpHub) -> Result<Registry, DaemonError> {
-    context::seed_workspace(workspace)
-        .map_err(io(format!("cannot seed workspace {}", workspace.display())))?;
-    let web_fetch = cfg.tools.web_fetch.then(|| WebFetchOptions {
-        allow_private: cfg.tools.web_fetch_allow_private,
-        timeout: Duration::from_secs(cfg.tools.web_fetch_timeout_secs),
-        max_bytes: cfg.tools.web_fetch_max_bytes,
-    });
-    let mut reg = builtin_registry(&BuiltinOptions {
-        workspace: workspace.to_path_buf(),
-        web_fetch,
-    })
-    .map_err(io(format!("cannot open workspace {}", workspace.display())))?;
-    for source in mcp.sources() {
-        reg.add_source(source);
-    }
-    Ok(reg)
 }
 
 /// The model chain `models` over `routes`; `key` names the setting in errors.
@@ -102,6 +80,7 @@ pub fn extra(
     routes: &BTreeMap<String, Route>,
     file: Option<PathBuf>,
     mcp: &McpHub,
+    kit: &super::tools::ToolKit,
 ) -> Result<Vec<(String, Agent)>, DaemonError> {
     let mut out = Vec::new();
     for (id, e) in &cfg.agents {
@@ -112,11 +91,12 @@ pub fn extra(
         let models = e.model.as_ref().unwrap_or(&cfg.agent.model);
         let key = format!("agents.{id}.model");
         let chain = chain(routes, models, store, &key, file.clone())?;
+        let ws = super::tools::open_workspace(&ws)?;
         let agent = Agent::new(
             store.clone(),
             chain,
-            tools(cfg, &ws, mcp)?,
-            options(cfg, id, &ws),
+            super::tools::registry(cfg, id, &ws, data_dir, mcp, kit)?,
+            options(cfg, id, ws, data_dir),
         );
         out.push((id.clone(), agent));
     }

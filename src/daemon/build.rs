@@ -245,11 +245,15 @@ pub fn workspace_dir(config: &Config, data_dir: &Path) -> PathBuf {
 }
 
 /// Memory settings from `[memory]`, with the index under the data dir.
-pub fn memory_options(config: &Config, data_dir: &Path) -> crate::memory::MemoryOptions {
+pub fn memory_options(
+    config: &Config,
+    data_dir: &Path,
+    ws: Arc<crate::workspace::Workspace>,
+) -> crate::memory::MemoryOptions {
     use crate::memory::{MemoryOptions, Mode, SearchParams, hybrid::Fusion};
     let m = &config.memory;
     MemoryOptions {
-        workspace: workspace_dir(config, data_dir),
+        workspace: ws,
         index_dir: crate::memory::index_dir(data_dir),
         sessions: m.sessions,
         chunk_tokens: m.chunk_tokens,
@@ -283,13 +287,15 @@ pub fn open_memory(
     config: &Config,
     data_dir: &Path,
     store: &Store,
+    ws: Arc<crate::workspace::Workspace>,
 ) -> Result<Option<Arc<crate::memory::Memory>>, crate::memory::MemoryError> {
     if !config.memory.enabled {
         return Ok(None);
     }
     let model_dir = models_dir(config, data_dir).join(&config.memory.embedding_model);
     let embed = embedder(config, model_dir);
-    let mem = crate::memory::Memory::open(store.clone(), embed, memory_options(config, data_dir))?;
+    let opts = memory_options(config, data_dir, ws);
+    let mem = crate::memory::Memory::open(store.clone(), embed, opts)?;
     Ok(Some(Arc::new(mem)))
 }
 

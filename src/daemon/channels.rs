@@ -6,8 +6,8 @@
 use crate::config::{Config, ConfigError};
 use crate::core::{AccessPolicy, DmPolicy, WebhookHandler};
 use crate::router::{ChannelGate, Dispatcher, GateOptions};
+use crate::workspace::Workspace;
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -58,7 +58,7 @@ fn missing(name: &str) -> ConfigError {
 }
 
 /// The gate's options from `[channels.*]` and `[session]`.
-fn gate_options(cfg: &Config) -> GateOptions {
+pub(super) fn gate_options(cfg: &Config) -> GateOptions {
     let mut o = GateOptions {
         dm_scope: cfg.session.dm_scope,
         agent: "main".into(),
@@ -107,7 +107,7 @@ fn gate_options(cfg: &Config) -> GateOptions {
 pub fn register(
     cfg: &Config,
     dispatcher: &Dispatcher,
-    workspace: &Path,
+    workspace: &Arc<Workspace>,
 ) -> Result<Channels, ConfigError> {
     #[allow(unused_mut)]
     let mut ch = Channels {
@@ -200,7 +200,7 @@ pub fn register(
                     secret,
                     account: "default".into(),
                     typing: t.typing,
-                    media_dir: workspace.join("inbox").join("telegram"),
+                    media: workspace.clone(),
                     max_media_bytes: t.max_media_bytes,
                     drafts: draft_opts.clone(),
                 };
@@ -271,7 +271,7 @@ pub fn register(
 pub fn start(
     #[allow(unused_variables, unused_mut)] ch: Channels,
     cfg: &Config,
-    workspace: &Path,
+    workspace: &Arc<Workspace>,
     shutdown: &CancellationToken,
 ) -> std::io::Result<()> {
     let gate = ch.gate.clone();
@@ -284,7 +284,7 @@ pub fn start(
             account: "default".into(),
             timeout_secs: t.poll_timeout_secs,
             typing: t.typing,
-            media_dir: workspace.join("inbox").join("telegram"),
+            media: workspace.clone(),
             max_media_bytes: t.max_media_bytes,
             drafts,
         };

@@ -9,6 +9,7 @@ pub mod agents;
 pub mod build;
 pub mod channels;
 pub mod notify;
+pub mod tools;
 
 use crate::agent::Agent;
 use crate::config::{AuthMode, Config, ConfigError};
@@ -126,9 +127,14 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
     )?;
     // MCP servers connect in the background: a server that is down never delays start-up.
     let mcp = crate::mcp::start(&cfg.mcp, &workspace);
-    let mut tools = agents::tools(cfg, &workspace, &mcp)?;
+    // Children (exec, MCP servers) cannot read this process's memory or environment.
+    crate::sandbox::harden_gateway();
+    tools::report_sandbox(cfg);
+    let kit = tools::kit(cfg, &store);
+    let ws = tools::open_workspace(&workspace)?;
+    let mut tools = tools::registry(cfg, "main", &ws, data_dir, &mcp, &kit)?;
     notifier.status("opening memory");
-    let memory = build::open_memory(cfg, data_dir, &store)?;
+    let memory = build::open_memory(cfg, data_dir, &store, ws.clone())?;
     if let Some(m) = &memory {
         tools.insert(Arc::new(crate::memory::tools::MemorySearchTool::new(
             m.clone(),
@@ -141,7 +147,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         store.clone(),
         chain,
         tools,
-        agents::options(cfg, "main", &workspace),
+        agents::options(cfg, "main", ws.clone(), data_dir),
     );
     let dispatcher = Dispatcher::new(
         store.clone(),
@@ -162,13 +168,16 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
     for sink in crate::gateway::GatewaySink::all() {
         dispatcher.register_outbound(std::sync::Arc::new(sink));
     }
-    for (id, a) in agents::extra(cfg, data_dir, &store, &routes, file, &mcp)? {
+    kit.approvals.attach(&dispatcher);
+    for (id, a) in agents::extra(cfg, data_dir, &store, &routes, file, &mcp, &kit)? {
         dispatcher.add_agent(&id, a);
     }
-    let adapters = channels::register(cfg, &dispatcher, &workspace)?;
+    let adapters = channels::register(cfg, &dispatcher, &ws)?;
     notifier.status("recovering the inbox");
     sweep_dedupe(&store);
     let recovered = dispatcher.recover().await?;
+    kit.link.attach(&dispatcher);
+    tools::start_scheduler(cfg, &dispatcher, &ws, &kit, &shutdown).await;
 
     let bind = opts
         .bind
@@ -224,6 +233,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         webhooks: Arc::new(adapters.webhooks.clone()),
         ollama: build::ollama(cfg)?,
         mcp: build::mcp_server(cfg)?,
+        cron: Some(Arc::new(kit.cron.clone())),
     };
     let discovery = discovery_path(data_dir);
     let doc = serde_json::json!({"url": format!("ws://{local}/"), "port": local.port(), "bind": ip.to_string(), "pid": std::process::id()});
@@ -235,7 +245,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         startup_ms = t0.elapsed().as_millis() as u64, "gateway ready"
     );
 
-    channels::start(adapters, cfg, &workspace, &shutdown)
+    channels::start(adapters, cfg, &ws, &shutdown)
         .map_err(io("cannot start the channel adapters".into()))?;
     let indexer = memory.clone().map(|m| {
         build::spawn_indexer(m, Duration::from_secs(cfg.memory.sync_interval_secs.max(1)))
@@ -267,8 +277,10 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         recovered.interrupted.len()
     ));
     let served = main_loop(&notifier, &mut server, local).await;
-    // Stops the MCP connections and kills every stdio server's process group.
+    // Stops the MCP connections and kills every stdio server's process group, and every
+    // background job of `exec`.
     let _ = tokio::task::spawn_blocking(move || mcp.shutdown()).await;
+    kit.jobs.kill_all();
     if let Some((stop, handle)) = indexer {
         drop(stop);
         // The indexer finishes its current batch (each is committed atomically).

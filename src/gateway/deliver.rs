@@ -13,13 +13,15 @@ pub struct GatewaySink {
 }
 
 impl GatewaySink {
-    /// The sinks of `ws`, `http` and `hooks` (webhook runs whose caller asked for no
-    /// delivery: their outcome is read with `agent.wait` or the session's history).
-    pub fn all() -> [GatewaySink; 3] {
+    /// The sinks of `ws`, `http`, `hooks` (webhook runs whose caller asked for no
+    /// delivery: their outcome is read with `agent.wait` or the session's history) and
+    /// `cron` (scheduled turns: the scheduler delivers what it should itself).
+    pub fn all() -> [GatewaySink; 4] {
         [
             GatewaySink { channel: "ws" },
             GatewaySink { channel: "http" },
             GatewaySink { channel: "hooks" },
+            GatewaySink { channel: "cron" },
         ]
     }
 }

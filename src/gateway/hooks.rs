@@ -304,6 +304,25 @@ pub async fn wake(
     if w.text.trim().is_empty() {
         return bad("text: required and not empty");
     }
+    // With a heartbeat, the event is the heartbeat's: now, or at the next beat (OpenClaw's
+    // wake modes); its answer goes out only if it has something to say.
+    if let Some(c) = st.cron.clone() {
+        if w.mode
+            .as_deref()
+            .is_some_and(|m| m != "now" && m != "next-heartbeat")
+        {
+            return bad("mode: \"now\" or \"next-heartbeat\"");
+        }
+        let now = w.mode.as_deref() != Some("next-heartbeat");
+        let text = w.text.clone();
+        if let Ok(Ok(())) = tokio::task::spawn_blocking(move || c.wake(&text, now)).await {
+            let mode = if now { "now" } else { "next-heartbeat" };
+            return reply(
+                StatusCode::OK,
+                json!({"ok": true, "sessionKey": SessionKey::main().as_str(), "mode": mode}),
+            );
+        }
+    }
     if w.mode.as_deref().is_some_and(|m| m != "now") {
         return bad("mode: only \"now\" (a heartbeat is not configured)");
     }

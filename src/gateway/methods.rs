@@ -151,11 +151,17 @@ pub async fn dispatch(
             super::channels::pairing(st, method, p).await
         }
         "connect" => Err(ErrorShape::invalid("already connected")),
-        other => Err(ErrorShape {
-            code: "UNKNOWN_METHOD",
-            message: format!("unknown method {other:?}"),
-            retryable: false,
-        }),
+        other => match super::approvals::dispatch(st, other, p.clone()).await {
+            Some(r) => r,
+            None => match super::cron::dispatch(st, other, p).await {
+                Some(r) => r,
+                None => Err(ErrorShape {
+                    code: "UNKNOWN_METHOD",
+                    message: format!("unknown method {other:?}"),
+                    retryable: false,
+                }),
+            },
+        },
     }
 }
 

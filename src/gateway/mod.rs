@@ -4,8 +4,10 @@
 //! Talks to the rest of Hearth only through the dispatcher ([`crate::router::Dispatcher`])
 //! and memory's queries; must not import `agent` or `storage`, nor any provider backend.
 
+mod approvals;
 mod auth;
 mod channels;
+mod cron;
 mod deliver;
 mod events;
 mod hooks;
@@ -61,6 +63,8 @@ pub struct GatewayState {
     pub ollama: Option<ollama::OllamaOptions>,
     /// Hearth's MCP server (`None`: `[mcp_server]` is off and `/mcp` answers 404).
     pub mcp: Option<McpServerOptions>,
+    /// The scheduler (`cron.*` methods, `/hooks/wake`), when there is one.
+    pub cron: Option<Arc<dyn crate::tool::cron::CronControl>>,
 }
 
 impl GatewayState {

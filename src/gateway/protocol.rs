@@ -123,7 +123,7 @@ pub fn event(name: &str, payload: Value, seq: u64) -> Value {
 }
 
 /// Methods served after `connect`.
-pub const METHODS: [&str; 16] = [
+pub const METHODS: [&str; 27] = [
     "health",
     "status",
     "agent",
@@ -139,8 +139,26 @@ pub const METHODS: [&str; 16] = [
     "memory.search",
     "memory.status",
     "memory.reindex",
+    "exec.approval.list",
+    "exec.approval.resolve",
+    "exec.approvals.get",
+    "exec.approvals.set",
+    "audit.list",
+    "cron.list",
+    "cron.status",
+    "cron.add",
+    "cron.remove",
+    "cron.run",
+    "wake",
     "connect",
 ];
 
 /// Events a client may receive.
-pub const EVENTS: [&str; 4] = ["agent", "chat", "tick", "shutdown"];
+pub const EVENTS: [&str; 6] = [
+    "agent",
+    "chat",
+    "tick",
+    "shutdown",
+    "exec.approval.requested",
+    "exec.approval.resolved",
+];

@@ -152,6 +152,7 @@ async fn connection(st: GatewayState, mut socket: WebSocket, addr: SocketAddr, b
         .dispatcher
         .subscribe(SessionFilter::Keys(Default::default()));
     let sessions = events.filter();
+    let mut approvals = st.dispatcher.approvals().map(|b| b.subscribe());
     let mut tick = tokio::time::interval(Duration::from_millis(st.tick_ms.max(100)));
     tick.tick().await;
     let mut seq: u64 = 0;
@@ -202,6 +203,13 @@ async fn connection(st: GatewayState, mut socket: WebSocket, addr: SocketAddr, b
                 }
                 None => break,
             },
+            Some(ev) = next_approval(&mut approvals) => {
+                let (name, payload) = super::approvals::event_payload(&ev);
+                seq += 1;
+                if socket.send(text(&event(name, payload, seq))).await.is_err() {
+                    break;
+                }
+            }
             _ = tick.tick() => {
                 seq += 1;
                 let t = event("tick", json!({"ts": crate::core::now_ms()}), seq);
@@ -213,6 +221,26 @@ async fn connection(st: GatewayState, mut socket: WebSocket, addr: SocketAddr, b
                 seq += 1;
                 let _ = socket.send(text(&event("shutdown", json!({"reason": "gateway stopping"}), seq))).await;
                 return close(socket, close_code::AWAY, "gateway shutting down").await;
+            }
+        }
+    }
+}
+
+/// The next approval event, or never when the gateway has no broker; a lagging client
+/// skips what it missed (pending requests stay listed by `exec.approval.list`).
+async fn next_approval(
+    rx: &mut Option<tokio::sync::broadcast::Receiver<crate::router::ApprovalEvent>>,
+) -> Option<crate::router::ApprovalEvent> {
+    let Some(r) = rx else {
+        return std::future::pending().await;
+    };
+    loop {
+        match r.recv().await {
+            Ok(ev) => return Some(ev),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                *rx = None;
+                return std::future::pending().await;
             }
         }
     }

@@ -124,7 +124,7 @@ pub enum MemoryError {
 #[derive(Debug, Clone)]
 pub struct MemoryOptions {
     /// The agent workspace holding `MEMORY.md` and `memory/`.
-    pub workspace: PathBuf,
+    pub workspace: std::sync::Arc<crate::workspace::Workspace>,
     /// Directory of the tantivy index.
     pub index_dir: PathBuf,
     /// Index session transcripts too.
@@ -369,10 +369,11 @@ impl Memory {
                         "{path:?} is not a memory file (MEMORY.md or memory/**/*.md in the workspace)"
                     ))
                 })?;
-            let bytes = std::fs::read(&f.path).map_err(|source| MemoryError::Io {
-                path: f.path.clone(),
-                source,
-            })?;
+            let bytes = self
+                .opts
+                .workspace
+                .read(&f.name, self.opts.max_file_bytes)
+                .map_err(|e| MemoryError::Invalid(e.to_string()))?;
             sources::check_text(&bytes)
                 .map_err(|why| MemoryError::Invalid(format!("{path}: {why}")))?
         };

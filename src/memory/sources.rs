@@ -5,7 +5,7 @@
 
 use crate::core::Role;
 use crate::storage::TranscriptEntry;
-use std::path::{Path, PathBuf};
+use crate::workspace::{Entry, EntryKind, Workspace, WorkspaceError};
 
 /// Prefix of transcript source names.
 pub const SESSION_PREFIX: &str = "sessions/";
@@ -13,69 +13,55 @@ pub const SESSION_PREFIX: &str = "sessions/";
 /// A memory file found in the workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileSource {
-    /// Workspace-relative path with `/` separators.
+    /// Workspace-relative path with `/` separators (how it is read back).
     pub name: String,
-    /// Absolute path.
-    pub path: PathBuf,
     /// Modification time, ms since the epoch.
     pub mtime_ms: u64,
     /// Size, bytes.
     pub size: u64,
 }
 
-/// Lists `MEMORY.md` (or `memory.md`) and every `*.md` under `memory/`, sorted by name.
-/// Symbolic links and hidden entries are skipped (a link could lead out of the workspace).
-pub fn list_files(workspace: &Path) -> Vec<FileSource> {
+/// How deep `memory/` is searched for notes.
+const MAX_DEPTH: usize = 16;
+
+/// Lists `MEMORY.md` (or `memory.md`) and every `*.md` under `memory/`, sorted by name,
+/// through the race-free [`Workspace`]: symbolic links are never followed (a `memory/`
+/// that is itself a link to somewhere else yields no notes, with a warning) and hidden
+/// entries are skipped.
+pub fn list_files(ws: &Workspace) -> Vec<FileSource> {
     let mut out = Vec::new();
     for name in ["MEMORY.md", "memory.md"] {
-        if let Some(f) = file_source(workspace, name) {
-            out.push(f);
+        if let Ok(e) = ws.metadata(name)
+            && e.kind == EntryKind::File
+        {
+            out.push(source(name.to_string(), &e));
             break;
         }
     }
-    let mut stack = vec![PathBuf::from("memory")];
-    while let Some(rel) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(workspace.join(&rel)) else {
-            continue;
-        };
-        for e in rd.filter_map(Result::ok) {
-            let fname = e.file_name().to_string_lossy().into_owned();
-            if fname.starts_with('.') {
-                continue;
-            }
-            let Ok(ft) = e.file_type() else { continue };
-            let child = rel.join(&fname);
-            if ft.is_dir() {
-                stack.push(child);
-            } else if ft.is_file()
-                && fname.ends_with(".md")
-                && let Some(f) = file_source(workspace, &child.to_string_lossy().replace('\\', "/"))
-            {
-                out.push(f);
-            }
-        }
+    match ws.walk("memory", MAX_DEPTH) {
+        Ok(found) => out.extend(
+            found
+                .into_iter()
+                .filter(|(rel, e)| {
+                    e.kind == EntryKind::File
+                        && rel.ends_with(".md")
+                        && !rel.split('/').any(|c| c.starts_with('.'))
+                })
+                .map(|(rel, e)| source(rel, &e)),
+        ),
+        Err(WorkspaceError::NotFound { .. }) => {}
+        Err(e) => tracing::warn!("memory notes not listed: {e}"),
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
 
-fn file_source(workspace: &Path, name: &str) -> Option<FileSource> {
-    let path = workspace.join(name);
-    let md = std::fs::symlink_metadata(&path).ok()?;
-    if !md.is_file() {
-        return None;
+fn source(name: String, e: &Entry) -> FileSource {
+    FileSource {
+        name,
+        mtime_ms: e.modified_ms,
+        size: e.len,
     }
-    let mtime_ms = md
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as u64);
-    Some(FileSource {
-        name: name.to_string(),
-        path,
-        mtime_ms,
-        size: md.len(),
-    })
 }
 
 /// Why a file's bytes are not indexed.

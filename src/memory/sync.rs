@@ -61,7 +61,7 @@ impl Memory {
                 f.size, self.opts.max_file_bytes
             ))
         } else {
-            match std::fs::read(&f.path) {
+            match self.opts.workspace.read(&f.name, self.opts.max_file_bytes) {
                 Ok(bytes) => {
                     let hash = sources::digest(&bytes);
                     if old

@@ -60,7 +60,9 @@ impl Fixture {
             self.store.clone(),
             Arc::new(WordsEmbed),
             MemoryOptions {
-                workspace: self.dir.join("ws"),
+                workspace: std::sync::Arc::new(
+                    crate::workspace::Workspace::open(&self.dir.join("ws")).expect("workspace"),
+                ),
                 index_dir: self.dir.join("index"),
                 sessions: true,
                 chunk_tokens: 400,

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 /// The gateway's own channels (WebSocket, HTTP, webhooks): not chat platforms, so never a
 /// `channels.status` account, a `message.send` target or the "last" conversation.
-pub(super) const GATEWAY_CHANNELS: [&str; 3] = ["ws", "http", "hooks"];
+pub(super) const GATEWAY_CHANNELS: [&str; 4] = ["ws", "http", "hooks", "cron"];
 
 /// One channel account in `channels.status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

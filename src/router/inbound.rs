@@ -137,6 +137,19 @@ impl ChannelGate {
             self.d.notice(&o, &reply, cursor).await?;
             return Ok(Admission::Command);
         }
+        // An owner answers approval requests from their own chat the same way:
+        // `/approve <id> allow-once|allow-always|deny`.
+        if m.kind == PeerKind::Direct
+            && policy.allow_from.contains(&o.peer)
+            && let Some(reply) = super::approvals::approve_command(
+                self.d.approvals(),
+                &m.message.text,
+                &format!("{}:{}", o.channel, o.peer),
+            )
+        {
+            self.d.notice(&o, &reply, cursor).await?;
+            return Ok(Admission::Command);
+        }
         let denied = match m.kind {
             PeerKind::Direct => match policy.dm_policy {
                 DmPolicy::Disabled => Some("direct messages are disabled".to_string()),

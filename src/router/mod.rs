@@ -8,24 +8,29 @@
 //!
 //! Crash semantics (ARCHITECTURE.md, invariant 5) live in `recover.rs`.
 
+mod approvals;
 mod channels;
 mod command;
 mod follow;
 mod inbound;
 mod lane;
+mod ledger;
+mod link;
 mod outbox;
 mod pairing;
 mod recover;
 mod submit;
 
-pub use crate::storage::PairingRequest;
+pub use crate::storage::{AuditQuery, PairingRequest};
 pub use crate::storage::{OutboxCounts, OutboxRow, OutboxStatus};
 /// The record types the dispatcher answers with.
 pub use crate::storage::{RunRecord, RunStatus, SessionRecord, TranscriptEntry};
+pub use approvals::{ApprovalBroker, ApprovalEvent, ApprovalOptions, ResolveError};
 pub use channels::ChannelStatus;
 pub use command::ChatCommand;
 pub use follow::{FilterHandle, Follow, Followed, SessionFilter, Subscription};
 pub use inbound::{ChannelGate, GateOptions};
+pub use link::DispatcherLink;
 pub use outbox::DeliveryOptions;
 pub use pairing::{MAX_PENDING, PAIRING_TTL_MS};
 pub use recover::Recovered;
@@ -200,6 +205,7 @@ pub(crate) struct Inner {
     health: Mutex<BTreeMap<(String, String), crate::core::ChannelHealth>>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
+    approvals: std::sync::OnceLock<ApprovalBroker>,
 }
 
 /// Cheap cloneable handle to the dispatcher.
@@ -280,6 +286,7 @@ impl Dispatcher {
                 finals: broadcast::channel(FINAL_CAPACITY).0,
                 tracker: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
+                approvals: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -293,6 +300,11 @@ impl Dispatcher {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.to_string(), agent);
+    }
+
+    /// The approvals broker, once attached ([`ApprovalBroker::attach`]).
+    pub fn approvals(&self) -> Option<&ApprovalBroker> {
+        self.inner.approvals.get()
     }
 
     /// The ids of the agents runs can go to: `main` first, then the others sorted.

@@ -205,7 +205,9 @@ pub(super) fn rig_with(
         tools,
         AgentOptions {
             id: "main".into(),
-            workspace: dir.join("workspace"),
+            workspace: std::sync::Arc::new(
+                crate::workspace::Workspace::open(&dir.join("workspace")).expect("workspace"),
+            ),
             max_steps: 8,
             run_timeout: Duration::from_secs(600),
             call: CallParams {
@@ -220,6 +222,12 @@ pub(super) fn rig_with(
             compaction_keep_turns: 4,
             memory_flush: false,
             prune_tool_result_chars: 4000,
+            skills: None,
+            policy: crate::tool::policy::Policy {
+                direct: crate::tool::policy::Layer::profile(crate::tool::policy::Profile::Full),
+                group: crate::tool::policy::Layer::profile(crate::tool::policy::Profile::Full),
+                ..Default::default()
+            },
         },
     );
     let opts = DispatcherOptions {

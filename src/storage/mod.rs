@@ -1,7 +1,8 @@
 //! The LMDB store (via heed), Hearth's source of truth: sessions, transcripts, runs,
 //! idempotency keys, auth-profile cooldowns, and long-term memory (chunks, their vectors,
 //! the indexing outbox and the state of each memory source), the message inbox, the
-//! platform cursors, the delivery outbox, and channel pairing. The only module that imports
+//! platform cursors, the delivery outbox, channel pairing, the exec approvals document,
+//! the audit ledger and the cron jobs. The only module that imports
 //! `heed`.
 //!
 //! One environment under `<data_dir>/store/`, an explicit map size, default durability
@@ -13,6 +14,7 @@
 
 mod check;
 mod inbox;
+mod ledger;
 mod memory;
 mod outbox;
 mod pairing;
@@ -20,6 +22,7 @@ mod records;
 mod writer;
 
 pub use inbox::*;
+pub use ledger::*;
 pub use memory::*;
 pub use outbox::*;
 pub use pairing::*;
@@ -34,7 +37,7 @@ use std::path::{Path, PathBuf};
 /// The schema this build reads and writes. Version-1 (before memory), version-2 (before
 /// the inbox) and version-3 (before the delivery outbox) stores are upgraded in place on
 /// open (each version only added databases); any other version is refused.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// A read transaction as typed methods take it; a [`Wtxn`] derefs to one, so reads inside a
 /// write transaction see its own writes. Short-lived; never held across `.await`.
@@ -46,7 +49,7 @@ pub type Wtxn<'e> = heed::RwTxn<'e>;
 
 type Db = Database<'static, Bytes, Bytes>;
 
-const DB_NAMES: [&str; 14] = [
+const DB_NAMES: [&str; 17] = [
     "meta",
     "sessions",
     "transcript",
@@ -61,6 +64,9 @@ const DB_NAMES: [&str; 14] = [
     "cursors",
     "outbox",
     "pairing",
+    "approvals",
+    "audit",
+    "cron",
 ];
 
 /// A storage failure.
@@ -157,6 +163,9 @@ pub struct Store {
     cursors: Db,
     outbox: Db,
     pairing: Db,
+    approvals: Db,
+    audit: Db,
+    cron: Db,
     writer: writer::Handle,
 }
 
@@ -215,6 +224,9 @@ impl Store {
             cursors,
             outbox,
             pairing,
+            approvals,
+            audit,
+            cron,
         ] = dbs;
         let store = Self {
             env,
@@ -233,6 +245,9 @@ impl Store {
             cursors,
             outbox,
             pairing,
+            approvals,
+            audit,
+            cron,
             writer: writer::Handle::default(),
         };
         store.check_schema()?;
@@ -249,8 +264,8 @@ impl Store {
             Some(v) => {
                 let found = v.try_into().map(u32::from_be_bytes).unwrap_or(0);
                 if (1..SCHEMA_VERSION).contains(&found) {
-                    // Versions 2 to 5 only added databases (memory; inbox and cursors;
-                    // outbox; pairing), created above.
+                    // Versions 2 to 6 only added databases (memory; inbox and cursors;
+                    // outbox; pairing; approvals, audit and cron), created above.
                     tracing::info!(path = %self.path.display(), "store upgraded from schema {found} to {SCHEMA_VERSION}");
                     self.meta
                         .put(&mut w, b"schema_version", &SCHEMA_VERSION.to_be_bytes())

@@ -5,9 +5,9 @@
 //! messages name the path as given. This module imports nothing of Hearth beyond `core`
 //! and `tool`.
 
-use super::workspace::{Intent, Workspace};
 use super::{Tool, ToolError};
 use crate::core::ToolSpec;
+use crate::workspace::{EntryKind, Workspace};
 use serde_json::{Value, json};
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
@@ -342,25 +342,22 @@ impl Tool for LsTool {
             None | Some(Value::Null) => ".",
             Some(_) => str_arg(args, "path")?,
         };
-        let io_err = |e: io::Error| ToolError::io(path, e);
-        let dir = self.ws.resolve(path, Intent::Read)?;
-        let meta = std::fs::metadata(&dir).map_err(io_err)?;
-        if !meta.is_dir() {
-            return Ok(format!("{path} ({} bytes)", meta.len()));
+        let meta = self.ws.metadata(path)?;
+        match meta.kind {
+            EntryKind::Dir => {}
+            EntryKind::Symlink => {
+                return Err(crate::workspace::WorkspaceError::Symlink { path: path.into() }.into());
+            }
+            _ => return Ok(format!("{path} ({} bytes)", meta.len)),
         }
         let mut entries: Vec<(String, String)> = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(io_err)? {
-            let entry = entry.map_err(io_err)?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let ft = entry.file_type().map_err(io_err)?;
-            let line = if ft.is_dir() {
-                format!("{name}/")
-            } else if ft.is_symlink() {
+        for entry in self.ws.read_dir(path)? {
+            let name = entry.name.clone();
+            let line = match entry.kind {
+                EntryKind::Dir => format!("{name}/"),
                 // The target is not shown: it may name host paths outside the workspace.
-                format!("{name}@")
-            } else {
-                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                format!("{name} ({size} bytes)")
+                EntryKind::Symlink => format!("{name}@"),
+                _ => format!("{name} ({} bytes)", entry.len),
             };
             entries.push((name, line));
         }
@@ -387,16 +384,16 @@ impl Tool for LsTool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tool::workspace::tests::TempDir;
     use crate::tool::{BuiltinOptions, Registry, builtin_registry};
+    use crate::workspace::tests::TempDir;
 
     fn setup(tag: &str) -> (TempDir, Registry) {
         let t = TempDir::new(tag);
+        let ws = Workspace::open(&t.0.join("ws")).unwrap();
         let reg = builtin_registry(&BuiltinOptions {
-            workspace: t.0.join("ws"),
+            workspace: Arc::new(ws),
             web_fetch: None,
-        })
-        .unwrap();
+        });
         (t, reg)
     }
 
@@ -615,7 +612,9 @@ mod tests {
             reg.call(&cx(), "ls", &json!({"path": "b.txt"})).unwrap(),
             "b.txt (5 bytes)"
         );
-        assert!(err_text(reg.call(&cx(), "ls", &json!({"path": "link"}))).contains("outside"));
+        assert!(
+            err_text(reg.call(&cx(), "ls", &json!({"path": "link"}))).contains("crosses a symlink")
+        );
         assert!(err_text(reg.call(&cx(), "ls", &json!({"path": "../.."}))).contains("outside"));
         std::fs::create_dir(t.0.join("ws/many")).unwrap();
         assert_eq!(

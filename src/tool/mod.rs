@@ -1,21 +1,26 @@
-//! Tools the agent may call: the [`Tool`] trait, the [`Registry`] built from config, and
-//! the built-ins — `read`, `write`, `edit`, `ls` (confined to the workspace by
-//! [`workspace::Workspace`]) and `web_fetch` (timeout, size cap, no loopback/private
-//! addresses unless allowed). `exec` is not offered until the sandbox exists.
+//! Tools the agent may call: the [`Tool`] trait and the context every call runs in
+//! ([`ToolCtx`]), the [`Registry`] built from config, the tool [`policy`], and the
+//! built-ins — `read`, `write`, `edit`, `ls` (confined to the workspace by
+//! [`crate::workspace::Workspace`]), `web_fetch` (timeout, size cap, no loopback/private
+//! addresses unless allowed), and `exec`/`process` (commands in [`crate::sandbox`], gated
+//! by approvals: [`exec`]).
 //!
 //! Tools are blocking; the agent runs them on a blocking thread. This module must not import
 //! `agent`, `gateway` or `storage`.
 
+pub mod cron;
 pub mod ctx;
+pub mod exec;
 pub mod fs;
+pub mod policy;
+pub mod sessions;
+pub mod skill;
 pub mod web_fetch;
-pub mod workspace;
 
 pub use ctx::{Caller, ToolCtx};
 
 use crate::core::ToolSpec;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A tool failure, returned to the model as the tool result text (the run goes on).
@@ -48,6 +53,54 @@ pub enum ToolError {
     /// unreachable; the message names the server.
     #[error("{0}")]
     External(String),
+    /// The call was refused: by the tool policy, an approval (denied or expired), the
+    /// sandbox (missing kernel features), or the exec mode. The message says which.
+    #[error("refused: {0}")]
+    Denied(String),
+    /// The run was aborted (or its deadline passed) while the tool ran; what it started
+    /// was stopped.
+    #[error("cancelled: the run was aborted")]
+    Cancelled,
+}
+
+impl ToolError {
+    /// The audit ledger's outcome for this error: `denied`, `cancelled` or `error`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Denied(_) => "denied",
+            Self::Cancelled => "cancelled",
+            _ => "error",
+        }
+    }
+}
+
+impl From<crate::workspace::WorkspaceError> for ToolError {
+    /// `Outside` stays [`ToolError::OutsideWorkspace`]; the rest keep their message
+    /// (which names the path) as [`ToolError::Io`].
+    fn from(e: crate::workspace::WorkspaceError) -> Self {
+        use crate::workspace::WorkspaceError as W;
+        match e {
+            W::Outside { path } => Self::OutsideWorkspace { path },
+            W::Io { path, source } => Self::Io { path, source },
+            other => {
+                let path = other.path().to_string();
+                let kind = match other {
+                    W::NotFound { .. } => std::io::ErrorKind::NotFound,
+                    W::TooLarge { .. } => std::io::ErrorKind::FileTooLarge,
+                    _ => std::io::ErrorKind::InvalidInput,
+                };
+                let text = other.to_string();
+                let msg = text
+                    .strip_prefix(&format!("{path}: "))
+                    .unwrap_or(&text)
+                    .to_string();
+                Self::Io {
+                    path,
+                    source: std::io::Error::new(kind, msg),
+                }
+            }
+        }
+    }
 }
 
 impl ToolError {
@@ -152,22 +205,18 @@ impl Registry {
 }
 
 /// What [`builtin_registry`] offers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BuiltinOptions {
-    /// Workspace root for `read`, `write`, `edit` and `ls`; created if missing.
-    pub workspace: PathBuf,
+    /// The workspace of `read`, `write`, `edit` and `ls`.
+    pub workspace: Arc<crate::workspace::Workspace>,
     /// Limits for `web_fetch`; `None` leaves the tool out.
     pub web_fetch: Option<web_fetch::WebFetchOptions>,
 }
 
 /// A registry holding `read`, `write`, `edit` and `ls` over [`BuiltinOptions::workspace`],
 /// plus `web_fetch` when [`BuiltinOptions::web_fetch`] is set.
-///
-/// # Errors
-/// I/O errors from creating or canonicalising the workspace directory
-/// ([`workspace::Workspace::open`]).
-pub fn builtin_registry(opts: &BuiltinOptions) -> std::io::Result<Registry> {
-    let ws = Arc::new(workspace::Workspace::open(&opts.workspace)?);
+pub fn builtin_registry(opts: &BuiltinOptions) -> Registry {
+    let ws = opts.workspace.clone();
     let mut reg = Registry::new();
     reg.insert(Arc::new(fs::ReadTool::new(ws.clone())));
     reg.insert(Arc::new(fs::WriteTool::new(ws.clone())));
@@ -176,5 +225,5 @@ pub fn builtin_registry(opts: &BuiltinOptions) -> std::io::Result<Registry> {
     if let Some(wf) = &opts.web_fetch {
         reg.insert(Arc::new(web_fetch::WebFetchTool::new(wf.clone())));
     }
-    Ok(reg)
+    reg
 }

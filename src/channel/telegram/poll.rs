@@ -11,8 +11,8 @@ use super::CHANNEL;
 use super::api::{Api, ApiError, Update, User};
 use super::translate::Translator;
 use crate::core::{Admission, HealthEvent, InboundSink};
+use crate::workspace::Workspace;
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -26,8 +26,8 @@ pub struct PollOptions {
     pub timeout_secs: u64,
     /// Send "typing…" while a run answers.
     pub typing: bool,
-    /// Where photos, documents and voice notes are saved (`<workspace>/inbox/telegram`).
-    pub media_dir: PathBuf,
+    /// The workspace files are saved in, under `inbox/telegram/<chat>/`.
+    pub media: Arc<Workspace>,
     /// Largest file downloaded, bytes.
     pub max_media_bytes: u64,
     /// Progress drafts, and after how long a run gets one (`None`: off).
@@ -109,7 +109,7 @@ impl Poller {
             api: self.api.clone(),
             me: me.clone(),
             account: self.opts.account.clone(),
-            media_dir: self.opts.media_dir.clone(),
+            media: self.opts.media.clone(),
             max_media_bytes: self.opts.max_media_bytes,
             drafts: self.opts.drafts.clone(),
         };

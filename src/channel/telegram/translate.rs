@@ -5,8 +5,8 @@
 use super::api::{Api, Message, User};
 use super::{CHANNEL, id_value};
 use crate::core::{Attachment, ChannelInbound, InboundMessage, InboundSink, Origin, PeerKind};
+use crate::workspace::Workspace;
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,8 +23,8 @@ pub struct Translator {
     pub me: User,
     /// The channel account (`default`).
     pub account: String,
-    /// Where files are saved (`<workspace>/inbox/telegram`).
-    pub media_dir: PathBuf,
+    /// The workspace files are saved in, under `inbox/telegram/<chat>/`.
+    pub media: Arc<Workspace>,
     /// Largest file downloaded, bytes.
     pub max_media_bytes: u64,
     /// Progress drafts, and after how long a run gets one (`None`: off).
@@ -209,12 +209,12 @@ impl Translator {
                     }
                 })
                 .collect();
-            let dir = self.media_dir.join(m.chat.id.to_string());
-            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            let dest = dir.join(format!("{}-{safe}", m.message_id));
-            std::fs::write(&dest, &bytes).map_err(|e| format!("{}: {e}", dest.display()))?;
+            let rel = format!("inbox/telegram/{}/{}-{safe}", m.chat.id, m.message_id);
+            self.media
+                .write_atomic(&rel, &bytes)
+                .map_err(|e| e.to_string())?;
             Ok(Attachment {
-                path: dest,
+                path: self.media.root().join(&rel),
                 mime: mime.clone(),
                 size: bytes.len() as u64,
             })

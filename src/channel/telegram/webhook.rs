@@ -8,8 +8,8 @@ use super::CHANNEL;
 use super::api::{Api, Update, User};
 use super::translate::Translator;
 use crate::core::{Admission, HealthEvent, InboundSink, WebhookFuture, WebhookHandler};
+use crate::workspace::Workspace;
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -35,8 +35,8 @@ pub struct WebhookOptions {
     pub account: String,
     /// Show "typing…" while a run answers.
     pub typing: bool,
-    /// Where files are saved.
-    pub media_dir: PathBuf,
+    /// The workspace files are saved in, under `inbox/telegram/<chat>/`.
+    pub media: Arc<Workspace>,
     /// Largest file downloaded, bytes.
     pub max_media_bytes: u64,
     /// Progress drafts, and after how long a run gets one (`None`: off).
@@ -83,7 +83,7 @@ impl TelegramWebhook {
                                 api: api.clone(),
                                 me: bot,
                                 account: opts.account.clone(),
-                                media_dir: opts.media_dir.clone(),
+                                media: opts.media.clone(),
                                 max_media_bytes: opts.max_media_bytes,
                                 drafts: opts.drafts.clone(),
                             };
