@@ -179,6 +179,27 @@ pub fn run(loaded: &Loaded, dir: &Path) -> i32 {
         }
     }
 
+    // The exec sandbox: what this kernel offers, and whether exec would run.
+    if cfg.tools.exec.enabled {
+        let probe = crate::sandbox::probe();
+        let mode = if cfg.tools.exec.sandbox == "degraded" {
+            crate::sandbox::Mode::Degraded
+        } else {
+            crate::sandbox::Mode::Enforce
+        };
+        match (probe.check(mode), probe.landlock_abi()) {
+            (Ok(()), Some(abi)) if mode == crate::sandbox::Mode::Enforce => r.ok(&format!(
+                "exec sandbox: Landlock ABI {abi}, seccomp, {}",
+                if probe.openat2 { "openat2" } else { "no openat2 (workspace walks paths)" }
+            )),
+            (Ok(()), _) => r.ok("exec sandbox: degraded (seccomp and limits; files not confined)"),
+            (Err(e), _) => r.bad(
+                &e.to_string(),
+                "use a kernel with Landlock (lsm=landlock), or set [tools.exec] sandbox = \"degraded\" or enabled = false",
+            ),
+        }
+    }
+
     // Port: a running gateway, or free.
     let addr = format!("{}:{}", cfg.gateway.bind, cfg.gateway.port);
     let running = std::fs::read_to_string(crate::daemon::discovery_path(dir)).is_ok();

@@ -27,7 +27,7 @@ pub use queue::QueueConfig;
 pub use secret::SecretRef;
 pub use tools::{
     ActiveHoursConfig, ApprovalsConfig, CronConfig, ExecConfig, HeartbeatConfig, PolicyLayer,
-    SkillsConfig, ToolsConfig,
+    SkillsConfig, ToolsConfig, WebSearchConfig,
 };
 
 use serde::{Deserialize, Serialize};

@@ -59,6 +59,36 @@ pub struct ToolsConfig {
     pub exec: ExecConfig,
     /// `[tools.approvals]`.
     pub approvals: ApprovalsConfig,
+    /// `[tools.web_search]`; unset: no `web_search` tool.
+    pub web_search: Option<WebSearchConfig>,
+}
+
+/// `[tools.web_search]`: the search backend of `web_search`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSearchConfig {
+    /// `searxng` (a SearXNG instance with the JSON format on) or `brave` (Brave Search API).
+    pub provider: String,
+    /// The instance's URL (required for SearXNG; Brave's API by default).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Brave's subscription token, as a secret reference.
+    #[serde(default)]
+    pub api_key: Option<super::SecretRef>,
+    /// Results per search (1-10).
+    #[serde(default = "default_results")]
+    pub max_results: usize,
+    /// Deadline of a search, seconds.
+    #[serde(default = "default_search_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_results() -> usize {
+    5
+}
+
+fn default_search_timeout() -> u64 {
+    20
 }
 
 impl Default for ToolsConfig {
@@ -80,6 +110,7 @@ impl Default for ToolsConfig {
             audit_retention_days: 30,
             exec: ExecConfig::default(),
             approvals: ApprovalsConfig::default(),
+            web_search: None,
         }
     }
 }
@@ -314,6 +345,35 @@ pub(super) fn check(
                 e.timeout_secs, e.max_timeout_secs
             ),
         ));
+    }
+    if let Some(w) = &t.web_search {
+        match (w.provider.as_str(), &w.base_url, &w.api_key) {
+            ("searxng", None, _) => {
+                return Some((
+                    "tools.web_search.base_url".into(),
+                    "SearXNG needs the instance's URL".into(),
+                ));
+            }
+            ("brave", _, None) => {
+                return Some((
+                    "tools.web_search.api_key".into(),
+                    "Brave needs a subscription token (a secret reference)".into(),
+                ));
+            }
+            ("searxng" | "brave", _, _) => {}
+            (p, _, _) => {
+                return Some((
+                    "tools.web_search.provider".into(),
+                    format!("{p:?} is neither \"searxng\" nor \"brave\""),
+                ));
+            }
+        }
+        if !(1..=10).contains(&w.max_results) || w.timeout_secs == 0 {
+            return Some((
+                "tools.web_search".into(),
+                "max_results must be 1-10 and timeout_secs above 0".into(),
+            ));
+        }
     }
     for (i, target) in t.message_targets.iter().enumerate() {
         if target

@@ -18,6 +18,9 @@ use crate::tool::sessions::{
     Conversations, MessageTool, SessionsHistoryTool, SessionsListTool, SessionsSendTool,
 };
 use crate::tool::skill::{SkillSetup, SkillTool};
+use crate::tool::web_search::{
+    BRAVE_BASE_URL, DEFAULT_SNIPPET_CHARS, SearchProvider, WebSearchOptions, WebSearchTool,
+};
 use crate::tool::{BuiltinOptions, Registry, builtin_registry, web_fetch::WebFetchOptions};
 use crate::workspace::Workspace;
 use std::path::Path;
@@ -256,6 +259,40 @@ pub async fn start_scheduler(
     tokio::spawn(s.run(shutdown.child_token()));
 }
 
+/// `web_search`'s options from `[tools.web_search]` (the key resolved now), `None` when unset.
+///
+/// # Errors
+/// [`DaemonError::Config`] when the key's secret reference cannot be read.
+fn web_search(cfg: &Config) -> Result<Option<WebSearchOptions>, DaemonError> {
+    let Some(w) = &cfg.tools.web_search else {
+        return Ok(None);
+    };
+    let provider = if w.provider == "brave" {
+        let key = w
+            .api_key
+            .as_ref()
+            .map(|k| k.resolve())
+            .transpose()
+            .map_err(|m| {
+                crate::config::ConfigError::Secret(format!("tools.web_search.api_key: {m}"))
+            })?;
+        SearchProvider::Brave {
+            api_key: key.unwrap_or_default(),
+            base_url: w.base_url.clone().unwrap_or_else(|| BRAVE_BASE_URL.into()),
+        }
+    } else {
+        SearchProvider::Searxng {
+            base_url: w.base_url.clone().unwrap_or_default(),
+        }
+    };
+    Ok(Some(WebSearchOptions {
+        provider,
+        max_results: w.max_results.clamp(1, 10),
+        timeout: Duration::from_secs(w.timeout_secs),
+        max_snippet_chars: DEFAULT_SNIPPET_CHARS,
+    }))
+}
+
 /// Opens (creating it if needed) the workspace at `root`.
 ///
 /// # Errors
@@ -336,8 +373,12 @@ pub fn registry(
     if cfg.cron.enabled {
         reg.insert(Arc::new(CronTool(Arc::new(kit.cron.clone()))));
     }
+    if let Some(w) = web_search(cfg)? {
+        reg.insert(Arc::new(WebSearchTool::new(w)));
+    }
     for source in mcp.sources() {
         reg.add_source(source);
     }
+    reg.ask_first(&cfg.tools.ask, Arc::new(kit.approvals.clone()));
     Ok(reg)
 }

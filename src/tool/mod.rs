@@ -8,6 +8,7 @@
 //! Tools are blocking; the agent runs them on a blocking thread. This module must not import
 //! `agent`, `gateway` or `storage`.
 
+pub mod ask;
 pub mod cron;
 pub mod ctx;
 pub mod exec;
@@ -16,6 +17,7 @@ pub mod policy;
 pub mod sessions;
 pub mod skill;
 pub mod web_fetch;
+pub mod web_search;
 
 pub use ctx::{Caller, ToolCtx};
 
