@@ -14,6 +14,8 @@
 #   8. Home Assistant (benches/home_assistant.rs, needs the test venv of scripts/test.sh):
 #      latency Hearth adds to an HA-shaped /api/chat turn (p50/p99), idle RSS with an MCP
 #      server connected
+#   9. the exec sandbox (benches/exec.rs): p50/p90 of 200 sandboxed `true` runs against
+#      plain spawns, and the gateway's RSS while exec runs a sandboxed command
 #
 #   bench/run.sh [--no-cross]      (--no-cross: skip the aarch64 release build, 5-13 min)
 # Needs cargo-zigbuild (pip install ziglang cargo-zigbuild) and the test models
@@ -85,3 +87,6 @@ cargo bench --locked --bench channels 2>/dev/null | grep -v '^$'
 
 echo "== Home Assistant"
 cargo bench --locked --bench home_assistant 2>/dev/null | grep -v '^$'
+
+echo "== the exec sandbox"
+cargo bench --locked --bench exec 2>/dev/null | grep -v '^$'

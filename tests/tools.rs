@@ -59,6 +59,20 @@ fn approval_id(prompt: &str) -> String {
         .to_string()
 }
 
+/// The owner writes `text`; waits for the approval prompt that follows (after the first
+/// `seen` messages) and, when `decision` is set, answers `/approve <id> <decision>`.
+/// Returns the prompt.
+fn ask_and_answer(tg: &TelegramEmu, token: &str, text: &str, decision: Option<&str>) -> String {
+    let seen = texts(tg, token, OWNER).len();
+    tg.user_says(token, private(OWNER), OWNER, text, json!({}));
+    let prompt = wait_text(tg, token, OWNER, seen, "Exec approval required");
+    if let Some(d) = decision {
+        let answer = format!("/approve {} {d}", approval_id(&prompt));
+        tg.user_says(token, private(OWNER), OWNER, &answer, json!({}));
+    }
+    prompt
+}
+
 fn owner_config(
     root: &std::path::Path,
     tg: &TelegramEmu,
@@ -98,18 +112,9 @@ fn exec_asks_the_owner_in_chat_and_the_answers_hold() {
     let ws_dir = gw.data_dir().join("workspace");
 
     // allow-once: the prompt reaches the owner's chat, the answer runs the command.
-    tg.user_says(token, private(OWNER), OWNER, "make a file", json!({}));
-    let prompt = wait_text(&tg, token, OWNER, 0, "Exec approval required");
+    let prompt = ask_and_answer(&tg, token, "make a file", Some("allow-once"));
     assert!(prompt.contains("touch approved.txt"), "{prompt}");
     assert!(prompt.contains("/approve "), "{prompt}");
-    let id = approval_id(&prompt);
-    tg.user_says(
-        token,
-        private(OWNER),
-        OWNER,
-        &format!("/approve {id} allow-once"),
-        json!({}),
-    );
     wait_text(&tg, token, OWNER, 0, "done one");
     assert!(ws_dir.join("approved.txt").exists());
     let third = fake.requests()[1]["body"]["messages"].to_string();
@@ -120,16 +125,7 @@ fn exec_asks_the_owner_in_chat_and_the_answers_hold() {
 
     // deny: the command does not run and the model is told who refused it.
     let seen = texts(&tg, token, OWNER).len();
-    tg.user_says(token, private(OWNER), OWNER, "another file", json!({}));
-    let prompt = wait_text(&tg, token, OWNER, seen, "Exec approval required");
-    let id = approval_id(&prompt);
-    tg.user_says(
-        token,
-        private(OWNER),
-        OWNER,
-        &format!("/approve deny {id}"),
-        json!({}),
-    );
+    ask_and_answer(&tg, token, "another file", Some("deny"));
     wait_text(&tg, token, OWNER, seen, "done two");
     assert!(!ws_dir.join("denied.txt").exists());
     let told = fake.requests()[3]["body"]["messages"].to_string();
@@ -137,24 +133,14 @@ fn exec_asks_the_owner_in_chat_and_the_answers_hold() {
 
     // Nobody answers: the request expires and the command does not run.
     let seen = texts(&tg, token, OWNER).len();
-    tg.user_says(token, private(OWNER), OWNER, "a third file", json!({}));
-    wait_text(&tg, token, OWNER, seen, "Exec approval required");
+    ask_and_answer(&tg, token, "a third file", None);
     wait_text(&tg, token, OWNER, seen, "expired");
     wait_text(&tg, token, OWNER, seen, "done three");
     assert!(!ws_dir.join("expired.txt").exists());
 
     // allow-always is kept in the store: after a restart the same command runs unasked.
     let seen = texts(&tg, token, OWNER).len();
-    tg.user_says(token, private(OWNER), OWNER, "list files", json!({}));
-    let prompt = wait_text(&tg, token, OWNER, seen, "Exec approval required");
-    let id = approval_id(&prompt);
-    tg.user_says(
-        token,
-        private(OWNER),
-        OWNER,
-        &format!("/approve {id} always"),
-        json!({}),
-    );
+    ask_and_answer(&tg, token, "list files", Some("always"));
     wait_text(&tg, token, OWNER, seen, "done four");
     gw.restart();
     let seen = texts(&tg, token, OWNER).len();

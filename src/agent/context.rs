@@ -46,12 +46,23 @@ pub fn estimate_tokens(m: &ChatMessage) -> usize {
     (m.content.len() + args).div_ceil(CHARS_PER_TOKEN) + MESSAGE_OVERHEAD
 }
 
-/// Writes any missing bootstrap file with its default contents (never overwrites).
+/// The seeded `HEARTBEAT.md`: headings only, so heartbeats make no model call until the
+/// user adds a check (OpenClaw's template does the same). Not part of the system prompt.
+pub const HEARTBEAT_TEMPLATE: &str = "# HEARTBEAT.md\n\n\
+# Checks the heartbeat runs every [heartbeat] every, within its active hours.\n\
+# While this file holds only headings, no heartbeat model call is made.\n\
+# Add short items below, e.g. \"- Tell me if the backup is older than a day.\"\n";
+
+/// Writes any missing bootstrap file (and `HEARTBEAT.md`) with its default contents (never
+/// overwrites).
 ///
 /// # Errors
 /// The error of the first file that cannot be written.
 pub fn seed_workspace(ws: &Workspace) -> Result<(), WorkspaceError> {
-    for (name, body) in BOOTSTRAP_FILES {
+    for (name, body) in BOOTSTRAP_FILES
+        .into_iter()
+        .chain([("HEARTBEAT.md", HEARTBEAT_TEMPLATE)])
+    {
         if !ws.exists(name)? {
             ws.write_atomic(name, body.as_bytes())?;
         }

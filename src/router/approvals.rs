@@ -337,3 +337,38 @@ impl Approvals for ApprovalBroker {
         self.inner.opts.timeout_ms
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::approve_command;
+
+    #[test]
+    fn approve_takes_either_order_and_the_aliases() {
+        let usage = "Usage: /approve <id> allow-once|allow-always|deny";
+        for bad in [
+            "/approve",
+            "/approve abc",
+            "/approve abc maybe",
+            "/approve a b c",
+        ] {
+            assert_eq!(
+                approve_command(None, bad, "t:1").as_deref(),
+                Some(usage),
+                "{bad}"
+            );
+        }
+        for good in [
+            "/approve ab12 allow-once",
+            "/approve deny ab12",
+            "/APPROVE@hearth_bot ab12 always",
+        ] {
+            assert_eq!(
+                approve_command(None, good, "t:1").as_deref(),
+                Some("No approvals are handled here."),
+                "{good}"
+            );
+        }
+        assert_eq!(approve_command(None, "/approved ab12 deny", "t:1"), None);
+        assert_eq!(approve_command(None, "hello", "t:1"), None);
+    }
+}

@@ -361,6 +361,18 @@ pub(crate) fn program(arch: &Arch, o: &Options) -> Vec<sock_filter> {
     p
 }
 
+/// For system call `nr`: returns `hit` when argument `arg` is one of `values`, else `miss`;
+/// other calls fall through to the next rule.
+fn one_of(p: &mut Vec<sock_filter>, (nr, arg, values): (u32, u32, &[u32]), hit: u32, miss: u32) {
+    p.push(jump(JEQ_K, nr, 0, skip(2 * values.len() + 2)));
+    p.push(stmt(LD_W_ABS, off_arg(arg)));
+    for v in values {
+        p.push(jump(JEQ_K, *v, 0, 1));
+        p.push(stmt(RET_K, hit));
+    }
+    p.push(stmt(RET_K, miss));
+}
+
 fn emit(p: &mut Vec<sock_filter>, rule: &Rule) {
     match rule {
         Rule::Deny { nr, errno } => {
@@ -384,29 +396,13 @@ fn emit(p: &mut Vec<sock_filter>, rule: &Rule) {
             arg,
             values,
             errno,
-        } => {
-            p.push(jump(JEQ_K, *nr, 0, skip(2 * values.len() + 2)));
-            p.push(stmt(LD_W_ABS, off_arg(*arg)));
-            for v in values {
-                p.push(jump(JEQ_K, *v, 0, 1));
-                p.push(stmt(RET_K, ret_errno(*errno)));
-            }
-            p.push(stmt(RET_K, RET_ALLOW));
-        }
+        } => one_of(p, (*nr, *arg, values), ret_errno(*errno), RET_ALLOW),
         Rule::AllowOnly {
             nr,
             arg,
             values,
             errno,
-        } => {
-            p.push(jump(JEQ_K, *nr, 0, skip(2 * values.len() + 2)));
-            p.push(stmt(LD_W_ABS, off_arg(*arg)));
-            for v in values {
-                p.push(jump(JEQ_K, *v, 0, 1));
-                p.push(stmt(RET_K, RET_ALLOW));
-            }
-            p.push(stmt(RET_K, ret_errno(*errno)));
-        }
+        } => one_of(p, (*nr, *arg, values), RET_ALLOW, ret_errno(*errno)),
     }
 }
 

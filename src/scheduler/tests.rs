@@ -297,3 +297,13 @@ async fn wake_beats_now_with_the_queued_events() {
     advance(Duration::from_secs(30 * 60)).await;
     assert_eq!(at(fake.log().beats[1].0), "2026-06-01T12:31:00Z");
 }
+
+#[test]
+fn the_seeded_heartbeat_file_makes_no_model_call() {
+    assert!(crate::cron::heartbeat_file_is_empty(
+        crate::agent::context::HEARTBEAT_TEMPLATE
+    ));
+    assert!(!crate::cron::heartbeat_file_is_empty(
+        "# HEARTBEAT.md\n- Check the freezer temperature.\n"
+    ));
+}

@@ -2,7 +2,7 @@
 //! [`AskFirst`] wraps such a tool, [`AskFirstSource`] an MCP server's. An `allow-always`
 //! answer adds `tool:<name>` to the agent's allow-list, and the tool then runs unasked.
 
-use super::exec::{Approvals, short_id};
+use super::exec::{Approvals, ask_human, short_id};
 use super::{Tool, ToolCtx, ToolError, ToolSource};
 use crate::core::{AllowEntry, ApprovalRequest, Decision, ToolSpec, now_ms};
 use serde_json::Value;
@@ -44,38 +44,17 @@ fn ask(
                 .min(ctx.remaining().as_millis() as u64),
         allowed_decisions: vec![Decision::AllowOnce, Decision::AllowAlways, Decision::Deny],
     };
-    let id = req.id.clone();
-    match approvals.ask(ctx, req) {
-        Some((Decision::AllowOnce, by)) => {
-            ctx.note_decision(format!("approval {id}: allow-once by {by}"));
-            Ok(())
-        }
-        Some((Decision::AllowAlways, by)) => {
-            ctx.note_decision(format!("approval {id}: allow-always by {by}"));
-            let entry = AllowEntry {
-                id: Some(short_id(8)),
-                pattern,
-                source: Some("allow-always".into()),
-                last_used_at: Some(now_ms()),
-                ..AllowEntry::default()
-            };
-            approvals.record(agent, &[], vec![entry], name);
-            Ok(())
-        }
-        Some((Decision::Deny, by)) => {
-            ctx.note_decision(format!("approval {id}: deny by {by}"));
-            Err(ToolError::Denied(format!(
-                "{name} was denied by {by} (approval {id})"
-            )))
-        }
-        None if ctx.cancel.is_cancelled() => Err(ToolError::Cancelled),
-        None => {
-            ctx.note_decision(format!("approval {id}: expired"));
-            Err(ToolError::Denied(format!(
-                "nobody approved {name} in time (approval {id} expired); it did not run"
-            )))
-        }
+    if ask_human(approvals, ctx, req, name)? {
+        let entry = AllowEntry {
+            id: Some(short_id(8)),
+            pattern,
+            source: Some("allow-always".into()),
+            last_used_at: Some(now_ms()),
+            ..AllowEntry::default()
+        };
+        approvals.record(agent, &[], vec![entry], name);
     }
+    Ok(())
 }
 
 /// A tool that asks before every call.

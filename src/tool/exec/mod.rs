@@ -100,6 +100,42 @@ fn environment(
     env.into_iter().map(|(k, v)| (k.into(), v.into())).collect()
 }
 
+/// Asks `approvals` about `req` (for `what`, named in refusals) and notes each step in
+/// `ctx`: `Ok(false)` for allow-once, `Ok(true)` for allow-always (the caller adds the
+/// allow-list entry), else the refusal — denied, expired or cancelled.
+///
+/// # Errors
+/// [`ToolError::Denied`] naming who denied or that the request expired;
+/// [`ToolError::Cancelled`] when the run ended while waiting.
+pub(crate) fn ask_human(
+    approvals: &dyn Approvals,
+    ctx: &ToolCtx,
+    req: ApprovalRequest,
+    what: &str,
+) -> Result<bool, crate::tool::ToolError> {
+    use crate::tool::ToolError;
+    let id = req.id.clone();
+    match approvals.ask(ctx, req) {
+        Some((d @ (Decision::AllowOnce | Decision::AllowAlways), by)) => {
+            ctx.note_decision(format!("approval {id}: {} by {by}", d.as_str()));
+            Ok(d == Decision::AllowAlways)
+        }
+        Some((Decision::Deny, by)) => {
+            ctx.note_decision(format!("approval {id}: deny by {by}"));
+            Err(ToolError::Denied(format!(
+                "{what} was denied by {by} (approval {id})"
+            )))
+        }
+        None if ctx.cancel.is_cancelled() => Err(ToolError::Cancelled),
+        None => {
+            ctx.note_decision(format!("approval {id}: expired"));
+            Err(ToolError::Denied(format!(
+                "nobody approved {what} in time (approval {id} expired); it did not run"
+            )))
+        }
+    }
+}
+
 /// A line of `text` for prompts and summaries, at most `max` characters.
 fn one_line(text: &str, max: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -3,7 +3,7 @@
 use super::analyze::{self, Analysis, Segment};
 use super::gate::{self, Verdict};
 use super::{Approvals, ExecOptions, Jobs, environment, forbidden_env, one_line};
-use crate::core::{ApprovalRequest, Decision, ToolSpec, now_ms};
+use crate::core::{ApprovalRequest, ToolSpec, now_ms};
 use crate::sandbox::{self, Child, Cursor, Output, Spec, Wait};
 use crate::tool::fs::{pos_arg, str_arg};
 use crate::tool::{Tool, ToolCtx, ToolError};
@@ -167,32 +167,11 @@ impl ExecTool {
                     .min(ctx.remaining().as_millis() as u64),
             allowed_decisions: decisions,
         };
-        let id = req.id.clone();
-        match self.approvals.ask(ctx, req) {
-            Some((Decision::AllowOnce, by)) => {
-                ctx.note_decision(format!("approval {id}: allow-once by {by}"));
-                Ok(())
-            }
-            Some((Decision::AllowAlways, by)) => {
-                ctx.note_decision(format!("approval {id}: allow-always by {by}"));
-                let added = gate::entries_for(a, &list, now_ms());
-                self.approvals.record(agent, &[], added, line);
-                Ok(())
-            }
-            Some((Decision::Deny, by)) => {
-                ctx.note_decision(format!("approval {id}: deny by {by}"));
-                Err(ToolError::Denied(format!(
-                    "the command was denied by {by} (approval {id})"
-                )))
-            }
-            None if ctx.cancel.is_cancelled() => Err(ToolError::Cancelled),
-            None => {
-                ctx.note_decision(format!("approval {id}: expired"));
-                Err(ToolError::Denied(format!(
-                    "nobody approved the command in time (approval {id} expired); it did not run"
-                )))
-            }
+        if super::ask_human(self.approvals.as_ref(), ctx, req, "the command")? {
+            let added = gate::entries_for(a, &list, now_ms());
+            self.approvals.record(agent, &[], added, line);
         }
+        Ok(())
     }
 }
 
