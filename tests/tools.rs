@@ -310,6 +310,60 @@ fn aborting_a_run_kills_its_command_and_every_child() {
 }
 
 #[test]
+fn commands_left_by_a_killed_gateway_are_killed_at_the_next_start() {
+    let fake = FakeOpenAi::start(vec![
+        Reply::ToolCalls(vec![(
+            "exec".into(),
+            json!({"command": "sleep 3021 & sleep 3022 & exit 0", "background": true}).to_string(),
+        )]),
+        Reply::ToolCalls(vec![(
+            "exec".into(),
+            json!({"command": "sleep 3023; echo never", "yieldMs": 120000}).to_string(),
+        )]),
+        Reply::Text("after".into()),
+    ]);
+    let root = temp_dir("tools-sweep");
+    let cfg = fake_config(&[("fake", &fake.base_url())])
+        + "\n[heartbeat]\nevery = \"0\"\n\n[tools.exec]\nmode = \"full\"\ntimeout_secs = 600\n";
+    let mut gw = Gateway::start(&root, &cfg);
+    let mut ws = gw.ws();
+    common::harness::send(&mut ws, "agent:main:main", "start things");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // A background job whose shell already exited, and a foreground command (its shell
+    // and its sleep).
+    while live("sleep 302").len() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the commands did not start: {}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    gw.kill();
+    assert_eq!(
+        live("sleep 302").len(),
+        4,
+        "they outlive a SIGKILL of the gateway"
+    );
+    gw.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !live("sleep 302").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "left running: {:?}\n{}",
+            live("sleep 302"),
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        gw.log().contains("left running by the last gateway"),
+        "{}",
+        gw.log()
+    );
+}
+
+#[test]
 fn a_cron_job_from_the_cli_runs_once_and_its_reply_reaches_telegram() {
     let tg = TelegramEmu::start();
     let fake = FakeOpenAi::start(vec![Reply::Echo(0)]);

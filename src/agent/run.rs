@@ -63,6 +63,7 @@ pub(super) async fn steps(
     let filter = inner.opts.policy.resolve(&scope.caller);
     let specs = offered(agent, client, &filter);
     let names: Vec<String> = specs.iter().map(|t| t.name.clone()).collect();
+    let offered: Arc<[String]> = names.clone().into();
     let is_client = |name: &str| client.is_some_and(|c| c.tools.iter().any(|t| t.name == name));
     let prompts = {
         let (ws, max) = (inner.opts.workspace.clone(), inner.opts.bootstrap_max_chars);
@@ -146,7 +147,7 @@ pub(super) async fn steps(
                 name: call.name.clone(),
                 args: call.arguments.clone(),
             });
-            let (text, ok) = call_tool(agent, scope, &filter, call, hooks).await;
+            let (text, ok) = call_tool(agent, (scope, &filter, &offered), call, hooks).await;
             hooks.emit(EventKind::ToolFinished(ToolOutcome {
                 call_id: call.id.clone(),
                 name: call.name.clone(),
@@ -231,8 +232,7 @@ pub(super) async fn steps(
 /// is dropped) still leaves its record.
 async fn call_tool(
     agent: &Agent,
-    scope: &ToolScope,
-    filter: &ToolFilter,
+    (scope, filter, offered): (&ToolScope, &ToolFilter, &Arc<[String]>),
     call: &ToolCall,
     hooks: &Arc<dyn TurnHooks>,
 ) -> (String, bool) {
@@ -264,7 +264,8 @@ async fn call_tool(
     let tools = agent.inner.tools.clone();
     let (name, args) = (call.name.clone(), call.arguments.clone());
     let ctx = ToolCtx::new(c.clone(), &call.id, scope.cancel.clone(), scope.deadline)
-        .with_progress(progress_sink(hooks, &call.id));
+        .with_progress(progress_sink(hooks, &call.id))
+        .with_offered(offered.clone());
     let out = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let out = tools.call(&ctx, &name, &args);

@@ -358,6 +358,14 @@ pub fn registry(
     });
     if cfg.tools.exec.enabled {
         let opts = exec_options(cfg, workspace, data_dir, id);
+        // Commands a killed gateway left running (outside systemd, nothing else kills them).
+        let swept = crate::tool::exec::sweep(&opts.tmp_root);
+        if swept > 0 {
+            tracing::warn!(
+                agent = id,
+                "killed {swept} command(s) left running by the last gateway"
+            );
+        }
         let approvals = Arc::new(kit.approvals.clone());
         reg.insert(Arc::new(ExecTool::new(opts, approvals, kit.jobs.clone())));
         reg.insert(Arc::new(ProcessTool::new(kit.jobs.clone())));

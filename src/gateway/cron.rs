@@ -1,6 +1,7 @@
 //! The scheduler over WebSocket, in OpenClaw's method names
 //! (<https://docs.openclaw.ai/automation/cron-jobs>): `cron.list`, `cron.status`,
-//! `cron.add {job}`, `cron.remove {id}`, `cron.run {id}`, and `wake {text, mode}`.
+//! `cron.add {job}`, `cron.update {id, patch}`, `cron.remove {id}`, `cron.run {id}`, and
+//! `wake {text, mode}`.
 
 use super::GatewayState;
 use super::protocol::ErrorShape;
@@ -36,7 +37,13 @@ pub async fn dispatch(
 ) -> Option<Result<Value, ErrorShape>> {
     if !matches!(
         method,
-        "cron.list" | "cron.status" | "cron.add" | "cron.remove" | "cron.run" | "wake"
+        "cron.list"
+            | "cron.status"
+            | "cron.add"
+            | "cron.update"
+            | "cron.remove"
+            | "cron.run"
+            | "wake"
     ) {
         return None;
     }
@@ -55,6 +62,15 @@ pub async fn dispatch(
                 .await
                 .map(|j| json!({"ok": true, "job": j}))
         }
+        "cron.update" => match id_of(&p) {
+            Ok(id) => {
+                let patch = p.get("patch").cloned().unwrap_or_else(|| json!({}));
+                on(c, move |c| c.update(&id, patch))
+                    .await
+                    .map(|j| json!({"ok": true, "job": j}))
+            }
+            Err(e) => Err(e),
+        },
         "cron.remove" => match id_of(&p) {
             Ok(id) => on(c, move |c| c.remove(&id))
                 .await

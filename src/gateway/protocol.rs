@@ -123,7 +123,7 @@ pub fn event(name: &str, payload: Value, seq: u64) -> Value {
 }
 
 /// Methods served after `connect`.
-pub const METHODS: [&str; 27] = [
+pub const METHODS: [&str; 28] = [
     "health",
     "status",
     "agent",
@@ -147,6 +147,7 @@ pub const METHODS: [&str; 27] = [
     "cron.list",
     "cron.status",
     "cron.add",
+    "cron.update",
     "cron.remove",
     "cron.run",
     "wake",

@@ -45,6 +45,14 @@ impl CronControl for SchedulerLink {
         serde_json::to_value(j).map_err(|e| e.to_string())
     }
 
+    fn update(&self, id: &str, patch: Value) -> Result<Value, String> {
+        let (s, rt) = self.get()?;
+        let j = rt
+            .block_on(s.update(id, patch))
+            .map_err(|e| e.to_string())?;
+        serde_json::to_value(j).map_err(|e| e.to_string())
+    }
+
     fn remove(&self, id: &str) -> Result<(), String> {
         let (s, rt) = self.get()?;
         rt.block_on(s.remove(id)).map_err(|e| e.to_string())

@@ -362,6 +362,54 @@ impl<B: Backend> Scheduler<B> {
         Ok(job)
     }
 
+    /// Changes job `id` by `patch` (top-level fields of OpenClaw's job JSON: `name`,
+    /// `schedule`, `payload`, `delivery`, `enabled`, …; `id`, `createdAtMs` and `state` stay);
+    /// a changed schedule is planned afresh. Returns the job as stored.
+    ///
+    /// # Errors
+    /// [`SchedulerError::Unknown`], [`SchedulerError::Invalid`] naming the field, or
+    /// [`SchedulerError::Store`].
+    pub async fn update(
+        &self,
+        id: &str,
+        patch: serde_json::Value,
+    ) -> Result<CronJob, SchedulerError> {
+        let Some(fields) = patch.as_object() else {
+            return Err(SchedulerError::Invalid("patch: must be an object".into()));
+        };
+        let old = lock(&self.shared.state)
+            .jobs
+            .get(id)
+            .cloned()
+            .ok_or_else(|| SchedulerError::Unknown(id.to_string()))?;
+        let mut v =
+            serde_json::to_value(&old).map_err(|e| SchedulerError::Invalid(e.to_string()))?;
+        for (k, val) in fields {
+            if !matches!(k.as_str(), "id" | "createdAtMs" | "state")
+                && let Some(o) = v.as_object_mut()
+            {
+                o.insert(k.clone(), val.clone());
+            }
+        }
+        v["updatedAtMs"] = self.shared.backend.now_ms().into();
+        let mut job: CronJob = serde_path_to_error::deserialize(&v)
+            .map_err(|e| SchedulerError::Invalid(format!("{}: {}", e.path(), e.inner())))?;
+        job.check()?;
+        if job.schedule != old.schedule {
+            job.state.next_run_at_ms = None;
+        }
+        self.shared
+            .backend
+            .save(&job)
+            .await
+            .map_err(SchedulerError::Store)?;
+        lock(&self.shared.state)
+            .jobs
+            .insert(job.id.clone(), job.clone());
+        self.shared.wake.notify_one();
+        Ok(job)
+    }
+
     /// Removes job `id`.
     ///
     /// # Errors

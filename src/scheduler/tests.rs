@@ -307,3 +307,39 @@ fn the_seeded_heartbeat_file_makes_no_model_call() {
         "# HEARTBEAT.md\n- Check the freezer temperature.\n"
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_update_replans_the_job_and_keeps_its_identity() {
+    let fake = Fake::new("2026-06-01T12:00:00Z", None);
+    let (s, _stop) = start(&fake).await;
+    s.add(
+        json!({"id": "rem", "schedule": {"kind": "at", "at": "2026-06-01T19:00:00Z"},
+        "payload": {"kind": "agentTurn", "message": "remind me"}}),
+    )
+    .await
+    .unwrap();
+    // "Move my reminder to 13:00."
+    let j = s
+        .update(
+            "rem",
+            json!({"id": "other", "schedule": {"kind": "at", "at": "2026-06-01T13:00:00Z"}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(j.id, "rem");
+    assert_eq!(j.state.next_run_at_ms, None);
+    let e = s
+        .update(
+            "rem",
+            json!({"schedule": {"kind": "cron", "expr": "* * *"}}),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("schedule"), "{e}");
+    assert!(matches!(
+        s.update("nope", json!({})).await,
+        Err(SchedulerError::Unknown(_))
+    ));
+    advance(Duration::from_secs(8 * 3600)).await;
+    assert_eq!(runs_of(&fake, "rem"), ["2026-06-01T13:00:00Z"]);
+}

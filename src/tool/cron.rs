@@ -1,5 +1,5 @@
 //! `cron`: the agent manages its scheduled jobs — "remind me at 7" — in OpenClaw's tool
-//! shape (`cron-tool.ts`: `action` = `status|list|add|remove|run|wake`, `job`, `jobId`,
+//! shape (`cron-tool.ts`: `action` = `status|list|add|update|remove|run|wake`, `job`, `jobId`, `patch`,
 //! `text`, `mode`; <https://docs.openclaw.ai/automation/cron-jobs>). A job added without a
 //! delivery announces its reply to the conversation it was created from.
 
@@ -19,6 +19,11 @@ pub trait CronControl: Send + Sync {
     /// # Errors
     /// What is wrong with it, naming the field.
     fn add(&self, job: Value) -> Result<Value, String>;
+    /// Changes job `id` by `patch` (top-level job fields); returns it as stored.
+    ///
+    /// # Errors
+    /// An unknown id, what is wrong with the result, or a store failure.
+    fn update(&self, id: &str, patch: Value) -> Result<Value, String>;
     /// Removes job `id`.
     ///
     /// # Errors
@@ -60,14 +65,16 @@ impl Tool for CronTool {
                 {kind:\"every\", everyMs} | {kind:\"cron\", expr:\"0 7 * * 1-5\", tz:\"Europe/Berlin\"}, \
                 payload: {kind:\"agentTurn\", message} (runs in its own session; the reply is sent \
                 to this conversation) | {kind:\"systemEvent\", text} (goes to the main session)}. \
-                Also list, remove/run (jobId), wake (text, mode now|next-heartbeat)."
+                Also list, update (jobId, patch), remove/run (jobId), wake (text, mode \
+                now|next-heartbeat)."
                 .into(),
             parameters: json!({
                 "type": "object",
                 "properties": {
-                    "action": {"type": "string", "enum": ["status", "list", "add", "remove", "run", "wake"]},
+                    "action": {"type": "string", "enum": ["status", "list", "add", "update", "remove", "run", "wake"]},
                     "job": {"type": "object"},
                     "jobId": {"type": "string"},
+                    "patch": {"type": "object", "description": "For update: the job fields to change."},
                     "text": {"type": "string"},
                     "mode": {"type": "string", "enum": ["now", "next-heartbeat"]}
                 },
@@ -104,6 +111,15 @@ impl Tool for CronTool {
                 let stored = self.0.add(job).map_err(ToolError::InvalidArgs)?;
                 Ok(format!("scheduled: {}", summary(&stored)))
             }
+            "update" => {
+                let id = id()?;
+                let patch = args
+                    .get("patch")
+                    .cloned()
+                    .ok_or_else(|| ToolError::InvalidArgs("missing `patch`".into()))?;
+                let stored = self.0.update(id, patch).map_err(ToolError::InvalidArgs)?;
+                Ok(format!("updated: {}", summary(&stored)))
+            }
             "remove" => {
                 let id = id()?;
                 self.0.remove(id).map_err(ToolError::InvalidArgs)?;
@@ -125,7 +141,7 @@ impl Tool for CronTool {
                 })
             }
             other => Err(ToolError::InvalidArgs(format!(
-                "unknown action {other:?} (status, list, add, remove, run, wake)"
+                "unknown action {other:?} (status, list, add, update, remove, run, wake)"
             ))),
         }
     }

@@ -56,6 +56,7 @@ pub struct ToolCtx {
     pub deadline: Instant,
     progress: Option<ProgressSink>,
     notes: Arc<Mutex<Vec<String>>>,
+    offered: Option<Arc<[String]>>,
 }
 
 impl ToolCtx {
@@ -73,7 +74,22 @@ impl ToolCtx {
             deadline,
             progress: None,
             notes: Arc::default(),
+            offered: None,
         }
+    }
+
+    /// The same context, knowing the names of the tools its run was offered.
+    pub fn with_offered(mut self, names: Arc<[String]>) -> Self {
+        self.offered = Some(names);
+        self
+    }
+
+    /// Whether the run was offered tool `name` (always true outside a run): `exec` runs
+    /// in the foreground when `process` is not offered, since nothing could poll the job.
+    pub fn offers(&self, name: &str) -> bool {
+        self.offered
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|n| n == name))
     }
 
     /// A context outside any run (the CLI, tests): no caller, no cancellation, a deadline

@@ -3,10 +3,10 @@
 //! timeout, or the gateway's shutdown) ends them. A watcher thread per job enforces its
 //! timeout.
 
+use super::scratch::Scratch;
 use crate::core::now_ms;
 use crate::sandbox::{Child, Cursor, Exit, Output, Wait};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,7 +22,8 @@ pub(super) struct Job {
     pub command: String,
     pub started_ms: u64,
     pub child: Arc<Child>,
-    pub tmp: PathBuf,
+    /// Its tmp directory and marker (removed with the job).
+    _scratch: Scratch,
     pub cursor: Mutex<Cursor>,
     pub exit: Arc<Mutex<Option<Exit>>>,
     pub timed_out: Arc<AtomicBool>,
@@ -52,7 +53,6 @@ impl Drop for Job {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         self.child.kill();
-        let _ = std::fs::remove_dir_all(&self.tmp);
     }
 }
 
@@ -83,7 +83,7 @@ impl Jobs {
         command: &str,
         child: Child,
         cursor: Cursor,
-        tmp: PathBuf,
+        scratch: Scratch,
         timeout: Duration,
     ) -> Result<String, String> {
         let mut jobs = lock(&self.jobs);
@@ -99,7 +99,6 @@ impl Jobs {
                 }
                 None => {
                     child.kill();
-                    let _ = std::fs::remove_dir_all(&tmp);
                     return Err(format!(
                         "{MAX_JOBS} background jobs are running already; kill or remove one with the process tool"
                     ));
@@ -115,7 +114,7 @@ impl Jobs {
             command: command.to_string(),
             started_ms: now_ms(),
             child: child.clone(),
-            tmp,
+            _scratch: scratch,
             cursor: Mutex::new(cursor),
             exit: Arc::clone(&exit),
             timed_out: Arc::clone(&timed_out),

@@ -12,9 +12,11 @@
 pub mod analyze;
 pub mod gate;
 mod jobs;
+mod scratch;
 mod tools;
 
 pub use jobs::Jobs;
+pub use scratch::sweep;
 pub use tools::{ExecTool, ProcessTool};
 
 use crate::core::{AllowEntry, ApprovalRequest, Decision, ExecMode};

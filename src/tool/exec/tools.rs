@@ -2,6 +2,7 @@
 
 use super::analyze::{self, Analysis, Segment};
 use super::gate::{self, Verdict};
+use super::scratch::Scratch;
 use super::{Approvals, ExecOptions, Jobs, environment, forbidden_env, one_line};
 use crate::core::{ApprovalRequest, ToolSpec, now_ms};
 use crate::sandbox::{self, Child, Cursor, Output, Spec, Wait};
@@ -225,17 +226,16 @@ impl Tool for ExecTool {
             .map(|s| Duration::from_secs(s as u64))
             .unwrap_or(self.opts.timeout)
             .min(self.opts.max_timeout);
+        // Without `process` nothing could poll a background job: run to the end (OpenClaw).
         let yield_after = match args.get("background").and_then(Value::as_bool) {
+            _ if !ctx.offers("process") => timeout,
             Some(true) => Duration::ZERO,
             _ => pos_arg(args, "yieldMs")?
                 .map(|ms| Duration::from_millis(ms as u64))
                 .unwrap_or(self.opts.yield_after),
         };
-        let tmp = self
-            .opts
-            .tmp_root
-            .join(format!("exec-{}", super::short_id(6)));
-        std::fs::create_dir_all(&tmp).map_err(|e| ToolError::io("tmp", e))?;
+        let scratch = Scratch::new(&self.opts.tmp_root).map_err(|e| ToolError::io("tmp", e))?;
+        let tmp = scratch.dir.clone();
         let spec = Spec {
             argv,
             cwd,
@@ -249,13 +249,8 @@ impl Tool for ExecTool {
             stdin: true,
             max_output_bytes: self.opts.max_output_bytes,
         };
-        let child = match Child::spawn(&spec) {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&tmp);
-                return Err(ToolError::Denied(e.to_string()));
-            }
-        };
+        let child = Child::spawn(&spec).map_err(|e| ToolError::Denied(e.to_string()))?;
+        scratch.mark(child.pid());
         ctx.note_decision(format!("sandbox: {}", child.confinement()));
         let cancelled = || ctx.cancelled();
         let waited = child.wait(yield_after.min(timeout), &cancelled);
@@ -264,7 +259,6 @@ impl Tool for ExecTool {
                 child.kill();
                 child.drain(Duration::from_millis(200));
                 let out = child.output();
-                let _ = std::fs::remove_dir_all(&tmp);
                 let mut status = exit.to_string();
                 if exit.blocked_by_sandbox() {
                     status.push_str("; the sandbox blocked a system call");
@@ -273,14 +267,12 @@ impl Tool for ExecTool {
             }
             Wait::Cancelled => {
                 child.kill();
-                let _ = std::fs::remove_dir_all(&tmp);
                 Err(ToolError::Cancelled)
             }
             Wait::TimedOut if yield_after >= timeout => {
                 child.kill();
                 child.drain(Duration::from_millis(200));
                 let out = child.output();
-                let _ = std::fs::remove_dir_all(&tmp);
                 Ok(render(
                     &out,
                     &format!("killed: timed out after {} s", timeout.as_secs()),
@@ -293,7 +285,7 @@ impl Tool for ExecTool {
                 let left = timeout.saturating_sub(yield_after);
                 let id = self
                     .jobs
-                    .adopt(&ctx.caller.agent, &line, child, cursor, tmp, left)
+                    .adopt(&ctx.caller.agent, &line, child, cursor, scratch, left)
                     .map_err(ToolError::Denied)?;
                 ctx.note_decision(format!("background job {id}"));
                 Ok(render(
