@@ -7,6 +7,10 @@
 //! Nothing may come back from the outside folder (its files say "OUTSIDE") and nothing in
 //! it may change; every call either works inside or is refused.
 
+#[path = "common/swap.rs"]
+mod swap;
+use swap::exchange;
+
 use hearth::memory::tools::MemoryGetTool;
 use hearth::memory::{Memory, MemoryOptions, NoEmbedder, SearchParams};
 use hearth::storage::{Store, StoreOptions};
@@ -21,21 +25,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const ROUNDS: usize = 2000;
-
-fn exchange(a: &CString, b: &CString) -> bool {
-    // SAFETY: both paths are NUL-terminated and live across the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    r == 0
-}
 
 struct CleanUp(PathBuf);
 impl Drop for CleanUp {

@@ -10,6 +10,10 @@
 //! contents, so a read that escaped returns "OUTSIDE", and a write, append, mkdir or remove
 //! that escaped changes the outside tree, which is compared byte for byte at the end.
 
+#[path = "common/swap.rs"]
+mod swap;
+use swap::exchange;
+
 use hearth::workspace::{EntryKind, Resolution, Workspace, WorkspaceError};
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -46,22 +50,6 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
         }
     }
     out
-}
-
-fn exchange(a: &CString, b: &CString) -> bool {
-    // The raw call: older musl (as in Rust's self-contained one) has no renameat2 wrapper.
-    // SAFETY: both paths are NUL-terminated and live across the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    r == 0
 }
 
 /// Removes the test's directory when dropped, on success and on panic alike.

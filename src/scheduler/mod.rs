@@ -350,16 +350,7 @@ impl<B: Backend> Scheduler<B> {
                 job.id
             )));
         }
-        self.shared
-            .backend
-            .save(&job)
-            .await
-            .map_err(SchedulerError::Store)?;
-        lock(&self.shared.state)
-            .jobs
-            .insert(job.id.clone(), job.clone());
-        self.shared.wake.notify_one();
-        Ok(job)
+        self.keep(job).await
     }
 
     /// Changes job `id` by `patch` (top-level fields of OpenClaw's job JSON: `name`,
@@ -398,6 +389,11 @@ impl<B: Backend> Scheduler<B> {
         if job.schedule != old.schedule {
             job.state.next_run_at_ms = None;
         }
+        self.keep(job).await
+    }
+
+    /// Stores `job`, keeps it, and wakes the loop to plan it; returns it.
+    async fn keep(&self, job: CronJob) -> Result<CronJob, SchedulerError> {
         self.shared
             .backend
             .save(&job)
