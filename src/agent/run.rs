@@ -5,9 +5,9 @@
 
 use super::turn::{Answered, Stop, take, user_message};
 use super::{Agent, TurnHooks, compact, context};
-use crate::core::AuditEntry;
 use crate::core::{
-    ChatMessage, ClientTurn, EventKind, FailoverInfo, Role, ToolCall, ToolOutcome, ToolSpec, now_ms,
+    AuditEntry, ChatMessage, ClientTurn, EventKind, FailoverInfo, Role, ToolCall, ToolOutcome,
+    ToolSpec, now_ms,
 };
 use crate::provider::ProviderError;
 use crate::provider::failover::Answer;
