@@ -103,6 +103,20 @@ if [ -n "$memory" ]; then
 fi
 
 if [ -n "$chat" ]; then
+  # The decoder's SIMD kernels against its portable code on the emulated CPU (`hearth doctor`),
+  # and on aarch64 also on a Cortex-A53 (Pi 3, Pi Zero 2 W: NEON without the dot-product
+  # extension), so both NEON paths are checked.
+  cpus=(default)
+  case $qemu in *aarch64*) [ -z "$cpu" ] && cpus+=(cortex-a53) ;; esac
+  for c in "${cpus[@]}"; do
+    run=("${emu[@]}")
+    [ "$c" = default ] || run=("$qemu" -cpu "$c")
+    line=$("${run[@]}" "$bin" --config "$work/hearth.toml" --data-dir "$work/data" doctor 2>&1 | grep -E '^(ok|FAIL) +decoder:' || true)
+    case $line in
+      ok*) echo "qemu decoder kernels ok ($c CPU): ${line#ok    decoder: }" ;;
+      *) echo "${line:-no decoder line in hearth doctor}"; echo "decoder kernel self-check failed under qemu ($c CPU)" >&2; exit 1 ;;
+    esac
+  done
   t0=$(date +%s%N)
   if ! answer=$(timeout 900 "${emu[@]}" "$bin" --config "$work/hearth.toml" --data-dir "$work/data" \
       agent -m "What is the capital of France? Answer in one word." 2>"$work/agent.err"); then

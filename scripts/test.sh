@@ -50,7 +50,7 @@ fi
 # candle's CPU thread pool is process-wide and sized once: the embedder's and the local
 # model's unit tests share one test process, so fix it to the gateway's default (1) for all.
 export CANDLE_NUM_THREADS=${CANDLE_NUM_THREADS:-1}
-cargo test --locked
+cargo test --locked --workspace
 # The reduced build for the smallest boards (no on-device LLM, no embedder): what it refuses
 # and what it falls back to (tests/features.rs; its tests exist only without the features).
 cargo test --locked --no-default-features --test features

@@ -14,6 +14,9 @@ pub mod daemon;
 #[cfg(feature = "embedder")]
 pub mod embed;
 pub mod gateway;
+/// Hearth's own decoder (crates/llm).
+#[cfg(feature = "local-llm")]
+pub use hearth_llm as llm;
 pub mod mcp;
 pub mod memory;
 pub mod models;

@@ -76,7 +76,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("embed", &[]),
     ("compute", &[]),
     ("models", &[]),
-    ("provider", &["core", "compute"]),
+    // `llm` is the decoder crate (crates/llm, re-exported by lib.rs).
+    ("provider", &["core", "compute", "llm"]),
     ("sandbox", &[]),
     // Race-free file access under the workspace root; imports nothing of Hearth.
     ("workspace", &[]),

@@ -179,6 +179,19 @@ pub fn run(loaded: &Loaded, dir: &Path) -> i32 {
         }
     }
 
+    // The on-device decoder's SIMD kernels against its portable code on this CPU.
+    #[cfg(feature = "local-llm")]
+    {
+        let isa = crate::llm::quant::Isa::detect();
+        match crate::llm::quant::selfcheck(isa) {
+            Ok(line) => r.ok(&format!("decoder: {line}")),
+            Err(e) => r.bad(
+                &format!("decoder: {e}"),
+                "report this CPU (see /proc/cpuinfo); HEARTH_ISA=scalar runs the portable code meanwhile",
+            ),
+        }
+    }
+
     // The exec sandbox: what this kernel offers, and whether exec would run.
     if cfg.tools.exec.enabled {
         let probe = crate::sandbox::probe();

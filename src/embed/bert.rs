@@ -12,9 +12,9 @@
 //!   fused last-dimension kernel;
 //! - GELU is a vectorisable erf form (`gelu.rs`) instead of a scalar `erff` per element.
 
+use super::model::{Config, HiddenAct};
 use candle_core::{D, Result, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{Config, HiddenAct};
 
 /// Rows (tokens in the pass) up to which [`Linear`] computes `W·Xᵀ` and transposes back.
 const SMALL_ROWS: usize = 64;

@@ -6,14 +6,65 @@ use super::bert::{Bert, mean_pool_normalize};
 use super::{DIMS, EmbedError};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::Config;
 use std::path::{Path, PathBuf};
 
-/// The subset of `config.json` checked here besides what candle's BERT reads.
+/// BERT's activation in the MLP (`hidden_act` of Hugging Face's `BertConfig`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub(super) enum HiddenAct {
+    /// The exact GELU (erf form).
+    #[serde(rename = "gelu")]
+    Gelu,
+    /// GELU's tanh approximation.
+    #[serde(
+        alias = "gelu_new",
+        alias = "gelu_pytorch_tanh",
+        rename = "gelu_approximate"
+    )]
+    GeluApproximate,
+    /// ReLU.
+    #[serde(rename = "relu")]
+    Relu,
+}
+
+/// The fields of Hugging Face's BERT `config.json` the encoder reads
+/// (<https://huggingface.co/docs/transformers/model_doc/bert#transformers.BertConfig>).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub(super) struct Config {
+    /// Token vocabulary size.
+    pub vocab_size: usize,
+    /// Width of the hidden states.
+    pub hidden_size: usize,
+    /// Encoder layers.
+    pub num_hidden_layers: usize,
+    /// Attention heads per layer.
+    pub num_attention_heads: usize,
+    /// Width of the MLP.
+    pub intermediate_size: usize,
+    /// The MLP's activation.
+    pub hidden_act: HiddenAct,
+    /// Positions with an embedding: the hard limit on tokens per text.
+    pub max_position_embeddings: usize,
+    /// Token-type (segment) vocabulary size.
+    #[serde(default = "two")]
+    pub type_vocab_size: usize,
+    /// Layer-norm epsilon.
+    #[serde(default = "bert_eps")]
+    pub layer_norm_eps: f64,
+}
+
+fn two() -> usize {
+    2
+}
+
+fn bert_eps() -> f64 {
+    1e-12
+}
+
+/// The subset of `config.json` checked here besides what the BERT encoder reads.
 pub(super) struct BertConfig {
     /// Positions the model has embeddings for (512): the hard limit on tokens per text.
     pub max_position_embeddings: usize,
-    /// The whole configuration, for candle's BERT.
+    /// The whole configuration, for the BERT encoder.
     pub bert: Config,
 }
 

@@ -231,6 +231,9 @@ fn forward_matches_candle_transformers_bert() {
     use candle_core::{DType, Device, Tensor};
     let dir = model_dir();
     let cfg = model::BertConfig::open(&dir).expect("config").bert;
+    let their_cfg: candle_transformers::models::bert::Config =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).expect("read"))
+            .expect("candle's config");
     // SAFETY: test weights are not modified while the test runs.
     let vb = unsafe {
         candle_nn::VarBuilder::from_mmaped_safetensors(
@@ -240,8 +243,8 @@ fn forward_matches_candle_transformers_bert() {
         )
     }
     .expect("weights");
-    let reference =
-        candle_transformers::models::bert::BertModel::load(vb.clone(), &cfg).expect("reference");
+    let reference = candle_transformers::models::bert::BertModel::load(vb.clone(), &their_cfg)
+        .expect("reference");
     let ours = bert::Bert::load(vb, &cfg).expect("ours");
     let tk = TextTokenizer::open(&dir, 256).expect("tokenizer");
     let long = "x ".repeat(70); // over SMALL_ROWS tokens in the pass: the other matmul layout

@@ -6,21 +6,15 @@ use super::template::Piece;
 use super::tokenizer::Utf8Stream;
 use super::toolcall::{OutputFilter, ToolParsing};
 use crate::core::{ChatMessage, Role, ToolCall, Usage};
+use crate::llm::Session;
+use crate::llm::sample::{Sampler, Sampling};
 use crate::provider::{ChatRequest, ChatResponse, DeltaSink, FinishReason, ProviderError};
-use candle_core::{Device, Tensor};
-use candle_transformers::generation::{LogitsProcessor, Sampling};
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// Prompt tokens fed per forward pass; bounds the attention scratch memory
-/// (heads × chunk × context floats) and lets cancellation be checked during long prefills.
+/// Prompt tokens fed per forward pass: cancellation and the deadline are checked between
+/// chunks of a long prefill.
 const PREFILL_CHUNK: usize = 256;
-/// Repeat penalty applied to the logits of recently generated tokens (1.0 = none).
-const REPEAT_PENALTY: f32 = 1.1;
-/// How many of the most recent generated tokens the repeat penalty looks at.
-const REPEAT_LAST_N: usize = 64;
-/// Nucleus (top-p) cut-off used when sampling with a temperature.
-const TOP_P: f64 = 0.95;
 
 /// Per-call limits decided by the provider.
 pub(super) struct Limits {
@@ -40,10 +34,6 @@ pub(super) struct Generated {
     pub call_ids_used: u64,
     /// Prompt tokens taken from the KV cache of the previous call instead of recomputed.
     pub reused_tokens: usize,
-}
-
-fn infer_err(e: candle_core::Error) -> ProviderError {
-    ProviderError::Local(format!("inference failed: {e}"))
 }
 
 /// Encodes the rendered prompt: control pieces become their token ids, text is tokenized
@@ -106,17 +96,13 @@ pub(super) fn generate(
     }
     let max_new = (req.max_tokens as usize).min(limits.window - prompt.len());
 
-    let mut sampler = if req.temperature <= 0.0 {
-        LogitsProcessor::from_sampling(req.seed, Sampling::ArgMax)
-    } else {
-        LogitsProcessor::from_sampling(
-            req.seed,
-            Sampling::TopP {
-                p: TOP_P,
-                temperature: f64::from(req.temperature),
-            },
-        )
-    };
+    // llama.cpp's defaults (top-k 40, top-p 0.95, min-p 0.05, repeat penalty 1.1 over the
+    // last 64 generated tokens) at the request's temperature and seed.
+    let mut sampler = Sampler::new(Sampling {
+        temperature: req.temperature,
+        seed: req.seed,
+        ..Sampling::default()
+    });
     let parsing = if req.tools.is_empty() {
         ToolParsing::Off
     } else {
@@ -129,6 +115,14 @@ pub(super) fn generate(
 
     // Reuse the KV cache when this prompt extends what it holds (a conversation going on);
     // otherwise position 0 restarts it.
+    let fits = model
+        .session
+        .as_ref()
+        .is_some_and(|s| s.window == limits.window);
+    if !fits {
+        model.session = Some(Session::new(&model.decoder.cfg, limits.window));
+        model.cached.clear();
+    }
     let reused = if prompt.len() > model.cached.len() && prompt.starts_with(&model.cached) {
         model.cached.len()
     } else {
@@ -143,14 +137,7 @@ pub(super) fn generate(
     let mut logits = logits.expect("at least one prompt token is fed: prompt.len() > reused");
     while generated.len() < max_new {
         check()?;
-        let start = generated.len().saturating_sub(REPEAT_LAST_N);
-        let penalised = candle_transformers::utils::apply_repeat_penalty(
-            &logits,
-            REPEAT_PENALTY,
-            &generated[start..],
-        )
-        .map_err(infer_err)?;
-        let next = sampler.sample(&penalised).map_err(infer_err)?;
+        let next = sampler.pick(&mut logits, &generated);
         if model.stop_ids.contains(&next) {
             finish = FinishReason::Stop;
             break;
@@ -208,22 +195,38 @@ fn emit(filter: &mut OutputFilter, text: &str, sink: &mut DeltaSink<'_>) {
     }
 }
 
-/// Feeds `tokens` after those in the KV cache (position 0 restarts it), records them in
-/// `model.cached`, and returns the next-token logits, shape `[vocab]`, as f32.
-fn forward(model: &mut LoadedModel, tokens: &[u32]) -> Result<Tensor, ProviderError> {
-    // Until the pass succeeds the cache content is unknown: an empty record forces a restart.
-    let mut cached = std::mem::take(&mut model.cached);
-    let input = Tensor::new(tokens, &Device::Cpu)
-        .and_then(|t| t.unsqueeze(0))
-        .map_err(infer_err)?;
+/// Feeds `tokens` after those in the KV cache (an empty `model.cached` restarts it at
+/// position 0), records them in `model.cached`, and returns the next-token logits (`vocab`
+/// values).
+fn forward(model: &mut LoadedModel, tokens: &[u32]) -> Result<Vec<f32>, ProviderError> {
+    // Until the pass returns the cache content is unknown: an empty record forces a restart
+    // should it panic.
+    let cached = std::mem::take(&mut model.cached);
+    let session = model
+        .session
+        .as_mut()
+        .expect("generate allocates the session first");
+    session.len = cached.len();
+    if session.len + tokens.len() > session.window {
+        return Err(ProviderError::Local(format!(
+            "{} tokens do not fit the context window of {} tokens",
+            session.len + tokens.len(),
+            session.window
+        )));
+    }
+    if let Some(bad) = tokens
+        .iter()
+        .find(|t| **t as usize >= model.decoder.weights.vocab)
+    {
+        return Err(ProviderError::Local(format!(
+            "token id {bad} is outside the vocabulary"
+        )));
+    }
     let logits = model
-        .weights
-        .forward(&input, cached.len())
-        .map_err(infer_err)?;
-    let logits = logits
-        .squeeze(0)
-        .and_then(|l| l.to_dtype(candle_core::DType::F32))
-        .map_err(infer_err)?;
+        .decoder
+        .forward(&model.pool, session, &mut model.scratch, tokens, false)
+        .to_vec();
+    let mut cached = cached;
     cached.extend_from_slice(tokens);
     model.cached = cached;
     Ok(logits)

@@ -1,5 +1,6 @@
-//! GGUF files: loading a llama-family model with its tokenizer and chat template, and
-//! rewriting a file's matrices to another quantization ([`requantize_gguf`]).
+//! GGUF files: loading a model (Hearth's decoder, [`crate::llm`], over the mapped file) with
+//! its tokenizer and chat template, and rewriting a file's matrices to another quantization
+//! ([`requantize_gguf`]).
 //!
 //! File layout per the GGUF spec (<https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>):
 //! magic `GGUF`, version, tensor count, metadata count, metadata key/values, tensor infos
@@ -8,11 +9,11 @@
 
 use super::template::{ChatTemplate, IM_END};
 use super::tokenizer::GgufTokenizer;
+use crate::llm::{Decoder, Pool, Scratch, Session};
 use crate::provider::ProviderError;
 use candle_core::Device;
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
-use candle_transformers::models::quantized_llama::{MAX_SEQ_LEN, ModelWeights};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -26,14 +27,19 @@ pub(super) struct LoadedModel {
     pub name: String,
     /// The file it came from.
     pub path: PathBuf,
-    /// Weights plus the KV cache of the last call.
-    pub weights: ModelWeights,
+    /// The decoder over the mapped weights.
+    pub decoder: Decoder,
+    /// The KV cache of the last call (allocated for its window).
+    pub session: Option<Session>,
+    /// Buffers reused across forward passes.
+    pub scratch: Scratch,
+    /// Threads the matrix products run on.
+    pub pool: Pool,
     /// Tokenizer rebuilt from the metadata.
     pub tokenizer: GgufTokenizer,
     /// Chat format.
     pub template: ChatTemplate,
-    /// Longest sequence the model supports here, in tokens: `llama.context_length`, capped
-    /// by candle's rotary table ([`MAX_SEQ_LEN`]).
+    /// Longest sequence the model supports, in tokens (`{arch}.context_length`).
     pub context_length: usize,
     /// Token ids that end an answer (`<|im_end|>`, EOS, `<|endoftext|>`).
     pub stop_ids: Vec<u32>,
@@ -61,24 +67,25 @@ fn open_gguf(path: &Path) -> Result<(Content, BufReader<File>), String> {
     Ok((content, reader))
 }
 
-/// Reads model `name` from `path` into memory (the file is read once, tensor by tensor).
+/// Maps model `name` from `path` (weights stay in the file's pages) and reads its tokenizer
+/// and chat template; matrix products run on `threads` threads.
 ///
 /// # Errors
 /// [`ProviderError::Local`] naming the path: missing or corrupt files say how to re-download;
-/// unsupported architectures, tokenizers and chat templates say what is supported.
-pub(super) fn load(name: &str, path: &Path) -> Result<LoadedModel, ProviderError> {
-    let (content, mut reader) = open_gguf(path).map_err(|e| pull_hint(path, e, name))?;
+/// unsupported architectures, tensor types, tokenizers and chat templates say what is
+/// supported.
+pub(super) fn load(name: &str, path: &Path, threads: usize) -> Result<LoadedModel, ProviderError> {
+    let (content, _) = open_gguf(path).map_err(|e| pull_hint(path, e, name))?;
     let unsupported = |what: String| ProviderError::Local(format!("{}: {what}", path.display()));
     let md = &content.metadata;
-    let arch = md
-        .get("general.architecture")
-        .and_then(|v| v.to_string().ok())
-        .map(String::as_str);
-    if arch != Some("llama") {
-        return Err(unsupported(format!(
-            "architecture {arch:?} is not supported by the local provider (llama-family models such as SmolLM2 are)"
-        )));
-    }
+    let decoder = Decoder::open(path).map_err(|e| {
+        let what = e.to_string();
+        if e.offset.is_some() || what.contains("cannot open") {
+            pull_hint(path, e.what, name)
+        } else {
+            ProviderError::Local(what)
+        }
+    })?;
     let tokenizer =
         GgufTokenizer::from_metadata(md).map_err(|e| unsupported(format!("tokenizer: {e}")))?;
     let template_src = md
@@ -86,10 +93,7 @@ pub(super) fn load(name: &str, path: &Path) -> Result<LoadedModel, ProviderError
         .and_then(|v| v.to_string().ok())
         .map(String::as_str);
     let template = ChatTemplate::detect(template_src).map_err(unsupported)?;
-    let context_length = md
-        .get("llama.context_length")
-        .and_then(|v| v.to_u32().ok())
-        .map_or(MAX_SEQ_LEN, |n| (n as usize).min(MAX_SEQ_LEN));
+    let context_length = decoder.cfg.context_length;
     let mut stop_ids: Vec<u32> = [
         tokenizer.eos,
         tokenizer.special_id(IM_END),
@@ -100,12 +104,13 @@ pub(super) fn load(name: &str, path: &Path) -> Result<LoadedModel, ProviderError
     .collect();
     stop_ids.sort_unstable();
     stop_ids.dedup();
-    let weights = ModelWeights::from_gguf(content, &mut reader, &Device::Cpu)
-        .map_err(|e| pull_hint(path, format_args!("cannot load weights ({e})"), name))?;
     Ok(LoadedModel {
         name: name.to_string(),
         path: path.to_path_buf(),
-        weights,
+        decoder,
+        session: None,
+        scratch: Scratch::default(),
+        pool: Pool::new(threads),
         tokenizer,
         template,
         context_length,

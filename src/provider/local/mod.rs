@@ -1,13 +1,14 @@
-//! The on-device provider `local`: quantized GGUF llama-family models (SmolLM2) run with
-//! candle on the CPU. It owns model loading and caching, the tokenizer rebuilt from GGUF
-//! metadata, ChatML prompt rendering with Hermes-style tool calls, the streaming decode loop,
-//! and [`requantize_gguf`] for install time.
+//! The on-device provider `local`: quantized GGUF models run on the CPU by Hearth's own
+//! decoder ([`crate::llm`]: weights memory-mapped, f16 KV cache). It owns model loading and
+//! caching, the tokenizer rebuilt from GGUF metadata, ChatML prompt rendering with
+//! Hermes-style tool calls, sampling and the streaming decode loop, and [`requantize_gguf`]
+//! for install time (candle's quantizer).
 //!
 //! Files: `gguf.rs` (load, requantize), `tokenizer.rs` (BPE from metadata, UTF-8 streaming),
 //! `template.rs` (ChatML), `toolcall.rs` (`<tool_call>` parsing), `generate.rs` (decode loop).
 //!
 //! Architecture invariant: this module must not import `agent`, `gateway` or `storage`; it
-//! sees only `core` and the [`Provider`] contract.
+//! sees only `core`, `llm` and the [`Provider`] contract.
 
 mod generate;
 mod gguf;
@@ -41,9 +42,7 @@ const LOCK_POLL_MS: u64 = 10;
 pub struct LocalOptions {
     /// Model name (e.g. `smollm2-135m-instruct`, what `ChatRequest::model` carries) → GGUF file.
     pub model_paths: BTreeMap<String, PathBuf>,
-    /// CPU threads for inference; 0 leaves candle's default (one per physical core). On a
-    /// busy 2-core board 1 thread decodes far faster than 2 (candle's workers spin-wait).
-    /// Process-wide: the first value used wins (see [`init_cpu_threads`]).
+    /// CPU threads for inference; 0 uses one per available CPU.
     pub threads: usize,
     /// Largest context (prompt + answer) per call, in tokens; 0 means the model's own
     /// (`llama.context_length`). Always capped at the model's own and at candle's 4096.
@@ -178,7 +177,11 @@ impl Provider for LocalProvider {
                 Some(to) => gguf::fast_variant(path, to)?,
                 None => path.clone(),
             };
-            let mut model = gguf::load(req.model, &file)?;
+            let threads = match self.opts.threads {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                n => n,
+            };
+            let mut model = gguf::load(req.model, &file, threads)?;
             model.path = path.clone();
             tracing::info!(model = req.model, path = %path.display(), ms = t.elapsed().as_millis() as u64, "local model loaded");
             *slot = Some(model);

@@ -393,7 +393,7 @@ fn requantized_q8_0_loads_and_answers() {
         content.metadata["general.file_type"].to_u32().expect("u32"),
         7
     );
-    let model = gguf::load(MODEL, &dst).expect("load the Q8_0 file");
+    let model = gguf::load(MODEL, &dst, 1).expect("load the Q8_0 file");
     assert_eq!(model.stop_ids, vec![0, 2]);
     drop(model);
 
@@ -413,7 +413,7 @@ fn requantized_q8_0_loads_and_answers() {
 
 #[test]
 fn a_continued_conversation_reuses_the_kv_cache() {
-    let mut model = gguf::load(MODEL, &model_path()).expect("load");
+    let mut model = gguf::load(MODEL, &model_path(), 1).expect("load");
     let limits = || generate::Limits {
         window: 1024,
         deadline: Instant::now() + Duration::from_secs(300),

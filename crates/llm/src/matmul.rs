@@ -1,0 +1,115 @@
+//! Matrix × activations for the decoder: a [`Matrix`] is a weight tensor read in place from
+//! the mapped GGUF (`rows` rows of `cols` values, each row a whole number of blocks); the
+//! input is a batch of token vectors, quantised once per form ([`Input`]) and shared by the
+//! products that read the same vectors (q, k and v; gate and up).
+
+use super::pool::{Pool, split};
+use super::quant::{Acts, Isa, Q8Blocks, Q8KBlocks, QK, QK_K, QType, dot};
+
+/// A weight matrix in GGUF layout: `rows × cols`, row-major, in type `t`.
+#[derive(Debug, Clone, Copy)]
+pub struct Matrix<'a> {
+    /// Element type.
+    pub t: QType,
+    /// Output features.
+    pub rows: usize,
+    /// Input features.
+    pub cols: usize,
+    /// `rows × row_bytes` bytes, usually a slice of the mapped file.
+    pub data: &'a [u8],
+}
+
+impl Matrix<'_> {
+    /// Bytes of one row.
+    pub fn row_bytes(&self) -> usize {
+        self.data.len() / self.rows
+    }
+
+    /// Row `r`'s bytes.
+    pub fn row(&self, r: usize) -> &[u8] {
+        let rb = self.row_bytes();
+        &self.data[r * rb..(r + 1) * rb]
+    }
+}
+
+/// A batch of `n` input vectors of width `cols`, with the quantised forms computed on demand.
+#[derive(Default)]
+pub struct Input {
+    /// Vectors, `n × cols`.
+    pub x: Vec<f32>,
+    /// Vectors in the batch.
+    pub n: usize,
+    /// Width of each vector.
+    pub cols: usize,
+    q8: Q8Blocks,
+    q8k: Q8KBlocks,
+    q8_ready: bool,
+    q8k_ready: bool,
+}
+
+impl Input {
+    /// Takes new values (`n × cols` in `x`), dropping the quantised forms of the old ones.
+    pub fn set(&mut self, x: &[f32], n: usize, cols: usize) {
+        self.x.clear();
+        self.x.extend_from_slice(&x[..n * cols]);
+        (self.n, self.cols) = (n, cols);
+        self.q8_ready = false;
+        self.q8k_ready = false;
+    }
+
+    /// Computes the form the weight type `t` dots with.
+    fn prepare(&mut self, t: QType) {
+        match t.block_values() {
+            QK if !self.q8_ready => {
+                self.q8.quantize(&self.x[..self.n * self.cols]);
+                self.q8_ready = true;
+            }
+            QK_K if !self.q8k_ready => {
+                self.q8k.quantize(&self.x[..self.n * self.cols]);
+                self.q8k_ready = true;
+            }
+            _ => {}
+        }
+    }
+
+    /// Vector `i` in the form `t` dots with.
+    fn acts(&self, t: QType, i: usize) -> Acts<'_> {
+        match t.block_values() {
+            QK => Acts::Q8(&self.q8, i * self.cols / QK),
+            QK_K => Acts::Q8K(&self.q8k, i * self.cols / QK_K),
+            _ => Acts::F32(&self.x[i * self.cols..(i + 1) * self.cols]),
+        }
+    }
+}
+
+/// A raw output pointer shared by the pool's shares, each writing disjoint elements.
+struct Out(*mut f32);
+// SAFETY: shares write disjoint ranges (see `matmul`), and `Pool::run` joins them all before
+// the borrow of `out` ends.
+unsafe impl Sync for Out {}
+
+/// `out[i·rows + r] = w.row(r) · input[i]` for every vector `i` and row `r`, the rows split
+/// across the pool's threads.
+///
+/// # Panics
+/// When `out` is shorter than `n × rows` or the widths differ.
+pub fn matmul(pool: &Pool, isa: Isa, w: &Matrix<'_>, input: &mut Input, out: &mut [f32]) {
+    assert_eq!(w.cols, input.cols, "matrix width");
+    let n = input.n;
+    assert!(out.len() >= n * w.rows, "output size");
+    input.prepare(w.t);
+    let input = &*input;
+    let dst = Out(out.as_mut_ptr());
+    pool.run(&|share, shares| {
+        let dst = &dst;
+        for r in split(w.rows, share, shares, 4) {
+            let row = w.row(r);
+            for i in 0..n {
+                let v = dot(isa, w.t, row, input.acts(w.t, i), w.cols);
+                // SAFETY: index i·rows + r < n·rows ≤ out.len(), and row r belongs to this
+                // share only.
+                unsafe { *dst.0.add(i * w.rows + r) = v };
+            }
+        }
+    });
+}

@@ -1,0 +1,254 @@
+//! AVX2 dot products (x86-64 with AVX2, FMA and F16C, detected at run time): the same sums as
+//! the scalar code in `dot.rs`, 32 values per step. The integer kernels multiply unsigned
+//! 4/6-bit or sign-folded 8-bit weights with signed 8-bit activations (`vpmaddubsw`), the
+//! technique of ggml's `ggml-cpu/arch/x86/quants.c`; no partial sum can saturate (bounds at
+//! each kernel).
+
+use super::blocks::{Q8Blocks, Q8KBlocks, QK, QK_K, QType, f16_at, scale_min_k4};
+use super::dot::Acts;
+use std::arch::x86_64::*;
+
+/// The AVX2 kernel for `t`, or `None` when the type has only the scalar one.
+///
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn dot(t: QType, w: &[u8], a: Acts<'_>, n: usize) -> Option<f32> {
+    Some(match (t, a) {
+        (QType::F32, Acts::F32(x)) => f32_dot(w, &x[..n]),
+        (QType::F16, Acts::F32(x)) => f16_dot(w, &x[..n]),
+        (QType::Q8_0 | QType::Q4_0 | QType::Q4_1, Acts::Q8(a, b0)) => q32_dot(t, w, a, b0, n / QK),
+        (QType::Q4_K, Acts::Q8K(a, b0)) => q4k_dot(w, a, b0, n / QK_K),
+        (QType::Q6_K, Acts::Q8K(a, b0)) => q6k_dot(w, a, b0, n / QK_K),
+        _ => return None,
+    })
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
+}
+
+/// Loads 32 bytes from `b[at..at + 32]`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn load32(b: &[u8], at: usize) -> __m256i {
+    let s = &b[at..at + 32];
+    // SAFETY: `s` is 32 readable bytes; loadu has no alignment requirement.
+    unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn load32_i8(b: &[i8], at: usize) -> __m256i {
+    let s = &b[at..at + 32];
+    // SAFETY: as `load32`.
+    unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
+}
+
+/// 16 packed nibbles at `b[at..at + 16]` → 32 bytes 0..15: low nibbles (values 0..16), then
+/// high nibbles (values 16..32), ggml's order.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn nibbles16(b: &[u8], at: usize) -> __m256i {
+    let s = &b[at..at + 16];
+    // SAFETY: `s` is 16 readable bytes.
+    let lo = unsafe { _mm_loadu_si128(s.as_ptr().cast()) };
+    let hi = _mm_srli_epi16(lo, 4);
+    _mm256_and_si256(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(0x0F))
+}
+
+/// Σ x·y over 32 signed byte pairs, as 8 f32 partial sums. |x|, |y| ≤ 127, so a pair sum is
+/// at most 32,258 (no i16 saturation).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn i8_pairs(x: __m256i, y: __m256i) -> __m256 {
+    let dot = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+    _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)))
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn f32_dot(w: &[u8], x: &[f32]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    let n8 = x.len() / 8 * 8;
+    for i in (0..n8).step_by(8) {
+        let wb = &w[i * 4..i * 4 + 32];
+        // SAFETY: 32 readable bytes and 8 readable floats; unaligned loads.
+        let (wv, xv) = unsafe {
+            (
+                _mm256_loadu_ps(wb.as_ptr().cast()),
+                _mm256_loadu_ps(x[i..i + 8].as_ptr()),
+            )
+        };
+        acc = _mm256_fmadd_ps(wv, xv, acc);
+    }
+    let mut s = hsum(acc);
+    for i in n8..x.len() {
+        s += f32::from_le_bytes([w[i * 4], w[i * 4 + 1], w[i * 4 + 2], w[i * 4 + 3]]) * x[i];
+    }
+    s
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn f16_dot(w: &[u8], x: &[f32]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    let n8 = x.len() / 8 * 8;
+    for i in (0..n8).step_by(8) {
+        let wb = &w[i * 2..i * 2 + 16];
+        // SAFETY: 16 readable bytes (8 halves) and 8 readable floats; unaligned loads.
+        let (wv, xv) = unsafe {
+            (
+                _mm256_cvtph_ps(_mm_loadu_si128(wb.as_ptr().cast())),
+                _mm256_loadu_ps(x[i..i + 8].as_ptr()),
+            )
+        };
+        acc = _mm256_fmadd_ps(wv, xv, acc);
+    }
+    let mut s = hsum(acc);
+    for i in n8..x.len() {
+        s += f16_at(w, i * 2) * x[i];
+    }
+    s
+}
+
+/// Q8_0, Q4_0 (nibbles − 8, signed) and Q4_1 (nibbles unsigned, plus `m·s`).
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q32_dot(t: QType, w: &[u8], a: &Q8Blocks, b0: usize, nb: usize) -> f32 {
+    let bb = t.block_bytes();
+    let mut acc = _mm256_setzero_ps();
+    let mut mins = 0f32;
+    for b in 0..nb {
+        let at = b * bb;
+        let qa = load32_i8(&a.qs, (b0 + b) * QK);
+        let d = _mm256_set1_ps(f16_at(w, at) * a.d[b0 + b]);
+        let p = match t {
+            QType::Q8_0 => i8_pairs(load32(w, at + 2), qa),
+            QType::Q4_0 => i8_pairs(
+                _mm256_sub_epi8(nibbles16(w, at + 2), _mm256_set1_epi8(8)),
+                qa,
+            ),
+            _ => {
+                mins += f16_at(w, at + 2) * a.s[b0 + b];
+                // 0..15 unsigned × ±127: pair sums ≤ 3,810.
+                let dot = _mm256_maddubs_epi16(nibbles16(w, at + 4), qa);
+                _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)))
+            }
+        };
+        acc = _mm256_fmadd_ps(d, p, acc);
+    }
+    hsum(acc) + mins
+}
+
+/// Q4_K: nibbles 0..15 × activations (pair sums ≤ 3,810), times 6-bit scales (i32 lanes
+/// ≤ 480,060 per sub-block).
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4k_dot(w: &[u8], a: &Q8KBlocks, b0: usize, nb: usize) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    let mut mins = 0f32;
+    let mask = _mm256_set1_epi8(0x0F);
+    for b in 0..nb {
+        let blk = &w[b * 144..(b + 1) * 144];
+        let ab = (b0 + b) * QK_K;
+        let da = a.d[b0 + b];
+        let bsums = &a.bsums[(b0 + b) * 16..(b0 + b + 1) * 16];
+        let mut sumi = _mm256_setzero_si256();
+        let mut summ = 0i32;
+        for c in 0..4 {
+            let (sc1, m1) = scale_min_k4(2 * c, &blk[4..16]);
+            let (sc2, m2) = scale_min_k4(2 * c + 1, &blk[4..16]);
+            summ += m1 as i32 * (bsums[4 * c] as i32 + bsums[4 * c + 1] as i32)
+                + m2 as i32 * (bsums[4 * c + 2] as i32 + bsums[4 * c + 3] as i32);
+            let q = load32(blk, 16 + c * 32);
+            let lo = _mm256_and_si256(q, mask);
+            let hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), mask);
+            let plo = _mm256_maddubs_epi16(lo, load32_i8(&a.qs, ab + c * 64));
+            let phi = _mm256_maddubs_epi16(hi, load32_i8(&a.qs, ab + c * 64 + 32));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc1 as i16)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc2 as i16)));
+        }
+        acc = _mm256_fmadd_ps(
+            _mm256_set1_ps(da * f16_at(blk, 0)),
+            _mm256_cvtepi32_ps(sumi),
+            acc,
+        );
+        mins += da * f16_at(blk, 2) * summ as f32;
+    }
+    hsum(acc) - mins
+}
+
+/// Q6_K: 6-bit values 0..63 × activations minus 32 × activations (i16 lanes within ±8,128),
+/// times 8-bit signed scales per 16 values.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q6k_dot(w: &[u8], a: &Q8KBlocks, b0: usize, nb: usize) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    let m4 = _mm256_set1_epi8(0x0F);
+    let m2 = _mm256_set1_epi8(0x30);
+    let k32 = _mm256_set1_epi8(32);
+    for b in 0..nb {
+        let blk = &w[b * 210..(b + 1) * 210];
+        let ab = (b0 + b) * QK_K;
+        let mut sumi = _mm256_setzero_si256();
+        for n in 0..2 {
+            let ql0 = load32(blk, n * 64);
+            let ql1 = load32(blk, n * 64 + 32);
+            let qh = load32(blk, 128 + n * 32);
+            let q = [
+                _mm256_or_si256(
+                    _mm256_and_si256(ql0, m4),
+                    _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(ql1, m4),
+                    _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                    _mm256_and_si256(qh, m2),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                    _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2),
+                ),
+            ];
+            for (quarter, qv) in q.into_iter().enumerate() {
+                let qa = load32_i8(&a.qs, ab + n * 128 + quarter * 32);
+                let p =
+                    _mm256_sub_epi16(_mm256_maddubs_epi16(qv, qa), _mm256_maddubs_epi16(k32, qa));
+                let s0 = blk[192 + n * 8 + quarter * 2] as i8 as i16;
+                let s1 = blk[192 + n * 8 + quarter * 2 + 1] as i8 as i16;
+                let sc = _mm256_set_m128i(_mm_set1_epi16(s1), _mm_set1_epi16(s0));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, sc));
+            }
+        }
+        let d = a.d[b0 + b] * f16_at(blk, 208);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum(acc)
+}
+
+/// `y += a · x`, `x` as little-endian f16 values.
+///
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn axpy_f16(y: &mut [f32], a: f32, x: &[u8]) {
+    let av = _mm256_set1_ps(a);
+    let n8 = y.len() / 8 * 8;
+    for i in (0..n8).step_by(8) {
+        let xb = &x[i * 2..i * 2 + 16];
+        let yv = &mut y[i..i + 8];
+        // SAFETY: 16 readable bytes and 8 writable floats; unaligned loads and stores.
+        unsafe {
+            let xv = _mm256_cvtph_ps(_mm_loadu_si128(xb.as_ptr().cast()));
+            let r = _mm256_fmadd_ps(av, xv, _mm256_loadu_ps(yv.as_ptr()));
+            _mm256_storeu_ps(yv.as_mut_ptr(), r);
+        }
+    }
+    for i in n8..y.len() {
+        y[i] += a * f16_at(x, 2 * i);
+    }
+}

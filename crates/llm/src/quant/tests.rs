@@ -1,0 +1,169 @@
+//! Block formats against candle's implementation of the same ggml layouts (candle quantises,
+//! both dequantise, results must be equal), and every dot kernel against the dot product of
+//! the dequantised values.
+
+use super::*;
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+
+/// Deterministic pseudo-random values in [-1, 1) with a few outliers, as weights have.
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|i| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let v = ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
+            if i % 97 == 0 { v * 6.0 } else { v }
+        })
+        .collect()
+}
+
+fn candle_type(t: QType) -> GgmlDType {
+    match t {
+        QType::F32 => GgmlDType::F32,
+        QType::F16 => GgmlDType::F16,
+        QType::BF16 => GgmlDType::BF16,
+        QType::Q4_0 => GgmlDType::Q4_0,
+        QType::Q4_1 => GgmlDType::Q4_1,
+        QType::Q5_0 => GgmlDType::Q5_0,
+        QType::Q5_1 => GgmlDType::Q5_1,
+        QType::Q8_0 => GgmlDType::Q8_0,
+        QType::Q4_K => GgmlDType::Q4K,
+        QType::Q5_K => GgmlDType::Q5K,
+        QType::Q6_K => GgmlDType::Q6K,
+    }
+}
+
+const ALL: [QType; 11] = [
+    QType::F32,
+    QType::F16,
+    QType::BF16,
+    QType::Q4_0,
+    QType::Q4_1,
+    QType::Q5_0,
+    QType::Q5_1,
+    QType::Q8_0,
+    QType::Q4_K,
+    QType::Q5_K,
+    QType::Q6_K,
+];
+
+/// `rows × cols` values quantised by candle to `t`: (raw bytes, candle's dequantisation).
+fn quantized(t: QType, rows: usize, cols: usize, seed: u64) -> (Vec<u8>, Vec<f32>) {
+    let x =
+        Tensor::from_vec(values(rows * cols, seed), (rows, cols), &Device::Cpu).expect("tensor");
+    let q = QTensor::quantize(&x, candle_type(t)).expect("quantize");
+    let raw = q.data().expect("data").into_owned();
+    let deq = q.dequantize(&Device::Cpu).expect("dequantize");
+    (
+        raw,
+        deq.flatten_all()
+            .expect("flat")
+            .to_vec1::<f32>()
+            .expect("vec"),
+    )
+}
+
+#[test]
+fn dequantisation_matches_candle_for_every_type() {
+    let cols = 512;
+    for t in ALL {
+        let (raw, want) = quantized(t, 3, cols, 7);
+        assert_eq!(
+            raw.len(),
+            3 * t.row_bytes(cols).expect("whole blocks"),
+            "{}",
+            t.name()
+        );
+        let mut got = vec![0f32; 3 * cols];
+        dequantize_row(t, &raw, &mut got);
+        assert_eq!(got, want, "{} dequantises as ggml does", t.name());
+    }
+}
+
+#[test]
+fn ggml_type_numbers_round_trip() {
+    for t in ALL {
+        assert_eq!(QType::from_ggml(t.ggml()), Some(t));
+    }
+    assert_eq!(QType::from_ggml(10), None, "Q2_K is not run");
+    assert_eq!(QType::Q4_K.row_bytes(300), None, "rows are whole blocks");
+}
+
+/// Every type's dot product, scalar and on the detected ISA, against the f32 dot product of
+/// the dequantised weights with the dequantised activations.
+#[test]
+fn dot_products_match_the_dequantised_reference() {
+    let cols = 1024;
+    let x = values(cols, 99);
+    let (mut q8, mut q8k) = (Q8Blocks::default(), Q8KBlocks::default());
+    q8.quantize(&x);
+    q8k.quantize(&x);
+    let mut q8_deq = vec![0f32; cols];
+    for (i, v) in q8_deq.iter_mut().enumerate() {
+        *v = q8.qs[i] as f32 * q8.d[i / QK];
+    }
+    let mut q8k_deq = vec![0f32; cols];
+    for (i, v) in q8k_deq.iter_mut().enumerate() {
+        *v = q8k.qs[i] as f32 * q8k.d[i / QK_K];
+    }
+    for t in ALL {
+        let (raw, w) = quantized(t, 2, cols, 11);
+        let rb = t.row_bytes(cols).expect("whole");
+        for row in 0..2 {
+            let wr = &w[row * cols..(row + 1) * cols];
+            let (acts, xr) = match t.block_values() {
+                1 => (Acts::F32(&x), &x),
+                QK => (Acts::Q8(&q8, 0), &q8_deq),
+                _ => (Acts::Q8K(&q8k, 0), &q8k_deq),
+            };
+            let want: f64 = wr
+                .iter()
+                .zip(xr.iter())
+                .map(|(a, b)| *a as f64 * *b as f64)
+                .sum();
+            let bytes = &raw[row * rb..(row + 1) * rb];
+            let tol = 2e-3 * want.abs().max(1.0);
+            let s = scalar(t, bytes, acts, cols) as f64;
+            assert!((s - want).abs() < tol, "{} scalar: {s} vs {want}", t.name());
+            let f = dot(Isa::detect(), t, bytes, acts, cols) as f64;
+            assert!(
+                (f - want).abs() < tol,
+                "{} {}: {f} vs {want}",
+                t.name(),
+                Isa::detect().name()
+            );
+        }
+    }
+}
+
+#[test]
+fn activation_quantisation_follows_ggml() {
+    let x: Vec<f32> = (0..256).map(|i| (i as f32 - 128.0) / 16.0).collect();
+    let mut q8 = Q8Blocks::default();
+    q8.quantize(&x);
+    // Block 0 holds -8.0 ..= -6.0625: the largest magnitude maps to -127.
+    assert_eq!(q8.qs[0], -127);
+    let sum: i32 = q8.qs[..32].iter().map(|&q| q as i32).sum();
+    assert!((q8.s[0] - q8.d[0] * sum as f32).abs() < 1e-2 * q8.s[0].abs());
+    let mut q8k = Q8KBlocks::default();
+    q8k.quantize(&x);
+    // The value of largest magnitude (-8.0) maps to -127 (iscale = -127 / -8.0), d = 1/iscale.
+    assert_eq!(q8k.qs[0], -127);
+    assert!((q8k.d[0] - 8.0 / 127.0).abs() < 1e-7);
+    // A positive extreme also maps to -127: the scale turns negative.
+    let mut pos = Q8KBlocks::default();
+    pos.quantize(&x.iter().map(|v| -v).collect::<Vec<_>>());
+    assert_eq!((pos.qs[0], pos.d[0] < 0.0), (-127, true));
+    assert_eq!(
+        q8k.bsums[0],
+        q8k.qs[..16].iter().map(|&q| q as i16).sum::<i16>()
+    );
+    let mut zero = Q8KBlocks::default();
+    zero.quantize(&[0.0; 256]);
+    assert_eq!((zero.d[0], zero.qs[5]), (0.0, 0));
+}
