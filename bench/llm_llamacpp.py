@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import llama_cpp
 from llama_cpp import Llama
 
 
@@ -50,13 +51,14 @@ def main():
             llm.eval(ids[:8])
             llm.reset()
             t0 = time.perf_counter()
+            last = lambda: np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(n_vocab,))
             llm.eval(ids)
-            nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            nxt = int(np.argmax(last()))
             prefill = time.perf_counter() - t0
             t1 = time.perf_counter()
             for _ in range(decode):
                 llm.eval([nxt])
-                nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+                nxt = int(np.argmax(last()))
             dec = time.perf_counter() - t1
             anon, file = rollup()
             print(json.dumps({

@@ -64,6 +64,7 @@ pub struct Scratch {
     gate: Vec<f32>,
     up: Vec<f32>,
     scores: Vec<f32>,
+    q16: Vec<f32>,
     input: Input,
     logits: Vec<f32>,
 }
@@ -267,7 +268,16 @@ impl Decoder {
             let lo = window.map_or(0, |w| (pos + 1).saturating_sub(w));
             for h in 0..cfg.n_head {
                 let kvh = h / group;
-                let q = &sc.q[i * qd + h * hd..i * qd + (h + 1) * hd];
+                // Both operands of each product with the f16 cache are f16, as in llama.cpp's
+                // CPU path (ggml converts the other operand to the cache's type): the query
+                // here, the attention weights below.
+                sc.q16.clear();
+                sc.q16.extend(
+                    sc.q[i * qd + h * hd..i * qd + (h + 1) * hd]
+                        .iter()
+                        .map(|v| round_f16(*v)),
+                );
+                let q = &sc.q16[..];
                 sc.scores.clear();
                 for p in lo..=pos {
                     let at = p * s.row + kvh * hd * 2;
@@ -281,6 +291,7 @@ impl Decoder {
                     sc.scores.push(kdot * cfg.attn_scale);
                 }
                 softmax(&mut sc.scores);
+                sc.scores.iter_mut().for_each(|v| *v = round_f16(*v));
                 let out = &mut sc.att[i * qd + h * hd..i * qd + (h + 1) * hd];
                 out.fill(0.0);
                 for (j, w) in sc.scores.iter().enumerate() {
@@ -290,6 +301,11 @@ impl Decoder {
             }
         }
     }
+}
+
+/// `v` rounded to the nearest f16 value (ties to even).
+fn round_f16(v: f32) -> f32 {
+    half::f16::from_f32(v).to_f32()
 }
 
 /// Adds `b` to every row of `x`.

@@ -113,7 +113,8 @@ impl QType {
 
     /// Bytes of a row of `n` values, or `None` when `n` is not a whole number of blocks.
     pub fn row_bytes(self, n: usize) -> Option<usize> {
-        n.is_multiple_of(self.block_values()).then(|| n / self.block_values() * self.block_bytes())
+        n.is_multiple_of(self.block_values())
+            .then(|| n / self.block_values() * self.block_bytes())
     }
 
     /// The name GGUF tools print (`Q4_K`, `F16`, …).
