@@ -69,6 +69,21 @@ impl QType {
         })
     }
 
+    /// Every type Hearth runs.
+    pub const ALL: [QType; 11] = [
+        QType::F32,
+        QType::F16,
+        QType::BF16,
+        QType::Q4_0,
+        QType::Q4_1,
+        QType::Q5_0,
+        QType::Q5_1,
+        QType::Q8_0,
+        QType::Q4_K,
+        QType::Q5_K,
+        QType::Q6_K,
+    ];
+
     /// GGUF's `ggml_type` number.
     pub fn ggml(self) -> u32 {
         match self {
@@ -133,6 +148,18 @@ impl QType {
             QType::Q6_K => "Q6_K",
         }
     }
+}
+
+/// A Q4_K or Q5_K super-block's parts: scale `d`, minimum scale `dmin`, the 12 packed scale
+/// bytes, the fifth bits (32 bytes; empty for Q4_K) and the 128 bytes of nibbles.
+#[inline(always)]
+pub(crate) fn k4_parts(t: QType, blk: &[u8]) -> (f32, f32, &[u8], &[u8], &[u8]) {
+    let (qh, qs) = if t == QType::Q4_K {
+        (&[][..], &blk[16..144])
+    } else {
+        (&blk[16..48], &blk[48..176])
+    };
+    (f16_at(blk, 0), f16_at(blk, 2), &blk[4..16], qh, qs)
 }
 
 /// The 6-bit scale and minimum of sub-block `j` (0..8) of a Q4_K/Q5_K super-block, from its
@@ -203,13 +230,7 @@ pub fn dequantize_row(t: QType, src: &[u8], out: &mut [f32]) {
                 }
             }
             QType::Q4_K | QType::Q5_K => {
-                let (d, dmin) = (f16_at(blk, 0), f16_at(blk, 2));
-                let scales = &blk[4..16];
-                let (qh, qs) = if t == QType::Q4_K {
-                    (&[][..], &blk[16..144])
-                } else {
-                    (&blk[16..48], &blk[48..176])
-                };
+                let (d, dmin, scales, qh, qs) = k4_parts(t, blk);
                 for c in 0..4 {
                     let q = &qs[c * 32..c * 32 + 32];
                     let (sc1, m1) = scale_min_k4(2 * c, scales);

@@ -6,20 +6,6 @@
 use super::blocks::{Q8Blocks, Q8KBlocks, QK, QK_K, QType, dequantize_row};
 use super::dot::{Acts, Isa, axpy_f16, dot, scalar, to_f16};
 
-const TYPES: [QType; 11] = [
-    QType::F32,
-    QType::F16,
-    QType::BF16,
-    QType::Q4_0,
-    QType::Q4_1,
-    QType::Q5_0,
-    QType::Q5_1,
-    QType::Q8_0,
-    QType::Q4_K,
-    QType::Q5_K,
-    QType::Q6_K,
-];
-
 /// Deterministic pseudo-random bytes (SplitMix64).
 fn bytes(n: usize, seed: u64) -> Vec<u8> {
     let mut s = seed;
@@ -79,7 +65,7 @@ pub fn selfcheck(isa: Isa) -> Result<String, String> {
     let (mut q8, mut q8k) = (Q8Blocks::default(), Q8KBlocks::default());
     q8.quantize(&x);
     q8k.quantize(&x);
-    for (i, t) in TYPES.into_iter().enumerate() {
+    for (i, t) in QType::ALL.into_iter().enumerate() {
         let w = row(t, cols, 100 + i as u64);
         let a = match t.block_values() {
             QK => Acts::Q8(&q8, 0),
@@ -120,7 +106,7 @@ pub fn selfcheck(isa: Isa) -> Result<String, String> {
     Ok(format!(
         "{} kernels agree with the portable code ({} weight types, f16 KV)",
         isa.name(),
-        TYPES.len()
+        QType::ALL.len()
     ))
 }
 

@@ -6,7 +6,7 @@
 //! (`block_q8_0`/`block_q8_1`), the k-quants with [`Q8KBlocks`] (`block_q8_K`), the float
 //! types with f32 activations.
 
-use super::blocks::{Q8Blocks, Q8KBlocks, QK, QK_K, QType, f16_at, scale_min_k4};
+use super::blocks::{Q8Blocks, Q8KBlocks, QK, QK_K, QType, f16_at, k4_parts, scale_min_k4};
 use half::{bf16, f16};
 
 /// The instruction sets a dot product can use, detected at run time.
@@ -219,13 +219,7 @@ fn dot_k(t: QType, w: &[u8], a: &Q8KBlocks, b0: usize, nb: usize) -> f32 {
             sum += da * f16_at(blk, 208) * sumi as f32;
             continue;
         }
-        let (d, dmin) = (f16_at(blk, 0), f16_at(blk, 2));
-        let scales = &blk[4..16];
-        let (qh, qs) = if t == QType::Q4_K {
-            (&[][..], &blk[16..144])
-        } else {
-            (&blk[16..48], &blk[48..176])
-        };
+        let (d, dmin, scales, qh, qs) = k4_parts(t, blk);
         let (mut sumi, mut summ) = (0i32, 0i32);
         for j in 0..8 {
             let (sc, m) = scale_min_k4(j, scales);

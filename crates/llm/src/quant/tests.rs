@@ -38,20 +38,6 @@ fn candle_type(t: QType) -> GgmlDType {
     }
 }
 
-const ALL: [QType; 11] = [
-    QType::F32,
-    QType::F16,
-    QType::BF16,
-    QType::Q4_0,
-    QType::Q4_1,
-    QType::Q5_0,
-    QType::Q5_1,
-    QType::Q8_0,
-    QType::Q4_K,
-    QType::Q5_K,
-    QType::Q6_K,
-];
-
 /// `rows × cols` values quantised by candle to `t`: (raw bytes, candle's dequantisation).
 fn quantized(t: QType, rows: usize, cols: usize, seed: u64) -> (Vec<u8>, Vec<f32>) {
     let x =
@@ -71,7 +57,7 @@ fn quantized(t: QType, rows: usize, cols: usize, seed: u64) -> (Vec<u8>, Vec<f32
 #[test]
 fn dequantisation_matches_candle_for_every_type() {
     let cols = 512;
-    for t in ALL {
+    for t in QType::ALL {
         let (raw, want) = quantized(t, 3, cols, 7);
         assert_eq!(
             raw.len(),
@@ -87,7 +73,7 @@ fn dequantisation_matches_candle_for_every_type() {
 
 #[test]
 fn ggml_type_numbers_round_trip() {
-    for t in ALL {
+    for t in QType::ALL {
         assert_eq!(QType::from_ggml(t.ggml()), Some(t));
     }
     assert_eq!(QType::from_ggml(10), None, "Q2_K is not run");
@@ -111,7 +97,7 @@ fn dot_products_match_the_dequantised_reference() {
     for (i, v) in q8k_deq.iter_mut().enumerate() {
         *v = q8k.qs[i] as f32 * q8k.d[i / QK_K];
     }
-    for t in ALL {
+    for t in QType::ALL {
         let (raw, w) = quantized(t, 2, cols, 11);
         let rb = t.row_bytes(cols).expect("whole");
         for row in 0..2 {
