@@ -165,21 +165,24 @@ impl Decoder {
         sc.v.resize(n * kvd, 0.0);
         sc.gate.resize(n * cfg.n_ff, 0.0);
         sc.up.resize(n * cfg.n_ff, 0.0);
-        let ropes: Vec<[Rope; 2]> = (0..n)
+        // Rotations per position: the global layers', and the sliding-window layers' (their own
+        // base, no scaling) only when the model has such layers.
+        let ff = self.weights.rope_freqs.as_deref();
+        let ropes: Vec<(Rope, Option<Rope>)> = (0..n)
             .map(|i| {
                 let pos = s.len + i;
-                let ff = self.weights.rope_freqs.as_deref();
-                [
-                    Rope::new(
-                        pos,
-                        cfg.rope_dims,
-                        cfg.rope_base,
-                        cfg.rope_scale,
-                        cfg.neox,
-                        ff,
-                    ),
-                    Rope::new(pos, cfg.rope_dims, cfg.rope_base_local, 1.0, cfg.neox, ff),
-                ]
+                let global = Rope::new(
+                    pos,
+                    cfg.rope_dims,
+                    cfg.rope_base,
+                    cfg.rope_scale,
+                    cfg.neox,
+                    ff,
+                );
+                let local = cfg
+                    .sliding_window
+                    .map(|_| Rope::new(pos, cfg.rope_dims, cfg.rope_base_local, 1.0, cfg.neox, ff));
+                (global, local)
             })
             .collect();
         for (il, l) in self.weights.layers.iter().enumerate() {
@@ -199,7 +202,10 @@ impl Decoder {
             }
             let local = cfg.is_local(il);
             for i in 0..n {
-                let rope = &ropes[i][usize::from(local)];
+                let rope = match &ropes[i] {
+                    (_, Some(l)) if local => l,
+                    (g, _) => g,
+                };
                 for head in sc.q[i * qd..(i + 1) * qd].chunks_exact_mut(hd) {
                     if let Some([qn, _]) = &l.qk_norm {
                         rms_norm(head, qn, cfg.eps);

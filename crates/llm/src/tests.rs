@@ -2,6 +2,7 @@
 //! llama on the same file (the reference until the llama.cpp fixtures land), and the
 //! portable kernels against the SIMD ones.
 
+use super::sample::argmax;
 use super::*;
 use candle_core::quantized::gguf_file::Content;
 use candle_core::{Device, Tensor};
@@ -12,16 +13,6 @@ const PROMPT: [u32; 24] = [
     1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018, 411, 407,
     19712, 8182, 2, 198, 1, 4093, 198,
 ];
-
-fn argmax(x: &[f32]) -> u32 {
-    x.iter()
-        .enumerate()
-        .fold(
-            (0, f32::MIN),
-            |b, (i, v)| if *v > b.1 { (i, *v) } else { b },
-        )
-        .0 as u32
-}
 
 /// Greedy decoding of `steps` tokens after `PROMPT`, and the prompt's last logits.
 fn greedy_mine(dec: &Decoder, steps: usize) -> (Vec<f32>, Vec<u32>) {

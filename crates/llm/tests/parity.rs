@@ -4,6 +4,7 @@
 //! Hearth's logits must be within 1e-3 (F32) or 0.1 (Q8_0) of llama.cpp's at every
 //! position (Gemma 3: 5e-3 and 0.25, see below), with the same argmax.
 
+use hearth_llm::sample::argmax;
 use hearth_llm::{Decoder, Pool, Scratch, Session};
 use std::path::Path;
 
@@ -28,16 +29,6 @@ fn fixtures() -> Vec<(String, Meta)> {
         }
     }
     out
-}
-
-fn argmax(x: &[f32]) -> usize {
-    x.iter()
-        .enumerate()
-        .fold(
-            (0, f32::MIN),
-            |b, (i, v)| if *v > b.1 { (i, *v) } else { b },
-        )
-        .0
 }
 
 #[test]
@@ -133,11 +124,10 @@ fn smollm2_greedy_tokens_are_llama_cpps() {
     let pool = Pool::new(1);
     let mut session = Session::new(&dec.cfg, 512);
     let mut scratch = Scratch::default();
-    let mut next =
-        argmax(dec.forward(&pool, &mut session, &mut scratch, &g.prompt_tokens, false)) as u32;
+    let mut next = argmax(dec.forward(&pool, &mut session, &mut scratch, &g.prompt_tokens, false));
     let mut out = vec![next];
     while out.len() < g.greedy.len() {
-        next = argmax(dec.forward(&pool, &mut session, &mut scratch, &[next], false)) as u32;
+        next = argmax(dec.forward(&pool, &mut session, &mut scratch, &[next], false));
         out.push(next);
     }
     assert_eq!(

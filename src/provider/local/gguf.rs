@@ -119,8 +119,9 @@ pub(super) fn load(name: &str, path: &Path, threads: usize) -> Result<LoadedMode
     })
 }
 
-/// Whether the GGUF at `path` stores any weight matrix in a type that candle 0.11 runs with
-/// scalar code only (Q4_1, Q5_1), so requantising it would speed decoding up.
+/// Whether the GGUF at `path` stores any weight matrix as Q4_1 or Q5_1, which decode slower
+/// than Q8_0: Q5_1 has only the decoder's portable kernel, and Q4_1's SIMD kernel still runs
+/// behind Q8_0's (62.4 against 78.7 tok/s on SmolLM2-135M, bench/results.md).
 ///
 /// # Errors
 /// [`ProviderError::Local`] when the file is missing or not a valid GGUF.
@@ -172,8 +173,8 @@ pub fn fast_variant(src: &Path, to: GgmlDType) -> Result<PathBuf, ProviderError>
 
 /// Rewrites the GGUF at `src` to `dst` with every 2-D tensor (the weight matrices) stored as
 /// `to`, keeping all metadata and the other tensors byte for byte. Meant for install time:
-/// candle's Q4_1 kernels are scalar while Q8_0 has SIMD ones, so `to = GgmlDType::Q8_0`
-/// roughly triples decode speed of a Q4_1 file for about 1.7× the size.
+/// with `to = GgmlDType::Q8_0` a Q4_1 file decodes ~26% faster on the decoder (see
+/// [`has_slow_quant`]) for about 1.5× the size.
 ///
 /// Tensors are converted one at a time (memory use is one tensor, not the model). A matrix
 /// whose rows are not a multiple of `to`'s block size is kept as is. `general.file_type` is
