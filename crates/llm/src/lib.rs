@@ -26,6 +26,7 @@ pub mod ops;
 pub mod pool;
 pub mod quant;
 pub mod sample;
+pub mod tokenizer;
 pub mod weights;
 
 #[cfg(test)]
@@ -35,6 +36,7 @@ pub use config::{Config, Family};
 pub use forward::{Decoder, Scratch, Session};
 pub use gguf::{Gguf, GgufError};
 pub use pool::Pool;
+pub use tokenizer::Tokenizer;
 
 impl Decoder {
     /// Maps the GGUF file at `path` and locates its weights.
