@@ -21,6 +21,8 @@ fn measure(path: PathBuf, label: &str) {
         threads: 0,
         context_window: 2048,
         requantize: None,
+        sampling: Default::default(),
+        stop: Vec::new(),
     });
     let msgs = [ChatMessage::text(
         Role::User,

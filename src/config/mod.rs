@@ -8,6 +8,7 @@
 mod agents;
 mod channels;
 mod error;
+mod local;
 mod mcp;
 mod outbox;
 mod paths;
@@ -19,6 +20,7 @@ mod tools;
 pub use agents::AgentEntry;
 pub use channels::{ChannelsConfig, HooksConfig, SessionConfig};
 pub use error::{ConfigError, EX_CONFIG};
+pub use local::{LocalConfig, LocalSampling, Requantize};
 pub use mcp::{McpConfig, McpServerConfig, McpServerSide, OllamaConfig};
 pub use outbox::OutboxConfig;
 pub use paths::{default_data_dir, search_paths};
@@ -220,44 +222,6 @@ pub struct ProfileConfig {
     /// API key reference; absent for servers that need none (llama.cpp, Ollama).
     #[serde(default)]
     pub api_key: Option<SecretRef>,
-}
-
-/// `[local]`: the on-device model runtime.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LocalConfig {
-    /// Installed models; `None` means `<data_dir>/models`.
-    pub models_dir: Option<PathBuf>,
-    /// CPU threads for generation (1 is fastest on a busy 2-core board).
-    pub threads: usize,
-    /// Context window used for local models, tokens.
-    pub context_window: usize,
-    /// Weights in types candle runs with scalar code (Q4_1, Q5_1) are requantised once to
-    /// this type and cached beside the file: `"q8_0"` (default; ~2.5-3x faster decoding,
-    /// ~1.5x the memory) or `"none"`.
-    pub requantize: Requantize,
-}
-
-/// What `[local] requantize` converts slow quantisations to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Requantize {
-    /// GGML Q8_0 (8-bit blocks of 32 with an f16 scale).
-    #[serde(rename = "q8_0")]
-    Q8_0,
-    /// Load files as they are.
-    #[serde(rename = "none")]
-    None,
-}
-
-impl Default for LocalConfig {
-    fn default() -> Self {
-        Self {
-            models_dir: None,
-            threads: 1,
-            context_window: 2048,
-            requantize: Requantize::Q8_0,
-        }
-    }
 }
 
 /// `[storage]`: the LMDB environment.
@@ -513,7 +477,6 @@ impl Config {
                 self.agent.max_concurrent_runs as u64,
             ),
             ("agent.max_tokens", self.agent.max_tokens as u64),
-            ("local.threads", self.local.threads as u64),
             ("storage.map_size_mib", self.storage.map_size_mib as u64),
         ] {
             if v == 0 {
@@ -526,8 +489,8 @@ impl Config {
                 format!("{} is outside 0.0..=2.0", self.agent.temperature),
             );
         }
-        if self.local.context_window < 256 {
-            return bad("local.context_window", "must be at least 256 tokens".into());
+        if let Some((k, m)) = self.local.check() {
+            return bad(&k, m);
         }
         let agent_layers: Vec<(String, &tools::PolicyLayer)> = self
             .agents

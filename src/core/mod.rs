@@ -1,6 +1,6 @@
 //! Plain domain types shared by every module: session keys (`session.rs`), normalised
 //! inbound and outbound messages (`message.rs`), the channel contract (`channel.rs`), queue modes (`queue.rs`), typed run events
-//! (`event.rs`), run ids, chat messages, tool calls and specs. No I/O happens here (but for reading the OS random
+//! (`event.rs`), tool-argument checks against JSON Schema (`schema.rs`), run ids, chat messages, tool calls and specs. No I/O happens here (but for reading the OS random
 //! generator in [`random_hex`]) and nothing of Hearth is imported.
 
 mod approvals;
@@ -8,6 +8,7 @@ mod channel;
 mod event;
 mod message;
 mod queue;
+pub mod schema;
 mod session;
 
 pub use approvals::{

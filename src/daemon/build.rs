@@ -161,6 +161,18 @@ fn local_route(config: &Config, models_dir: &Path) -> Result<Option<Route>, Conf
             crate::config::Requantize::Q8_0 => Some(GgmlDType::Q8_0),
             crate::config::Requantize::None => None,
         },
+        sampling: {
+            let s = &config.local.sampling;
+            crate::provider::local::Sampling {
+                top_k: s.top_k,
+                top_p: s.top_p,
+                min_p: s.min_p,
+                repeat_penalty: s.repeat_penalty,
+                repeat_last_n: s.repeat_last_n,
+                ..Default::default()
+            }
+        },
+        stop: config.local.stop.clone(),
     });
     Ok(Some(Route {
         provider: Arc::new(local),
@@ -169,7 +181,7 @@ fn local_route(config: &Config, models_dir: &Path) -> Result<Option<Route>, Conf
             api_key: None,
         }],
         context_window: config.local.context_window,
-        tools: false,
+        tools: true,
     }))
 }
 

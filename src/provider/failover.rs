@@ -82,8 +82,8 @@ pub struct Route {
     pub profiles: Vec<AuthProfile>,
     /// Context window of this provider's models, tokens.
     pub context_window: usize,
-    /// Whether tools are offered through this provider (off for tiny local models, whose
-    /// window the tool schemas would fill).
+    /// Whether tools are offered through this provider (the local provider compacts them
+    /// when they would fill a small window).
     pub tools: bool,
 }
 

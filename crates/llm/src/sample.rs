@@ -8,7 +8,7 @@
 //! are dropped (<https://arxiv.org/abs/2407.01082>).
 
 /// Sampling settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sampling {
     /// Softmax temperature; 0 (or below) decodes greedily.
     pub temperature: f32,

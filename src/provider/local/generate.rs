@@ -1,11 +1,15 @@
-//! The decode loop: prompt encoding, context-window checks, prefill in chunks, token-by-token
-//! sampling with streaming, stop conditions, cancellation and the deadline.
+//! The decode loop: prompt rendering and encoding, context-window checks, prefill in chunks,
+//! token-by-token sampling with streaming, stop tokens and stop sequences, cancellation and
+//! the deadline; then tool calls checked against their schemas, with one re-ask when the
+//! model wrote an unusable call.
 
 use super::gguf::LoadedModel;
-use super::template::Piece;
-use super::tokenizer::Utf8Stream;
-use super::toolcall::{OutputFilter, ToolParsing};
-use crate::core::{ChatMessage, Role, ToolCall, Usage};
+use super::prompt::compact;
+use super::template::Rendered;
+use super::toolcall::{Filtered, OutputFilter};
+use super::utf8::Utf8Stream;
+use crate::core::schema;
+use crate::core::{ChatMessage, Role, ToolCall, ToolSpec, Usage};
 use crate::llm::Session;
 use crate::llm::sample::{Sampler, Sampling};
 use crate::provider::{ChatRequest, ChatResponse, DeltaSink, FinishReason, ProviderError};
@@ -16,14 +20,22 @@ use tokio_util::sync::CancellationToken;
 /// chunks of a long prefill.
 const PREFILL_CHUNK: usize = 256;
 
-/// Per-call limits decided by the provider.
-pub(super) struct Limits {
+/// Per-call limits and settings decided by the provider.
+pub(super) struct Limits<'a> {
     /// Context window for this call, in tokens (already capped by the model's own).
     pub window: usize,
     /// When the call must have finished.
     pub deadline: Instant,
     /// First number for `call_local_<n>` ids of this call's tool calls.
     pub next_call_id: u64,
+    /// Sampling settings; the request's temperature and seed replace the ones here.
+    pub sampling: Sampling,
+    /// Texts that end the answer where they appear (not included in it).
+    pub stop: &'a [String],
+    /// Tests only: per attempt, the tokens to produce instead of sampling (the decoder still
+    /// runs on them), so tool calls and re-asks can be driven through the real model.
+    #[cfg(test)]
+    pub forced: Option<&'a std::sync::Mutex<std::collections::VecDeque<Vec<u32>>>>,
 }
 
 /// What a finished generation produced besides the response.
@@ -36,31 +48,43 @@ pub(super) struct Generated {
     pub reused_tokens: usize,
 }
 
-/// Encodes the rendered prompt: control pieces become their token ids, text is tokenized
-/// literally.
-pub(super) fn encode_prompt(
-    model: &LoadedModel,
-    pieces: &[Piece],
-) -> Result<Vec<u32>, ProviderError> {
+/// Encodes a rendered prompt: special tokens count only in the template's own text, and BOS
+/// goes first when the model wants it and the template did not write it.
+pub(super) fn encode_prompt(model: &LoadedModel, r: &Rendered) -> Vec<u32> {
     let tk = &model.tokenizer;
-    let mut ids = Vec::new();
+    let mut ids = tk.encode_masked(&r.text, |s, e| r.trusted(s, e));
     if tk.add_bos
         && let Some(bos) = tk.bos
+        && ids.first() != Some(&bos)
     {
-        ids.push(bos);
+        ids.insert(0, bos);
     }
-    for p in pieces {
-        match p {
-            Piece::Control(s) => ids.push(tk.special_id(s).ok_or_else(|| {
-                ProviderError::Local(format!(
-                    "{}: the vocabulary has no {s} token",
-                    model.path.display()
-                ))
-            })?),
-            Piece::Text(t) => ids.extend(tk.encode_literal(t).map_err(ProviderError::Local)?),
+    ids
+}
+
+/// Renders and encodes the conversation; when tools take the prompt past half the window,
+/// they are offered again in their compact form.
+fn prompt_for(
+    model: &LoadedModel,
+    messages: &[ChatMessage],
+    tools: &[ToolSpec],
+    window: usize,
+) -> Result<Vec<u32>, ProviderError> {
+    let render = |tools: &[ToolSpec]| {
+        model
+            .format
+            .render(&model.template, messages, tools)
+            .map(|r| encode_prompt(model, &r))
+            .map_err(|e| ProviderError::Local(format!("{}: {e}", model.path.display())))
+    };
+    let prompt = render(tools)?;
+    if !tools.is_empty() && prompt.len() > window / 2 {
+        let small = render(&compact(tools))?;
+        if small.len() < prompt.len() {
+            return Ok(small);
         }
     }
-    Ok(ids)
+    Ok(prompt)
 }
 
 /// Runs one chat completion on a loaded model.
@@ -69,92 +93,69 @@ pub(super) fn generate(
     req: &ChatRequest<'_>,
     sink: &mut DeltaSink<'_>,
     cancel: &CancellationToken,
-    limits: &Limits,
+    limits: &Limits<'_>,
 ) -> Result<Generated, ProviderError> {
-    let timeout = || ProviderError::Timeout {
-        provider: "local".into(),
-        after: req.timeout,
-    };
-    let check = || {
-        if cancel.is_cancelled() {
-            Err(ProviderError::Cancelled)
-        } else if Instant::now() >= limits.deadline {
-            Err(timeout())
-        } else {
-            Ok(())
+    let mut messages = req.messages.to_vec();
+    let mut reasks = 0;
+    loop {
+        let prompt = prompt_for(model, &messages, req.tools, limits.window)?;
+        let attempt = decode(model, req, &prompt, sink, cancel, limits)?;
+        let f = &attempt.filtered;
+        let mut problems = f.malformed.clone();
+        let mut calls = Vec::new();
+        for (name, mut args) in f.calls.iter().cloned() {
+            match req.tools.iter().find(|t| t.name == name) {
+                None => {
+                    let names: Vec<&str> = req.tools.iter().map(|t| t.name.as_str()).collect();
+                    problems.push(format!(
+                        "there is no tool `{name}` (the tools are: {})",
+                        names.join(", ")
+                    ));
+                }
+                Some(t) => {
+                    schema::coerce(&t.parameters, &mut args);
+                    match schema::validate(&t.parameters, &args) {
+                        Ok(()) => calls.push((name, args)),
+                        Err(e) => problems.push(format!("`{name}` arguments: {e}")),
+                    }
+                }
+            }
         }
-    };
-    let pieces = model.template.render(req.messages, req.tools);
-    let prompt = encode_prompt(model, &pieces)?;
-    if prompt.len() + 1 > limits.window {
-        return Err(ProviderError::Local(format!(
-            "the prompt is {} tokens, {} over the context window of {} tokens (the answer needs at least 1)",
-            prompt.len(),
-            prompt.len() + 1 - limits.window,
-            limits.window
-        )));
+        if problems.is_empty() {
+            return Ok(finish(attempt, calls, limits));
+        }
+        if reasks == 1 {
+            return Err(ProviderError::BadResponse {
+                provider: "local".into(),
+                detail: format!(
+                    "{} wrote no usable tool call after a re-ask: {}",
+                    model.name,
+                    problems.join("; ")
+                ),
+            });
+        }
+        reasks += 1;
+        tracing::info!(model = %model.name, problems = %problems.join("; "), "local model wrote an unusable tool call; asking again");
+        let mut said = ChatMessage::text(Role::Assistant, attempt.raw.trim().to_string());
+        said.tool_calls.clear();
+        messages.push(said);
+        messages.push(ChatMessage::text(Role::User, model.format.reask(&problems)));
     }
-    let max_new = (req.max_tokens as usize).min(limits.window - prompt.len());
+}
 
-    // llama.cpp's defaults (top-k 40, top-p 0.95, min-p 0.05, repeat penalty 1.1 over the
-    // last 64 generated tokens) at the request's temperature and seed.
-    let mut sampler = Sampler::new(Sampling {
-        temperature: req.temperature,
-        seed: req.seed,
-        ..Sampling::default()
-    });
-    let parsing = if req.tools.is_empty() {
-        ToolParsing::Off
-    } else {
-        ToolParsing::On
-    };
-    let mut filter = OutputFilter::new(parsing);
-    let mut utf8 = Utf8Stream::default();
-    let mut generated: Vec<u32> = Vec::new();
-    let mut finish = FinishReason::Length;
+/// One pass of decoding.
+struct Attempt {
+    filtered: Filtered,
+    /// Everything the model wrote, calls included.
+    raw: String,
+    finish: FinishReason,
+    prompt_tokens: usize,
+    completion_tokens: usize,
+    reused: usize,
+}
 
-    // Reuse the KV cache when this prompt extends what it holds (a conversation going on);
-    // otherwise position 0 restarts it.
-    let fits = model
-        .session
-        .as_ref()
-        .is_some_and(|s| s.window == limits.window);
-    if !fits {
-        model.session = Some(Session::new(&model.decoder.cfg, limits.window));
-        model.cached.clear();
-    }
-    let reused = if prompt.len() > model.cached.len() && prompt.starts_with(&model.cached) {
-        model.cached.len()
-    } else {
-        model.cached.clear();
-        0
-    };
-    let mut logits = None;
-    for chunk in prompt[reused..].chunks(PREFILL_CHUNK) {
-        check()?;
-        logits = Some(forward(model, chunk)?);
-    }
-    let mut logits = logits.expect("at least one prompt token is fed: prompt.len() > reused");
-    while generated.len() < max_new {
-        check()?;
-        let next = sampler.pick(&mut logits, &generated);
-        if model.stop_ids.contains(&next) {
-            finish = FinishReason::Stop;
-            break;
-        }
-        generated.push(next);
-        let text = utf8.push(model.tokenizer.token_bytes(next));
-        emit(&mut filter, &text, sink);
-        if generated.len() < max_new {
-            logits = forward(model, &[next])?;
-        }
-    }
-    let tail = utf8.finish();
-    emit(&mut filter, &tail, sink);
-    let (last, content, calls) = filter.finish();
-    if !last.is_empty() {
-        sink(&last);
-    }
+/// Builds the response from a clean attempt.
+fn finish(a: Attempt, calls: Vec<(String, serde_json::Value)>, limits: &Limits<'_>) -> Generated {
     let call_ids_used = calls.len() as u64;
     let tool_calls: Vec<ToolCall> = calls
         .into_iter()
@@ -165,24 +166,211 @@ pub(super) fn generate(
             arguments,
         })
         .collect();
-    if !tool_calls.is_empty() {
-        finish = FinishReason::ToolCalls;
-    }
-    let mut message = ChatMessage::text(Role::Assistant, content);
-    message.tool_calls = tool_calls;
-    let usage = Usage {
-        prompt_tokens: prompt.len() as u32,
-        completion_tokens: (generated.len() + usize::from(finish == FinishReason::Stop)) as u32,
+    let finish_reason = if tool_calls.is_empty() {
+        a.finish
+    } else {
+        FinishReason::ToolCalls
     };
-    Ok(Generated {
+    let mut message = ChatMessage::text(Role::Assistant, a.filtered.content);
+    message.tool_calls = tool_calls;
+    Generated {
         response: ChatResponse {
             message,
-            finish_reason: finish,
-            usage,
+            finish_reason,
+            usage: Usage {
+                prompt_tokens: a.prompt_tokens as u32,
+                completion_tokens: a.completion_tokens as u32,
+            },
         },
         call_ids_used,
-        reused_tokens: reused,
+        reused_tokens: a.reused,
+    }
+}
+
+/// Decodes one answer to `prompt`, streaming visible text to `sink`.
+fn decode(
+    model: &mut LoadedModel,
+    req: &ChatRequest<'_>,
+    prompt: &[u32],
+    sink: &mut DeltaSink<'_>,
+    cancel: &CancellationToken,
+    limits: &Limits<'_>,
+) -> Result<Attempt, ProviderError> {
+    let check = || {
+        if cancel.is_cancelled() {
+            Err(ProviderError::Cancelled)
+        } else if Instant::now() >= limits.deadline {
+            Err(ProviderError::Timeout {
+                provider: "local".into(),
+                after: req.timeout,
+            })
+        } else {
+            Ok(())
+        }
+    };
+    if prompt.len() + 1 > limits.window {
+        return Err(ProviderError::Local(format!(
+            "the prompt is {} tokens, {} over the context window of {} tokens (the answer needs at least 1)",
+            prompt.len(),
+            prompt.len() + 1 - limits.window,
+            limits.window
+        )));
+    }
+    let max_new = (req.max_tokens as usize).min(limits.window - prompt.len());
+    let mut sampler = Sampler::new(Sampling {
+        temperature: req.temperature,
+        seed: req.seed,
+        ..limits.sampling
+    });
+    let format = (!req.tools.is_empty()).then_some(model.format.tools);
+    let mut filter = OutputFilter::new(format);
+    let mut stops = StopScan::new(limits.stop);
+    let mut utf8 = Utf8Stream::default();
+    let mut generated: Vec<u32> = Vec::new();
+    let mut finish = FinishReason::Length;
+
+    // Reuse the KV cache for what this prompt shares with what it holds (a conversation
+    // going on); a new window restarts it.
+    let fits = model
+        .session
+        .as_ref()
+        .is_some_and(|s| s.window == limits.window);
+    if !fits {
+        model.session = Some(Session::new(&model.decoder.cfg, limits.window));
+        model.cached.clear();
+    }
+    // Keys and values depend only on the tokens up to their position, so the longest common
+    // prefix stays valid (at least one prompt token is fed, for the logits).
+    let reused = model
+        .cached
+        .iter()
+        .zip(prompt)
+        .take_while(|(a, b)| a == b)
+        .count()
+        .min(prompt.len() - 1);
+    model.cached.truncate(reused);
+    let mut logits = None;
+    for chunk in prompt[reused..].chunks(PREFILL_CHUNK) {
+        check()?;
+        logits = Some(forward(model, chunk)?);
+    }
+    let mut logits = logits.expect("at least one prompt token is fed: prompt.len() > reused");
+    #[cfg(test)]
+    let mut forced: Option<std::collections::VecDeque<u32>> = limits
+        .forced
+        .and_then(|q| q.lock().expect("script").pop_front())
+        .map(Into::into);
+    while generated.len() < max_new {
+        check()?;
+        #[cfg(test)]
+        let next = match forced.as_mut() {
+            Some(f) => f.pop_front().unwrap_or(model.stop_ids[0]),
+            None => sampler.pick(&mut logits, &generated),
+        };
+        #[cfg(not(test))]
+        let next = sampler.pick(&mut logits, &generated);
+        if model.stop_ids.contains(&next) {
+            finish = FinishReason::Stop;
+            break;
+        }
+        generated.push(next);
+        let text = utf8.push(&model.tokenizer.token_bytes(next));
+        let (ready, stopped) = stops.push(&text);
+        emit(&mut filter, &ready, sink);
+        if stopped {
+            finish = FinishReason::Stop;
+            break;
+        }
+        if generated.len() < max_new {
+            logits = forward(model, &[next])?;
+        }
+    }
+    if !stops.stopped {
+        let tail = utf8.finish();
+        let (ready, _) = stops.push(&tail);
+        emit(&mut filter, &ready, sink);
+    }
+    emit(&mut filter, &stops.flush(), sink);
+    let filtered = filter.finish();
+    if !filtered.last.is_empty() {
+        sink(&filtered.last);
+    }
+    Ok(Attempt {
+        filtered,
+        raw: stops.raw,
+        finish,
+        prompt_tokens: prompt.len(),
+        completion_tokens: generated.len() + usize::from(finish == FinishReason::Stop),
+        reused,
     })
+}
+
+/// Finds stop sequences in streamed text: text that could still be the start of one is held
+/// back; at a match, the text before it is released and the rest dropped.
+struct StopScan<'a> {
+    stops: &'a [String],
+    held: String,
+    /// All text released so far (the answer as the model wrote it, calls included).
+    raw: String,
+    stopped: bool,
+}
+
+impl<'a> StopScan<'a> {
+    fn new(stops: &'a [String]) -> Self {
+        Self {
+            stops,
+            held: String::new(),
+            raw: String::new(),
+            stopped: false,
+        }
+    }
+
+    /// Adds text; returns what can be released and whether a stop sequence was met.
+    fn push(&mut self, text: &str) -> (String, bool) {
+        if self.stopped {
+            return (String::new(), true);
+        }
+        self.held.push_str(text);
+        let hit = self
+            .stops
+            .iter()
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| self.held.find(s.as_str()))
+            .min();
+        if let Some(at) = hit {
+            self.stopped = true;
+            let out = self.held[..at].to_string();
+            self.held.clear();
+            self.raw.push_str(&out);
+            return (out, true);
+        }
+        // Keep the longest tail that is a prefix of some stop sequence.
+        let keep = self
+            .stops
+            .iter()
+            .flat_map(|s| {
+                (1..s.len())
+                    .rev()
+                    .filter(|&n| s.is_char_boundary(n))
+                    .find(|&n| self.held.ends_with(&s[..n]))
+            })
+            .max()
+            .unwrap_or(0);
+        let cut = self.held.len() - keep;
+        let out: String = self.held.drain(..cut).collect();
+        self.raw.push_str(&out);
+        (out, false)
+    }
+
+    /// Releases what was held at the end of the answer.
+    fn flush(&mut self) -> String {
+        if self.stopped {
+            return String::new();
+        }
+        let out = std::mem::take(&mut self.held);
+        self.raw.push_str(&out);
+        out
+    }
 }
 
 fn emit(filter: &mut OutputFilter, text: &str, sink: &mut DeltaSink<'_>) {

@@ -7,9 +7,9 @@
 //! (name, dims innermost first, ggml type, offset), padding to `general.alignment` (default
 //! 32 bytes), then the tensor data, each tensor padded to the alignment. All little-endian.
 
-use super::template::{ChatTemplate, IM_END};
-use super::tokenizer::GgufTokenizer;
-use crate::llm::{Decoder, Pool, Scratch, Session};
+use super::prompt::PromptFormat;
+use super::template::ChatTemplate;
+use crate::llm::{Decoder, Pool, Scratch, Session, Tokenizer};
 use crate::provider::ProviderError;
 use candle_core::Device;
 use candle_core::quantized::gguf_file::{Content, Value};
@@ -35,13 +35,15 @@ pub(super) struct LoadedModel {
     pub scratch: Scratch,
     /// Threads the matrix products run on.
     pub pool: Pool,
-    /// Tokenizer rebuilt from the metadata.
-    pub tokenizer: GgufTokenizer,
-    /// Chat format.
+    /// Tokenizer read from the metadata.
+    pub tokenizer: Tokenizer,
+    /// The model's chat template, compiled.
     pub template: ChatTemplate,
+    /// Its tool-call conventions.
+    pub format: PromptFormat,
     /// Longest sequence the model supports, in tokens (`{arch}.context_length`).
     pub context_length: usize,
-    /// Token ids that end an answer (`<|im_end|>`, EOS, `<|endoftext|>`).
+    /// Token ids that end an answer (EOS, EOT, `<|im_end|>`, `<end_of_turn>`, …).
     pub stop_ids: Vec<u32>,
     /// The tokens whose keys and values are in the KV cache, in position order. A call whose
     /// prompt extends them feeds only the new tokens.
@@ -75,35 +77,35 @@ fn open_gguf(path: &Path) -> Result<(Content, BufReader<File>), String> {
 /// unsupported architectures, tensor types, tokenizers and chat templates say what is
 /// supported.
 pub(super) fn load(name: &str, path: &Path, threads: usize) -> Result<LoadedModel, ProviderError> {
-    let (content, _) = open_gguf(path).map_err(|e| pull_hint(path, e, name))?;
     let unsupported = |what: String| ProviderError::Local(format!("{}: {what}", path.display()));
-    let md = &content.metadata;
     let decoder = Decoder::open(path).map_err(|e| {
         let what = e.to_string();
-        if e.offset.is_some() || what.contains("cannot open") {
+        if e.offset.is_some() || what.contains("cannot open") || what.contains("not found") {
             pull_hint(path, e.what, name)
         } else {
             ProviderError::Local(what)
         }
     })?;
+    let g = &decoder.gguf;
     let tokenizer =
-        GgufTokenizer::from_metadata(md).map_err(|e| unsupported(format!("tokenizer: {e}")))?;
-    let template_src = md
-        .get("tokenizer.chat_template")
-        .and_then(|v| v.to_string().ok())
-        .map(String::as_str);
-    let template = ChatTemplate::detect(template_src).map_err(unsupported)?;
+        Tokenizer::from_gguf(g).map_err(|e| unsupported(format!("tokenizer: {}", e.what)))?;
+    let text_of = |id: Option<u32>| {
+        id.and_then(|i| tokenizer.token_text(i))
+            .unwrap_or("")
+            .to_string()
+    };
+    let source = g.str("tokenizer.chat_template");
+    if source.is_none() {
+        tracing::warn!(
+            model = name,
+            "the GGUF has no tokenizer.chat_template; using ChatML"
+        );
+    }
+    let template = ChatTemplate::new(source, &text_of(tokenizer.bos), &text_of(tokenizer.eos))
+        .map_err(unsupported)?;
+    let format = PromptFormat::detect(&template.source);
     let context_length = decoder.cfg.context_length;
-    let mut stop_ids: Vec<u32> = [
-        tokenizer.eos,
-        tokenizer.special_id(IM_END),
-        tokenizer.special_id("<|endoftext|>"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    stop_ids.sort_unstable();
-    stop_ids.dedup();
+    let stop_ids = tokenizer.end_of_generation.clone();
     Ok(LoadedModel {
         name: name.to_string(),
         path: path.to_path_buf(),
@@ -113,6 +115,7 @@ pub(super) fn load(name: &str, path: &Path, threads: usize) -> Result<LoadedMode
         pool: Pool::new(threads),
         tokenizer,
         template,
+        format,
         context_length,
         stop_ids,
         cached: Vec::new(),

@@ -1,20 +1,25 @@
 //! The on-device provider `local`: quantized GGUF models run on the CPU by Hearth's own
-//! decoder ([`crate::llm`]: weights memory-mapped, f16 KV cache). It owns model loading and
-//! caching, the tokenizer rebuilt from GGUF metadata, ChatML prompt rendering with
-//! Hermes-style tool calls, sampling and the streaming decode loop, and [`requantize_gguf`]
-//! for install time (candle's quantizer).
+//! decoder ([`crate::llm`]: weights memory-mapped, f16 KV cache, tokenizer read from the
+//! file). It owns model loading and caching, the model's own chat template, tool calls in the
+//! model's format (checked against the tools' schemas, with one re-ask), sampling, stop texts
+//! and the streaming decode loop, and [`requantize_gguf`] for install time (candle's
+//! quantizer).
 //!
-//! Files: `gguf.rs` (load, requantize), `tokenizer.rs` (BPE from metadata, UTF-8 streaming),
-//! `template.rs` (ChatML), `toolcall.rs` (`<tool_call>` parsing), `generate.rs` (decode loop).
+//! Files: `gguf.rs` (load, requantize), `template.rs` (the Jinja template, untrusted text kept
+//! apart), `prompt.rs` (tool-call formats, tools written for templates without them),
+//! `toolcall.rs` and `pycall.rs` (calls parsed out of the stream), `utf8.rs` (streaming
+//! text), `generate.rs` (decode loop, re-ask).
 //!
 //! Architecture invariant: this module must not import `agent`, `gateway` or `storage`; it
 //! sees only `core`, `llm` and the [`Provider`] contract.
 
 mod generate;
 mod gguf;
+mod prompt;
+mod pycall;
 mod template;
-mod tokenizer;
 mod toolcall;
+mod utf8;
 
 /// Sizes candle's CPU pool (shared with the embedder; see [`crate::compute`]).
 pub use crate::compute::init_cpu_threads;
@@ -23,6 +28,7 @@ pub use crate::compute::init_cpu_threads;
 pub use candle_core::quantized::GgmlDType;
 pub use gguf::{fast_variant, has_slow_quant, requantize_gguf};
 
+pub use crate::llm::sample::Sampling;
 use crate::provider::{AuthProfile, ChatRequest, ChatResponse, DeltaSink, Provider, ProviderError};
 use generate::Limits;
 use gguf::LoadedModel;
@@ -38,7 +44,7 @@ use tokio_util::sync::CancellationToken;
 const LOCK_POLL_MS: u64 = 10;
 
 /// Configuration of the `local` provider.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LocalOptions {
     /// Model name (e.g. `smollm2-135m-instruct`, what `ChatRequest::model` carries) → GGUF file.
     pub model_paths: BTreeMap<String, PathBuf>,
@@ -47,11 +53,15 @@ pub struct LocalOptions {
     /// Largest context (prompt + answer) per call, in tokens; 0 means the model's own
     /// (`llama.context_length`). Always capped at the model's own and at candle's 4096.
     pub context_window: usize,
-    /// Requantise weights stored in a type candle runs with scalar code (Q4_1, Q5_1) to this
+    /// Requantise weights stored in a type the decoder runs slower (Q4_1, Q5_1) to this
     /// type on first load, caching the copy beside the file ([`fast_variant`]); `None` loads
-    /// files as they are. `Some(GgmlDType::Q8_0)` decodes about 2.5-3x faster for about 1.5x
-    /// the memory (SmolLM2-135M: 98 MB -> 145 MB).
+    /// files as they are. `Some(GgmlDType::Q8_0)` decodes about 26% faster for about 1.5x
+    /// the file (SmolLM2-135M: 98 MB -> 145 MB).
     pub requantize: Option<GgmlDType>,
+    /// Sampler settings (the request's temperature and seed replace those in it).
+    pub sampling: Sampling,
+    /// Texts that end an answer where they appear (not included).
+    pub stop: Vec<String>,
 }
 
 /// The on-device provider. Loads a model on first use and keeps one model in memory; calls
@@ -195,6 +205,10 @@ impl Provider for LocalProvider {
             window,
             deadline,
             next_call_id: self.next_call_id.load(Ordering::Relaxed),
+            sampling: self.opts.sampling,
+            stop: &self.opts.stop,
+            #[cfg(test)]
+            forced: None,
         };
         let out = generate::generate(model, req, sink, cancel, &limits)?;
         // Only one call generates at a time (the slot is held), so load + add cannot race.
@@ -214,3 +228,5 @@ impl Provider for LocalProvider {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_tools;

@@ -1,53 +1,95 @@
-//! Splits generated text into visible content and Hermes-style tool calls
-//! (`<tool_call>{"name": …, "arguments": {…}}</tool_call>`, or a JSON array of such objects
-//! inside one tag, as SmolLM2 was trained to write), while streaming.
+//! Splits generated text into visible content and tool calls while streaming, in the model's
+//! format ([`ToolFormat`]): Hermes `<tool_call>…</tool_call>` tags (a JSON object, or an array
+//! of them as SmolLM2 writes), Llama 3's bare JSON answer, or Gemma's ```` ```tool_code ````
+//! block. A leading `<think>…</think>` block (Qwen3's reasoning) is dropped.
 //!
-//! Visible text is released as soon as it cannot be the start of a tag; a call's body is held
-//! until its closing tag. A body that is not a valid call is released as plain text at its
-//! place, so the streamed deltas always concatenate to the final content. Leading and trailing
-//! whitespace of the answer is dropped (whitespace is released only before further text).
+//! Visible text is released as soon as it cannot be the start of a call; a call's body is held
+//! until it closes. A body that does not parse is kept out of the content and reported in
+//! [`Filtered::malformed`], so the caller can re-ask the model. The streamed deltas always
+//! concatenate to the final content. Leading and trailing whitespace of the answer is dropped
+//! (whitespace is released only before further text).
 
+use super::prompt::ToolFormat;
+use super::pycall;
 use serde_json::Value;
-
-const OPEN: &str = "<tool_call>";
-const CLOSE: &str = "</tool_call>";
-
-/// Whether tool-call tags are parsed or passed through as text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ToolParsing {
-    /// Tools were offered: parse `<tool_call>` tags out of the text.
-    On,
-    /// No tools: everything is content.
-    Off,
-}
 
 /// One parsed call: tool name and arguments object.
 pub(super) type ParsedCall = (String, Value);
 
+/// Where calls start and end in a format.
+struct Markers {
+    open: &'static str,
+    /// `None`: the call runs to the end of the answer.
+    close: Option<&'static str>,
+    /// Whether a call may only start the answer (Llama 3's bare JSON).
+    at_start: bool,
+}
+
+fn markers(format: ToolFormat) -> Markers {
+    match format {
+        ToolFormat::Hermes => Markers {
+            open: "<tool_call>",
+            close: Some("</tool_call>"),
+            at_start: false,
+        },
+        // The closing fence starts a line: a string argument may hold backticks.
+        ToolFormat::GemmaToolCode => Markers {
+            open: "```tool_code",
+            close: Some("\n```"),
+            at_start: false,
+        },
+        ToolFormat::Llama3Json => Markers {
+            open: "{",
+            close: None,
+            at_start: true,
+        },
+    }
+}
+
+const THINK_OPEN: &str = "<think>";
+const THINK_CLOSE: &str = "</think>";
+
+/// What a finished stream held.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Filtered {
+    /// Visible text not yet streamed.
+    pub last: String,
+    /// All visible text.
+    pub content: String,
+    /// Calls that parsed.
+    pub calls: Vec<ParsedCall>,
+    /// Calls that did not, each as "what is wrong: the text".
+    pub malformed: Vec<String>,
+}
+
 /// The streaming splitter; feed it decoded text, emit what it returns.
 pub(super) struct OutputFilter {
-    parsing: ToolParsing,
-    /// Text received but not yet classified (a possible tag start, or a call body).
+    markers: Option<(Markers, ToolFormat)>,
+    /// Text received but not yet classified (a possible marker start, or a call body).
     held: String,
-    /// Whether `held` is inside an open `<tool_call>` tag.
+    /// Whether `held` is inside an open call.
     inside: bool,
+    /// Whether `held` is inside a leading `<think>` block.
+    thinking: bool,
+    /// Whether anything but whitespace has been seen (a think block or call may not start
+    /// the answer any more).
+    started: bool,
     /// Whitespace waiting for further visible text.
     pending_ws: String,
-    /// Everything released so far.
-    content: String,
-    calls: Vec<ParsedCall>,
+    out: Filtered,
 }
 
 impl OutputFilter {
-    /// A filter that parses tool calls or not.
-    pub(super) fn new(parsing: ToolParsing) -> Self {
+    /// A filter for `format`, or one that passes everything as text (`None`: no tools).
+    pub(super) fn new(format: Option<ToolFormat>) -> Self {
         Self {
-            parsing,
+            markers: format.map(|f| (markers(f), f)),
             held: String::new(),
             inside: false,
+            thinking: false,
+            started: false,
             pending_ws: String::new(),
-            content: String::new(),
-            calls: Vec::new(),
+            out: Filtered::default(),
         }
     }
 
@@ -56,68 +98,132 @@ impl OutputFilter {
         self.held.push_str(text);
         let mut out = String::new();
         loop {
-            if self.inside {
-                let Some(end) = self.held.find(CLOSE) else {
+            if !self.started {
+                let t = self.held.trim_start();
+                if t.is_empty() {
+                    break;
+                }
+                if THINK_OPEN.starts_with(t) && t.len() < THINK_OPEN.len() {
+                    break; // could still become `<think>`
+                }
+                if let Some(rest) = t.strip_prefix(THINK_OPEN) {
+                    self.held = rest.to_string();
+                    self.thinking = true;
+                }
+                self.started = true;
+            }
+            if self.thinking {
+                let Some(end) = self.held.find(THINK_CLOSE) else {
                     break;
                 };
-                let body: String = self.held[..end].to_string();
-                self.held.drain(..end + CLOSE.len());
-                self.inside = false;
-                self.close_call(&body, &mut out);
-            } else if self.parsing == ToolParsing::Off {
+                self.held.drain(..end + THINK_CLOSE.len());
+                self.thinking = false;
+                self.held = self.held.trim_start().to_string();
+                continue;
+            }
+            let Some((m, _)) = &self.markers else {
                 let text = std::mem::take(&mut self.held);
                 self.release(&text, &mut out);
                 break;
-            } else if let Some(start) = self.held.find(OPEN) {
+            };
+            let (open, close, at_start) = (m.open, m.close, m.at_start);
+            if self.inside {
+                let Some(close) = close else { break };
+                let Some(end) = self.held.find(close) else {
+                    break;
+                };
+                let body: String = self.held[..end].to_string();
+                self.held.drain(..end + close.len());
+                self.inside = false;
+                self.close_call(&body);
+                continue;
+            }
+            let may_open = !at_start || self.out.content.is_empty();
+            if may_open && let Some(start) = self.held.find(open) {
                 let before: String = self.held[..start].to_string();
-                self.held.drain(..start + OPEN.len());
+                if at_start && !before.trim().is_empty() {
+                    let text = std::mem::take(&mut self.held);
+                    self.release(&text, &mut out);
+                    break;
+                }
+                self.held.drain(..start + open.len());
                 self.inside = true;
+                if at_start {
+                    self.held.insert_str(0, open); // the brace belongs to the JSON
+                }
                 self.release(&before, &mut out);
-            } else {
-                // Keep the longest tail that could still grow into `<tool_call>`.
-                let keep = (1..OPEN.len())
-                    .rev()
-                    .find(|&n| self.held.ends_with(&OPEN[..n]))
-                    .unwrap_or(0);
-                let cut = self.held.len() - keep;
-                let text: String = self.held.drain(..cut).collect();
+                continue;
+            }
+            if !may_open {
+                let text = std::mem::take(&mut self.held);
                 self.release(&text, &mut out);
                 break;
             }
+            // Keep the longest tail that could still grow into the opening marker.
+            let keep = (1..open.len())
+                .rev()
+                .find(|&n| self.held.ends_with(&open[..n]))
+                .unwrap_or(0);
+            let cut = self.held.len() - keep;
+            let text: String = self.held.drain(..cut).collect();
+            self.release(&text, &mut out);
+            break;
         }
         out
     }
 
-    /// Ends the stream: returns the last visible text, the whole content and the calls.
-    pub(super) fn finish(mut self) -> (String, String, Vec<ParsedCall>) {
-        let mut out = String::new();
+    /// Ends the stream.
+    pub(super) fn finish(mut self) -> Filtered {
+        let mut last = String::new();
         let held = std::mem::take(&mut self.held);
         if self.inside {
-            // Generation stopped inside a tag: accept the body if it is complete JSON.
-            self.close_call(&held, &mut out);
-        } else {
-            self.release(&held, &mut out);
+            // Generation stopped inside a call: accept the body if it is complete.
+            self.close_call(&held);
+        } else if !self.thinking {
+            self.release(&held, &mut last);
         }
-        (out, self.content, self.calls)
+        self.out.last = last;
+        self.out
     }
 
-    fn close_call(&mut self, body: &str, out: &mut String) {
-        match parse_calls(body) {
-            Some(calls) => self.calls.extend(calls),
-            None => self.release(&format!("{OPEN}{body}{CLOSE}"), out),
+    fn close_call(&mut self, body: &str) {
+        let Some((_, format)) = &self.markers else {
+            return;
+        };
+        let parsed = match format {
+            ToolFormat::GemmaToolCode => pycall::parse_calls(body.trim().trim_end_matches("```"))
+                .and_then(|calls| {
+                    if calls.is_empty() {
+                        Err("the tool_code block holds no call".into())
+                    } else {
+                        Ok(calls
+                            .into_iter()
+                            .map(|(n, a)| (n, Value::Object(a)))
+                            .collect())
+                    }
+                }),
+            _ => parse_json_calls(body),
+        };
+        match parsed {
+            Ok(calls) => self.out.calls.extend(calls),
+            Err(why) => {
+                let excerpt: String = body.trim().chars().take(200).collect();
+                self.out.malformed.push(format!("{why}: {excerpt}"));
+            }
         }
     }
 
     /// Releases visible text, holding trailing whitespace back and dropping leading whitespace.
     fn release(&mut self, text: &str, out: &mut String) {
-        let text = if self.content.is_empty() {
+        let content = &mut self.out.content;
+        let text = if content.is_empty() {
             text.trim_start()
         } else {
             text
         };
         let body = text.trim_end();
         if body.is_empty() {
-            if !self.content.is_empty() {
+            if !content.is_empty() {
                 self.pending_ws.push_str(text);
             }
             return;
@@ -125,120 +231,67 @@ impl OutputFilter {
         let ws = std::mem::take(&mut self.pending_ws);
         out.push_str(&ws);
         out.push_str(body);
-        self.content.push_str(&ws);
-        self.content.push_str(body);
+        content.push_str(&ws);
+        content.push_str(body);
         self.pending_ws.push_str(&text[body.len()..]);
     }
 }
 
-/// Parses a tag body: one call object or an array of them. `None` when it is not valid.
-pub(super) fn parse_calls(body: &str) -> Option<Vec<ParsedCall>> {
-    match serde_json::from_str::<Value>(body.trim()).ok()? {
-        Value::Array(items) if !items.is_empty() => items.iter().map(parse_call).collect(),
-        obj @ Value::Object(_) => parse_call(&obj).map(|c| vec![c]),
-        _ => None,
+/// Parses a JSON call body: one call object, an array of them, or objects separated by `;`
+/// or new lines (Llama 3.2 writes several that way).
+///
+/// # Errors
+/// What is wrong, in words a model can act on.
+pub(super) fn parse_json_calls(body: &str) -> Result<Vec<ParsedCall>, String> {
+    let body = body.trim();
+    match serde_json::from_str::<Value>(body) {
+        Ok(Value::Array(items)) if !items.is_empty() => items.iter().map(parse_call).collect(),
+        Ok(obj @ Value::Object(_)) => parse_call(&obj).map(|c| vec![c]),
+        Ok(_) => Err("a call must be a JSON object with \"name\" and \"arguments\"".into()),
+        Err(e) => {
+            let mut calls = Vec::new();
+            let mut rest = body;
+            loop {
+                rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
+                if rest.is_empty() {
+                    break;
+                }
+                let mut values = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
+                match values.next() {
+                    Some(Ok(v)) => calls.push(parse_call(&v)?),
+                    _ => return Err(format!("the call is not valid JSON ({e})")),
+                }
+                rest = &rest[values.byte_offset()..];
+            }
+            Ok(calls)
+        }
     }
 }
 
 /// `{"name": "…", "arguments": {…}}`; `parameters` is accepted for `arguments`, a string
 /// holding a JSON object is unwrapped, and missing arguments mean `{}`.
-fn parse_call(v: &Value) -> Option<ParsedCall> {
-    let obj = v.as_object()?;
-    let name = obj.get("name")?.as_str()?.trim();
-    if name.is_empty() {
-        return None;
-    }
+fn parse_call(v: &Value) -> Result<ParsedCall, String> {
+    let obj = v
+        .as_object()
+        .ok_or("a call must be a JSON object with \"name\" and \"arguments\"")?;
+    let name = obj
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .ok_or("the call has no \"name\"")?;
     let args = match obj.get("arguments").or_else(|| obj.get("parameters")) {
         None | Some(Value::Null) => Value::Object(Default::default()),
         Some(a @ Value::Object(_)) => a.clone(),
-        Some(Value::String(s)) => match serde_json::from_str::<Value>(s).ok()? {
-            a @ Value::Object(_) => a,
-            _ => return None,
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(a @ Value::Object(_)) => a,
+            _ => return Err("\"arguments\" must be a JSON object".into()),
         },
-        Some(_) => return None,
+        Some(_) => return Err("\"arguments\" must be a JSON object".into()),
     };
-    Some((name.to_string(), args))
+    Ok((name.to_string(), args))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    /// Feeds `text` in chunks of `n` bytes (on char boundaries) and checks the stream.
-    fn run(parsing: ToolParsing, text: &str, n: usize) -> (String, Vec<ParsedCall>) {
-        let mut f = OutputFilter::new(parsing);
-        let mut streamed = String::new();
-        let chars: Vec<char> = text.chars().collect();
-        for chunk in chars.chunks(n) {
-            streamed.push_str(&f.push(&chunk.iter().collect::<String>()));
-        }
-        let (last, content, calls) = f.finish();
-        streamed.push_str(&last);
-        assert_eq!(streamed, content, "deltas concatenate to the content");
-        (content, calls)
-    }
-
-    #[test]
-    fn parses_a_valid_call_and_keeps_surrounding_text() {
-        let text = "Let me look.\n<tool_call>\n{\"name\": \"read\", \"arguments\": {\"path\": \"a.txt\"}}\n</tool_call>\n";
-        for n in [1, 3, 7, 100] {
-            let (content, calls) = run(ToolParsing::On, text, n);
-            assert_eq!(content, "Let me look.");
-            assert_eq!(calls, vec![("read".to_string(), json!({"path": "a.txt"}))]);
-        }
-    }
-
-    #[test]
-    fn parses_arrays_string_arguments_and_unclosed_tags() {
-        let text = "<tool_call>[{\"name\": \"a\", \"arguments\": \"{\\\"x\\\": 1}\"}, {\"name\": \"b\"}]</tool_call>";
-        let (content, calls) = run(ToolParsing::On, text, 4);
-        assert_eq!(content, "");
-        assert_eq!(
-            calls,
-            vec![("a".into(), json!({"x": 1})), ("b".into(), json!({}))]
-        );
-        let (_, calls) = run(
-            ToolParsing::On,
-            "<tool_call>{\"name\": \"c\", \"arguments\": {}}",
-            5,
-        );
-        assert_eq!(calls, vec![("c".into(), json!({}))]);
-    }
-
-    #[test]
-    fn malformed_json_stays_text() {
-        let text =
-            "Hi <tool_call>{\"name\": \"read\", \"arguments\": {\"path\": }</tool_call> there";
-        let (content, calls) = run(ToolParsing::On, text, 2);
-        assert!(calls.is_empty());
-        assert_eq!(content, text);
-        let (content, calls) = run(
-            ToolParsing::On,
-            "<tool_call>{\"arguments\": {}}</tool_call>",
-            3,
-        );
-        assert!(calls.is_empty());
-        assert_eq!(content, "<tool_call>{\"arguments\": {}}</tool_call>");
-        let (content, calls) = run(ToolParsing::On, "x <tool_call>{\"name\": \"cut", 3);
-        assert!(calls.is_empty());
-        assert_eq!(content, "x <tool_call>{\"name\": \"cut</tool_call>");
-    }
-
-    #[test]
-    fn partial_tag_prefix_is_released_when_it_is_not_a_tag() {
-        let (content, calls) = run(ToolParsing::On, "a <tool b <tool_c", 1);
-        assert!(calls.is_empty());
-        assert_eq!(content, "a <tool b <tool_c");
-    }
-
-    #[test]
-    fn without_tools_tags_are_text_and_whitespace_is_trimmed() {
-        let text = "\n  <tool_call>{\"name\": \"x\"}</tool_call>  \n";
-        let (content, calls) = run(ToolParsing::Off, text, 3);
-        assert!(calls.is_empty());
-        assert_eq!(content, "<tool_call>{\"name\": \"x\"}</tool_call>");
-        let (content, _) = run(ToolParsing::Off, "Paris.\n\nYes. \n", 1);
-        assert_eq!(content, "Paris.\n\nYes.");
-    }
-}
+#[path = "toolcall_tests.rs"]
+mod tests;
