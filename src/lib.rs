@@ -14,8 +14,7 @@ pub mod daemon;
 #[cfg(feature = "embedder")]
 pub mod embed;
 pub mod gateway;
-/// Hearth's own decoder (crates/llm).
-#[cfg(feature = "local-llm")]
+/// Hearth's own decoder and GGUF reader (crates/llm).
 pub use hearth_llm as llm;
 pub mod mcp;
 pub mod memory;

@@ -75,7 +75,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("search", &[]),
     ("embed", &[]),
     ("compute", &[]),
-    ("models", &[]),
+    // `llm` reads GGUF headers of pulled files.
+    ("models", &["llm"]),
     // `llm` is the decoder crate (crates/llm, re-exported by lib.rs).
     ("provider", &["core", "compute", "llm"]),
     ("sandbox", &[]),

@@ -114,13 +114,13 @@ pub fn run(loaded: &Loaded, dir: &Path) -> i32 {
             );
             continue;
         }
-        match crate::models::find(name) {
+        match crate::models::find_in(&models_dir, name) {
             None => r.bad(
                 &format!("model {m} is not a known model"),
                 "see `hearth models list` for known names",
             ),
             Some(man) => {
-                let st = crate::models::status(&models_dir, man);
+                let st = crate::models::status(&models_dir, &man);
                 if st.installed {
                     r.ok(&format!(
                         "model {name} installed in {}",

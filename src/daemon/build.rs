@@ -138,12 +138,13 @@ pub fn routes(config: &Config, models_dir: &Path) -> Result<BTreeMap<String, Rou
     Ok(routes)
 }
 
-/// The `local` route: every installed LLM manifest, run on-device.
+/// The `local` route: every LLM the models directory knows (the catalogue and models pulled
+/// by URL or `hf:` reference), run on-device.
 #[cfg(feature = "local-llm")]
 fn local_route(config: &Config, models_dir: &Path) -> Result<Option<Route>, ConfigError> {
     use crate::provider::local::{GgmlDType, LocalOptions, LocalProvider};
     let mut model_paths = BTreeMap::new();
-    for m in crate::models::manifests() {
+    for m in crate::models::catalogue(models_dir) {
         if m.kind == crate::models::Kind::Llm {
             // A missing model is not fatal at startup: the call fails with a message that
             // says which `hearth models pull` to run, and `hearth doctor` reports it.

@@ -96,6 +96,63 @@ pub enum ModelError {
         /// The lock file.
         path: PathBuf,
     },
+
+    /// The Hugging Face Hub refused access to a repository (HTTP 401 or 403).
+    #[error("Hugging Face refused access to {repo} (HTTP {status}): {advice}")]
+    Gated {
+        /// `org/repo`.
+        repo: String,
+        /// 401 or 403.
+        status: u16,
+        /// What to do: the licence page to accept and where the token goes.
+        advice: String,
+    },
+
+    /// The Hugging Face Hub API could not tell a file's size and sha256.
+    #[error("Hugging Face Hub, {what}: {reason}")]
+    Hub {
+        /// The reference asked about, `hf:org/repo@revision/path`.
+        what: String,
+        /// Why: unreachable, an error status, no such file, no published sha256.
+        reason: String,
+        /// Whether asking again later may succeed (network trouble, 5xx, 429).
+        retryable: bool,
+    },
+
+    /// A file that must be a GGUF does not start with the GGUF magic `GGUF`; nothing was
+    /// installed.
+    #[error(
+        "{file} of {model} is not a GGUF file (it starts with {found:?}, not \"GGUF\"); \
+         nothing was installed"
+    )]
+    NotGguf {
+        /// Model name.
+        model: String,
+        /// File name.
+        file: String,
+        /// Its first bytes, lossily as text.
+        found: String,
+    },
+
+    /// A pulled GGUF cannot be used: its header is malformed, or its architecture is not
+    /// one Hearth's decoder runs. Nothing was installed.
+    #[error("{file}: {reason}; nothing was installed")]
+    BadGguf {
+        /// File name.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A model reference or pull option is unusable (a URL without a checksum to check it
+    /// against, a name already taken, a file name that is not `.gguf`).
+    #[error("{reference}: {reason}")]
+    BadRequest {
+        /// The reference as given (URL redacted).
+        reference: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
 }
 
 impl ModelError {
@@ -108,6 +165,7 @@ impl ModelError {
                 failures.iter().any(|f| f.error.is_retryable())
             }
             ModelError::Busy { .. } => true,
+            ModelError::Hub { retryable, .. } => *retryable,
             _ => false,
         }
     }
@@ -158,6 +216,14 @@ pub enum SourceError {
     Status {
         /// The status code, e.g. 404.
         status: u16,
+    },
+    /// The Hugging Face Hub refused a `resolve` download (HTTP 401/403).
+    #[error("HTTP status {status}: {advice}")]
+    Denied {
+        /// 401 or 403.
+        status: u16,
+        /// What to do: the licence page to accept and where the token goes.
+        advice: String,
     },
     /// The connection failed or timed out.
     #[error("network error: {0}")]

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use ring::digest::{Context, SHA256};
 use ureq::Agent;
+use ureq::config::RedirectAuthHeaders;
 use ureq::tls::{RootCerts, TlsConfig};
 
 use super::Progress;
@@ -54,8 +55,10 @@ impl From<ModelError> for FetchError {
 /// An agent for `url`: platform root certificates (the system store), status codes handed
 /// back instead of turned into errors, `timeout` for connecting, for the response head and
 /// for each read (a stalled body fails after `timeout` of silence, a slow one never does).
-/// Loopback URLs bypass any proxy from the environment.
-fn agent(url: &str, timeout: Duration) -> Agent {
+/// Loopback URLs bypass any proxy from the environment. An `Authorization` header follows
+/// a redirect only to the same host over https (a Hub `resolve` redirects to a CDN, which
+/// must not see the token).
+pub(crate) fn agent(url: &str, timeout: Duration) -> Agent {
     let tls = TlsConfig::builder()
         .root_certs(RootCerts::PlatformVerifier)
         .build();
@@ -65,7 +68,8 @@ fn agent(url: &str, timeout: Duration) -> Agent {
         .user_agent(concat!("hearth/", env!("CARGO_PKG_VERSION")))
         .timeout_connect(Some(timeout))
         .timeout_recv_response(Some(timeout))
-        .timeout_per_read(Some(timeout));
+        .timeout_per_read(Some(timeout))
+        .redirect_auth_headers(RedirectAuthHeaders::SameHost);
     if is_loopback(url) {
         config = config.proxy(None);
     }
@@ -83,7 +87,8 @@ fn is_loopback(url: &str) -> bool {
 }
 
 /// Downloads `url` into `part` (resuming what is there) until it holds exactly the expected
-/// bytes. On success `part` is complete, synced and verified; the caller renames it.
+/// bytes, sending `bearer` (a token) as `Authorization: Bearer …` when given. On success
+/// `part` is complete, synced and verified; the caller renames it.
 ///
 /// # Errors
 /// [`FetchError::Source`] when this source cannot deliver (status, network, protocol,
@@ -91,6 +96,7 @@ fn is_loopback(url: &str) -> bool {
 /// [`FetchError::Local`] for local I/O failures.
 pub(crate) fn download(
     url: &str,
+    bearer: Option<&str>,
     part: &Path,
     expect: &Expected<'_>,
     timeout: Duration,
@@ -119,6 +125,9 @@ pub(crate) fn download(
             return finish(file, part, hasher, expect);
         }
         let mut request = agent.get(url);
+        if let Some(token) = bearer {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
         if have > 0 {
             request = request.header("Range", format!("bytes={have}-"));
         }
@@ -220,6 +229,46 @@ pub(crate) fn download(
     }
     sync(&file, part)?;
     Err(stopped(have, expect.size, last_reason).into())
+}
+
+/// The size of the file at `url`, in bytes: a HEAD's `Content-Length`, else the total of
+/// the `Content-Range` a one-byte range request answers with (for servers that refuse
+/// HEAD). Redirects are followed.
+///
+/// # Errors
+/// [`SourceError::Status`] for an error status, [`SourceError::Network`] when the server
+/// cannot be reached, [`SourceError::Protocol`] when it states no size.
+pub(crate) fn remote_size(url: &str, timeout: Duration) -> Result<u64, SourceError> {
+    let agent = agent(url, timeout);
+    let network = |e: ureq::Error| SourceError::Network(e.to_string());
+    let head = agent.head(url).call().map_err(network)?;
+    let length = |r: &ureq::http::Response<ureq::Body>, name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    if head.status().is_success()
+        && let Some(len) = length(&head, "content-length").and_then(|v| v.trim().parse().ok())
+    {
+        return Ok(len);
+    }
+    let ranged = agent
+        .get(url)
+        .header("Range", "bytes=0-0")
+        .call()
+        .map_err(network)?;
+    let status = ranged.status().as_u16();
+    match status {
+        206 => length(&ranged, "content-range")
+            .and_then(|v| parse_content_range(&v))
+            .and_then(|(_, total)| total)
+            .ok_or_else(|| SourceError::Protocol("the server states no size".into())),
+        200 => length(&ranged, "content-length")
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| SourceError::Protocol("the server states no size".into())),
+        _ => Err(SourceError::Status { status }),
+    }
 }
 
 /// The error for a download that ends with `have` of `size` bytes on disk.

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use ring::digest::{Context, SHA256};
 
 use super::error::ModelError;
-use super::manifest::{self, FileSpec, Kind, Manifest};
+use super::manifest::{Kind, Manifest};
+use super::record;
 
 /// Suffix of a file being downloaded or extracted, next to its final name.
 pub(crate) const PART_SUFFIX: &str = ".part";
@@ -40,27 +41,31 @@ pub fn model_dir(models_dir: &Path, name: &str) -> PathBuf {
     models_dir.join(name)
 }
 
-/// Path of the primary file of the embedded model `name` (the GGUF of an LLM, the weights
-/// of an embedding model), when every file of the model is present with its manifest size.
+/// Path of the primary file of model `name` (embedded, or pulled by URL: see
+/// [`record::find_in`]) — the GGUF of an LLM, the weights of an embedding model — when
+/// every file of the model is present with its manifest size.
 ///
 /// Sizes only: checksums were verified when the files were installed.
 pub fn installed_path(models_dir: &Path, name: &str) -> Option<PathBuf> {
-    let manifest = manifest::find(name)?;
-    let status = status(models_dir, manifest);
+    let manifest = record::find_in(models_dir, name)?;
+    let status = status(models_dir, &manifest);
     let primary = manifest.primary()?;
     status.installed.then(|| status.path.join(&primary.name))
 }
 
-/// The status of every embedded model under `models_dir`, in manifest order. Reads file
-/// sizes only; never fails (unreadable files count as missing).
+/// The status of every model `models_dir` knows ([`record::catalogue`]: the embedded ones
+/// in manifest order, then those pulled by URL). Reads file sizes only; never fails
+/// (unreadable files count as missing).
 pub fn list(models_dir: &Path) -> Vec<ModelStatus> {
-    manifest::manifests()
+    record::catalogue(models_dir)
         .iter()
         .map(|m| status(models_dir, m))
         .collect()
 }
 
-/// The status of one model under `models_dir` (embedded or not). Reads file sizes only.
+/// The status of one model under `models_dir` (embedded or not). Reads file sizes only; a
+/// file whose size is left to the Hub and not yet recorded counts as installed when it
+/// exists (files are renamed into place only once verified).
 pub fn status(models_dir: &Path, manifest: &Manifest) -> ModelStatus {
     let dir = model_dir(models_dir, &manifest.name);
     let mut bytes_on_disk = 0;
@@ -69,7 +74,11 @@ pub fn status(models_dir: &Path, manifest: &Manifest) -> ModelStatus {
         let path = dir.join(&file.name);
         let size = file_size(&path);
         bytes_on_disk += size.unwrap_or(0) + file_size(&part_path(&path)).unwrap_or(0);
-        if size != Some(file.size) {
+        let present = match file.size {
+            Some(expected) => size == Some(expected),
+            None => size.is_some(),
+        };
+        if !present {
             missing.push(file.name.clone());
         }
     }
@@ -83,9 +92,9 @@ pub fn status(models_dir: &Path, manifest: &Manifest) -> ModelStatus {
     }
 }
 
-/// Copies a local file into place as `file_name` of the embedded model `name`, checking its
-/// size and sha256 against the manifest first (for offline installs). Returns the installed
-/// path, `<models_dir>/<name>/<file_name>`.
+/// Copies a local file into place as `file_name` of model `name` (as
+/// [`record::find_in`] knows it), checking its size and sha256 against the manifest first
+/// (for offline installs). Returns the installed path, `<models_dir>/<name>/<file_name>`.
 ///
 /// # Errors
 /// [`ModelError::UnknownModel`], [`ModelError::UnknownFile`], [`ModelError::SizeMismatch`] or
@@ -97,16 +106,17 @@ pub fn import_file(
     file_name: &str,
     src: &Path,
 ) -> Result<PathBuf, ModelError> {
-    let manifest = manifest::find(name).ok_or_else(|| ModelError::UnknownModel {
+    let manifest = record::find_in(models_dir, name).ok_or_else(|| ModelError::UnknownModel {
         name: name.to_owned(),
     })?;
-    import_manifest_file(models_dir, manifest, file_name, src)
+    import_manifest_file(models_dir, &manifest, file_name, src)
 }
 
 /// [`import_file`] for a manifest given by the caller instead of an embedded one.
 ///
 /// # Errors
-/// As [`import_file`], plus [`ModelError::Manifest`] if `manifest` does not validate.
+/// As [`import_file`], plus [`ModelError::Manifest`] if `manifest` does not validate or
+/// leaves the file's size and sha256 to the Hub (pull it once so they are recorded).
 pub fn import_manifest_file(
     models_dir: &Path,
     manifest: &Manifest,
@@ -120,14 +130,21 @@ pub fn import_manifest_file(
             model: manifest.name.clone(),
             file: file_name.to_owned(),
         })?;
+    let (size, sha256) = spec.pinned().ok_or_else(|| ModelError::Manifest {
+        origin: manifest.name.clone(),
+        reason: format!(
+            "the size and sha256 of {file_name} come from the Hub at pull time and are not \
+             recorded yet, so an import cannot be checked"
+        ),
+    })?;
     let got = fs::metadata(src)
         .map_err(|e| ModelError::io("reading", src, e))?
         .len();
-    if got != spec.size {
+    if got != size {
         return Err(ModelError::SizeMismatch {
             model: manifest.name.clone(),
             file: spec.name.clone(),
-            expected: spec.size,
+            expected: size,
             got,
         });
     }
@@ -153,12 +170,12 @@ pub fn import_manifest_file(
     }
     drop(output);
     let got = hex(hasher.finish().as_ref());
-    if got != spec.sha256 {
+    if got != sha256 {
         remove_if_exists(&part)?;
         return Err(ModelError::ChecksumMismatch {
             model: manifest.name.clone(),
             file: spec.name.clone(),
-            expected: spec.sha256.clone(),
+            expected: sha256.to_owned(),
             got,
         });
     }
@@ -212,16 +229,21 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String, ModelError> {
     }
 }
 
-/// Whether the installed file at `path` matches `spec`: right size, and (when `verify`) the
-/// right sha256.
+/// Whether the installed file at `path` has `size` bytes and (when `verify`) the sha256
+/// `sha256`.
 ///
 /// # Errors
 /// [`ModelError::Io`] if the file exists but cannot be read for hashing.
-pub(crate) fn is_installed(path: &Path, spec: &FileSpec, verify: bool) -> Result<bool, ModelError> {
-    if file_size(path) != Some(spec.size) {
+pub(crate) fn is_installed(
+    path: &Path,
+    size: u64,
+    sha256: &str,
+    verify: bool,
+) -> Result<bool, ModelError> {
+    if file_size(path) != Some(size) {
         return Ok(false);
     }
-    Ok(!verify || sha256_file(path)? == spec.sha256)
+    Ok(!verify || sha256_file(path)? == sha256)
 }
 
 /// Makes a verified `.part` file the real one: fsync the data, rename over `dest`

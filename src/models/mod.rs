@@ -1,23 +1,36 @@
-//! On-device models: the manifests of the models Hearth knows, what is installed, and
-//! `hearth models pull`.
+//! On-device models: the manifests of the models Hearth knows, what is installed,
+//! `hearth models pull` and `hearth models recommend`.
 //!
 //! Owns: the manifests in the repository's `models/*.toml` (embedded with `include_str!`, so
-//! a bare binary knows them), the installed layout `<models_dir>/<name>/<file name>`, and
-//! downloading with resume, mirrors and sha256 checks (blocking, over `ureq`). Loading and
-//! running the weights is not here.
+//! a bare binary knows them), the installed layout `<models_dir>/<name>/<file name>` with
+//! the installed manifest `manifest.toml` a pull records (`record.rs`), downloading with
+//! resume, mirrors and sha256 checks (blocking, over `ureq`), pulling any GGUF by `hf:`
+//! reference (checked against the Hugging Face Hub's published sha256, `hf.rs`) or URL
+//! (`reference.rs`), the GGUF header facts an install needs (`gguf.rs`), RAM estimates
+//! (`ram.rs`) and the advice of `recommend` over a board read from `/proc` and cgroupfs
+//! (`recommend.rs`, `board.rs`). Loading and running the weights is not here.
 //!
 //! Must not import: `agent`, `gateway`, `daemon`, `cli` — this is a leaf the CLI and the
 //! providers call. It draws nothing: progress goes through the [`Progress`] trait.
 //!
 //! Layout while installing: a file is written to `<file name>.part` and renamed into place
-//! only once its size and sha256 match; wheel sources are cached in `<models_dir>/.cache/`
-//! until the pull succeeds; `<models_dir>/<name>/.lock` serialises pulls of one model.
+//! only once its size and sha256 match (and, for an LLM's `.gguf`, its GGUF magic); wheel
+//! sources are cached in `<models_dir>/.cache/` until the pull succeeds;
+//! `<models_dir>/<name>/.lock` serialises pulls of one model; `<models_dir>/<name>/manifest.toml`
+//! is written last, once every file is in place.
 
+mod board;
 mod error;
+mod gguf;
+mod hf;
 mod http;
 mod layout;
 mod manifest;
 mod pull;
+mod ram;
+mod recommend;
+mod record;
+mod reference;
 mod wheel;
 
 #[cfg(test)]
@@ -25,14 +38,23 @@ mod test_server;
 #[cfg(test)]
 mod tests;
 
+pub use board::{cgroup_limit, cpu_facts, mem_total, this_board};
 pub use error::{ModelError, SourceError, SourceFailure};
+pub use hf::{HfRef, Hub, HubFile, HubToken};
 pub use layout::{
     ModelStatus, import_file, import_manifest_file, installed_path, list, model_dir, status,
 };
 pub use manifest::{
-    Family, FileSpec, Kind, Manifest, Source, UrlSource, WheelSource, find, manifests,
+    Family, FileSpec, HfSource, Kind, Manifest, Source, UrlSource, WheelSource, find, manifests,
 };
 pub use pull::{PullOptions, pull, pull_manifest};
+pub use ram::{EstimateOptions, KV_TOKENS, LlmShape, Quant, RamEstimate};
+pub use recommend::{
+    Advice, Board, Budget, HEARTH_RESERVE, OS_RESERVE_MIN, PRESETS, Recommendation,
+    SLOW_TOKENS_PER_SEC, Verdict, budget, recommend,
+};
+pub use record::{RECORD_FILE, catalogue, find_in, record_path};
+pub use reference::{Installed, ModelRef, RefOptions, pull_ref};
 
 /// Receives download and extraction progress; the CLI draws it as a progress bar.
 ///

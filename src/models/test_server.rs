@@ -1,9 +1,11 @@
 //! A tiny HTTP/1.1 file server on `127.0.0.1:0` for the pull tests: Range requests (206,
-//! 416), a mode that ignores Range, a mode that cuts the first body short, 404 for unknown
-//! paths, and a log of the requests it saw. One connection at a time, `Connection: close`.
+//! 416), HEAD, a mode that ignores Range, a mode that cuts the first body short, fixed
+//! answers (a status, headers, a JSON body — enough to fake the Hugging Face API), routes
+//! that demand a bearer token, 404 for unknown paths, and a log of the requests it saw
+//! (method, range, authorization, body). One connection at a time, `Connection: close`.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,6 +22,12 @@ pub struct Route {
     pub refuse_range: bool,
     /// Cut the first response's body after this many bytes (the header promises them all).
     pub cut_first_after: Option<usize>,
+    /// Answer every request with this status and the whole body (no Range handling).
+    pub status: Option<u16>,
+    /// Extra response headers, e.g. `("X-Error-Code", "GatedRepo")`.
+    pub headers: Vec<(String, String)>,
+    /// Answer 401 unless the request carries `Authorization: Bearer <this>`.
+    pub bearer: Option<String>,
 }
 
 impl Route {
@@ -29,13 +37,24 @@ impl Route {
             ..Route::default()
         }
     }
+
+    /// A fixed answer: `status` with `body`.
+    pub fn fixed(status: u16, body: impl Into<Vec<u8>>) -> Route {
+        Route {
+            status: Some(status),
+            ..Route::new(body)
+        }
+    }
 }
 
 /// A request as the server saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
+    pub method: String,
     pub path: String,
     pub range: Option<String>,
+    pub authorization: Option<String>,
+    pub body: String,
     pub status: u16,
 }
 
@@ -96,6 +115,15 @@ impl TestServer {
     pub fn log(&self) -> Vec<Seen> {
         self.state.lock().unwrap().log.clone()
     }
+
+    /// Adds or replaces a route while the server runs.
+    pub fn route(&self, path: &str, route: Route) {
+        self.state
+            .lock()
+            .unwrap()
+            .routes
+            .insert(path.to_owned(), route);
+    }
 }
 
 impl Drop for TestServer {
@@ -118,31 +146,49 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
     if reader.read_line(&mut request_line).is_err() || request_line.is_empty() {
         return;
     }
-    let path = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("/")
-        .to_owned();
-    let mut range = None;
+    let mut words = request_line.split_whitespace();
+    let method = words.next().unwrap_or("GET").to_owned();
+    let path = words.next().unwrap_or("/").to_owned();
+    let (mut range, mut authorization, mut length) = (None, None, 0usize);
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).is_err() || line.trim().is_empty() {
             break;
         }
-        if let Some((name, value)) = line.split_once(':')
-            && name.trim().eq_ignore_ascii_case("range")
-        {
-            range = Some(value.trim().to_owned());
+        if let Some((name, value)) = line.split_once(':') {
+            let value = value.trim().to_owned();
+            match name.trim().to_ascii_lowercase().as_str() {
+                "range" => range = Some(value),
+                "authorization" => authorization = Some(value),
+                "content-length" => length = value.parse().unwrap_or(0),
+                _ => {}
+            }
         }
     }
+    let mut request_body = vec![0; length];
+    let _ = reader.read_exact(&mut request_body);
     let mut stream = reader.into_inner();
 
     let mut state = state.lock().unwrap();
     let route = state.routes.get(&path).cloned();
     let times_served = *state.served.entry(path.clone()).or_default();
     state.served.insert(path.clone(), times_served + 1);
+    let authorised = |r: &Route| {
+        r.bearer
+            .as_ref()
+            .is_none_or(|t| authorization.as_deref() == Some(&format!("Bearer {t}")))
+    };
     let (status, head, body): (u16, String, &[u8]) = match &route {
         None => (404, String::new(), b"not found"),
+        Some(route) if !authorised(route) => (401, String::new(), b"{\"error\":\"unauthorized\"}"),
+        Some(route) if route.status.is_some() => {
+            let extra: String = route
+                .headers
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}\r\n"))
+                .collect();
+            (route.status.unwrap_or(200), extra, &route.body[..])
+        }
         Some(route) => {
             let len = route.body.len();
             let start = range
@@ -167,8 +213,11 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         }
     };
     state.log.push(Seen {
+        method: method.clone(),
         path,
         range,
+        authorization,
+        body: String::from_utf8_lossy(&request_body).into_owned(),
         status,
     });
     let cut = route
@@ -179,14 +228,19 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
     let reason = match status {
         200 => "OK",
         206 => "Partial Content",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
-        _ => "Range Not Satisfiable",
+        416 => "Range Not Satisfiable",
+        _ => "Other",
     };
     let header = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\n{head}Connection: close\r\n\r\n",
         body.len()
     );
     let _ = stream.write_all(header.as_bytes());
-    let _ = stream.write_all(sent);
+    if method != "HEAD" {
+        let _ = stream.write_all(sent);
+    }
     let _ = stream.flush();
 }

@@ -85,7 +85,7 @@ impl WheelCache {
             size: wheel.wheel_size,
             sha256: &wheel.wheel_sha256,
         };
-        http::download(&wheel.wheel_url, &part, &expect, timeout, progress)?;
+        http::download(&wheel.wheel_url, None, &part, &expect, timeout, progress)?;
         commit_part(&part, &path)?;
         self.verified.insert(path.clone());
         Ok(path)

@@ -1,6 +1,7 @@
 //! Tests of pulling, importing and listing, against a local HTTP server (`test_server`).
 //! This file holds the shared helpers; `url_sources.rs` and `wheel_sources.rs` hold the tests.
 
+mod hub;
 mod url_sources;
 mod wheel_sources;
 
@@ -90,8 +91,8 @@ fn wheel(url: String, wheel: &[u8], member: &str) -> Source {
 fn spec(name: &str, contents: &[u8], sources: Vec<Source>) -> FileSpec {
     FileSpec {
         name: name.to_owned(),
-        size: contents.len() as u64,
-        sha256: sha(contents),
+        size: Some(contents.len() as u64),
+        sha256: Some(sha(contents)),
         sources,
     }
 }
@@ -106,6 +107,7 @@ fn manifest(files: Vec<FileSpec>) -> Manifest {
         homepage: "https://example.org".into(),
         context_window: 16,
         dims: None,
+        shape: None,
         files,
     }
 }

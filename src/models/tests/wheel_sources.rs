@@ -169,7 +169,7 @@ fn unknown_invalid_and_busy_models_are_refused() {
         b"x",
         vec![url("https://e.org/f".into())],
     )]);
-    bad.files[0].sha256 = "nothex".into();
+    bad.files[0].sha256 = Some("nothex".into());
     let err = pull_manifest(&tmp.0, &bad, &opts(), &mut NoProgress).unwrap_err();
     assert!(matches!(err, ModelError::Manifest { .. }), "{err:?}");
 
@@ -199,7 +199,8 @@ fn list_and_installed_path_follow_file_sizes() {
     let gguf = smol.primary().unwrap();
     let path: &Path = &tmp.0.join(&smol.name).join(&gguf.name);
     fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::File::create(path).unwrap().set_len(gguf.size).unwrap();
+    let size = gguf.size.unwrap();
+    fs::File::create(path).unwrap().set_len(size).unwrap();
 
     assert_eq!(installed_path(&tmp.0, &smol.name).as_deref(), Some(path));
     let st = list(&tmp.0)
@@ -207,7 +208,7 @@ fn list_and_installed_path_follow_file_sizes() {
         .find(|s| s.name == smol.name)
         .unwrap();
     assert!(
-        st.installed && st.kind == Kind::Llm && st.bytes_on_disk == gguf.size,
+        st.installed && st.kind == Kind::Llm && st.bytes_on_disk == size,
         "{st:?}"
     );
     let mini = list(&tmp.0)
