@@ -20,9 +20,27 @@ pub struct LocalConfig {
     pub requantize: Requantize,
     /// `[local.sampling]`: how tokens are drawn when the temperature is above 0.
     pub sampling: LocalSampling,
+    /// When local models are offered tools: `"auto"` (default) when the model's template has
+    /// a tool-call format (Qwen's `<tool_call>`, Llama 3's JSON) or the model is a Gemma (its
+    /// `tool_code` convention), `"always"` (also ChatML models without tools in their
+    /// template, e.g. SmolLM2, told the Hermes format in the system prompt), `"never"`.
+    pub tools: LocalTools,
     /// Texts that end an answer where the model writes them (not included in it), e.g.
     /// `["\nUser:"]`; the model's own end-of-turn tokens always end it.
     pub stop: Vec<String>,
+}
+
+/// `[local] tools`: when local models are offered tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalTools {
+    /// When the model has a known tool-call format.
+    #[default]
+    Auto,
+    /// Always (the Hermes format is taught to models without one).
+    Always,
+    /// Never.
+    Never,
 }
 
 /// `[local.sampling]`: the sampler's settings (llama.cpp's defaults; see
@@ -76,6 +94,7 @@ impl Default for LocalConfig {
             context_window: 2048,
             requantize: Requantize::Q8_0,
             sampling: LocalSampling::default(),
+            tools: LocalTools::Auto,
             stop: Vec::new(),
         }
     }

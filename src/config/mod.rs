@@ -20,7 +20,7 @@ mod tools;
 pub use agents::AgentEntry;
 pub use channels::{ChannelsConfig, HooksConfig, SessionConfig};
 pub use error::{ConfigError, EX_CONFIG};
-pub use local::{LocalConfig, LocalSampling, Requantize};
+pub use local::{LocalConfig, LocalSampling, LocalTools, Requantize};
 pub use mcp::{McpConfig, McpServerConfig, McpServerSide, OllamaConfig};
 pub use outbox::OutboxConfig;
 pub use paths::{default_data_dir, search_paths};

@@ -174,6 +174,11 @@ fn local_route(config: &Config, models_dir: &Path) -> Result<Option<Route>, Conf
             }
         },
         stop: config.local.stop.clone(),
+        tools: match config.local.tools {
+            crate::config::LocalTools::Auto => crate::provider::local::ToolOffer::Auto,
+            crate::config::LocalTools::Always => crate::provider::local::ToolOffer::Always,
+            crate::config::LocalTools::Never => crate::provider::local::ToolOffer::Never,
+        },
     });
     Ok(Some(Route {
         provider: Arc::new(local),

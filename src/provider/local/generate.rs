@@ -13,6 +13,7 @@ use crate::core::{ChatMessage, Role, ToolCall, ToolSpec, Usage};
 use crate::llm::Session;
 use crate::llm::sample::{Sampler, Sampling};
 use crate::provider::{ChatRequest, ChatResponse, DeltaSink, FinishReason, ProviderError};
+use std::borrow::Cow;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -62,14 +63,16 @@ pub(super) fn encode_prompt(model: &LoadedModel, r: &Rendered) -> Vec<u32> {
     ids
 }
 
-/// Renders and encodes the conversation; when tools take the prompt past half the window,
-/// they are offered again in their compact form.
-fn prompt_for(
+/// Renders and encodes the conversation with the tools that fit: tools may take the prompt
+/// past half the window only in no form; beyond that they are offered in their compact form,
+/// and when even that is too long, not at all (logged). Returns the prompt and the tools
+/// offered.
+fn prompt_for<'t>(
     model: &LoadedModel,
     messages: &[ChatMessage],
-    tools: &[ToolSpec],
+    tools: &'t [ToolSpec],
     window: usize,
-) -> Result<Vec<u32>, ProviderError> {
+) -> Result<(Vec<u32>, Cow<'t, [ToolSpec]>), ProviderError> {
     let render = |tools: &[ToolSpec]| {
         model
             .format
@@ -78,13 +81,16 @@ fn prompt_for(
             .map_err(|e| ProviderError::Local(format!("{}: {e}", model.path.display())))
     };
     let prompt = render(tools)?;
-    if !tools.is_empty() && prompt.len() > window / 2 {
-        let small = render(&compact(tools))?;
-        if small.len() < prompt.len() {
-            return Ok(small);
-        }
+    if tools.is_empty() || prompt.len() <= window / 2 {
+        return Ok((prompt, Cow::Borrowed(tools)));
     }
-    Ok(prompt)
+    let small = compact(tools);
+    let with_small = render(&small)?;
+    if with_small.len() <= window / 2 {
+        return Ok((with_small, Cow::Owned(small)));
+    }
+    tracing::warn!(model = %model.name, tools = tools.len(), prompt_tokens = with_small.len(), window, "the tool list does not fit half the local model's window; no tools offered");
+    Ok((render(&[])?, Cow::Owned(Vec::new())))
 }
 
 /// Runs one chat completion on a loaded model.
@@ -96,17 +102,22 @@ pub(super) fn generate(
     limits: &Limits<'_>,
 ) -> Result<Generated, ProviderError> {
     let mut messages = req.messages.to_vec();
+    let offered: &[ToolSpec] = if model.format.offer_tools {
+        req.tools
+    } else {
+        &[]
+    };
     let mut reasks = 0;
     loop {
-        let prompt = prompt_for(model, &messages, req.tools, limits.window)?;
-        let attempt = decode(model, req, &prompt, sink, cancel, limits)?;
+        let (prompt, tools) = prompt_for(model, &messages, offered, limits.window)?;
+        let attempt = decode(model, req, &prompt, !tools.is_empty(), sink, cancel, limits)?;
         let f = &attempt.filtered;
         let mut problems = f.malformed.clone();
         let mut calls = Vec::new();
         for (name, mut args) in f.calls.iter().cloned() {
-            match req.tools.iter().find(|t| t.name == name) {
+            match tools.iter().find(|t| t.name == name) {
                 None => {
-                    let names: Vec<&str> = req.tools.iter().map(|t| t.name.as_str()).collect();
+                    let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
                     problems.push(format!(
                         "there is no tool `{name}` (the tools are: {})",
                         names.join(", ")
@@ -187,11 +198,13 @@ fn finish(a: Attempt, calls: Vec<(String, serde_json::Value)>, limits: &Limits<'
     }
 }
 
-/// Decodes one answer to `prompt`, streaming visible text to `sink`.
+/// Decodes one answer to `prompt`, streaming visible text to `sink`; tool calls are parsed
+/// out of it when `with_tools`.
 fn decode(
     model: &mut LoadedModel,
     req: &ChatRequest<'_>,
     prompt: &[u32],
+    with_tools: bool,
     sink: &mut DeltaSink<'_>,
     cancel: &CancellationToken,
     limits: &Limits<'_>,
@@ -222,7 +235,7 @@ fn decode(
         seed: req.seed,
         ..limits.sampling
     });
-    let format = (!req.tools.is_empty()).then_some(model.format.tools);
+    let format = with_tools.then_some(model.format.tools);
     let mut filter = OutputFilter::new(format);
     let mut stops = StopScan::new(limits.stop);
     let mut utf8 = Utf8Stream::default();

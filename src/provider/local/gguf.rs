@@ -7,7 +7,7 @@
 //! (name, dims innermost first, ggml type, offset), padding to `general.alignment` (default
 //! 32 bytes), then the tensor data, each tensor padded to the alignment. All little-endian.
 
-use super::prompt::PromptFormat;
+use super::prompt::{PromptFormat, ToolOffer};
 use super::template::ChatTemplate;
 use crate::llm::{Decoder, Pool, Scratch, Session, Tokenizer};
 use crate::provider::ProviderError;
@@ -70,13 +70,19 @@ fn open_gguf(path: &Path) -> Result<(Content, BufReader<File>), String> {
 }
 
 /// Maps model `name` from `path` (weights stay in the file's pages) and reads its tokenizer
-/// and chat template; matrix products run on `threads` threads.
+/// and chat template; matrix products run on `threads` threads; `offer` says whether the
+/// model is offered tools.
 ///
 /// # Errors
 /// [`ProviderError::Local`] naming the path: missing or corrupt files say how to re-download;
 /// unsupported architectures, tensor types, tokenizers and chat templates say what is
 /// supported.
-pub(super) fn load(name: &str, path: &Path, threads: usize) -> Result<LoadedModel, ProviderError> {
+pub(super) fn load(
+    name: &str,
+    path: &Path,
+    threads: usize,
+    offer: ToolOffer,
+) -> Result<LoadedModel, ProviderError> {
     let unsupported = |what: String| ProviderError::Local(format!("{}: {what}", path.display()));
     let decoder = Decoder::open(path).map_err(|e| {
         let what = e.to_string();
@@ -103,7 +109,7 @@ pub(super) fn load(name: &str, path: &Path, threads: usize) -> Result<LoadedMode
     }
     let template = ChatTemplate::new(source, &text_of(tokenizer.bos), &text_of(tokenizer.eos))
         .map_err(unsupported)?;
-    let format = PromptFormat::detect(&template.source);
+    let format = PromptFormat::detect(&template.source, offer);
     let context_length = decoder.cfg.context_length;
     let stop_ids = tokenizer.end_of_generation.clone();
     Ok(LoadedModel {

@@ -32,6 +32,7 @@ pub use crate::llm::sample::Sampling;
 use crate::provider::{AuthProfile, ChatRequest, ChatResponse, DeltaSink, Provider, ProviderError};
 use generate::Limits;
 use gguf::LoadedModel;
+pub use prompt::ToolOffer;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,6 +63,8 @@ pub struct LocalOptions {
     pub sampling: Sampling,
     /// Texts that end an answer where they appear (not included).
     pub stop: Vec<String>,
+    /// When models are offered the request's tools.
+    pub tools: ToolOffer,
 }
 
 /// The on-device provider. Loads a model on first use and keeps one model in memory; calls
@@ -191,7 +194,7 @@ impl Provider for LocalProvider {
                 0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
                 n => n,
             };
-            let mut model = gguf::load(req.model, &file, threads)?;
+            let mut model = gguf::load(req.model, &file, threads, self.opts.tools)?;
             model.path = path.clone();
             tracing::info!(model = req.model, path = %path.display(), ms = t.elapsed().as_millis() as u64, "local model loaded");
             *slot = Some(model);

@@ -31,6 +31,20 @@ pub(super) enum ToolFormat {
     GemmaToolCode,
 }
 
+/// When a model is offered tools ([`super::LocalOptions::tools`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ToolOffer {
+    /// When it has a tool-call format: its template writes tools (Qwen, Llama 3), or it is a
+    /// Gemma (the `tool_code` convention). A ChatML template without tools (SmolLM2) is not
+    /// offered any: such small models mostly answer tool lists with malformed calls.
+    #[default]
+    Auto,
+    /// Always; models without a format are taught the Hermes one in the system prompt.
+    Always,
+    /// Never.
+    Never,
+}
+
 /// The prompt conventions of one model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct PromptFormat {
@@ -38,14 +52,17 @@ pub(super) struct PromptFormat {
     pub tools: ToolFormat,
     /// Whether the template renders `tools`, tool calls and tool results itself.
     pub native_tools: bool,
+    /// Whether requests' tools are offered to this model at all (see [`ToolOffer`]).
+    pub offer_tools: bool,
     /// A system prompt written literally in a ChatML template (SmolLM2's), kept when tool
     /// instructions create a system message.
     default_system: Option<String>,
 }
 
 impl PromptFormat {
-    /// Reads the conventions from the template text.
-    pub(super) fn detect(source: &str) -> Self {
+    /// Reads the conventions from the template text; `offer` decides whether tools are
+    /// offered.
+    pub(super) fn detect(source: &str, offer: ToolOffer) -> Self {
         let mentions_tools = source.contains("tools");
         let (tools, native_tools) = if source.contains("<tool_call>") {
             (ToolFormat::Hermes, mentions_tools)
@@ -56,9 +73,15 @@ impl PromptFormat {
         } else {
             (ToolFormat::Hermes, false)
         };
+        let offer_tools = match offer {
+            ToolOffer::Auto => native_tools || tools == ToolFormat::GemmaToolCode,
+            ToolOffer::Always => true,
+            ToolOffer::Never => false,
+        };
         PromptFormat {
             tools,
             native_tools,
+            offer_tools,
             default_system: literal_default_system(source),
         }
     }

@@ -24,7 +24,7 @@ fn conversation() -> Vec<ChatMessage> {
 
 fn render(src: &str, msgs: &[ChatMessage]) -> (PromptFormat, String) {
     let t = ChatTemplate::new(Some(src), "<bos>", "<eos>").expect("compiles");
-    let f = PromptFormat::detect(src);
+    let f = PromptFormat::detect(src, ToolOffer::Always);
     let r = f.render(&t, msgs, &[write_tool()]).expect("renders");
     (f, r.text)
 }
@@ -32,13 +32,15 @@ fn render(src: &str, msgs: &[ChatMessage]) -> (PromptFormat, String) {
 #[test]
 fn formats_are_read_from_the_template() {
     let fmt = |s: &str| {
-        let f = PromptFormat::detect(s);
-        (f.tools, f.native_tools)
+        let f = PromptFormat::detect(s, ToolOffer::Auto);
+        (f.tools, f.native_tools, f.offer_tools)
     };
-    assert_eq!(fmt(QWEN), (ToolFormat::Hermes, true));
-    assert_eq!(fmt(LLAMA3), (ToolFormat::Llama3Json, true));
-    assert_eq!(fmt(GEMMA), (ToolFormat::GemmaToolCode, false));
-    assert_eq!(fmt(SMOLLM2), (ToolFormat::Hermes, false));
+    assert_eq!(fmt(QWEN), (ToolFormat::Hermes, true, true));
+    assert_eq!(fmt(LLAMA3), (ToolFormat::Llama3Json, true, true));
+    assert_eq!(fmt(GEMMA), (ToolFormat::GemmaToolCode, false, true));
+    assert_eq!(fmt(SMOLLM2), (ToolFormat::Hermes, false, false));
+    assert!(!PromptFormat::detect(QWEN, ToolOffer::Never).offer_tools);
+    assert!(PromptFormat::detect(SMOLLM2, ToolOffer::Always).offer_tools);
 }
 
 #[test]

@@ -50,6 +50,7 @@ fn options(path: PathBuf, context_window: usize) -> LocalOptions {
         requantize: None,
         sampling: Sampling::default(),
         stop: Vec::new(),
+        tools: ToolOffer::Auto,
     }
 }
 
@@ -66,7 +67,7 @@ fn tokenizer() -> crate::llm::Tokenizer {
 
 #[test]
 fn the_real_template_renders_and_user_text_cannot_forge_turns() {
-    let model = gguf::load(MODEL, &model_path(), 1).expect("load");
+    let model = gguf::load(MODEL, &model_path(), 1, ToolOffer::Always).expect("load");
     assert_eq!(model.format.tools, prompt::ToolFormat::Hermes);
     let msgs = [ChatMessage::text(
         Role::User,
@@ -305,6 +306,7 @@ fn unknown_missing_and_corrupt_models() {
         requantize: None,
         sampling: Sampling::default(),
         stop: Vec::new(),
+        tools: ToolOffer::Auto,
     });
     let msgs = [ChatMessage::text(Role::User, "Hi")];
     let mut req = request(&msgs, &[], 5);
@@ -351,7 +353,7 @@ fn requantized_q8_0_loads_and_answers() {
         content.metadata["general.file_type"].to_u32().expect("u32"),
         7
     );
-    let model = gguf::load(MODEL, &dst, 1).expect("load the Q8_0 file");
+    let model = gguf::load(MODEL, &dst, 1, ToolOffer::Auto).expect("load the Q8_0 file");
     assert_eq!(model.stop_ids, vec![0, 2]);
     drop(model);
 
@@ -372,7 +374,7 @@ fn requantized_q8_0_loads_and_answers() {
 
 #[test]
 fn a_continued_conversation_reuses_the_kv_cache() {
-    let mut model = gguf::load(MODEL, &model_path(), 1).expect("load");
+    let mut model = gguf::load(MODEL, &model_path(), 1, ToolOffer::Always).expect("load");
     let limits = || generate::Limits {
         window: 1024,
         deadline: Instant::now() + Duration::from_secs(300),
