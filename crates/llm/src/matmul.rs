@@ -4,7 +4,7 @@
 //! products that read the same vectors (q, k and v; gate and up).
 
 use super::pool::{Pool, split};
-use super::quant::{Acts, Isa, Q8Blocks, Q8KBlocks, QK, QK_K, QType, dot};
+use super::quant::{Acts, Isa, Q8Blocks, Q8KBlocks, QK, QK_K, QType, dot, dot4};
 
 /// A weight matrix in GGUF layout: `rows × cols`, row-major, in type `t`.
 #[derive(Debug, Clone, Copy)]
@@ -89,7 +89,8 @@ struct Out(*mut f32);
 unsafe impl Sync for Out {}
 
 /// `out[i·rows + r] = w.row(r) · input[i]` for every vector `i` and row `r`, the rows split
-/// across the pool's threads.
+/// across the pool's threads. In a batch (prefill), each row meets four vectors at a time
+/// where the kernels allow ([`dot4`]), so its blocks are loaded and unpacked once per four.
 ///
 /// # Panics
 /// When `out` is shorter than `n × rows` or the widths differ.
@@ -102,9 +103,24 @@ pub fn matmul(pool: &Pool, isa: Isa, w: &Matrix<'_>, input: &mut Input, out: &mu
     let dst = Out(out.as_mut_ptr());
     pool.run(&|share, shares| {
         let dst = &dst;
+        let per_block = w.cols / QK;
         for r in split(w.rows, share, shares, 4) {
             let row = w.row(r);
-            for i in 0..n {
+            let mut i = 0;
+            if w.t.block_values() == QK {
+                while i + 4 <= n {
+                    let b0 = [i, i + 1, i + 2, i + 3].map(|k| k * per_block);
+                    let Some(v) = dot4(isa, w.t, row, &input.q8, b0, w.cols) else {
+                        break;
+                    };
+                    for (k, v) in v.into_iter().enumerate() {
+                        // SAFETY: as below.
+                        unsafe { *dst.0.add((i + k) * w.rows + r) = v };
+                    }
+                    i += 4;
+                }
+            }
+            for i in i..n {
                 let v = dot(isa, w.t, row, input.acts(w.t, i), w.cols);
                 // SAFETY: index i·rows + r < n·rows ≤ out.len(), and row r belongs to this
                 // share only.

@@ -207,7 +207,7 @@ mod tests {
             ..Sampling::default()
         };
         let draw = |cfg: &Sampling| {
-            let mut s = Sampler::new(cfg.clone());
+            let mut s = Sampler::new(*cfg);
             (0..200)
                 .map(|_| s.pick(&mut logits.clone(), &[]))
                 .collect::<Vec<_>>()
@@ -223,14 +223,14 @@ mod tests {
             a,
             draw(&Sampling {
                 seed: 8,
-                ..cfg.clone()
+                ..cfg
             })
         );
         // min-p 0.5: only tokens at least half as likely as the best (logit within ln 2).
         let b = draw(&Sampling {
             top_k: 0,
             min_p: 0.5,
-            ..cfg.clone()
+            ..cfg
         });
         assert!(b.iter().all(|t| *t >= 93), "{b:?}");
         // top-p 0.1 of a peaked distribution keeps the single best token.

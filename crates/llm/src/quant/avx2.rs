@@ -24,6 +24,15 @@ pub(super) unsafe fn dot(t: QType, w: &[u8], a: Acts<'_>, n: usize) -> Option<f3
     })
 }
 
+/// The little-endian f16 at `b[at..at + 2]` as f32, converted by F16C (the `half` crate's
+/// portable conversion costs more than the 32-value block product it scales).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn f16c(b: &[u8], at: usize) -> f32 {
+    let bits = u16::from_le_bytes([b[at], b[at + 1]]);
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
+}
+
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn hsum(v: __m256) -> f32 {
@@ -115,32 +124,44 @@ fn f16_dot(w: &[u8], x: &[f32]) -> f32 {
     s
 }
 
-/// Q8_0, Q4_0 (nibbles − 8, signed) and Q4_1 (nibbles unsigned, plus `m·s`).
+/// Q8_0, Q4_0 (nibbles − 8, signed) and Q4_1 (nibbles unsigned, plus `m·s`). One loop per
+/// type over fixed-size blocks (`chunks_exact`), so the block offsets need no bounds checks.
 #[target_feature(enable = "avx2,fma,f16c")]
 fn q32_dot(t: QType, w: &[u8], a: &Q8Blocks, b0: usize, nb: usize) -> f32 {
-    let bb = t.block_bytes();
+    let qs = a.qs[b0 * QK..(b0 + nb) * QK].chunks_exact(QK);
+    let ad = &a.d[b0..b0 + nb];
     let mut acc = _mm256_setzero_ps();
-    let mut mins = 0f32;
-    for b in 0..nb {
-        let at = b * bb;
-        let qa = load32_i8(&a.qs, (b0 + b) * QK);
-        let d = _mm256_set1_ps(f16_at(w, at) * a.d[b0 + b]);
-        let p = match t {
-            QType::Q8_0 => i8_pairs(load32(w, at + 2), qa),
-            QType::Q4_0 => i8_pairs(
-                _mm256_sub_epi8(nibbles16(w, at + 2), _mm256_set1_epi8(8)),
-                qa,
-            ),
-            _ => {
-                mins += f16_at(w, at + 2) * a.s[b0 + b];
-                // 0..15 unsigned × ±127: pair sums ≤ 3,810.
-                let dot = _mm256_maddubs_epi16(nibbles16(w, at + 4), qa);
-                _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)))
+    match t {
+        QType::Q8_0 => {
+            for ((blk, qa), da) in w.chunks_exact(34).take(nb).zip(qs).zip(ad) {
+                let d = _mm256_set1_ps(f16c(blk, 0) * da);
+                let p = i8_pairs(load32(blk, 2), load32_i8(qa, 0));
+                acc = _mm256_fmadd_ps(d, p, acc);
             }
-        };
-        acc = _mm256_fmadd_ps(d, p, acc);
+            hsum(acc)
+        }
+        QType::Q4_0 => {
+            for ((blk, qa), da) in w.chunks_exact(18).take(nb).zip(qs).zip(ad) {
+                let d = _mm256_set1_ps(f16c(blk, 0) * da);
+                let q = _mm256_sub_epi8(nibbles16(blk, 2), _mm256_set1_epi8(8));
+                acc = _mm256_fmadd_ps(d, i8_pairs(q, load32_i8(qa, 0)), acc);
+            }
+            hsum(acc)
+        }
+        _ => {
+            let mut mins = 0f32;
+            let as_ = &a.s[b0..b0 + nb];
+            for (((blk, qa), da), sa) in w.chunks_exact(20).take(nb).zip(qs).zip(ad).zip(as_) {
+                let d = _mm256_set1_ps(f16c(blk, 0) * da);
+                mins += f16c(blk, 2) * sa;
+                // 0..15 unsigned × ±127: pair sums ≤ 3,810.
+                let dot = _mm256_maddubs_epi16(nibbles16(blk, 4), load32_i8(qa, 0));
+                let p = _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)));
+                acc = _mm256_fmadd_ps(d, p, acc);
+            }
+            hsum(acc) + mins
+        }
     }
-    hsum(acc) + mins
 }
 
 /// Q4_K: nibbles 0..15 × activations (pair sums ≤ 3,810), times 6-bit scales (i32 lanes
@@ -171,11 +192,11 @@ fn q4k_dot(w: &[u8], a: &Q8KBlocks, b0: usize, nb: usize) -> f32 {
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc2 as i16)));
         }
         acc = _mm256_fmadd_ps(
-            _mm256_set1_ps(da * f16_at(blk, 0)),
+            _mm256_set1_ps(da * f16c(blk, 0)),
             _mm256_cvtepi32_ps(sumi),
             acc,
         );
-        mins += da * f16_at(blk, 2) * summ as f32;
+        mins += da * f16c(blk, 2) * summ as f32;
     }
     hsum(acc) - mins
 }
@@ -224,10 +245,94 @@ fn q6k_dot(w: &[u8], a: &Q8KBlocks, b0: usize, nb: usize) -> f32 {
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, sc));
             }
         }
-        let d = a.d[b0 + b] * f16_at(blk, 208);
+        let d = a.d[b0 + b] * f16c(blk, 208);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
     hsum(acc)
+}
+
+/// The products of one row of a 32-value block type (Q8_0, Q4_0, Q4_1) with four activation
+/// vectors at once (their first blocks at `b0[j]`), for prefill: each weight block is loaded,
+/// unpacked and its scale converted once for the four. The sums are the ones [`dot`] gives,
+/// added in the same order.
+///
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn q32_dot4(
+    t: QType,
+    w: &[u8],
+    a: &Q8Blocks,
+    b0: [usize; 4],
+    nb: usize,
+) -> Option<[f32; 4]> {
+    if !matches!(t, QType::Q8_0 | QType::Q4_0 | QType::Q4_1) {
+        return None;
+    }
+    let bb = t.block_bytes();
+    // Bounds are checked once here; the loop reads through pointers (per-access checks and
+    // the spills they caused took a third of the time).
+    assert!(w.len() >= nb * bb, "row shorter than its blocks");
+    for &b in &b0 {
+        assert!((b + nb) * QK <= a.qs.len() && b + nb <= a.d.len() && b + nb <= a.s.len());
+    }
+    let qp = b0.map(|b| a.qs[b * QK..].as_ptr());
+    let dp = b0.map(|b| a.d[b..].as_ptr());
+    let sp = b0.map(|b| a.s[b..].as_ptr());
+    let wp = w.as_ptr();
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut mins = [0f32; 4];
+    let ones = _mm256_set1_epi16(1);
+    let m4 = _mm256_set1_epi8(0x0F);
+    // SAFETY: block b of the row is `w[b·bb..(b+1)·bb]` and activation block b of vector j
+    // is `qs[(b0[j]+b)·32..]`, `d[b0[j]+b]`, `s[b0[j]+b]`, all inside by the asserts above;
+    // loads are unaligned.
+    unsafe {
+        let f16 = |p: *const u8| -> f32 {
+            let bits = u16::from_le_bytes([*p, *p.add(1)]);
+            _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
+        };
+        let nib = |p: *const u8| -> __m256i {
+            let lo = _mm_loadu_si128(p.cast());
+            _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(lo, 4), lo), m4)
+        };
+        for b in 0..nb {
+            let blk = wp.add(b * bb);
+            let dw = f16(blk);
+            if t == QType::Q4_1 {
+                let q = nib(blk.add(4));
+                let mw = f16(blk.add(2));
+                for j in 0..4 {
+                    *mins.get_unchecked_mut(j) += mw * *sp[j].add(b);
+                    // 0..15 unsigned × ±127: pair sums ≤ 3,810.
+                    let qa = _mm256_loadu_si256(qp[j].add(b * QK).cast());
+                    let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, qa), ones);
+                    let d = _mm256_set1_ps(dw * *dp[j].add(b));
+                    acc[j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[j]);
+                }
+            } else {
+                let q = if t == QType::Q8_0 {
+                    _mm256_loadu_si256(blk.add(2).cast())
+                } else {
+                    _mm256_sub_epi8(nib(blk.add(2)), _mm256_set1_epi8(8))
+                };
+                let qabs = _mm256_sign_epi8(q, q);
+                for j in 0..4 {
+                    let qa = _mm256_loadu_si256(qp[j].add(b * QK).cast());
+                    let qa = _mm256_sign_epi8(qa, q);
+                    let p = _mm256_madd_epi16(_mm256_maddubs_epi16(qabs, qa), ones);
+                    let d = _mm256_set1_ps(dw * *dp[j].add(b));
+                    acc[j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[j]);
+                }
+            }
+        }
+    }
+    Some([
+        hsum(acc[0]) + mins[0],
+        hsum(acc[1]) + mins[1],
+        hsum(acc[2]) + mins[2],
+        hsum(acc[3]) + mins[3],
+    ])
 }
 
 /// `y += a · x`, `x` as little-endian f16 values.

@@ -4,7 +4,7 @@
 //! without aarch64's dot-product extension) is reported instead of producing wrong tokens.
 
 use super::blocks::{Q8Blocks, Q8KBlocks, QK, QK_K, QType, dequantize_row};
-use super::dot::{Acts, Isa, axpy_f16, dot, scalar, to_f16};
+use super::dot::{Acts, Isa, axpy_f16, dot, dot4, scalar, to_f16};
 
 /// Deterministic pseudo-random bytes (SplitMix64).
 fn bytes(n: usize, seed: u64) -> Vec<u8> {
@@ -89,6 +89,30 @@ pub fn selfcheck(isa: Isa) -> Result<String, String> {
             ));
         }
     }
+    // The four-vector kernels of prefill, on four different vectors.
+    let x4: Vec<f32> = bytes(4 * cols, 11)
+        .iter()
+        .map(|b| (*b as f32 - 128.0) / 50.0)
+        .collect();
+    let mut q4 = Q8Blocks::default();
+    q4.quantize(&x4);
+    let per = cols / QK;
+    for t in [QType::Q8_0, QType::Q4_0, QType::Q4_1] {
+        let w = row(t, cols, 300 + t as u64);
+        let Some(got) = dot4(isa, t, &w, &q4, [0, per, 2 * per, 3 * per], cols) else {
+            continue;
+        };
+        for (j, g) in got.into_iter().enumerate() {
+            let want = scalar(t, &w, Acts::Q8(&q4, j * per), cols);
+            if !g.is_finite() || (g - want).abs() > 1e-4 * want.abs().max(1.0) {
+                return Err(format!(
+                    "{} four-vector product {j} on {}: {g}, portable code {want}",
+                    t.name(),
+                    isa.name()
+                ));
+            }
+        }
+    }
     let kv: Vec<u8> = {
         let mut b = vec![0u8; 2 * 72];
         to_f16(&x[..72], &mut b);
@@ -104,7 +128,7 @@ pub fn selfcheck(isa: Isa) -> Result<String, String> {
         ));
     }
     Ok(format!(
-        "{} kernels agree with the portable code ({} weight types, f16 KV)",
+        "{} kernels agree with the portable code ({} weight types, four-vector prefill, f16 KV)",
         isa.name(),
         QType::ALL.len()
     ))

@@ -107,6 +107,33 @@ pub fn dot(isa: Isa, t: QType, w: &[u8], a: Acts<'_>, n: usize) -> f32 {
     scalar(t, w, a, n)
 }
 
+/// Four dot products of row `w` (type `t`, `n` values) with the 32-value-block activations
+/// whose first blocks are `b0[j]`, or `None` when `isa` has no such kernel for `t` (then call
+/// [`dot`] four times). Same sums as [`dot`].
+pub fn dot4(
+    isa: Isa,
+    t: QType,
+    w: &[u8],
+    a: &Q8Blocks,
+    b0: [usize; 4],
+    n: usize,
+) -> Option<[f32; 4]> {
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx2 {
+        // SAFETY: Isa::Avx2 is only detected when the CPU has AVX2, FMA and F16C.
+        return unsafe { super::avx2::q32_dot4(t, w, a, b0, n / super::blocks::QK) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    if matches!(isa, Isa::Neon | Isa::NeonDot) {
+        // SAFETY: NEON is part of aarch64; `sdot` is used only when NeonDot was detected.
+        return unsafe {
+            super::neon::q32_dot4(isa == Isa::NeonDot, t, w, a, b0, n / super::blocks::QK)
+        };
+    }
+    let _ = (isa, t, w, a, b0, n);
+    None
+}
+
 /// The portable dot product (see [`dot`]).
 pub fn scalar(t: QType, w: &[u8], a: Acts<'_>, n: usize) -> f32 {
     match (t, a) {

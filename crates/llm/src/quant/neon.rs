@@ -171,6 +171,71 @@ unsafe fn q32_dot(dotprod: bool, t: QType, w: &[u8], a: &Q8Blocks, b0: usize, nb
     sum
 }
 
+/// The products of one row of a 32-value block type with four activation vectors at once
+/// (first blocks at `b0[j]`), for prefill: each weight block is loaded and unpacked once for
+/// the four. The sums are the ones [`dot`] gives, added in the same order.
+///
+/// # Safety
+/// `dotprod` may be set only when the CPU has the dot-product extension.
+pub(super) unsafe fn q32_dot4(
+    dotprod: bool,
+    t: QType,
+    w: &[u8],
+    a: &Q8Blocks,
+    b0: [usize; 4],
+    nb: usize,
+) -> Option<[f32; 4]> {
+    if !matches!(t, QType::Q8_0 | QType::Q4_0 | QType::Q4_1) {
+        return None;
+    }
+    let bb = t.block_bytes();
+    let mut sum = [0f32; 4];
+    // SAFETY: loads stay inside each block and each activation block.
+    unsafe {
+        let m4 = vdupq_n_u8(0x0F);
+        for b in 0..nb {
+            let at = b * bb;
+            let (x0, x1) = match t {
+                QType::Q8_0 => (
+                    vreinterpretq_s8_u8(ld_u8(w, at + 2)),
+                    vreinterpretq_s8_u8(ld_u8(w, at + 18)),
+                ),
+                QType::Q4_0 => {
+                    let q = ld_u8(w, at + 2);
+                    let eight = vdupq_n_s8(8);
+                    (
+                        vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, m4)), eight),
+                        vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight),
+                    )
+                }
+                _ => {
+                    let q = ld_u8(w, at + 4);
+                    (
+                        vreinterpretq_s8_u8(vandq_u8(q, m4)),
+                        vreinterpretq_s8_u8(vshrq_n_u8(q, 4)),
+                    )
+                }
+            };
+            let dw = f16_at(w, at);
+            let mw = if t == QType::Q4_1 {
+                f16_at(w, at + 2)
+            } else {
+                0.0
+            };
+            for j in 0..4 {
+                let blk = b0[j] + b;
+                let (a0, a1) = (ld_i8(&a.qs, blk * QK), ld_i8(&a.qs, blk * QK + 16));
+                if t == QType::Q4_1 {
+                    sum[j] += mw * a.s[blk];
+                }
+                let s = vaddq_s32(dot16(dotprod, x0, a0), dot16(dotprod, x1, a1));
+                sum[j] += dw * a.d[blk] * vaddvq_s32(s) as f32;
+            }
+        }
+    }
+    Some(sum)
+}
+
 unsafe fn q4k_dot(dotprod: bool, w: &[u8], a: &Q8KBlocks, b0: usize, nb: usize) -> f32 {
     let mut sum = 0f32;
     // SAFETY: loads stay inside each 144-byte block and each 256-value activation block.
