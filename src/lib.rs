@@ -27,6 +27,7 @@ pub mod search;
 pub mod service;
 pub mod skills;
 pub mod storage;
+pub mod sysmem;
 pub mod tool;
 pub mod update;
 pub mod workspace;

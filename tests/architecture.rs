@@ -75,10 +75,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("search", &[]),
     ("embed", &[]),
     ("compute", &[]),
-    // `llm` reads GGUF headers of pulled files.
-    ("models", &["llm"]),
-    // `llm` is the decoder crate (crates/llm, re-exported by lib.rs).
-    ("provider", &["core", "compute", "llm"]),
+    // /proc/meminfo, cgroup v2 memory files and /proc/self/smaps: a leaf shared by `models`
+    // (the board for `recommend`) and `provider` (the local model's load check and its
+    // accounting), so neither imports the other.
+    ("sysmem", &[]),
+    // `llm` reads GGUF headers of pulled files; `sysmem` reads the board's RAM and limit.
+    ("models", &["llm", "sysmem"]),
+    // `llm` is the decoder crate (crates/llm, re-exported by lib.rs); `sysmem` for the
+    // memory check at load and the mapped/resident/private report.
+    ("provider", &["core", "compute", "llm", "sysmem"]),
     ("sandbox", &[]),
     // Race-free file access under the workspace root; imports nothing of Hearth.
     ("workspace", &[]),

@@ -291,6 +291,8 @@ fn failover_records_events_and_cooldown_persists() {
     gw.restart();
     let mut ws = gw.ws();
     let status = ws.call("status", json!({}));
+    // No on-device model ran: the memory report is there, and empty.
+    assert_eq!(status["loadedModels"], json!([]), "{status}");
     let primary = status["models"]
         .as_array()
         .expect("models")

@@ -3,6 +3,7 @@
 use super::Remote;
 use super::client::{Client, target};
 use crate::config::Config;
+use crate::core::ModelMemory;
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
 use std::io::{BufRead, IsTerminal, Write};
@@ -188,10 +189,61 @@ pub fn status(
             println!("    profile {}: {health}", p["id"].as_str().unwrap_or("?"));
         }
     }
+    let loaded: Vec<ModelMemory> =
+        serde_json::from_value(st["loadedModels"].clone()).unwrap_or_default();
+    for line in loaded_models_lines(&loaded) {
+        println!("{line}");
+    }
     if show_token {
         println!("token: {}", t.token.as_deref().unwrap_or("(none)"));
     }
     Ok(())
+}
+
+/// `status`'s lines about the on-device models in memory: name and file, then mapped,
+/// resident and private bytes as MiB with one decimal, and what the private part holds.
+fn loaded_models_lines(models: &[ModelMemory]) -> Vec<String> {
+    if models.is_empty() {
+        return vec!["loaded models: none".to_owned()];
+    }
+    let mib = |b: u64| format!("{:.1}", b as f64 / 1048576.0);
+    let mut lines = vec![
+        "loaded models (MiB; mapped: the weights file's mapping; resident: its pages in RAM, \
+         page cache the kernel can drop; private: heap):"
+            .to_owned(),
+    ];
+    for m in models {
+        lines.push(format!("  {}  {}", m.name, m.file.display()));
+        let mut parts = Vec::new();
+        if m.kv_tokens > 0 || m.kv_cache_bytes > 0 {
+            parts.push(format!(
+                "KV cache {} for {} tokens",
+                mib(m.kv_cache_bytes),
+                m.kv_tokens
+            ));
+        }
+        for (what, bytes) in [
+            ("weights", m.weights_heap_bytes),
+            ("scratch", m.scratch_bytes),
+            ("tokenizer", m.tokenizer_bytes),
+        ] {
+            if bytes > 0 {
+                parts.push(format!("{what} {}", mib(bytes)));
+            }
+        }
+        lines.push(format!(
+            "    mapped {}  resident {}  private {}{}",
+            mib(m.mapped_bytes),
+            mib(m.resident_bytes),
+            mib(m.private_bytes),
+            if parts.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", parts.join(", "))
+            }
+        ));
+    }
+    lines
 }
 
 /// `hearth sessions list`.
@@ -251,5 +303,57 @@ fn print_history(v: &Value) {
             ));
         }
         println!("[{}] {role}: {text}", m["seq"]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loaded_models_show_mapped_resident_and_private_mib() {
+        assert_eq!(loaded_models_lines(&[]), ["loaded models: none"]);
+        let llm = ModelMemory {
+            name: "smollm2-135m-instruct".into(),
+            file: "/m/smollm2.gguf".into(),
+            mapped_bytes: 98_365_440,
+            resident_bytes: 49_182_720,
+            private_bytes: 50_465_696,
+            weights_heap_bytes: 140_544,
+            kv_cache_bytes: 47_185_920,
+            kv_tokens: 2048,
+            scratch_bytes: 1_192_448,
+            tokenizer_bytes: 1_946_784,
+            ..Default::default()
+        };
+        let embedder = ModelMemory {
+            name: "all-minilm-l6-v2".into(),
+            file: "/m/model.safetensors".into(),
+            private_bytes: 45_666_816,
+            weights_heap_bytes: 45_666_816,
+            ..Default::default()
+        };
+        let lines = loaded_models_lines(&[llm, embedder]);
+        assert_eq!(
+            lines[1..],
+            [
+                "  smollm2-135m-instruct  /m/smollm2.gguf",
+                "    mapped 93.8  resident 46.9  private 48.1 (KV cache 45.0 for 2048 tokens, \
+                 weights 0.1, scratch 1.1, tokenizer 1.9)",
+                "  all-minilm-l6-v2  /m/model.safetensors",
+                "    mapped 0.0  resident 0.0  private 43.6 (weights 43.6)",
+            ]
+        );
+        // The gateway's JSON reads back into the same figures.
+        let json = serde_json::to_value(ModelMemory {
+            kv_tokens: 7,
+            ..Default::default()
+        })
+        .expect("json");
+        assert_eq!(json["kvTokens"], 7);
+        let back: ModelMemory =
+            serde_json::from_value(serde_json::json!({"name": "m", "privateBytes": 5}))
+                .expect("defaults");
+        assert_eq!((back.private_bytes, back.kv_tokens), (5, 0));
     }
 }

@@ -1,12 +1,13 @@
 //! Plain domain types shared by every module: session keys (`session.rs`), normalised
 //! inbound and outbound messages (`message.rs`), the channel contract (`channel.rs`), queue modes (`queue.rs`), typed run events
-//! (`event.rs`), tool-argument checks against JSON Schema (`schema.rs`), run ids, chat messages, tool calls and specs. No I/O happens here (but for reading the OS random
+//! (`event.rs`), what a loaded on-device model holds in memory (`model_memory.rs`), tool-argument checks against JSON Schema (`schema.rs`), run ids, chat messages, tool calls and specs. No I/O happens here (but for reading the OS random
 //! generator in [`random_hex`]) and nothing of Hearth is imported.
 
 mod approvals;
 mod channel;
 mod event;
 mod message;
+mod model_memory;
 mod queue;
 pub mod schema;
 mod session;
@@ -24,6 +25,7 @@ pub use message::{
     Attachment, ClientToolResult, ClientTurn, Delivery, InboundMessage, Origin, Outbound,
     OutboundMessage, SendError, SendFuture,
 };
+pub use model_memory::{LoadedModels, ModelMemory};
 pub use queue::{DropPolicy, QueueDirective, QueueMode, QueueSettings, QueueSettingsPatch};
 pub use session::{DEFAULT_SESSION_KEY, PeerKind, SessionKey, SessionKeyParts};
 

@@ -8,6 +8,7 @@
 //! The rest of the daemon does not know which features it was built with.
 
 use crate::config::{Config, ConfigError, ProviderKind};
+use crate::core::{LoadedModels, ModelMemory};
 use crate::memory::Embed;
 use crate::provider::anthropic::AnthropicProvider;
 use crate::provider::failover::{CooldownStore, ProfileHealth, Route};
@@ -84,16 +85,29 @@ pub fn missing_feature(kind: crate::models::Kind) -> Option<&'static str> {
     }
 }
 
+/// The `local` route and its provider again, as a memory report.
+type LocalRoute = (Route, Arc<dyn LoadedModels>);
+
+/// The provider routes by name, and the on-device provider among them as a memory report.
+pub struct Routes {
+    /// One route per provider name.
+    pub routes: BTreeMap<String, Route>,
+    /// The `local` provider, for `status`'s loaded models (`None` without one).
+    pub local: Option<Arc<dyn LoadedModels>>,
+}
+
 /// Builds one route per provider: `local` (every installed LLM manifest; only in a build with
 /// the `local-llm` feature) plus each `[providers.NAME]` with its auth profiles resolved.
 ///
 /// # Errors
 /// [`ConfigError::Secret`] when a profile's key reference cannot be resolved;
 /// [`ConfigError::Unsupported`] when the chain names `local/…` in a build without `local-llm`.
-pub fn routes(config: &Config, models_dir: &Path) -> Result<BTreeMap<String, Route>, ConfigError> {
+pub fn routes(config: &Config, models_dir: &Path) -> Result<Routes, ConfigError> {
     let mut routes = BTreeMap::new();
-    if let Some(local) = local_route(config, models_dir)? {
+    let mut local_models = None;
+    if let Some((local, models)) = local_route(config, models_dir)? {
         routes.insert("local".to_string(), local);
+        local_models = Some(models);
     }
     for (name, p) in &config.providers {
         let provider: Arc<dyn Provider> = match p.kind {
@@ -135,13 +149,37 @@ pub fn routes(config: &Config, models_dir: &Path) -> Result<BTreeMap<String, Rou
             },
         );
     }
-    Ok(routes)
+    Ok(Routes {
+        routes,
+        local: local_models,
+    })
+}
+
+/// What the on-device models hold in memory, for the gateway's `status`: the local
+/// provider's loaded LLM and memory's embedder, when each is built and loaded.
+pub struct OnDevice {
+    /// The local provider ([`Routes::local`]).
+    pub local: Option<Arc<dyn LoadedModels>>,
+    /// Memory's embedder.
+    pub embedder: Option<Arc<dyn Embed>>,
+}
+
+impl LoadedModels for OnDevice {
+    fn loaded_models(&self) -> Vec<ModelMemory> {
+        let mut all = self
+            .local
+            .as_ref()
+            .map(|l| l.loaded_models())
+            .unwrap_or_default();
+        all.extend(self.embedder.as_ref().and_then(|e| e.memory()));
+        all
+    }
 }
 
 /// The `local` route: every LLM the models directory knows (the catalogue and models pulled
-/// by URL or `hf:` reference), run on-device.
+/// by URL or `hf:` reference), run on-device; with the provider again as a memory report.
 #[cfg(feature = "local-llm")]
-fn local_route(config: &Config, models_dir: &Path) -> Result<Option<Route>, ConfigError> {
+fn local_route(config: &Config, models_dir: &Path) -> Result<Option<LocalRoute>, ConfigError> {
     use crate::provider::local::{GgmlDType, LocalOptions, LocalProvider};
     let mut model_paths = BTreeMap::new();
     for m in crate::models::catalogue(models_dir) {
@@ -154,7 +192,7 @@ fn local_route(config: &Config, models_dir: &Path) -> Result<Option<Route>, Conf
             model_paths.insert(m.name.clone(), path);
         }
     }
-    let local = LocalProvider::new(LocalOptions {
+    let local = Arc::new(LocalProvider::new(LocalOptions {
         model_paths,
         threads: config.local.threads,
         context_window: config.local.context_window,
@@ -179,21 +217,22 @@ fn local_route(config: &Config, models_dir: &Path) -> Result<Option<Route>, Conf
             crate::config::LocalTools::Always => crate::provider::local::ToolOffer::Always,
             crate::config::LocalTools::Never => crate::provider::local::ToolOffer::Never,
         },
-    });
-    Ok(Some(Route {
-        provider: Arc::new(local),
+    }));
+    let route = Route {
+        provider: local.clone(),
         profiles: vec![AuthProfile {
             id: "local:default".into(),
             api_key: None,
         }],
         context_window: config.local.context_window,
         tools: true,
-    }))
+    };
+    Ok(Some((route, local)))
 }
 
 /// A build without the on-device LLM has no `local` route; a chain that names one is refused.
 #[cfg(not(feature = "local-llm"))]
-fn local_route(config: &Config, _models_dir: &Path) -> Result<Option<Route>, ConfigError> {
+fn local_route(config: &Config, _models_dir: &Path) -> Result<Option<LocalRoute>, ConfigError> {
     match config.agent.model.iter().find(|m| m.starts_with("local/")) {
         None => Ok(None),
         Some(m) => Err(ConfigError::Unsupported {

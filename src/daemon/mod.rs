@@ -116,7 +116,10 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
 
     let workspace = build::workspace_dir(cfg, data_dir);
     let models_dir = build::models_dir(cfg, data_dir);
-    let routes = build::routes(cfg, &models_dir)?;
+    let build::Routes {
+        routes,
+        local: local_models,
+    } = build::routes(cfg, &models_dir)?;
     let file = opts.config_path.clone();
     let chain = agents::chain(
         &routes,
@@ -234,6 +237,10 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         ollama: build::ollama(cfg)?,
         mcp: build::mcp_server(cfg)?,
         cron: Some(Arc::new(kit.cron.clone())),
+        loaded_models: Some(Arc::new(build::OnDevice {
+            local: local_models,
+            embedder: memory.as_ref().map(|m| m.embedder().clone()),
+        })),
     };
     let discovery = discovery_path(data_dir);
     let doc = serde_json::json!({"url": format!("ws://{local}/"), "port": local.port(), "bind": ip.to_string(), "pid": std::process::id()});

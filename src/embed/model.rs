@@ -132,7 +132,8 @@ pub(super) struct Model {
 
 impl Model {
     /// Loads the weights from `dir/model.safetensors` (memory-mapped while read; candle
-    /// copies each tensor into its own buffer, about 87 MiB of f32 in all).
+    /// copies each tensor out, and the matrices are kept as f16: about 44 MiB in all, see
+    /// [`Model::weight_bytes`]).
     ///
     /// # Errors
     /// [`EmbedError::MissingFile`] for any of the model files, [`EmbedError::Load`] if one is
@@ -171,6 +172,11 @@ impl Model {
             bert,
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// Bytes of the weights held on the heap.
+    pub(super) fn weight_bytes(&self) -> usize {
+        self.bert.weight_bytes()
     }
 
     /// Embeds token sequences in one forward pass (padded to the longest; padding is masked

@@ -4,7 +4,7 @@
 use super::model::Model;
 use super::tokenize::TextTokenizer;
 use super::{EmbedError, EmbedOptions};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -31,16 +31,23 @@ pub(super) struct Request {
     pub reply: SyncSender<Result<Vec<Vec<f32>>, EmbedError>>,
 }
 
-/// What callers see of the worker: whether weights are loaded, and the shared tokenizer.
+/// What callers see of the worker: the weights' size while they are loaded, and the shared
+/// tokenizer.
 #[derive(Default)]
 pub(super) struct State {
-    loaded: AtomicBool,
+    /// Bytes of the loaded weights; 0 when none are loaded.
+    weight_bytes: AtomicU64,
     tokenizer: Mutex<Option<Arc<TextTokenizer>>>,
 }
 
 impl State {
     pub(super) fn is_loaded(&self) -> bool {
-        self.loaded.load(Ordering::Acquire)
+        self.weight_bytes() > 0
+    }
+
+    /// Bytes of the loaded weights; 0 when none are loaded.
+    pub(super) fn weight_bytes(&self) -> u64 {
+        self.weight_bytes.load(Ordering::Acquire)
     }
 
     /// The tokenizer, opened with `open` if not loaded. Loading holds the lock, so
@@ -149,7 +156,7 @@ impl Worker {
 
     fn unload(&mut self) {
         self.model = None;
-        self.state.loaded.store(false, Ordering::Release);
+        self.state.weight_bytes.store(0, Ordering::Release);
         self.state.drop_tokenizer();
     }
 
@@ -176,9 +183,13 @@ impl Worker {
     fn compute(&mut self, batch: &[Request]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if self.model.is_none() {
             let t = Instant::now();
-            self.model = Some(Model::open(&self.opts.model_dir)?);
-            self.state.loaded.store(true, Ordering::Release);
-            tracing::info!(dir = %self.opts.model_dir.display(), ms = t.elapsed().as_millis() as u64, "embedding model loaded");
+            let model = Model::open(&self.opts.model_dir)?;
+            let bytes = model.weight_bytes() as u64;
+            self.model = Some(model);
+            self.state
+                .weight_bytes
+                .store(bytes.max(1), Ordering::Release);
+            tracing::info!(dir = %self.opts.model_dir.display(), ms = t.elapsed().as_millis() as u64, weight_bytes = bytes, "embedding model loaded");
         }
         let model = self.model.as_ref().expect("loaded just above");
         let seqs: Vec<&[u32]> = batch

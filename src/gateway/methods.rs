@@ -353,6 +353,8 @@ fn status(st: &GatewayState) -> Result<Value, ErrorShape> {
             "deadLetters": dead_letters(st)},
         "store": {"path": path, "bytes": bytes},
         "models": models(st),
+        // Bytes; see core::ModelMemory for each figure.
+        "loadedModels": st.loaded_models.as_ref().map(|l| l.loaded_models()).unwrap_or_default(),
         "info": *st.info,
     }))
 }

@@ -65,6 +65,8 @@ pub struct GatewayState {
     pub mcp: Option<McpServerOptions>,
     /// The scheduler (`cron.*` methods, `/hooks/wake`), when there is one.
     pub cron: Option<Arc<dyn crate::tool::cron::CronControl>>,
+    /// The on-device models in memory and what they hold, for `status` (`None`: none built).
+    pub loaded_models: Option<Arc<dyn crate::core::LoadedModels>>,
 }
 
 impl GatewayState {

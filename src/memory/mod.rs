@@ -56,6 +56,11 @@ pub trait Embed: Send + Sync {
     fn unavailable(&self) -> Option<&str> {
         None
     }
+    /// What the model holds in memory now (for `status`); `None` when it is not loaded or
+    /// not on this device.
+    fn memory(&self) -> Option<crate::core::ModelMemory> {
+        None
+    }
 }
 
 /// The [`Embed`] of a build without the on-device embedder (cargo feature `embedder`):
@@ -92,6 +97,20 @@ impl Embed for crate::embed::Embedder {
     }
     fn count_tokens(&self, text: &str) -> Option<usize> {
         crate::embed::Embedder::count_tokens(self, text).ok()
+    }
+    /// The weights are read onto the heap (f16 matrices), not mapped.
+    fn memory(&self) -> Option<crate::core::ModelMemory> {
+        let bytes = self.weight_bytes()?;
+        Some(crate::core::ModelMemory {
+            name: self.model_dir().file_name().map_or_else(
+                || crate::embed::MODEL_NAME.to_owned(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+            file: self.weights_file(),
+            private_bytes: bytes,
+            weights_heap_bytes: bytes,
+            ..Default::default()
+        })
     }
 }
 

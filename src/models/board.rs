@@ -1,18 +1,15 @@
-//! Reading the [`Board`] Hearth runs on from Linux's own files: `MemTotal` from
-//! `/proc/meminfo` (proc(5)), the cgroup v2 `memory.max` of this process's cgroup and its
-//! ancestors (the limit systemd's `MemoryMax=` sets; cgroup-v2.rst, "memory.max"), the
-//! board's name from `/proc/device-tree/model` or `/proc/cpuinfo`, the cores this process
-//! may use, and the dot-product flag from `/proc/cpuinfo` (`asimddp` on aarch64, `avx2` on
-//! x86-64). The parsers are pure functions over the files' text.
+//! Reading the [`Board`] Hearth runs on from Linux's own files: `MemTotal` and the cgroup v2
+//! `memory.max` of this process (read by [`crate::sysmem`], which the local provider's load
+//! check shares), the board's name from `/proc/device-tree/model` or `/proc/cpuinfo`, the
+//! cores this process may use, and the dot-product flag from `/proc/cpuinfo` (`asimddp` on
+//! aarch64, `avx2` on x86-64). The parsers are pure functions over the files' text.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::error::ModelError;
 use super::recommend::Board;
-
-/// Where cgroup v2 is mounted on systemd systems.
-const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+use crate::sysmem::{CGROUP_ROOT, cgroup_limit, mem_total};
 
 /// The board this process runs on.
 ///
@@ -49,40 +46,6 @@ pub fn this_board() -> Result<Board, ModelError> {
     })
 }
 
-/// `MemTotal` of a `/proc/meminfo` text, in bytes (the file counts kB of 1024 bytes).
-pub fn mem_total(meminfo: &str) -> Option<u64> {
-    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kib.checked_mul(1024)
-}
-
-/// The tightest `memory.max` over this process's cgroup v2 and its ancestors, in bytes.
-/// `proc_self_cgroup` is `/proc/self/cgroup`'s text (the v2 line is `0::/path`), `root`
-/// the cgroup2 mount, `read` a file reader. `None` when no level sets a limit (`max`) or
-/// cgroup v2 is absent.
-pub fn cgroup_limit(
-    proc_self_cgroup: &str,
-    root: &Path,
-    read: &dyn Fn(&Path) -> Option<String>,
-) -> Option<u64> {
-    let rel = proc_self_cgroup
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))?
-        .trim()
-        .trim_start_matches('/');
-    let mut dir = PathBuf::from(root);
-    let mut levels = vec![dir.clone()];
-    for part in rel.split('/').filter(|p| !p.is_empty() && *p != "..") {
-        dir.push(part);
-        levels.push(dir.clone());
-    }
-    levels
-        .iter()
-        .filter_map(|d| read(&d.join("memory.max")))
-        .filter_map(|text| text.trim().parse::<u64>().ok())
-        .min()
-}
-
 /// The board's name and dot-product flag from `/proc/cpuinfo` and, when present, the
 /// device tree's model string (NUL-terminated on disk). The name prefers the device tree,
 /// then cpuinfo's `Model` (Raspberry Pi kernels), then `model name` (x86), then
@@ -112,7 +75,6 @@ pub fn cpu_facts(cpuinfo: &str, device_tree_model: Option<&str>) -> (String, boo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     const PI5_CPUINFO: &str = "processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU part\t: 0xd0b\n\nRevision\t: d04170\nSerial\t\t: 0000000000000000\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n";
     const PI4_CPUINFO: &str = "processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU part\t: 0xd08\n\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n";
@@ -130,33 +92,5 @@ mod tests {
         let x86 = "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse2 avx avx2 fma\n";
         assert_eq!(cpu_facts(x86, None), ("AMD EPYC 7B13".to_owned(), true));
         assert_eq!(cpu_facts("", None), ("unknown board".to_owned(), false));
-    }
-
-    #[test]
-    fn meminfo_total_is_in_kib() {
-        let text = "MemTotal:        8245920 kB\nMemFree:         7000000 kB\n";
-        assert_eq!(mem_total(text), Some(8_245_920 * 1024));
-        assert_eq!(mem_total("MemFree: 1 kB\n"), None);
-    }
-
-    #[test]
-    fn the_tightest_cgroup_limit_on_the_path_wins() {
-        let files: HashMap<PathBuf, &str> = [
-            (PathBuf::from("/cg/system.slice/memory.max"), "max\n"),
-            (
-                PathBuf::from("/cg/system.slice/hearth.service/memory.max"),
-                "805306368\n",
-            ),
-        ]
-        .into();
-        let read = |p: &Path| files.get(p).map(|s| s.to_string());
-        let root = Path::new("/cg");
-        assert_eq!(
-            cgroup_limit("0::/system.slice/hearth.service\n", root, &read),
-            Some(805_306_368)
-        );
-        assert_eq!(cgroup_limit("0::/system.slice\n", root, &read), None);
-        // cgroup v1 only: no `0::` line.
-        assert_eq!(cgroup_limit("4:memory:/user.slice\n", root, &read), None);
     }
 }

@@ -38,7 +38,7 @@ mod test_server;
 #[cfg(test)]
 mod tests;
 
-pub use board::{cgroup_limit, cpu_facts, mem_total, this_board};
+pub use board::{cpu_facts, this_board};
 pub use error::{ModelError, SourceError, SourceFailure};
 pub use hf::{HfRef, Hub, HubFile, HubToken};
 pub use layout::{

@@ -50,6 +50,12 @@ impl Session {
     pub fn bytes(&self) -> usize {
         2 * self.k.len() * self.window * self.row
     }
+
+    /// Bytes of cache [`Session::new`] allocates for `cfg` and `window` tokens: keys and
+    /// values (2), every layer, `n_head_kv × head_dim` f16 values (2 bytes) per position.
+    pub fn bytes_for(cfg: &Config, window: usize) -> usize {
+        2 * cfg.n_layer * window * cfg.n_head_kv * cfg.head_dim * 2
+    }
 }
 
 /// Buffers reused across steps (sized for [`BATCH`] tokens).
@@ -67,6 +73,47 @@ pub struct Scratch {
     q16: Vec<f32>,
     input: Input,
     logits: Vec<f32>,
+}
+
+impl Scratch {
+    /// Bytes the buffers hold now (their capacity).
+    pub fn bytes(&self) -> usize {
+        let floats: usize = [
+            &self.x,
+            &self.h,
+            &self.q,
+            &self.k,
+            &self.v,
+            &self.att,
+            &self.gate,
+            &self.up,
+            &self.scores,
+            &self.q16,
+            &self.logits,
+        ]
+        .iter()
+        .map(|v| v.capacity())
+        .sum();
+        floats * 4 + self.input.bytes()
+    }
+
+    /// About the bytes the buffers reach for `cfg` in a session of `window` tokens: the sizes
+    /// [`Decoder::forward`] resizes them to for a full [`BATCH`] of tokens, attention scores
+    /// over `window` positions and one row of `vocab` logits (a vector's capacity may round
+    /// this up).
+    pub fn bytes_for(cfg: &Config, vocab: usize, window: usize) -> usize {
+        let (b, e, hd) = (BATCH, cfg.n_embd, cfg.head_dim);
+        let (qd, kvd, ff) = (cfg.n_head * hd, cfg.n_head_kv * hd, cfg.n_ff);
+        let floats = b * e // x
+            + 2 * b * e.max(qd) // h, att
+            + b * qd // q
+            + 2 * b * kvd // k, v
+            + 2 * b * ff // gate, up
+            + window // scores, one head at a time
+            + hd // q16
+            + vocab; // logits
+        floats * 4 + Input::bytes_for(b, e.max(qd).max(ff))
+    }
 }
 
 /// A model ready to run: its mapped file, configuration and weights.

@@ -57,6 +57,23 @@ impl Input {
         self.q8k_ready = false;
     }
 
+    /// Bytes the buffers hold now (their capacity): the values and both quantised forms.
+    pub fn bytes(&self) -> usize {
+        self.x.capacity() * 4
+            + (self.q8.d.capacity() + self.q8.s.capacity() + self.q8k.d.capacity()) * 4
+            + self.q8.qs.capacity()
+            + self.q8k.qs.capacity()
+            + self.q8k.bsums.capacity() * 2
+    }
+
+    /// Bytes [`Input::bytes`] reaches for `n` vectors of up to `cols` values: the f32 values,
+    /// Q8 blocks (8 bytes of scales per 32 values plus one byte each) and Q8_K blocks (4 bytes
+    /// per 256 values, one byte each, 2 bytes per 16).
+    pub fn bytes_for(n: usize, cols: usize) -> usize {
+        let v = n * cols;
+        v * 4 + v / QK * 8 + v + v / QK_K * 4 + v + v / 16 * 2
+    }
+
     /// Computes the form the weight type `t` dots with.
     fn prepare(&mut self, t: QType) {
         match t.block_values() {

@@ -219,13 +219,7 @@ mod tests {
             a.iter().collect::<std::collections::BTreeSet<_>>().len() > 1,
             "it does sample"
         );
-        assert_ne!(
-            a,
-            draw(&Sampling {
-                seed: 8,
-                ..cfg
-            })
-        );
+        assert_ne!(a, draw(&Sampling { seed: 8, ..cfg }));
         // min-p 0.5: only tokens at least half as likely as the best (logit within ln 2).
         let b = draw(&Sampling {
             top_k: 0,

@@ -152,6 +152,26 @@ impl Weights {
         })
     }
 
+    /// Bytes of the f32 vectors held on the heap (norm weights, biases, rotary factors).
+    pub fn heap_bytes(&self) -> usize {
+        let len = |v: &Option<Vec<f32>>| v.as_ref().map_or(0, Vec::len);
+        let layers: usize = self
+            .layers
+            .iter()
+            .map(|l| {
+                l.attn_norm.len()
+                    + l.ffn_norm.len()
+                    + l.bias.as_ref().map_or(0, |b| b.iter().map(Vec::len).sum())
+                    + l.qk_norm
+                        .as_ref()
+                        .map_or(0, |n| n.iter().map(Vec::len).sum())
+                    + len(&l.post_attn_norm)
+                    + len(&l.post_ffw_norm)
+            })
+            .sum();
+        (layers + self.output_norm.len() + len(&self.rope_freqs)) * 4
+    }
+
     /// Bytes of the matrices (the mapped part the forward pass reads).
     pub fn matrix_bytes(&self) -> usize {
         let l: usize = self

@@ -40,6 +40,15 @@ fn mapped_weights_are_file_pages_not_private_memory() {
         "matrices {weights} B; after a 64-token pass: anonymous +{anon} B, file pages +{file} B; KV allocated {} B",
         session.bytes()
     );
+    // The sizes the provider's memory check computes before loading match what is held.
+    assert_eq!(session.bytes(), Session::bytes_for(&dec.cfg, 2048));
+    let estimate = Scratch::bytes_for(&dec.cfg, dec.weights.vocab, 2048);
+    assert!(
+        scratch.bytes() <= estimate && scratch.bytes() * 2 >= estimate,
+        "scratch holds {} B, estimated {estimate} B",
+        scratch.bytes()
+    );
+    assert!(dec.weights.heap_bytes() > 0);
     // Every matrix was read, so its pages are resident; they count as file pages.
     assert!(
         file >= weights * 9 / 10,

@@ -7,10 +7,12 @@
 //! (name, dims innermost first, ggml type, offset), padding to `general.alignment` (default
 //! 32 bytes), then the tensor data, each tensor padded to the alignment. All little-endian.
 
+use super::budget;
 use super::prompt::{PromptFormat, ToolOffer};
 use super::template::ChatTemplate;
 use crate::llm::{Decoder, Pool, Scratch, Session, Tokenizer};
 use crate::provider::ProviderError;
+use crate::sysmem::MemoryLimits;
 use candle_core::Device;
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
@@ -69,19 +71,31 @@ fn open_gguf(path: &Path) -> Result<(Content, BufReader<File>), String> {
     Ok((content, reader))
 }
 
+/// How [`load`] loads.
+pub(super) struct LoadOptions {
+    /// Threads the matrix products run on.
+    pub threads: usize,
+    /// `[local] context_window` (0: the model's own), for the memory check.
+    pub context_window: usize,
+    /// What memory is available; `None` skips the check (the limits could not be read).
+    pub limits: Option<MemoryLimits>,
+    /// Whether the model is offered tools.
+    pub tools: ToolOffer,
+}
+
 /// Maps model `name` from `path` (weights stay in the file's pages) and reads its tokenizer
-/// and chat template; matrix products run on `threads` threads; `offer` says whether the
-/// model is offered tools.
+/// and chat template. Before any weight is read or the KV cache allocated — only the header,
+/// the norm vectors and the tokenizer are — it checks that the model fits `opts.limits`
+/// ([`super::budget`]).
 ///
 /// # Errors
 /// [`ProviderError::Local`] naming the path: missing or corrupt files say how to re-download;
 /// unsupported architectures, tensor types, tokenizers and chat templates say what is
-/// supported.
+/// supported; a model that does not fit in memory says what it needs and what is available.
 pub(super) fn load(
     name: &str,
     path: &Path,
-    threads: usize,
-    offer: ToolOffer,
+    opts: &LoadOptions,
 ) -> Result<LoadedModel, ProviderError> {
     let unsupported = |what: String| ProviderError::Local(format!("{}: {what}", path.display()));
     let decoder = Decoder::open(path).map_err(|e| {
@@ -95,6 +109,11 @@ pub(super) fn load(
     let g = &decoder.gguf;
     let tokenizer =
         Tokenizer::from_gguf(g).map_err(|e| unsupported(format!("tokenizer: {}", e.what)))?;
+    if let Some(limits) = &opts.limits {
+        let window = budget::window(opts.context_window, decoder.cfg.context_length);
+        let need = budget::need(&decoder, window, tokenizer.heap_bytes());
+        budget::check(name, &need, limits).map_err(ProviderError::Local)?;
+    }
     let text_of = |id: Option<u32>| {
         id.and_then(|i| tokenizer.token_text(i))
             .unwrap_or("")
@@ -109,7 +128,7 @@ pub(super) fn load(
     }
     let template = ChatTemplate::new(source, &text_of(tokenizer.bos), &text_of(tokenizer.eos))
         .map_err(unsupported)?;
-    let format = PromptFormat::detect(&template.source, offer);
+    let format = PromptFormat::detect(&template.source, opts.tools);
     let context_length = decoder.cfg.context_length;
     let stop_ids = tokenizer.end_of_generation.clone();
     Ok(LoadedModel {
@@ -118,7 +137,7 @@ pub(super) fn load(
         decoder,
         session: None,
         scratch: Scratch::default(),
-        pool: Pool::new(threads),
+        pool: Pool::new(opts.threads),
         tokenizer,
         template,
         format,

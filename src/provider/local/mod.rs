@@ -5,14 +5,17 @@
 //! and the streaming decode loop, and [`requantize_gguf`] for install time (candle's
 //! quantizer).
 //!
-//! Files: `gguf.rs` (load, requantize), `template.rs` (the Jinja template, untrusted text kept
-//! apart), `prompt.rs` (tool-call formats, tools written for templates without them),
-//! `toolcall.rs` and `pycall.rs` (calls parsed out of the stream), `utf8.rs` (streaming
-//! text), `generate.rs` (decode loop, re-ask).
+//! Files: `gguf.rs` (load, requantize), `budget.rs` (the memory check at load and the
+//! memory report), `template.rs` (the Jinja template, untrusted text kept apart), `prompt.rs`
+//! (tool-call formats, tools written for templates without them), `toolcall.rs` and
+//! `pycall.rs` (calls parsed out of the stream), `utf8.rs` (streaming text), `generate.rs`
+//! (decode loop, re-ask).
 //!
 //! Architecture invariant: this module must not import `agent`, `gateway` or `storage`; it
-//! sees only `core`, `llm` and the [`Provider`] contract.
+//! sees only `core`, `llm`, `sysmem` (memory figures from `/proc` and cgroupfs) and the
+//! [`Provider`] contract.
 
+mod budget;
 mod generate;
 mod gguf;
 mod prompt;
@@ -28,10 +31,13 @@ pub use crate::compute::init_cpu_threads;
 pub use candle_core::quantized::GgmlDType;
 pub use gguf::{fast_variant, has_slow_quant, requantize_gguf};
 
+use crate::core::{LoadedModels, ModelMemory};
 pub use crate::llm::sample::Sampling;
 use crate::provider::{AuthProfile, ChatRequest, ChatResponse, DeltaSink, Provider, ProviderError};
+use crate::sysmem::MemoryLimits;
+use budget::Footprint;
 use generate::Limits;
-use gguf::LoadedModel;
+use gguf::{LoadOptions, LoadedModel};
 pub use prompt::ToolOffer;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -70,6 +76,11 @@ pub struct LocalOptions {
 /// The on-device provider. Loads a model on first use and keeps one model in memory; calls
 /// are serialised by a mutex (one generation at a time).
 ///
+/// Before a model is loaded its memory need (file + KV cache for the window + working
+/// memory) is checked against `MemAvailable` and the cgroup v2 `memory.max`; one that does
+/// not fit is refused with [`ProviderError::Local`] saying both figures (see `budget.rs`),
+/// and the chain fails over. [`LocalProvider::memory`] reports what the loaded model holds.
+///
 /// Each call renders the conversation in ChatML, checks that prompt + 1 token fits the context
 /// window (else [`ProviderError::Local`] saying by how many tokens it is over), clamps
 /// `max_tokens` to the room left, and streams text as tokens arrive (never half a UTF-8
@@ -82,8 +93,14 @@ pub struct LocalOptions {
 pub struct LocalProvider {
     opts: LocalOptions,
     loaded: Mutex<Option<LoadedModel>>,
+    /// What the loaded model held at the end of the last call (`None`: nothing loaded), so a
+    /// report never waits for a running generation.
+    footprint: Mutex<Option<Footprint>>,
     /// Next number for `call_local_<n>` tool-call ids (unique for this provider's lifetime).
     next_call_id: AtomicU64,
+    /// Tests only: the memory limits the load check sees instead of the system's.
+    #[cfg(test)]
+    fake_limits: Option<MemoryLimits>,
 }
 
 impl std::fmt::Debug for LocalProvider {
@@ -100,14 +117,58 @@ impl LocalProvider {
         Self {
             opts,
             loaded: Mutex::new(None),
+            footprint: Mutex::new(None),
             next_call_id: AtomicU64::new(0),
+            #[cfg(test)]
+            fake_limits: None,
         }
     }
 
     /// Drops the loaded model (if any) to free its memory; the next call loads it again.
     /// Waits for a running generation to finish.
     pub fn unload(&self) {
-        *self.lock_blocking() = None;
+        let mut slot = self.lock_blocking();
+        *slot = None;
+        self.remember(&slot);
+    }
+
+    /// What the loaded model holds in memory, or `None` when none is loaded: its file's
+    /// mapping as `/proc/self/smaps` counts it now (mapped and resident bytes), and its heap
+    /// (KV cache, scratch, tokenizer, norm vectors) as of the end of the last call. Never
+    /// waits for a running generation. All figures in bytes.
+    pub fn memory(&self) -> Option<ModelMemory> {
+        let f = self
+            .footprint
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()?;
+        let within = Some(f.addresses.clone());
+        let mapping = crate::sysmem::mapping_of(&f.file, within).unwrap_or_else(|e| {
+            tracing::debug!(file = %f.file.display(), "cannot read the model's mapping: {e}");
+            None
+        });
+        Some(f.report(mapping))
+    }
+
+    /// Records what `slot` holds for [`memory`](Self::memory).
+    fn remember(&self, slot: &Option<LoadedModel>) {
+        *self
+            .footprint
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = slot.as_ref().map(Footprint::of);
+    }
+
+    /// The memory limits the load check compares with (the system's; tests may fake them).
+    fn limits(&self) -> Option<MemoryLimits> {
+        #[cfg(test)]
+        if let Some(l) = &self.fake_limits {
+            return Some(l.clone());
+        }
+        MemoryLimits::read()
+            .inspect_err(|e| {
+                tracing::warn!("cannot read the memory limits, loading without the check: {e}")
+            })
+            .ok()
     }
 
     /// The name of the model currently in memory, if any.
@@ -122,6 +183,7 @@ impl LocalProvider {
             let mut guard = poisoned.into_inner();
             *guard = None;
             self.loaded.clear_poison();
+            self.remember(&guard);
             guard
         })
     }
@@ -178,9 +240,42 @@ impl Provider for LocalProvider {
             .ok_or_else(|| ProviderError::UnknownModel(req.model.to_string()))?;
         init_cpu_threads(self.opts.threads);
         let mut slot = self.lock_until(cancel, deadline, req.timeout)?;
+        let out = self.chat_locked(&mut slot, path, req, sink, cancel, deadline);
+        self.remember(&slot);
+        let out = out?;
+        tracing::debug!(
+            model = req.model,
+            prompt_tokens = out.response.usage.prompt_tokens,
+            reused_tokens = out.reused_tokens,
+            completion_tokens = out.response.usage.completion_tokens,
+            ms = start.elapsed().as_millis() as u64,
+            "local generation done"
+        );
+        Ok(out.response)
+    }
+}
+
+impl LoadedModels for LocalProvider {
+    fn loaded_models(&self) -> Vec<ModelMemory> {
+        self.memory().into_iter().collect()
+    }
+}
+
+impl LocalProvider {
+    /// [`Provider::chat`] with the model slot held: loads the model if needed (after the
+    /// memory check), then generates.
+    fn chat_locked(
+        &self,
+        slot: &mut Option<LoadedModel>,
+        path: &std::path::Path,
+        req: &ChatRequest<'_>,
+        sink: &mut DeltaSink<'_>,
+        cancel: &CancellationToken,
+        deadline: Instant,
+    ) -> Result<generate::Generated, ProviderError> {
         if slot
             .as_ref()
-            .is_some_and(|m| m.name != req.model || &m.path != path)
+            .is_some_and(|m| m.name != req.model || m.path != path)
         {
             *slot = None; // free the old model before reading the new one
         }
@@ -188,22 +283,25 @@ impl Provider for LocalProvider {
             let t = Instant::now();
             let file = match self.opts.requantize {
                 Some(to) => gguf::fast_variant(path, to)?,
-                None => path.clone(),
+                None => path.to_path_buf(),
             };
             let threads = match self.opts.threads {
                 0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
                 n => n,
             };
-            let mut model = gguf::load(req.model, &file, threads, self.opts.tools)?;
-            model.path = path.clone();
+            let load = LoadOptions {
+                threads,
+                context_window: self.opts.context_window,
+                limits: self.limits(),
+                tools: self.opts.tools,
+            };
+            let mut model = gguf::load(req.model, &file, &load)?;
+            model.path = path.to_path_buf();
             tracing::info!(model = req.model, path = %path.display(), ms = t.elapsed().as_millis() as u64, "local model loaded");
             *slot = Some(model);
         }
         let model = slot.as_mut().expect("the slot was filled just above");
-        let window = match self.opts.context_window {
-            0 => model.context_length,
-            n => n.min(model.context_length),
-        };
+        let window = budget::window(self.opts.context_window, model.context_length);
         let limits = Limits {
             window,
             deadline,
@@ -217,19 +315,13 @@ impl Provider for LocalProvider {
         // Only one call generates at a time (the slot is held), so load + add cannot race.
         self.next_call_id
             .fetch_add(out.call_ids_used, Ordering::Relaxed);
-        tracing::debug!(
-            model = req.model,
-            prompt_tokens = out.response.usage.prompt_tokens,
-            reused_tokens = out.reused_tokens,
-            completion_tokens = out.response.usage.completion_tokens,
-            ms = start.elapsed().as_millis() as u64,
-            "local generation done"
-        );
-        Ok(out.response)
+        Ok(out)
     }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_memory;
 #[cfg(test)]
 mod tests_tools;

@@ -42,7 +42,18 @@ fn one_cpu_thread_is_in_effect() {
     }
 }
 
-fn options(path: PathBuf, context_window: usize) -> LocalOptions {
+/// Loads the model at `path` without the memory check, one thread.
+pub(super) fn load_model(path: &Path) -> gguf::LoadedModel {
+    let opts = gguf::LoadOptions {
+        threads: 1,
+        context_window: 0,
+        limits: None,
+        tools: ToolOffer::Always,
+    };
+    gguf::load(MODEL, path, &opts).expect("load")
+}
+
+pub(super) fn options(path: PathBuf, context_window: usize) -> LocalOptions {
     LocalOptions {
         model_paths: BTreeMap::from([(MODEL.to_string(), path)]),
         threads: 1,
@@ -67,7 +78,7 @@ fn tokenizer() -> crate::llm::Tokenizer {
 
 #[test]
 fn the_real_template_renders_and_user_text_cannot_forge_turns() {
-    let model = gguf::load(MODEL, &model_path(), 1, ToolOffer::Always).expect("load");
+    let model = load_model(&model_path());
     assert_eq!(model.format.tools, prompt::ToolFormat::Hermes);
     let msgs = [ChatMessage::text(
         Role::User,
@@ -112,7 +123,7 @@ fn auth() -> AuthProfile {
     }
 }
 
-fn chat(
+pub(super) fn chat(
     p: &LocalProvider,
     req: &ChatRequest<'_>,
 ) -> (Result<ChatResponse, ProviderError>, Vec<String>) {
@@ -353,7 +364,7 @@ fn requantized_q8_0_loads_and_answers() {
         content.metadata["general.file_type"].to_u32().expect("u32"),
         7
     );
-    let model = gguf::load(MODEL, &dst, 1, ToolOffer::Auto).expect("load the Q8_0 file");
+    let model = load_model(&dst);
     assert_eq!(model.stop_ids, vec![0, 2]);
     drop(model);
 
@@ -374,7 +385,7 @@ fn requantized_q8_0_loads_and_answers() {
 
 #[test]
 fn a_continued_conversation_reuses_the_kv_cache() {
-    let mut model = gguf::load(MODEL, &model_path(), 1, ToolOffer::Always).expect("load");
+    let mut model = load_model(&model_path());
     let limits = || generate::Limits {
         window: 1024,
         deadline: Instant::now() + Duration::from_secs(300),

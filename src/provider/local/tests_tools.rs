@@ -3,8 +3,8 @@
 //! `write` then an answer, a re-ask after an unusable call, failover after two, stop texts.
 
 use super::generate::{self, Generated, Limits};
-use super::gguf::{self, LoadedModel};
-use super::tests::{MODEL, model_path, request};
+use super::gguf::LoadedModel;
+use super::tests::{load_model, model_path, request};
 use super::*;
 use crate::core::{ChatMessage, Role, ToolCall, ToolSpec};
 use crate::provider::FinishReason;
@@ -64,7 +64,7 @@ fn run(
 
 #[test]
 fn a_scripted_write_call_then_an_answer() {
-    let mut model = gguf::load(MODEL, &model_path(), 1, ToolOffer::Always).expect("load");
+    let mut model = load_model(&model_path());
     let tools = [write_tool()];
     let mut msgs = vec![
         ChatMessage::text(Role::System, "You keep notes."),
@@ -118,7 +118,7 @@ fn a_scripted_write_call_then_an_answer() {
 
 #[test]
 fn an_unusable_call_is_asked_again_once_then_fails_over() {
-    let mut model = gguf::load(MODEL, &model_path(), 1, ToolOffer::Always).expect("load");
+    let mut model = load_model(&model_path());
     let tools = [write_tool()];
     let msgs = [ChatMessage::text(Role::User, "Save 'hi' to a.txt")];
     let bad = said(
@@ -158,7 +158,7 @@ fn an_unusable_call_is_asked_again_once_then_fails_over() {
 
 #[test]
 fn a_stop_text_ends_the_answer_before_it() {
-    let mut model = gguf::load(MODEL, &model_path(), 1, ToolOffer::Always).expect("load");
+    let mut model = load_model(&model_path());
     let msgs = [ChatMessage::text(Role::User, "Count.")];
     let script = said(&model, "one two\nUser: three");
     let (r, streamed) = run(

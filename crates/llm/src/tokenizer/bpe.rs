@@ -113,6 +113,12 @@ impl Bpe {
         Ok(bpe)
     }
 
+    /// About the bytes of the merge table: 16 bytes per slot (key and value, four `u32`)
+    /// plus one control byte, over the table's capacity.
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.merges.capacity() * 17
+    }
+
     /// Whether this pre-tokenizer's models start prompts with BOS when the file does not say.
     pub(super) fn add_bos_default(&self) -> bool {
         self.add_bos

@@ -217,6 +217,22 @@ impl Tokenizer {
         })
     }
 
+    /// About the bytes the tokenizer holds on the heap: the token arena and its tables, the
+    /// merge table (BPE) or the scores (SentencePiece), the special-token matcher. The
+    /// pre-tokenizer's compiled patterns and their caches are not counted (no API reports
+    /// them; they are tens to hundreds of KB).
+    pub fn heap_bytes(&self) -> usize {
+        let v = &self.vocab;
+        let vocab = v.arena.capacity()
+            + (v.offsets.capacity() + v.sorted.capacity()) * 4
+            + v.types.capacity();
+        let model = match &self.model {
+            Model::Bpe(b) => b.heap_bytes(),
+            Model::Spm(s) => s.heap_bytes(),
+        };
+        vocab + model + self.specials.memory_usage() + self.special_ids.capacity() * 4
+    }
+
     /// Number of tokens in the vocabulary.
     pub fn vocab_size(&self) -> usize {
         self.vocab.len()

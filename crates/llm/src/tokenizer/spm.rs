@@ -64,6 +64,11 @@ impl Spm {
         }
     }
 
+    /// Bytes of the scores (one f32 per token).
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.scores.capacity() * 4
+    }
+
     /// Appends the tokens of `text` (no special tokens in it) to `out`; `after_special` says
     /// whether BOS or a special token precedes it (then a space prefix may be added).
     pub(super) fn encode(
