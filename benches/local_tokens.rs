@@ -23,6 +23,7 @@ fn measure(path: PathBuf, label: &str) {
         requantize: None,
         sampling: Default::default(),
         stop: Vec::new(),
+        tools: Default::default(),
     });
     let msgs = [ChatMessage::text(
         Role::User,

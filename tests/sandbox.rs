@@ -407,3 +407,6 @@ fn network_follows_the_switch() {
 #[cfg(target_arch = "x86_64")]
 #[path = "sandbox/process.rs"]
 mod process;
+
+#[path = "sandbox/barrier.rs"]
+mod barrier;

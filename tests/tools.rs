@@ -245,8 +245,10 @@ fn a_group_chat_gets_the_messaging_profile_and_the_refusal_is_audited() {
     );
 }
 
-/// Processes whose command line contains `needle` and that are not zombies.
-fn live(needle: &str) -> Vec<u32> {
+/// Processes working under `root` (this test's, not another run's on the same machine)
+/// whose command line contains `needle` and that are not zombies.
+fn live(root: &std::path::Path, needle: &str) -> Vec<u32> {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
@@ -259,7 +261,8 @@ fn live(needle: &str) -> Vec<u32> {
             .next()
             .is_some_and(|s| s.trim_start().starts_with('Z'));
         let cmd: Vec<u8> = cmd.iter().map(|&b| if b == 0 { b' ' } else { b }).collect();
-        if !zombie && String::from_utf8_lossy(&cmd).contains(needle) {
+        let ours = std::fs::read_link(e.path().join("cwd")).is_ok_and(|d| d.starts_with(&root));
+        if ours && !zombie && String::from_utf8_lossy(&cmd).contains(needle) {
             out.push(pid);
         }
     }
@@ -282,7 +285,7 @@ fn aborting_a_run_kills_its_command_and_every_child() {
     let mut ws = gw.ws();
     let run = common::harness::send(&mut ws, "agent:main:main", "sleep a while");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while live("sleep 301").len() < 3 {
+    while live(&root, "sleep 301").len() < 3 {
         assert!(
             Instant::now() < deadline,
             "the command did not start: {}",
@@ -296,11 +299,11 @@ fn aborting_a_run_kills_its_command_and_every_child() {
     );
     assert_eq!(r["aborted"], json!([run]), "{r}");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !live("sleep 301").is_empty() {
+    while !live(&root, "sleep 301").is_empty() {
         assert!(
             Instant::now() < deadline,
             "orphans left: {:?}",
-            live("sleep 301")
+            live(&root, "sleep 301")
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -331,7 +334,7 @@ fn commands_left_by_a_killed_gateway_are_killed_at_the_next_start() {
     let deadline = Instant::now() + Duration::from_secs(30);
     // A background job whose shell already exited, and a foreground command (its shell
     // and its sleep).
-    while live("sleep 302").len() < 4 {
+    while live(&root, "sleep 302").len() < 4 {
         assert!(
             Instant::now() < deadline,
             "the commands did not start: {}",
@@ -341,17 +344,17 @@ fn commands_left_by_a_killed_gateway_are_killed_at_the_next_start() {
     }
     gw.kill();
     assert_eq!(
-        live("sleep 302").len(),
+        live(&root, "sleep 302").len(),
         4,
         "they outlive a SIGKILL of the gateway"
     );
     gw.restart();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !live("sleep 302").is_empty() {
+    while !live(&root, "sleep 302").is_empty() {
         assert!(
             Instant::now() < deadline,
             "left running: {:?}\n{}",
-            live("sleep 302"),
+            live(&root, "sleep 302"),
             gw.log()
         );
         std::thread::sleep(Duration::from_millis(50));

@@ -6,8 +6,9 @@
 //! environment (issue 12).
 //!
 //! Owns: probing what the kernel offers ([`probe()`]), hardening the gateway process
-//! ([`harden_gateway`]), starting a command confined ([`Child::spawn`], [`run`]), capturing
-//! its output into capped head+tail buffers, timeouts, cancellation and the group kill.
+//! ([`harden_gateway`]), starting a command confined ([`Child::spawn`], [`run`]) and only
+//! once the caller recorded it ([`Child::spawn_recorded`]), capturing its output into
+//! capped head+tail buffers, timeouts, cancellation and the group kill.
 //! Must not import anything of Hearth's (only std, libc, thiserror, tracing): policy —
 //! which commands may run, which mode an agent gets — belongs to `tool::exec`.
 //!
@@ -16,12 +17,14 @@
 //! program, the limits); the child then runs only raw system calls (`pre_exec` must be
 //! async-signal-safe): `setsid` → mark fds ≥ 3 close-on-exec → `oom_score_adj` 1000 →
 //! `prlimit64` (CPU, AS, NPROC, FSIZE, NOFILE, CORE=0) → `PR_SET_NO_NEW_PRIVS` →
-//! `landlock_restrict_self` → `prctl(PR_SET_SECCOMP)`. `landlock.rs` says what the command may
-//! touch; `seccomp.rs` holds the filter: a deny-list with architecture and x32 checks and a
-//! cap on system calls newer than Hearth knows, not an allow-list — an agent runs arbitrary
-//! shell commands (compilers, package tools, interpreters), whose system calls no list
-//! foresees and whose misses would show up as mysterious EPERMs; the objects those calls
-//! reach are confined by Landlock instead. The file's header gives the full argument.
+//! `landlock_restrict_self` → `prctl(PR_SET_SECCOMP)` → wait at the barrier until the
+//! caller has recorded the pid ([`Child::spawn_recorded`]; `barrier.rs`). `landlock.rs`
+//! says what the command may touch; `seccomp.rs` holds the filter: a deny-list with
+//! architecture and x32 checks and a cap on system calls newer than Hearth knows, not an
+//! allow-list — an agent runs arbitrary shell commands (compilers, package tools,
+//! interpreters), whose system calls no list foresees and whose misses would show up as
+//! mysterious EPERMs; the objects those calls reach are confined by Landlock instead. The
+//! file's header gives the full argument.
 //!
 //! # Modes
 //! [`Mode::Enforce`] refuses to run without Landlock. Raspberry Pi OS kernels are built
@@ -56,6 +59,7 @@
 //! exempts uid 0) and the command keeps root's capabilities (it could raise its limits);
 //! Landlock and seccomp still hold.
 
+mod barrier;
 mod capture;
 mod landlock;
 mod limits;
@@ -380,9 +384,12 @@ pub enum SandboxError {
         #[source]
         source: io::Error,
     },
-    /// A thread reading the command's output could not be started.
-    #[error("cannot start an output reader thread: {0}")]
+    /// A thread reading the command's output, or the barrier's, could not be started.
+    #[error("cannot start a sandbox thread: {0}")]
     Thread(#[source] io::Error),
+    /// The caller's record callback of [`Child::spawn_recorded`] failed; nothing ran.
+    #[error("the command was not started: it could not be recorded first ({0})")]
+    Record(#[source] io::Error),
     /// stdin was not requested ([`Spec::stdin`]) or is already closed.
     #[error("the command's stdin is closed (or was not requested with `stdin: true`)")]
     StdinClosed,

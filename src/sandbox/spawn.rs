@@ -5,8 +5,11 @@
 //! that runs only raw system calls on data prepared before `fork`. The command's main
 //! process leads a new session and process group; its exit is observed with
 //! `waitid(WNOWAIT)` so that it stays a zombie — and its pid, the group id, cannot be
-//! reused — until [`Child::kill`] has sent SIGKILL to the group and reaped it.
+//! reused — until [`Child::kill`] has sent SIGKILL to the group and reaped it. The last
+//! step of the hook waits at a [barrier](super::barrier) until the caller has recorded the
+//! child's pid ([`Child::spawn_recorded`]): no command runs before it is recorded.
 
+use super::barrier::{self, Barrier, Recorded};
 use super::capture::{self, Cursor, Output, Stream};
 use super::limits::{self, Rlimit64};
 use super::{Confinement, Exit, Mode, SandboxError, Spec, Wait, landlock, probe, seccomp};
@@ -22,19 +25,21 @@ use std::time::{Duration, Instant};
 const POLL: Duration = Duration::from_millis(20);
 
 /// Names of the child's setup steps, indexed by the byte it reports on failure.
-const STEPS: [&str; 6] = [
+const STEPS: [&str; 7] = [
     "setsid",
     "close_range",
     "prlimit64",
     "no_new_privs",
     "landlock_restrict_self",
     "seccomp",
+    "barrier",
 ];
 const STEP_SETSID: u8 = 0;
 const STEP_PRLIMIT: u8 = 2;
 const STEP_NO_NEW_PRIVS: u8 = 3;
 const STEP_LANDLOCK: u8 = 4;
 const STEP_SECCOMP: u8 = 5;
+const STEP_BARRIER: u8 = 6;
 
 /// Everything the child needs, allocated before `fork`.
 struct ChildPlan {
@@ -42,6 +47,7 @@ struct ChildPlan {
     rlimits: Vec<(libc::c_int, Rlimit64)>,
     ruleset: Option<RawFd>,
     report: RawFd,
+    barrier: barrier::ChildFds,
     /// Highest fd + 1 to mark close-on-exec one by one when `close_range` is missing.
     fd_scan_end: libc::c_int,
 }
@@ -80,8 +86,22 @@ impl Child {
     /// seccomp; [`SandboxError::Path`] when the workspace, tmp or a read-only path is
     /// missing; [`SandboxError::Landlock`] and [`SandboxError::Setup`] when confining
     /// fails; [`SandboxError::Spawn`] when the program cannot be executed;
-    /// [`SandboxError::Thread`] when no reader thread can be started.
+    /// [`SandboxError::Thread`] when no reader or barrier thread can be started.
     pub fn spawn(spec: &Spec) -> Result<Child, SandboxError> {
+        Self::spawn_recorded(spec, |_| Ok(()))
+    }
+
+    /// As [`Child::spawn`], but the command runs only after `record(pid)` returned `Ok`:
+    /// the child waits between `fork` and `execve` while `record` runs on a helper thread
+    /// (under a process-wide lock: `record` must not spawn). When `record` fails — or the
+    /// gateway dies before it returns — the child exits without running the command.
+    ///
+    /// # Errors
+    /// Those of [`Child::spawn`]; [`SandboxError::Record`] when `record` failed.
+    pub fn spawn_recorded(
+        spec: &Spec,
+        record: impl FnOnce(u32) -> io::Result<()> + Send,
+    ) -> Result<Child, SandboxError> {
         let program = spec.argv.first().ok_or(SandboxError::EmptyCommand)?;
         let program_name = program.to_string_lossy().into_owned();
         let probe = probe();
@@ -109,15 +129,18 @@ impl Child {
             seccomp_instructions: filter.len(),
             network: spec.network,
         };
-        let (report_rx, report_tx) = pipe().map_err(|e| SandboxError::Spawn {
+        let spawn_error = |source| SandboxError::Spawn {
             program: program_name.clone(),
-            source: e,
-        })?;
+            source,
+        };
+        let (report_rx, report_tx) = pipe().map_err(spawn_error)?;
+        let barrier = Barrier::new().map_err(spawn_error)?;
         let plan = ChildPlan {
             filter,
             rlimits: limits::rlimits(&spec.limits),
             ruleset: ruleset.as_ref().map(AsRawFd::as_raw_fd),
             report: report_tx.as_raw_fd(),
+            barrier: barrier.child_fds(),
             fd_scan_end: limits::fd_scan_end(),
         };
 
@@ -140,17 +163,30 @@ impl Child {
         // was allocated before fork (async-signal-safe, no locks, no allocation).
         unsafe { cmd.pre_exec(move || child_setup(&plan)) };
         let started = Instant::now();
-        let spawned = cmd.spawn();
+        let (spawned, recorded) = barrier
+            .hold(|| cmd.spawn(), record)
+            .map_err(SandboxError::Thread)?;
         drop(report_tx);
         drop(ruleset);
+        if let Recorded::Failed(e) = recorded {
+            if let Ok(mut child) = spawned {
+                // Unreachable: the child execs only after the go byte, sent after `record`
+                // succeeded. Kill it all the same rather than leave it unrecorded.
+                // SAFETY: plain system call on our unreaped child's group.
+                unsafe { libc::killpg(child.id() as libc::pid_t, libc::SIGKILL) };
+                let _ = child.wait();
+            }
+            return Err(SandboxError::Record(e));
+        }
         let mut child = spawned.map_err(|source| match failed_step(&report_rx) {
             Some(step) => SandboxError::Setup { step, source },
-            None => SandboxError::Spawn {
-                program: program_name.clone(),
-                source,
-            },
+            None => spawn_error(source),
         })?;
         let pid = child.id();
+        debug_assert!(
+            matches!(recorded, Recorded::Released(p) if p == pid),
+            "the child exec'd, so its pid was recorded and it was released"
+        );
         let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
             unreachable!("stdout and stderr were requested as pipes")
         };
@@ -431,6 +467,11 @@ fn child_setup(plan: &ChildPlan) -> io::Result<()> {
         {
             return fail(plan.report, STEP_SECCOMP);
         }
+        // Last: the command runs only once the gateway has recorded it.
+        if let Err(e) = barrier::wait_in_child(&plan.barrier) {
+            report(plan.report, STEP_BARRIER);
+            return Err(e);
+        }
     }
     Ok(())
 }
@@ -438,9 +479,14 @@ fn child_setup(plan: &ChildPlan) -> io::Result<()> {
 /// Reports step `step` on the report pipe and returns the current errno.
 fn fail(report: RawFd, step: u8) -> io::Result<()> {
     let e = io::Error::last_os_error();
+    self::report(report, step);
+    Err(e)
+}
+
+/// Writes step `step` on the report pipe (async-signal-safe: one `write`).
+fn report(report: RawFd, step: u8) {
     // SAFETY: one byte from a local; the result does not matter.
     unsafe { libc::write(report, (&step as *const u8).cast(), 1) };
-    Err(e)
 }
 
 /// The step the child reported before failing, if any.

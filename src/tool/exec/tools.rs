@@ -249,8 +249,9 @@ impl Tool for ExecTool {
             stdin: true,
             max_output_bytes: self.opts.max_output_bytes,
         };
-        let child = Child::spawn(&spec).map_err(|e| ToolError::Denied(e.to_string()))?;
-        scratch.mark(child.pid());
+        // The command waits before `execve` until its marker is written (see `scratch`).
+        let child = Child::spawn_recorded(&spec, |pid| scratch.mark(pid))
+            .map_err(|e| ToolError::Denied(e.to_string()))?;
         ctx.note_decision(format!("sandbox: {}", child.confinement()));
         let cancelled = || ctx.cancelled();
         // A command sent to the background becomes a job at once, even when its shell has
