@@ -213,24 +213,7 @@ impl<'s> Walker<'s> {
         refs: usize,
     ) -> Result<(), SchemaError> {
         let count = items.len();
-        if let Some(min) = limit(rules, "minItems")
-            && count < min
-        {
-            let message = format!(
-                "must have at least {min} {}, got {count}",
-                plural(min, "item")
-            );
-            return Err(SchemaError::value(path, message));
-        }
-        if let Some(max) = limit(rules, "maxItems")
-            && count > max
-        {
-            let message = format!(
-                "must have at most {max} {}, got {count}",
-                plural(max, "item")
-            );
-            return Err(SchemaError::value(path, message));
-        }
+        check_bounds(rules, ("minItems", "maxItems"), count, ("item", ""), path)?;
         for (index, item) in items.iter().enumerate() {
             if let Some(schema) = item_schema(rules, index) {
                 self.check(schema, item, &format!("{path}/{index}"), refs)?;
@@ -498,27 +481,46 @@ fn json_eq(left: &Value, right: &Value) -> bool {
     }
 }
 
-fn check_length(rules: &Map<String, Value>, text: &str, path: &str) -> Result<(), SchemaError> {
-    let length = text.chars().count();
-    if let Some(min) = limit(rules, "minLength")
-        && length < min
+/// A count against a pair of bounds (`minItems`/`maxItems`, `minLength`/`maxLength`):
+/// "must have at least 2 items, got 1" / "must be at most 3 characters long, got 5".
+fn check_bounds(
+    rules: &Map<String, Value>,
+    (min_key, max_key): (&str, &str),
+    count: usize,
+    (noun, tail): (&str, &str),
+    path: &str,
+) -> Result<(), SchemaError> {
+    let verb = if tail.is_empty() { "have" } else { "be" };
+    if let Some(min) = limit(rules, min_key)
+        && count < min
     {
         let message = format!(
-            "must be at least {min} {} long, got {length}",
-            plural(min, "character")
+            "must {verb} at least {min} {}{tail}, got {count}",
+            plural(min, noun)
         );
         return Err(SchemaError::value(path, message));
     }
-    if let Some(max) = limit(rules, "maxLength")
-        && length > max
+    if let Some(max) = limit(rules, max_key)
+        && count > max
     {
         let message = format!(
-            "must be at most {max} {} long, got {length}",
-            plural(max, "character")
+            "must {verb} at most {max} {}{tail}, got {count}",
+            plural(max, noun)
         );
         return Err(SchemaError::value(path, message));
     }
     Ok(())
+}
+
+fn check_length(rules: &Map<String, Value>, text: &str, path: &str) -> Result<(), SchemaError> {
+    let length = text.chars().count();
+    check_bounds(
+        rules,
+        ("minLength", "maxLength"),
+        length,
+        ("character", " long"),
+        path,
+    )
 }
 
 /// A non-negative integer keyword such as `minItems`; `None` when absent or malformed.

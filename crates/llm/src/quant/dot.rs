@@ -118,19 +118,21 @@ pub fn dot4(
     b0: [usize; 4],
     n: usize,
 ) -> Option<[f32; 4]> {
+    if !matches!(t, QType::Q8_0 | QType::Q4_0 | QType::Q4_1) {
+        return None;
+    }
+    let nb = n / super::blocks::QK;
     #[cfg(target_arch = "x86_64")]
     if isa == Isa::Avx2 {
         // SAFETY: Isa::Avx2 is only detected when the CPU has AVX2, FMA and F16C.
-        return unsafe { super::avx2::q32_dot4(t, w, a, b0, n / super::blocks::QK) };
+        return Some(unsafe { super::avx2::q32_dot4(t, w, a, b0, nb) });
     }
     #[cfg(target_arch = "aarch64")]
     if matches!(isa, Isa::Neon | Isa::NeonDot) {
         // SAFETY: NEON is part of aarch64; `sdot` is used only when NeonDot was detected.
-        return unsafe {
-            super::neon::q32_dot4(isa == Isa::NeonDot, t, w, a, b0, n / super::blocks::QK)
-        };
+        return Some(unsafe { super::neon::q32_dot4(isa == Isa::NeonDot, t, w, a, b0, nb) });
     }
-    let _ = (isa, t, w, a, b0, n);
+    let _ = (isa, w, a, b0, nb);
     None
 }
 

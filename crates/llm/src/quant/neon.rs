@@ -130,40 +130,52 @@ pub(super) unsafe fn axpy_f16(y: &mut [f32], a: f32, x: &[u8]) {
     }
 }
 
+/// The 32 weights of the Q8_0/Q4_0/Q4_1 block at `w[at..]` as signed bytes (Q4_0 less 8;
+/// Q4_1's stay 0..15, its minimum is added by the caller), in ggml's order.
+#[inline(always)]
+unsafe fn unpack32(t: QType, w: &[u8], at: usize) -> (int8x16_t, int8x16_t) {
+    // SAFETY: loads inside the block (18, 20 or 34 bytes from `at`).
+    unsafe {
+        let m4 = vdupq_n_u8(0x0F);
+        match t {
+            QType::Q8_0 => (
+                vreinterpretq_s8_u8(ld_u8(w, at + 2)),
+                vreinterpretq_s8_u8(ld_u8(w, at + 18)),
+            ),
+            QType::Q4_0 => {
+                let q = ld_u8(w, at + 2);
+                let eight = vdupq_n_s8(8);
+                (
+                    vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, m4)), eight),
+                    vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight),
+                )
+            }
+            _ => {
+                let q = ld_u8(w, at + 4);
+                (
+                    vreinterpretq_s8_u8(vandq_u8(q, m4)),
+                    vreinterpretq_s8_u8(vshrq_n_u8(q, 4)),
+                )
+            }
+        }
+    }
+}
+
 unsafe fn q32_dot(dotprod: bool, t: QType, w: &[u8], a: &Q8Blocks, b0: usize, nb: usize) -> f32 {
     let bb = t.block_bytes();
     let mut sum = 0f32;
     // SAFETY: loads stay inside each block and each activation block.
     unsafe {
-        let m4 = vdupq_n_u8(0x0F);
         for b in 0..nb {
             let at = b * bb;
             let (a0, a1) = (
                 ld_i8(&a.qs, (b0 + b) * QK),
                 ld_i8(&a.qs, (b0 + b) * QK + 16),
             );
-            let (x0, x1) = match t {
-                QType::Q8_0 => (
-                    vreinterpretq_s8_u8(ld_u8(w, at + 2)),
-                    vreinterpretq_s8_u8(ld_u8(w, at + 18)),
-                ),
-                QType::Q4_0 => {
-                    let q = ld_u8(w, at + 2);
-                    let eight = vdupq_n_s8(8);
-                    (
-                        vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, m4)), eight),
-                        vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight),
-                    )
-                }
-                _ => {
-                    sum += f16_at(w, at + 2) * a.s[b0 + b];
-                    let q = ld_u8(w, at + 4);
-                    (
-                        vreinterpretq_s8_u8(vandq_u8(q, m4)),
-                        vreinterpretq_s8_u8(vshrq_n_u8(q, 4)),
-                    )
-                }
-            };
+            if t == QType::Q4_1 {
+                sum += f16_at(w, at + 2) * a.s[b0 + b];
+            }
+            let (x0, x1) = unpack32(t, w, at);
             let s = vaddq_s32(dot16(dotprod, x0, a0), dot16(dotprod, x1, a1));
             sum += f16_at(w, at) * a.d[b0 + b] * vaddvq_s32(s) as f32;
         }
@@ -184,38 +196,14 @@ pub(super) unsafe fn q32_dot4(
     a: &Q8Blocks,
     b0: [usize; 4],
     nb: usize,
-) -> Option<[f32; 4]> {
-    if !matches!(t, QType::Q8_0 | QType::Q4_0 | QType::Q4_1) {
-        return None;
-    }
+) -> [f32; 4] {
     let bb = t.block_bytes();
     let mut sum = [0f32; 4];
     // SAFETY: loads stay inside each block and each activation block.
     unsafe {
-        let m4 = vdupq_n_u8(0x0F);
         for b in 0..nb {
             let at = b * bb;
-            let (x0, x1) = match t {
-                QType::Q8_0 => (
-                    vreinterpretq_s8_u8(ld_u8(w, at + 2)),
-                    vreinterpretq_s8_u8(ld_u8(w, at + 18)),
-                ),
-                QType::Q4_0 => {
-                    let q = ld_u8(w, at + 2);
-                    let eight = vdupq_n_s8(8);
-                    (
-                        vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, m4)), eight),
-                        vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight),
-                    )
-                }
-                _ => {
-                    let q = ld_u8(w, at + 4);
-                    (
-                        vreinterpretq_s8_u8(vandq_u8(q, m4)),
-                        vreinterpretq_s8_u8(vshrq_n_u8(q, 4)),
-                    )
-                }
-            };
+            let (x0, x1) = unpack32(t, w, at);
             let dw = f16_at(w, at);
             let mw = if t == QType::Q4_1 {
                 f16_at(w, at + 2)
@@ -233,7 +221,7 @@ pub(super) unsafe fn q32_dot4(
             }
         }
     }
-    Some(sum)
+    sum
 }
 
 unsafe fn q4k_dot(dotprod: bool, w: &[u8], a: &Q8KBlocks, b0: usize, nb: usize) -> f32 {
