@@ -23,13 +23,15 @@ if [ ${#files[@]} -eq 0 ]; then
   q8=${TMPDIR:-/tmp}/SmolLM2-135M-Instruct.Q8_0.gguf
   # llama.cpp's own quantizer (LLAMA_FTYPE_MOSTLY_Q8_0 = 7) makes the Q8_0 copy.
   # Written beside and renamed into place, so an interrupted run leaves no half file.
-  [ -f "$q8" ] || "$venv/bin/python" -c '
+  if [ ! -f "$q8" ]; then
+    "$venv/bin/python" -c '
 import ctypes, sys, llama_cpp
 p = llama_cpp.llama_model_quantize_default_params()
 p.ftype = 7
 p.allow_requantize = True
 assert llama_cpp.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(p)) == 0
 ' "$q41" "$q8.part" && mv "$q8.part" "$q8"
+  fi
   files=("$q41" "$q8")
 fi
 cargo bench -q -p hearth-llm --bench decode -- "${files[@]}" --threads 1,2

@@ -124,44 +124,32 @@ fn f16_dot(w: &[u8], x: &[f32]) -> f32 {
     s
 }
 
-/// Q8_0, Q4_0 (nibbles − 8, signed) and Q4_1 (nibbles unsigned, plus `m·s`). One loop per
-/// type over fixed-size blocks (`chunks_exact`), so the block offsets need no bounds checks.
+/// Q8_0, Q4_0 (nibbles − 8, signed) and Q4_1 (nibbles unsigned, plus `m·s`).
 #[target_feature(enable = "avx2,fma,f16c")]
 fn q32_dot(t: QType, w: &[u8], a: &Q8Blocks, b0: usize, nb: usize) -> f32 {
-    let qs = a.qs[b0 * QK..(b0 + nb) * QK].chunks_exact(QK);
-    let ad = &a.d[b0..b0 + nb];
+    let bb = t.block_bytes();
     let mut acc = _mm256_setzero_ps();
-    match t {
-        QType::Q8_0 => {
-            for ((blk, qa), da) in w.chunks_exact(34).take(nb).zip(qs).zip(ad) {
-                let d = _mm256_set1_ps(f16c(blk, 0) * da);
-                let p = i8_pairs(load32(blk, 2), load32_i8(qa, 0));
-                acc = _mm256_fmadd_ps(d, p, acc);
-            }
-            hsum(acc)
-        }
-        QType::Q4_0 => {
-            for ((blk, qa), da) in w.chunks_exact(18).take(nb).zip(qs).zip(ad) {
-                let d = _mm256_set1_ps(f16c(blk, 0) * da);
-                let q = _mm256_sub_epi8(nibbles16(blk, 2), _mm256_set1_epi8(8));
-                acc = _mm256_fmadd_ps(d, i8_pairs(q, load32_i8(qa, 0)), acc);
-            }
-            hsum(acc)
-        }
-        _ => {
-            let mut mins = 0f32;
-            let as_ = &a.s[b0..b0 + nb];
-            for (((blk, qa), da), sa) in w.chunks_exact(20).take(nb).zip(qs).zip(ad).zip(as_) {
-                let d = _mm256_set1_ps(f16c(blk, 0) * da);
-                mins += f16c(blk, 2) * sa;
+    let mut mins = 0f32;
+    for b in 0..nb {
+        let at = b * bb;
+        let qa = load32_i8(&a.qs, (b0 + b) * QK);
+        let d = _mm256_set1_ps(f16c(w, at) * a.d[b0 + b]);
+        let p = match t {
+            QType::Q8_0 => i8_pairs(load32(w, at + 2), qa),
+            QType::Q4_0 => i8_pairs(
+                _mm256_sub_epi8(nibbles16(w, at + 2), _mm256_set1_epi8(8)),
+                qa,
+            ),
+            _ => {
+                mins += f16c(w, at + 2) * a.s[b0 + b];
                 // 0..15 unsigned × ±127: pair sums ≤ 3,810.
-                let dot = _mm256_maddubs_epi16(nibbles16(blk, 4), load32_i8(qa, 0));
-                let p = _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)));
-                acc = _mm256_fmadd_ps(d, p, acc);
+                let dot = _mm256_maddubs_epi16(nibbles16(w, at + 4), qa);
+                _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)))
             }
-            hsum(acc) + mins
-        }
+        };
+        acc = _mm256_fmadd_ps(d, p, acc);
     }
+    hsum(acc) + mins
 }
 
 /// Q4_K: nibbles 0..15 × activations (pair sums ≤ 3,810), times 6-bit scales (i32 lanes
