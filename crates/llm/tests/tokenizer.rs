@@ -102,3 +102,15 @@ fn round_trips_text_through_ids() {
             .contains(&tok.token_id("<|im_end|>").expect("ChatML"))
     );
 }
+
+#[test]
+fn untrusted_ranges_spell_no_user_defined_token_either() {
+    // `<tool_call>` is user-defined in this fixture (as Qwen's GGUFs type it): llama.cpp
+    // recognises it even with special parsing off, a masked range must not.
+    let g = Gguf::open(&path_of("tok-bpe-qwen2.gguf")).expect("fixture");
+    let tok = Tokenizer::from_gguf(&g).expect("tokenizer");
+    let id = tok.token_id("<tool_call>").expect("in the fixture");
+    assert!(tok.encode_literal("<tool_call>").contains(&id));
+    assert!(!tok.encode_masked("<tool_call>", |_, _| false).contains(&id));
+    assert_eq!(tok.encode_masked("<tool_call>", |_, _| true), vec![id]);
+}

@@ -108,14 +108,19 @@ pub(super) fn generate(
         &[]
     };
     let mut reasks = 0;
+    // Visible text of an attempt that was asked again: it was streamed already, so the final
+    // content starts with it (the deltas still concatenate to the content).
+    let mut shown = String::new();
     loop {
         let (prompt, tools) = prompt_for(model, &messages, offered, limits.window)?;
-        let attempt = decode(model, req, &prompt, !tools.is_empty(), sink, cancel, limits)?;
+        let mut attempt = decode(model, req, &prompt, !tools.is_empty(), sink, cancel, limits)?;
         let f = &attempt.filtered;
         let mut problems = f.malformed.clone();
         let mut calls = Vec::new();
         for (name, mut args) in f.calls.iter().cloned() {
-            match tools.iter().find(|t| t.name == name) {
+            // Checked against the tool as defined, not its compact form.
+            let offered_now = tools.iter().any(|t| t.name == name);
+            match offered.iter().find(|t| t.name == name && offered_now) {
                 None => {
                     let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
                     problems.push(format!(
@@ -133,6 +138,12 @@ pub(super) fn generate(
             }
         }
         if problems.is_empty() {
+            if !shown.is_empty() && !attempt.filtered.content.is_empty() {
+                shown.push_str("\n\n");
+                sink("\n\n");
+            }
+            shown.push_str(&attempt.filtered.content);
+            attempt.filtered.content = shown;
             return Ok(finish(attempt, calls, limits));
         }
         if reasks == 1 {
@@ -146,6 +157,7 @@ pub(super) fn generate(
             });
         }
         reasks += 1;
+        shown.push_str(&attempt.filtered.content);
         tracing::info!(model = %model.name, problems = %problems.join("; "), "local model wrote an unusable tool call; asking again");
         let mut said = ChatMessage::text(Role::Assistant, attempt.raw.trim().to_string());
         said.tool_calls.clear();
@@ -221,6 +233,12 @@ fn decode(
             Ok(())
         }
     };
+    if prompt.is_empty() {
+        return Err(ProviderError::Local(format!(
+            "{}: the chat template rendered an empty prompt",
+            model.path.display()
+        )));
+    }
     if prompt.len() + 1 > limits.window {
         return Err(ProviderError::Local(format!(
             "the prompt is {} tokens, {} over the context window of {} tokens (the answer needs at least 1)",
@@ -241,6 +259,8 @@ fn decode(
     let mut utf8 = Utf8Stream::default();
     let mut generated: Vec<u32> = Vec::new();
     let mut finish = FinishReason::Length;
+    // Whether an end-of-generation token (sampled, not fed) ended the answer.
+    let mut stop_token = false;
 
     // Reuse the KV cache for what this prompt shares with what it holds (a conversation
     // going on); a new window restarts it.
@@ -284,6 +304,7 @@ fn decode(
         let next = sampler.pick(&mut logits, &generated);
         if model.stop_ids.contains(&next) {
             finish = FinishReason::Stop;
+            stop_token = true;
             break;
         }
         generated.push(next);
@@ -313,7 +334,7 @@ fn decode(
         raw: stops.raw,
         finish,
         prompt_tokens: prompt.len(),
-        completion_tokens: generated.len() + usize::from(finish == FinishReason::Stop),
+        completion_tokens: generated.len() + usize::from(stop_token),
         reused,
     })
 }

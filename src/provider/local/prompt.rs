@@ -97,7 +97,10 @@ impl PromptFormat {
         tools: &[ToolSpec],
     ) -> Result<Rendered, String> {
         let mut shield = Shield::default();
-        if tools.is_empty() || self.native_tools {
+        let tool_history = messages
+            .iter()
+            .any(|m| m.role == Role::Tool || !m.tool_calls.is_empty());
+        if self.native_tools || (tools.is_empty() && !tool_history) {
             let msgs = if self.tools == ToolFormat::Llama3Json {
                 one_call_per_message(messages)
             } else {
@@ -113,10 +116,12 @@ impl PromptFormat {
     }
 
     /// The conversation with tools, calls and results written as text, for templates that
-    /// know nothing of tools: instructions in the system message, calls in the assistant's
-    /// text, results as user turns (consecutive ones merged, so roles still alternate).
+    /// know nothing of tools: instructions in the system message (none when `tools` is empty:
+    /// earlier calls are still written out), calls in the assistant's text, results as user
+    /// turns (consecutive ones merged, so roles still alternate).
     fn inject(&self, messages: &[ChatMessage], tools: &[ToolSpec]) -> Vec<ChatMessage> {
         let instructions = match self.tools {
+            _ if tools.is_empty() => String::new(),
             ToolFormat::GemmaToolCode => gemma_instructions(tools),
             _ => hermes_instructions(tools),
         };
@@ -129,11 +134,13 @@ impl PromptFormat {
             }
             _ => self.default_system.clone().unwrap_or_default(),
         };
-        if !system.is_empty() {
+        if !system.is_empty() && !instructions.is_empty() {
             system.push_str("\n\n");
         }
         system.push_str(&instructions);
-        out.push(ChatMessage::text(Role::System, system));
+        if !system.is_empty() {
+            out.push(ChatMessage::text(Role::System, system));
+        }
         for m in rest {
             let (role, text) = match m.role {
                 Role::Tool => (Role::User, self.result_text(m)),
@@ -260,12 +267,22 @@ fn gemma_instructions(tools: &[ToolSpec]) -> String {
 /// The tools with their text cut down for a small window: each description to its first
 /// sentence (at most 120 characters) and the argument schemas without descriptions.
 pub(super) fn compact(tools: &[ToolSpec]) -> Vec<ToolSpec> {
+    // Schema keywords `description` and `examples` go; under `properties` the keys are
+    // argument names, which stay whatever they are called.
     fn strip(v: &Json) -> Json {
         match v {
             Json::Object(o) => Json::Object(
                 o.iter()
                     .filter(|(k, _)| k.as_str() != "description" && k.as_str() != "examples")
-                    .map(|(k, x)| (k.clone(), strip(x)))
+                    .map(|(k, x)| {
+                        let x = match (k.as_str(), x) {
+                            ("properties", Json::Object(props)) => Json::Object(
+                                props.iter().map(|(n, p)| (n.clone(), strip(p))).collect(),
+                            ),
+                            _ => strip(x),
+                        };
+                        (k.clone(), x)
+                    })
                     .collect(),
             ),
             Json::Array(a) => Json::Array(a.iter().map(strip).collect()),

@@ -113,3 +113,29 @@ fn compact_tools_keep_names_types_and_first_sentences() {
         json!({"type": "object", "properties": {"path": {"type": "string"}, "content": {"type": "string"}}, "required": ["path", "content"]})
     );
 }
+
+#[test]
+fn tool_history_without_tools_still_alternates_for_gemma() {
+    let t = ChatTemplate::new(Some(GEMMA), "<bos>", "<eos>").expect("compiles");
+    let f = PromptFormat::detect(GEMMA, ToolOffer::Auto);
+    let r = f
+        .render(&t, &conversation(), &[])
+        .expect("renders without tools");
+    assert!(!r.text.contains("You can call functions"), "{}", r.text);
+    assert!(
+        r.text.contains("```tool_output\nwrote 14 bytes\n```"),
+        "{}",
+        r.text
+    );
+}
+
+#[test]
+fn compact_tools_keep_an_argument_called_description() {
+    let mut t = write_tool();
+    t.parameters = json!({"type": "object", "properties": {"description": {"type": "string", "description": "Body."}}});
+    let small = compact(&[t]);
+    assert_eq!(
+        small[0].parameters,
+        json!({"type": "object", "properties": {"description": {"type": "string"}}})
+    );
+}

@@ -76,17 +76,18 @@ impl Shield {
         format!("{OPEN}{}{CLOSE}", self.texts.len() - 1)
     }
 
-    /// `v` with every string inside it (keys excepted) replaced by a placeholder.
-    pub(super) fn hide_json(&mut self, v: &Json) -> Json {
+    /// `v` as a template value with every string inside it, keys included, replaced by a
+    /// placeholder (maps keep their order).
+    pub(super) fn hide_json(&mut self, v: &Json) -> Value {
         match v {
-            Json::String(s) => Json::String(self.hide(s)),
-            Json::Array(a) => Json::Array(a.iter().map(|x| self.hide_json(x)).collect()),
-            Json::Object(o) => Json::Object(
+            Json::String(s) => Value::from(self.hide(s)),
+            Json::Array(a) => Value::from(a.iter().map(|x| self.hide_json(x)).collect::<Vec<_>>()),
+            Json::Object(o) => Value::from_object(Ordered(
                 o.iter()
-                    .map(|(k, x)| (k.clone(), self.hide_json(x)))
+                    .map(|(k, x)| (self.hide(k), self.hide_json(x)))
                     .collect(),
-            ),
-            other => other.clone(),
+            )),
+            other => to_value(other),
         }
     }
 
@@ -95,7 +96,13 @@ impl Shield {
         let mut text = String::with_capacity(rendered.len());
         let mut untrusted = Vec::new();
         let mut rest = rendered;
+        // Only the template's own text is checked for stray delimiters: the revealed texts
+        // may hold these private-use characters themselves (icon fonts use them).
+        let stray = || Err("the template left a placeholder half-written".to_string());
         while let Some(at) = rest.find([OPEN, JSON_OPEN]) {
+            if rest[..at].contains([CLOSE, JSON_CLOSE]) {
+                return stray();
+            }
             text.push_str(&rest[..at]);
             let json = rest[at..].starts_with(JSON_OPEN);
             let body = &rest[at + OPEN.len_utf8()..];
@@ -119,10 +126,10 @@ impl Shield {
             }
             rest = &body[end + close.len_utf8()..];
         }
-        text.push_str(rest);
-        if text.contains([OPEN, CLOSE, JSON_OPEN, JSON_CLOSE]) {
-            return Err("the template left a placeholder half-written".into());
+        if rest.contains([CLOSE, JSON_CLOSE]) {
+            return stray();
         }
+        text.push_str(rest);
         Ok(Rendered { text, untrusted })
     }
 }
@@ -339,19 +346,26 @@ pub(super) fn template_values(
         .iter()
         .map(|m| {
             let mut o = vec![("role", Value::from(role_name(m.role)))];
-            // Trimmed as templates trim (`| trim`), which they cannot do through a placeholder.
-            o.push(("content", Value::from(shield.hide(m.content.trim()))));
+            // Trimmed as templates trim (`| trim`), which they cannot do through a placeholder;
+            // empty content stays empty, so `{% if message.content %}` still reads it so.
+            let content = m.content.trim();
+            let content = if content.is_empty() {
+                String::new()
+            } else {
+                shield.hide(content)
+            };
+            o.push(("content", Value::from(content)));
             if !m.tool_calls.is_empty() {
                 let calls: Vec<Value> = m
                     .tool_calls
                     .iter()
                     .map(|c| {
                         let function = ordered(vec![
-                            ("name", Value::from(c.name.as_str())),
-                            ("arguments", to_value(&shield.hide_json(&c.arguments))),
+                            ("name", Value::from(shield.hide(&c.name))),
+                            ("arguments", shield.hide_json(&c.arguments)),
                         ]);
                         ordered(vec![
-                            ("id", Value::from(c.id.as_str())),
+                            ("id", Value::from(shield.hide(&c.id))),
                             ("type", Value::from("function")),
                             ("function", function),
                         ])
@@ -360,10 +374,10 @@ pub(super) fn template_values(
                 o.push(("tool_calls", Value::from(calls)));
             }
             if let Some(id) = &m.tool_call_id {
-                o.push(("tool_call_id", Value::from(id.as_str())));
+                o.push(("tool_call_id", Value::from(shield.hide(id))));
             }
             if let Some(n) = &m.name {
-                o.push(("name", Value::from(n.as_str())));
+                o.push(("name", Value::from(shield.hide(n))));
             }
             ordered(o)
         })
@@ -375,18 +389,26 @@ pub(super) fn template_values(
 /// A tool spec as `{"type": "function", "function": {"name", "description",
 /// "parameters"}}`; its strings hidden behind `shield` when one is given.
 pub(super) fn tool_value(t: &ToolSpec, shield: Option<&mut Shield>) -> Value {
-    let (description, parameters) = match shield {
-        Some(s) => (s.hide(&t.description), s.hide_json(&t.parameters)),
-        None => (t.description.clone(), t.parameters.clone()),
+    let (name, description, parameters) = match shield {
+        Some(s) => (
+            s.hide(&t.name),
+            s.hide(&t.description),
+            s.hide_json(&t.parameters),
+        ),
+        None => (
+            t.name.clone(),
+            t.description.clone(),
+            to_value(&t.parameters),
+        ),
     };
     ordered(vec![
         ("type", Value::from("function")),
         (
             "function",
             ordered(vec![
-                ("name", Value::from(t.name.as_str())),
+                ("name", Value::from(name)),
                 ("description", Value::from(description)),
-                ("parameters", to_value(&parameters)),
+                ("parameters", parameters),
             ]),
         ),
     ])

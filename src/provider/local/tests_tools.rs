@@ -134,8 +134,14 @@ fn an_unusable_call_is_asked_again_once_then_fails_over() {
         "<tool_call>{\"name\": \"write\", \"arguments\": {\"path\": \"a.txt\", \"content\": \"hi\"}}</tool_call>",
     );
 
-    let (r, _) = run(&mut model, &msgs, &tools, vec![bad.clone(), good], &[]);
+    let mut bad_with_text = said(&model, "Saving it.\n");
+    bad_with_text.pop();
+    bad_with_text.extend(&bad);
+    let (r, streamed) = run(&mut model, &msgs, &tools, vec![bad_with_text, good], &[]);
     let g = r.expect("the re-ask got a valid call");
+    // What the first attempt showed stays the start of the answer.
+    assert_eq!(streamed, "Saving it.");
+    assert_eq!(g.response.message.content, streamed);
     assert_eq!(g.response.message.tool_calls.len(), 1);
     assert_eq!(g.response.message.tool_calls[0].arguments["content"], "hi");
 

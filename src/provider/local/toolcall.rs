@@ -182,12 +182,12 @@ impl OutputFilter {
         } else if !self.thinking {
             self.release(&held, &mut last);
         }
-        self.out.last = last;
+        self.out.last.push_str(&last);
         self.out
     }
 
     fn close_call(&mut self, body: &str) {
-        let Some((_, format)) = &self.markers else {
+        let Some(format) = self.markers.as_ref().map(|(_, f)| *f) else {
             return;
         };
         let parsed = match format {
@@ -202,6 +202,15 @@ impl OutputFilter {
                             .collect())
                     }
                 }),
+            // Llama 3: an answer that merely starts with a brace (JSON the user asked for)
+            // is text, not a broken call.
+            ToolFormat::Llama3Json if !body.contains("\"name\"") => {
+                let text = body.to_string();
+                let mut out = String::new();
+                self.release(&text, &mut out);
+                self.out.last.push_str(&out);
+                return;
+            }
             _ => parse_json_calls(body),
         };
         match parsed {

@@ -83,6 +83,12 @@ fn llama3_json_is_a_call_only_as_the_whole_answer() {
         5,
     );
     assert_eq!(out.calls.len(), 2);
+    let out = run(l, "{\"host\": \"a\", \"port\": 1}", 4);
+    assert!(
+        out.calls.is_empty() && out.malformed.is_empty(),
+        "JSON asked for is text"
+    );
+    assert_eq!(out.content, "{\"host\": \"a\", \"port\": 1}");
     let out = run(l, "Use {braces} like this.", 2);
     assert!(out.calls.is_empty() && out.malformed.is_empty());
     assert_eq!(out.content, "Use {braces} like this.");

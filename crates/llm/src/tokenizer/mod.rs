@@ -186,12 +186,13 @@ impl Tokenizer {
         .into_iter()
         .flatten()
         .collect();
+        // As llama.cpp does, these spellings end a generation whatever their type, and count
+        // as control tokens from then on (some conversions type `<end_of_turn>` user-defined).
+        let mut vocab = vocab;
         for s in EOG_SPELLINGS {
-            if let Some(id) = vocab
-                .id(s)
-                .filter(|&id| vocab.types[id as usize] == CONTROL)
-            {
+            if let Some(id) = vocab.id(s) {
                 end_of_generation.push(id);
+                vocab.types[id as usize] = CONTROL;
             }
         }
         end_of_generation.sort_unstable();
@@ -256,35 +257,46 @@ impl Tokenizer {
     /// Tokens for `text` with control-token spellings recognised everywhere (llama.cpp's
     /// `parse_special = true`); no BOS is added.
     pub fn encode(&self, text: &str) -> Vec<u32> {
-        self.encode_masked(text, |_, _| true)
+        self.encode_where(text, |_, _, _| true)
     }
 
-    /// Tokens for `text` with control-token spellings kept as plain text (llama.cpp's
-    /// `parse_special = false`): for content from users, tools and web pages.
+    /// Tokens for `text` as llama.cpp's `parse_special = false` gives them: control-token
+    /// spellings stay plain text, user-defined tokens are still recognised.
     pub fn encode_literal(&self, text: &str) -> Vec<u32> {
-        self.encode_masked(text, |_, _| false)
+        self.encode_where(text, |_, _, user_defined| user_defined)
     }
 
-    /// Tokens for `text`, where a control or unknown token spelled at bytes `start..end` is
-    /// recognised only if `allow(start, end)`; user-defined tokens are always recognised.
-    /// Otherwise the same as llama.cpp's `llama_tokenize` without BOS: special tokens are
-    /// claimed longest first, then each stretch of text between them is tokenized.
+    /// Tokens for `text`, where a special token (control, unknown or user-defined) spelled at
+    /// bytes `start..end` is recognised only if `allow(start, end)`: a prompt's untrusted
+    /// ranges can then spell no structure at all, not even the user-defined `<tool_call>` or
+    /// `<end_of_turn>` some vocabularies carry. Otherwise the same as llama.cpp's
+    /// `llama_tokenize` without BOS: special tokens are claimed longest first, then each
+    /// stretch of text between them is tokenized.
     pub fn encode_masked(&self, text: &str, allow: impl Fn(usize, usize) -> bool) -> Vec<u32> {
-        // Candidate occurrences (overlapping), those allowed, longest token first as
-        // llama.cpp partitions (`tokenizer_st_partition`), then leftmost.
+        self.encode_where(text, |s, e, _| allow(s, e))
+    }
+
+    /// The tokenizer proper: `keep(start, end, user_defined)` decides which special-token
+    /// spellings count.
+    fn encode_where(&self, text: &str, keep: impl Fn(usize, usize, bool) -> bool) -> Vec<u32> {
+        // Candidate occurrences (overlapping), those kept, longest token first as llama.cpp
+        // partitions (`tokenizer_st_partition`), then leftmost.
         let mut found: Vec<(usize, usize, u32)> = self
             .specials
             .find_overlapping_iter(text)
             .filter_map(|m| {
                 let id = self.special_ids[m.pattern().as_usize()];
-                let ok = self.vocab.types[id as usize] == USER_DEFINED || allow(m.start(), m.end());
-                ok.then_some((m.start(), m.end(), id))
+                let user_defined = self.vocab.types[id as usize] == USER_DEFINED;
+                keep(m.start(), m.end(), user_defined).then_some((m.start(), m.end(), id))
             })
             .collect();
         found.sort_by_key(|&(s, e, _)| (std::cmp::Reverse(e - s), s));
+        // Bytes already claimed, so each candidate is checked in its own length.
+        let mut taken = vec![false; if found.is_empty() { 0 } else { text.len() }];
         let mut claimed: Vec<(usize, usize, u32)> = Vec::new();
         for (s, e, id) in found {
-            if claimed.iter().all(|&(cs, ce, _)| e <= cs || s >= ce) {
+            if !taken[s..e].contains(&true) {
+                taken[s..e].fill(true);
                 claimed.push((s, e, id));
             }
         }
