@@ -251,11 +251,16 @@ fn printable(b: u8) -> bool {
 
 /// GPT-2's `bytes_to_unicode`: printable bytes stand for themselves, the other 68 are
 /// shifted to U+0100.. in byte order.
-fn byte_to_char(b: u8) -> char {
+pub(super) fn byte_to_char(b: u8) -> char {
     if printable(b) {
         return char::from(b);
     }
-    let rank = (0..b).filter(|&x| !printable(x)).count() as u32;
+    // The 68 others, in order: 0x00–0x20, 0x7F–0xA0, 0xAD.
+    let rank = match b {
+        0x00..=0x20 => u32::from(b),
+        0x7F..=0xA0 => 33 + u32::from(b - 0x7F),
+        _ => 67,
+    };
     char::from_u32(256 + rank).expect("256 + at most 67 is a scalar value")
 }
 
@@ -264,14 +269,13 @@ pub(super) fn unmap_bytes(token: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(token.len());
     for c in token.chars() {
         let u = c as u32;
-        let b = if u < 256 && printable(u as u8) {
-            Some(u as u8)
-        } else if (256..256 + 68).contains(&u) {
-            (0..=255u8)
-                .filter(|&x| !printable(x))
-                .nth((u - 256) as usize)
-        } else {
-            None
+        let b = match u {
+            0..=255 if printable(u as u8) => Some(u as u8),
+            // The inverse of `byte_to_char`'s ranks.
+            256..=288 => Some((u - 256) as u8),
+            289..=322 => Some(0x7F + (u - 289) as u8),
+            323 => Some(0xAD),
+            _ => None,
         };
         match b {
             Some(b) => out.push(b),

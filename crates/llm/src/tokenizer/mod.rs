@@ -150,15 +150,7 @@ impl Tokenizer {
                         .collect(),
                     None => vec![0.0; n],
                 };
-                if scores.len() != n {
-                    return Err(g.error(
-                        None,
-                        format!(
-                            "tokenizer.ggml.scores has {} entries for {n} tokens",
-                            scores.len()
-                        ),
-                    ));
-                }
+                same_length(g, "tokenizer.ggml.scores", scores.len(), n)?;
                 let add_space_prefix = g.bool("tokenizer.ggml.add_space_prefix").unwrap_or(true);
                 let s = spm::Spm::new(&vocab, scores, add_space_prefix);
                 (Model::Spm(Box::new(s)), Some(1), Some(2), true)
@@ -352,6 +344,14 @@ impl Tokenizer {
     }
 }
 
+/// Checks that the per-token array `key` has one entry (`got`) per token (`n`).
+fn same_length(g: &Gguf, key: &str, got: usize, n: usize) -> Result<(), GgufError> {
+    if got == n {
+        return Ok(());
+    }
+    Err(g.error(None, format!("{key} has {got} entries for {n} tokens")))
+}
+
 /// Reads `tokenizer.ggml.tokens` and `.token_type` into a [`Vocab`].
 fn read_vocab(g: &Gguf) -> Result<Vocab, GgufError> {
     let tokens = g
@@ -382,15 +382,7 @@ fn read_vocab(g: &Gguf) -> Result<Vocab, GgufError> {
             .collect(),
         None => vec![NORMAL; n],
     };
-    if types.len() != n {
-        return Err(g.error(
-            None,
-            format!(
-                "tokenizer.ggml.token_type has {} entries for {n} tokens",
-                types.len()
-            ),
-        ));
-    }
+    same_length(g, "tokenizer.ggml.token_type", types.len(), n)?;
     let mut vocab = Vocab {
         arena,
         offsets,

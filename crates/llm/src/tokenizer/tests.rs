@@ -1,7 +1,7 @@
 //! Unit tests of the byte tables; tokenization itself is checked against llama.cpp in
 //! `tests/tokenizer.rs`.
 
-use super::bpe::unmap_bytes;
+use super::bpe::{byte_to_char, unmap_bytes};
 use super::spm::byte_token_value;
 
 #[test]
@@ -12,6 +12,16 @@ fn byte_level_characters_unmap_to_every_byte() {
     assert_eq!(unmap_bytes("ĠhÃ©"), " h\u{e9}".as_bytes());
     // A character outside the table keeps its own UTF-8.
     assert_eq!(unmap_bytes("中"), "中".as_bytes());
+    // Every byte round-trips, through 256 distinct characters.
+    let chars: std::collections::BTreeSet<char> = (0..=255u8).map(byte_to_char).collect();
+    assert_eq!(chars.len(), 256);
+    for b in 0..=255u8 {
+        assert_eq!(
+            unmap_bytes(&byte_to_char(b).to_string()),
+            [b],
+            "byte {b:#04x}"
+        );
+    }
 }
 
 #[test]
