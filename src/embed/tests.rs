@@ -321,13 +321,7 @@ fn forward_matches_candle_transformers_bert() {
 /// Anonymous (private, not file-backed) memory of this process, in bytes
 /// (`/proc/self/smaps_rollup`, proc_pid_smaps(5)).
 fn anonymous_bytes() -> u64 {
-    let text = std::fs::read_to_string("/proc/self/smaps_rollup").expect("smaps_rollup");
-    text.lines()
-        .find_map(|l| l.strip_prefix("Anonymous:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse::<u64>().ok())
-        .expect("Anonymous in smaps_rollup")
-        * 1024
+    crate::sysmem::rollup().expect("smaps_rollup").anonymous
 }
 
 /// Prints the process's anonymous memory around a load, an embedding and an unload, and the

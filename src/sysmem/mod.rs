@@ -15,6 +15,8 @@
 
 mod smaps;
 
+#[cfg(test)]
+pub use smaps::rollup;
 pub use smaps::{Mapping, mapping_in, mapping_of};
 
 use std::fs;

@@ -120,6 +120,19 @@ pub fn mapping_of(path: &Path, within: Option<Range<usize>>) -> std::io::Result<
     Ok(mapping_in(&String::from_utf8_lossy(&smaps), path, within))
 }
 
+/// This process's counters summed over all its mappings, from `/proc/self/smaps_rollup`
+/// (the same `Key: value kB` lines under one pseudo-mapping named `[rollup]`,
+/// proc_pid_smaps(5)). Tests compare anonymous memory before and after an action with it.
+///
+/// # Errors
+/// When the file cannot be read or holds no `[rollup]` entry.
+#[cfg(test)]
+pub fn rollup() -> std::io::Result<Mapping> {
+    let text = std::fs::read_to_string("/proc/self/smaps_rollup")?;
+    mapping_in(&text, Path::new("[rollup]"), None)
+        .ok_or_else(|| std::io::Error::other("/proc/self/smaps_rollup has no [rollup] entry"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,18 +9,9 @@ use crate::sysmem::CgroupMemory;
 
 const MIB: u64 = 1 << 20;
 
-/// (Anonymous, Rss) of this process from `/proc/self/smaps_rollup`, in bytes.
-fn rollup() -> (u64, u64) {
-    let text = std::fs::read_to_string("/proc/self/smaps_rollup").expect("smaps_rollup");
-    let field = |name: &str| -> u64 {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("{name} in smaps_rollup"))
-            * 1024
-    };
-    (field("Anonymous:"), field("Rss:"))
+/// Anonymous (private, not file-backed) memory of this process, in bytes.
+fn anonymous_bytes() -> u64 {
+    crate::sysmem::rollup().expect("smaps_rollup").anonymous
 }
 
 #[test]
@@ -77,13 +68,13 @@ fn a_model_over_the_cgroup_limit_is_refused_with_the_figures() {
 fn the_report_separates_mapped_weights_from_private_heap() {
     let p = LocalProvider::new(options(model_path(), 2048));
     assert_eq!(p.memory(), None, "nothing is loaded before the first call");
-    let (anon0, _) = rollup();
+    let anon0 = anonymous_bytes();
     let msgs = [ChatMessage::text(
         Role::User,
         "What is the capital of France?",
     )];
     chat(&p, &request(&msgs, &[], 16)).0.expect("answers");
-    let (anon1, _) = rollup();
+    let anon1 = anonymous_bytes();
     let m = p.memory().expect("a model is loaded");
     let file_len = std::fs::metadata(model_path()).expect("model").len();
     eprintln!(
