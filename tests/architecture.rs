@@ -233,7 +233,8 @@ const CANDLE_OWNERS: &[&str] = &["provider/local/", "embed/", "compute.rs"];
 /// `embedder`) the module declarations, the shared CPU pool, memory's adapter of the
 /// embedder, the wiring in `daemon/build.rs` and the CLI's reports; for the channel adapters
 /// (`telegram`, `mqtt`, …) their declarations in `channel/mod.rs` and their wiring in
-/// `daemon/channels.rs`. Everything else is the same in every build.
+/// `daemon/channels.rs`; the end-to-end test of the local model through the dispatcher
+/// (declared in `router/mod.rs`). Everything else is the same in every build.
 const FEATURE_GATES: &[&str] = &[
     "lib.rs",
     "provider/mod.rs",
@@ -243,6 +244,7 @@ const FEATURE_GATES: &[&str] = &[
     "cli/doctor.rs",
     "channel/mod.rs",
     "daemon/channels.rs",
+    "router/mod.rs",
 ];
 
 #[test]

@@ -548,3 +548,5 @@ mod outbox_tests;
 mod recover_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(all(test, feature = "local-llm"))]
+mod tests_local;

@@ -13,7 +13,7 @@ use crate::provider::{
 use crate::storage::StoreOptions;
 use crate::tool::{Registry, Tool, ToolError};
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 #[derive(Clone)]
@@ -146,20 +146,11 @@ pub(super) fn temp_dir() -> PathBuf {
     d
 }
 
-pub(super) fn rig_in(dir: PathBuf, queue: QueueSettings, script: Vec<Reply>) -> Rig {
-    rig_with(dir, queue, script, DeliveryOptions::default())
-}
-
-/// A rig with its own delivery settings.
-pub(super) fn rig_with(
-    dir: PathBuf,
-    queue: QueueSettings,
-    script: Vec<Reply>,
-    delivery: DeliveryOptions,
-) -> Rig {
-    // A dropped dispatcher's writer thread may still hold the environment for a moment.
+/// The store under `dir/store`, waiting for a dropped dispatcher's writer thread that may
+/// still hold the environment for a moment.
+pub(super) fn open_store(dir: &Path) -> Store {
     let mut tries = 0;
-    let store = loop {
+    loop {
         match Store::open(
             &dir.join("store"),
             StoreOptions {
@@ -167,39 +158,40 @@ pub(super) fn rig_with(
             },
         ) {
             Ok(s) => break s,
-            Err(e) if tries < 100 => {
+            Err(_) if tries < 100 => {
                 tries += 1;
-                let _ = e;
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             Err(e) => panic!("store: {e}"),
         }
-    };
-    let (calls_tx, calls) = unbounded_channel();
-    let (release, release_rx) = std::sync::mpsc::channel();
-    let provider = Arc::new(Scripted {
-        script: Mutex::new(script.into()),
-        calls: calls_tx,
-        release: Mutex::new(release_rx),
-    });
+    }
+}
+
+/// The agent `main` over `store`, workspace `dir/workspace`, every tool allowed, one model
+/// (`provider/model`, its provider, its context window in tokens).
+pub(super) fn agent(
+    store: &Store,
+    dir: &Path,
+    (model, provider, context_window): (&str, Arc<dyn Provider>, usize),
+    tools: Registry,
+) -> Agent {
+    let name = model.split('/').next().expect("provider/model");
     let route = Route {
         provider,
         profiles: vec![AuthProfile {
-            id: "fake:default".into(),
+            id: format!("{name}:default"),
             api_key: None,
         }],
-        context_window: 8192,
+        context_window,
         tools: true,
     };
     let chain = Chain::new(
-        [("fake".to_string(), route)].into(),
-        vec![ModelRef::parse("fake/m").expect("ref")],
+        [(name.to_string(), route)].into(),
+        vec![ModelRef::parse(model).expect("ref")],
         Arc::new(NoCooldowns),
     )
     .expect("chain");
-    let mut tools = Registry::new();
-    tools.insert(Arc::new(Note));
-    let agent = Agent::new(
+    Agent::new(
         store.clone(),
         chain,
         tools,
@@ -229,7 +221,31 @@ pub(super) fn rig_with(
                 ..Default::default()
             },
         },
-    );
+    )
+}
+
+pub(super) fn rig_in(dir: PathBuf, queue: QueueSettings, script: Vec<Reply>) -> Rig {
+    rig_with(dir, queue, script, DeliveryOptions::default())
+}
+
+/// A rig with its own delivery settings.
+pub(super) fn rig_with(
+    dir: PathBuf,
+    queue: QueueSettings,
+    script: Vec<Reply>,
+    delivery: DeliveryOptions,
+) -> Rig {
+    let store = open_store(&dir);
+    let (calls_tx, calls) = unbounded_channel();
+    let (release, release_rx) = std::sync::mpsc::channel();
+    let provider = Arc::new(Scripted {
+        script: Mutex::new(script.into()),
+        calls: calls_tx,
+        release: Mutex::new(release_rx),
+    });
+    let mut tools = Registry::new();
+    tools.insert(Arc::new(Note));
+    let agent = agent(&store, &dir, ("fake/m", provider, 8192), tools);
     let opts = DispatcherOptions {
         queue,
         by_channel: BTreeMap::new(),

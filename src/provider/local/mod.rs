@@ -101,6 +101,10 @@ pub struct LocalProvider {
     /// Tests only: the memory limits the load check sees instead of the system's.
     #[cfg(test)]
     fake_limits: Option<MemoryLimits>,
+    /// Tests only: answers the next calls choose, one text per call, token by token (the
+    /// forward pass still runs on each; see [`LocalProvider::script`]).
+    #[cfg(test)]
+    script: Mutex<std::collections::VecDeque<String>>,
 }
 
 impl std::fmt::Debug for LocalProvider {
@@ -121,7 +125,17 @@ impl LocalProvider {
             next_call_id: AtomicU64::new(0),
             #[cfg(test)]
             fake_limits: None,
+            #[cfg(test)]
+            script: Mutex::default(),
         }
+    }
+
+    /// Tests only: the next calls choose these answers (one per call, followed by the
+    /// model's first stop token) instead of sampling; every token still goes through the model.
+    #[cfg(test)]
+    pub(crate) fn script(&self, answers: &[&str]) {
+        let mut q = self.script.lock().expect("script");
+        q.extend(answers.iter().map(|a| a.to_string()));
     }
 
     /// Drops the loaded model (if any) to free its memory; the next call loads it again.
@@ -302,6 +316,12 @@ impl LocalProvider {
         }
         let model = slot.as_mut().expect("the slot was filled just above");
         let window = budget::window(self.opts.context_window, model.context_length);
+        #[cfg(test)]
+        let forced = self.script.lock().expect("script").pop_front().map(|text| {
+            let mut ids = model.tokenizer.encode_literal(&text);
+            ids.extend(model.stop_ids.first());
+            Mutex::new(std::collections::VecDeque::from([ids]))
+        });
         let limits = Limits {
             window,
             deadline,
@@ -309,7 +329,7 @@ impl LocalProvider {
             sampling: self.opts.sampling,
             stop: &self.opts.stop,
             #[cfg(test)]
-            forced: None,
+            forced: forced.as_ref(),
         };
         let out = generate::generate(model, req, sink, cancel, &limits)?;
         // Only one call generates at a time (the slot is held), so load + add cannot race.
@@ -320,7 +340,7 @@ impl LocalProvider {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod tests_memory;
 #[cfg(test)]

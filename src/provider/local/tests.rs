@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicUsize;
 
-pub(super) const MODEL: &str = "smollm2-135m-instruct";
+pub(crate) const MODEL: &str = "smollm2-135m-instruct";
 const FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
-pub(super) fn model_path() -> PathBuf {
+pub(crate) fn model_path() -> PathBuf {
     // Size candle's pool before any test touches candle (loading and requantizing use it).
     init_cpu_threads(1);
     let Some(dir) = std::env::var_os("HEARTH_TEST_MODELS") else {
@@ -53,7 +53,7 @@ pub(super) fn load_model(path: &Path) -> gguf::LoadedModel {
     gguf::load(MODEL, path, &opts).expect("load")
 }
 
-pub(super) fn options(path: PathBuf, context_window: usize) -> LocalOptions {
+pub(crate) fn options(path: PathBuf, context_window: usize) -> LocalOptions {
     LocalOptions {
         model_paths: BTreeMap::from([(MODEL.to_string(), path)]),
         threads: 1,
