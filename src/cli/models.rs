@@ -114,6 +114,9 @@ pub fn run(cmd: ModelsCmd, cfg: &Config, data_dir: &Path) -> Result<()> {
                 let mut bar = Bar(None);
                 let got = models::pull_ref(&dir, &reference, &ref_opts, &opts, &mut bar)?;
                 println!("installed {}: {}", got.name, got.path.display());
+                if let Some(note) = &got.note {
+                    println!("  note: {note}");
+                }
                 if !matches!(reference, ModelRef::Name(_)) {
                     println!(
                         "  sha256 {} verified; name it in a model chain as local/{}",

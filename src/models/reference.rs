@@ -81,6 +81,9 @@ pub struct Installed {
     pub size: u64,
     /// sha256 of the primary file, lower-case hex.
     pub sha256: String,
+    /// Something the user should know about what was recorded (e.g. that the URL's
+    /// credentials were left out of the record), for the CLI to print.
+    pub note: Option<String>,
 }
 
 /// Installs what `reference` names. Blocking: run it on a blocking thread.
@@ -206,13 +209,21 @@ pub fn pull_ref(
         install_and_describe(models_dir, &name, spec, &shown, &page, opts, progress)
     };
     match installed {
-        Ok(m) => {
+        Ok(mut m) => {
+            let note = forget_credentials(&mut m).then(|| {
+                format!(
+                    "the record of {name} keeps the URL without its user:password@, query and \
+                     fragment (credentials are never stored); to fetch the file again, pull \
+                     the full URL again"
+                )
+            });
             record::write_record(models_dir, &m)?;
             Ok(Installed {
                 path: dir.join(&file_name),
                 name,
                 size,
                 sha256,
+                note,
             })
         }
         Err(e) => {
@@ -250,6 +261,7 @@ fn pull_name(
         path,
         size,
         sha256,
+        note: None,
     })
 }
 
@@ -317,6 +329,22 @@ fn describe(
     };
     layout::validated(&manifest)?;
     Ok(manifest)
+}
+
+/// Strips what may be a credential from the manifest's plain-URL sources before it is
+/// recorded: userinfo, query (presigned URLs carry their signature there) and fragment, as
+/// [`redact_url`] shows URLs. The file is verified by its sha256, so the record still says
+/// exactly what was installed. Returns whether anything was removed.
+fn forget_credentials(manifest: &mut Manifest) -> bool {
+    let mut changed = false;
+    for source in manifest.files.iter_mut().flat_map(|f| f.sources.iter_mut()) {
+        if let Source::Url(u) = source {
+            let bare = redact_url(&u.url);
+            changed |= bare != u.url;
+            u.url = bare;
+        }
+    }
+    changed
 }
 
 /// The URL a plain-URL source names.

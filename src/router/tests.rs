@@ -168,13 +168,16 @@ pub(super) fn open_store(dir: &Path) -> Store {
 }
 
 /// The agent `main` over `store`, workspace `dir/workspace`, every tool allowed, one model
-/// (`provider/model`, its provider, its context window in tokens).
+/// (`provider/model`, its provider, its context window in tokens), the tools `tools` makes
+/// over the workspace.
 pub(super) fn agent(
     store: &Store,
     dir: &Path,
     (model, provider, context_window): (&str, Arc<dyn Provider>, usize),
-    tools: Registry,
+    tools: impl FnOnce(Arc<crate::workspace::Workspace>) -> Registry,
 ) -> Agent {
+    let workspace =
+        Arc::new(crate::workspace::Workspace::open(&dir.join("workspace")).expect("workspace"));
     let name = model.split('/').next().expect("provider/model");
     let route = Route {
         provider,
@@ -194,12 +197,10 @@ pub(super) fn agent(
     Agent::new(
         store.clone(),
         chain,
-        tools,
+        tools(workspace.clone()),
         AgentOptions {
             id: "main".into(),
-            workspace: std::sync::Arc::new(
-                crate::workspace::Workspace::open(&dir.join("workspace")).expect("workspace"),
-            ),
+            workspace,
             max_steps: 8,
             run_timeout: Duration::from_secs(600),
             call: CallParams {
@@ -243,9 +244,11 @@ pub(super) fn rig_with(
         calls: calls_tx,
         release: Mutex::new(release_rx),
     });
-    let mut tools = Registry::new();
-    tools.insert(Arc::new(Note));
-    let agent = agent(&store, &dir, ("fake/m", provider, 8192), tools);
+    let agent = agent(&store, &dir, ("fake/m", provider, 8192), |_| {
+        let mut tools = Registry::new();
+        tools.insert(Arc::new(Note));
+        tools
+    });
     let opts = DispatcherOptions {
         queue,
         by_channel: BTreeMap::new(),

@@ -25,11 +25,12 @@ async fn the_local_model_calls_write_then_answers() {
         "<tool_call>\n{\"name\": \"write\", \"arguments\": {\"path\": \"notes/key.txt\", \"content\": \"The spare key is under the blue flowerpot.\"}}\n</tool_call>",
         "Saved: the spare key is under the blue flowerpot (notes/key.txt).",
     ]);
-    let ws = Arc::new(crate::workspace::Workspace::open(&dir.join("workspace")).expect("ws"));
-    let mut tools = Registry::new();
-    tools.insert(Arc::new(WriteTool::new(ws)));
     let model = format!("local/{MODEL}");
-    let agent = agent(&store, &dir, (&model, provider.clone(), 2048), tools);
+    let agent = agent(&store, &dir, (&model, provider.clone(), 2048), |ws| {
+        let mut tools = Registry::new();
+        tools.insert(Arc::new(WriteTool::new(ws)));
+        tools
+    });
     let queue = QueueSettings {
         mode: QueueMode::Followup,
         debounce_ms: 0,

@@ -408,6 +408,32 @@ fn a_plain_url_needs_sha256_and_is_checked_against_it() {
 }
 
 #[test]
+fn credentials_in_a_pulled_url_are_not_recorded() {
+    let body = tiny_gguf("llama", 7);
+    let signed = "/files/signed.gguf?X-Amz-Signature=s3cr3t";
+    let server = start([(signed.to_owned(), Route::new(body.clone()))]);
+    let tmp = TempDir::new();
+    let o = hub_opts(&server, None);
+    let right = RefOptions {
+        sha256: Some(sha(&body)),
+        name: None,
+    };
+    let got = pull_text(&tmp.0, &server.url(signed), &right, &o).unwrap();
+    assert_eq!(
+        fs::read(&got.path).unwrap(),
+        body,
+        "downloaded with the query"
+    );
+    assert!(got.note.unwrap().contains("pull the full URL again"));
+    let record = fs::read_to_string(record_path(&tmp.0, "signed")).unwrap();
+    assert!(!record.contains("s3cr3t"), "{record}");
+    assert!(
+        record.contains(&server.url("/files/signed.gguf")),
+        "{record}"
+    );
+}
+
+#[test]
 fn files_hearth_cannot_run_are_refused_and_removed() {
     let html = b"<!DOCTYPE html><html>login</html>".to_vec();
     let phi = tiny_gguf("phi3", 7);

@@ -58,7 +58,8 @@ pub struct LocalOptions {
     /// CPU threads for inference; 0 uses one per available CPU.
     pub threads: usize,
     /// Largest context (prompt + answer) per call, in tokens; 0 means the model's own
-    /// (`llama.context_length`). Always capped at the model's own and at candle's 4096.
+    /// (`{arch}.context_length`). Always capped at the model's own. The f16 KV cache is
+    /// allocated for this many tokens at load.
     pub context_window: usize,
     /// Requantise weights stored in a type the decoder runs slower (Q4_1, Q5_1) to this
     /// type on first load, caching the copy beside the file ([`fast_variant`]); `None` loads
@@ -81,15 +82,17 @@ pub struct LocalOptions {
 /// not fit is refused with [`ProviderError::Local`] saying both figures (see `budget.rs`),
 /// and the chain fails over. [`LocalProvider::memory`] reports what the loaded model holds.
 ///
-/// Each call renders the conversation in ChatML, checks that prompt + 1 token fits the context
-/// window (else [`ProviderError::Local`] saying by how many tokens it is over), clamps
-/// `max_tokens` to the room left, and streams text as tokens arrive (never half a UTF-8
-/// character). Temperature 0 decodes greedily (argmax, deterministic); otherwise it samples
-/// with top-p 0.95 seeded by `req.seed`. Both apply a repeat penalty of 1.1 to the last 64
-/// generated tokens. Generation stops at `<|im_end|>`/EOS (`Stop`), `max_tokens` or the
-/// window (`Length`); cancellation and `req.timeout` are checked between tokens. When a
-/// prompt extends the previous call's prompt and answer token for token (a conversation
-/// going on), the KV cache is reused and only the new tokens are computed.
+/// Each call renders the conversation with the model's own chat template (tools offered as
+/// [`ToolOffer`] says, in the template's tool-call format), checks that prompt + 1 token fits
+/// the context window (else [`ProviderError::Local`] saying by how many tokens it is over),
+/// clamps `max_tokens` to the room left, and streams text as tokens arrive (never half a
+/// UTF-8 character, never a stop text). Temperature 0 decodes greedily (argmax,
+/// deterministic); otherwise it samples with [`LocalOptions::sampling`] seeded by `req.seed`.
+/// Generation stops at one of the model's stop tokens (`Stop`, or `ToolCalls` when the
+/// answer is a valid call), at a stop text, at `max_tokens` or the window (`Length`);
+/// cancellation and `req.timeout` are checked between tokens. The KV cache is reused up to
+/// the longest common prefix of the previous call's tokens and this prompt, so a
+/// conversation going on computes only its new tokens.
 pub struct LocalProvider {
     opts: LocalOptions,
     loaded: Mutex<Option<LoadedModel>>,

@@ -1,6 +1,6 @@
 //! AVX2 dot products (x86-64 with AVX2, FMA and F16C, detected at run time): the same sums as
 //! the scalar code in `dot.rs`, 32 values per step. The integer kernels multiply unsigned
-//! 4/6-bit or sign-folded 8-bit weights with signed 8-bit activations (`vpmaddubsw`), the
+//! 4/5/6-bit or sign-folded 8-bit weights with signed 8-bit activations (`vpmaddubsw`), the
 //! technique of ggml's `ggml-cpu/arch/x86/quants.c`; no partial sum can saturate (bounds at
 //! each kernel).
 
@@ -18,7 +18,7 @@ pub(super) unsafe fn dot(t: QType, w: &[u8], a: Acts<'_>, n: usize) -> Option<f3
         (QType::F32, Acts::F32(x)) => f32_dot(w, &x[..n]),
         (QType::F16, Acts::F32(x)) => f16_dot(w, &x[..n]),
         (QType::Q8_0 | QType::Q4_0 | QType::Q4_1, Acts::Q8(a, b0)) => q32_dot(t, w, a, b0, n / QK),
-        (QType::Q4_K, Acts::Q8K(a, b0)) => q4k_dot(w, a, b0, n / QK_K),
+        (QType::Q4_K | QType::Q5_K, Acts::Q8K(a, b0)) => q45k_dot(t, w, a, b0, n / QK_K),
         (QType::Q6_K, Acts::Q8K(a, b0)) => q6k_dot(w, a, b0, n / QK_K),
         _ => return None,
     })
@@ -152,18 +152,33 @@ fn q32_dot(t: QType, w: &[u8], a: &Q8Blocks, b0: usize, nb: usize) -> f32 {
     hsum(acc) + mins
 }
 
-/// Q4_K: nibbles 0..15 × activations (pair sums ≤ 3,810), times 6-bit scales (i32 lanes
-/// ≤ 480,060 per sub-block).
+/// Q4_K and Q5_K: 4-bit values 0..15, or 5-bit 0..31 with the fifth bit from `qh` (bit `j`
+/// of byte `l` is value `l` of sub-block `j`), × activations (pair sums ≤ 7,874), times 6-bit
+/// scales (i32 lanes ≤ 992,124 per sub-block).
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q4k_dot(w: &[u8], a: &Q8KBlocks, b0: usize, nb: usize) -> f32 {
+fn q45k_dot(t: QType, w: &[u8], a: &Q8KBlocks, b0: usize, nb: usize) -> f32 {
+    let bb = t.block_bytes();
+    let five = t == QType::Q5_K;
+    let qs_at = if five { 48 } else { 16 };
     let mut acc = _mm256_setzero_ps();
     let mut mins = 0f32;
     let mask = _mm256_set1_epi8(0x0F);
+    let k16 = _mm256_set1_epi8(16);
+    // Sub-block j's fifth bits as 16 where set, 0 elsewhere.
+    let fifth = |qh: __m256i, j: usize| {
+        let bit = _mm256_set1_epi8((1u8 << j) as i8);
+        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit), k16)
+    };
     for b in 0..nb {
-        let blk = &w[b * 144..(b + 1) * 144];
+        let blk = &w[b * bb..(b + 1) * bb];
         let ab = (b0 + b) * QK_K;
         let da = a.d[b0 + b];
         let bsums = &a.bsums[(b0 + b) * 16..(b0 + b + 1) * 16];
+        let qh = if five {
+            load32(blk, 16)
+        } else {
+            _mm256_setzero_si256()
+        };
         let mut sumi = _mm256_setzero_si256();
         let mut summ = 0i32;
         for c in 0..4 {
@@ -171,9 +186,13 @@ fn q4k_dot(w: &[u8], a: &Q8KBlocks, b0: usize, nb: usize) -> f32 {
             let (sc2, m2) = scale_min_k4(2 * c + 1, &blk[4..16]);
             summ += m1 as i32 * (bsums[4 * c] as i32 + bsums[4 * c + 1] as i32)
                 + m2 as i32 * (bsums[4 * c + 2] as i32 + bsums[4 * c + 3] as i32);
-            let q = load32(blk, 16 + c * 32);
-            let lo = _mm256_and_si256(q, mask);
-            let hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), mask);
+            let q = load32(blk, qs_at + c * 32);
+            let mut lo = _mm256_and_si256(q, mask);
+            let mut hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), mask);
+            if five {
+                lo = _mm256_or_si256(lo, fifth(qh, 2 * c));
+                hi = _mm256_or_si256(hi, fifth(qh, 2 * c + 1));
+            }
             let plo = _mm256_maddubs_epi16(lo, load32_i8(&a.qs, ab + c * 64));
             let phi = _mm256_maddubs_epi16(hi, load32_i8(&a.qs, ab + c * 64 + 32));
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc1 as i16)));

@@ -24,7 +24,9 @@ pub(super) unsafe fn dot(dotprod: bool, t: QType, w: &[u8], a: Acts<'_>, n: usiz
             (QType::Q8_0 | QType::Q4_0 | QType::Q4_1, Acts::Q8(a, b0)) => {
                 q32_dot(dotprod, t, w, a, b0, n / QK)
             }
-            (QType::Q4_K, Acts::Q8K(a, b0)) => q4k_dot(dotprod, w, a, b0, n / QK_K),
+            (QType::Q4_K | QType::Q5_K, Acts::Q8K(a, b0)) => {
+                q45k_dot(dotprod, t, w, a, b0, n / QK_K)
+            }
             (QType::Q6_K, Acts::Q8K(a, b0)) => q6k_dot(dotprod, w, a, b0, n / QK_K),
             _ => return None,
         })
@@ -224,43 +226,61 @@ pub(super) unsafe fn q32_dot4(
     sum
 }
 
-unsafe fn q4k_dot(dotprod: bool, w: &[u8], a: &Q8KBlocks, b0: usize, nb: usize) -> f32 {
+/// Q4_K and Q5_K (the fifth bit of value `l` of sub-block `j` is bit `j` of `qh[l]`): values
+/// 0..31 fit a signed byte, so the products are the Q8_0 kernel's.
+unsafe fn q45k_dot(dotprod: bool, t: QType, w: &[u8], a: &Q8KBlocks, b0: usize, nb: usize) -> f32 {
+    let bb = t.block_bytes();
+    let five = t == QType::Q5_K;
+    let qs_at = if five { 48 } else { 16 };
     let mut sum = 0f32;
-    // SAFETY: loads stay inside each 144-byte block and each 256-value activation block.
+    // SAFETY: loads stay inside each block (144 or 176 bytes) and each 256-value activation
+    // block.
     unsafe {
         let m4 = vdupq_n_u8(0x0F);
+        let k16 = vdupq_n_u8(16);
+        // Sub-block j's fifth bits as 16 where set, 0 elsewhere.
+        let fifth = |qh: uint8x16_t, j: usize| vandq_u8(vtstq_u8(qh, vdupq_n_u8(1 << j)), k16);
         for b in 0..nb {
-            let blk = &w[b * 144..(b + 1) * 144];
+            let blk = &w[b * bb..(b + 1) * bb];
             let ab = (b0 + b) * QK_K;
             let bsums = &a.bsums[(b0 + b) * 16..(b0 + b + 1) * 16];
+            let (h0, h1) = if five {
+                (ld_u8(blk, 16), ld_u8(blk, 32))
+            } else {
+                (vdupq_n_u8(0), vdupq_n_u8(0))
+            };
             let (mut sumi, mut summ) = (0i32, 0i32);
             for c in 0..4 {
                 let (sc1, m1) = scale_min_k4(2 * c, &blk[4..16]);
                 let (sc2, m2) = scale_min_k4(2 * c + 1, &blk[4..16]);
                 summ += m1 as i32 * (bsums[4 * c] as i32 + bsums[4 * c + 1] as i32)
                     + m2 as i32 * (bsums[4 * c + 2] as i32 + bsums[4 * c + 3] as i32);
-                let (q0, q1) = (ld_u8(blk, 16 + c * 32), ld_u8(blk, 32 + c * 32));
+                let (q0, q1) = (ld_u8(blk, qs_at + c * 32), ld_u8(blk, qs_at + 16 + c * 32));
+                let (mut l0, mut l1) = (vandq_u8(q0, m4), vandq_u8(q1, m4));
+                let (mut u0, mut u1) = (vshrq_n_u8(q0, 4), vshrq_n_u8(q1, 4));
+                if five {
+                    l0 = vorrq_u8(l0, fifth(h0, 2 * c));
+                    l1 = vorrq_u8(l1, fifth(h1, 2 * c));
+                    u0 = vorrq_u8(u0, fifth(h0, 2 * c + 1));
+                    u1 = vorrq_u8(u1, fifth(h1, 2 * c + 1));
+                }
                 let lo = vaddq_s32(
+                    dot16(dotprod, vreinterpretq_s8_u8(l0), ld_i8(&a.qs, ab + c * 64)),
                     dot16(
                         dotprod,
-                        vreinterpretq_s8_u8(vandq_u8(q0, m4)),
-                        ld_i8(&a.qs, ab + c * 64),
-                    ),
-                    dot16(
-                        dotprod,
-                        vreinterpretq_s8_u8(vandq_u8(q1, m4)),
+                        vreinterpretq_s8_u8(l1),
                         ld_i8(&a.qs, ab + c * 64 + 16),
                     ),
                 );
                 let hi = vaddq_s32(
                     dot16(
                         dotprod,
-                        vreinterpretq_s8_u8(vshrq_n_u8(q0, 4)),
+                        vreinterpretq_s8_u8(u0),
                         ld_i8(&a.qs, ab + c * 64 + 32),
                     ),
                     dot16(
                         dotprod,
-                        vreinterpretq_s8_u8(vshrq_n_u8(q1, 4)),
+                        vreinterpretq_s8_u8(u1),
                         ld_i8(&a.qs, ab + c * 64 + 48),
                     ),
                 );
