@@ -5,7 +5,7 @@
 //! queue and the one worker thread that holds the weights. Callers get 384-dimensional unit
 //! vectors ([`DIMS`]); cosine similarity between two of them is their dot product.
 //!
-//! Files: `tokenize.rs` (WordPiece via `tokenizers`, truncation), `model.rs` (files, weights,
+//! Files: `tokenize.rs` (BERT normaliser, pre-tokenizer and WordPiece from `tokenizer.json`, truncation), `model.rs` (files, weights,
 //! padding), `bert.rs` (the encoder's forward pass, mean pooling), `gelu.rs`, `worker.rs` (queue,
 //! batching, lazy load, idle unload).
 //!
@@ -94,14 +94,6 @@ pub enum EmbedError {
         /// What went wrong.
         detail: String,
     },
-    /// The tokenizer rejected a text.
-    #[error("cannot tokenize a text with {}: {detail}", path.display())]
-    Tokenize {
-        /// The tokenizer file.
-        path: PathBuf,
-        /// What went wrong.
-        detail: String,
-    },
     /// The forward pass failed.
     #[error("embedding computation failed (model {}): {detail}", model_dir.display())]
     Compute {
@@ -174,8 +166,7 @@ impl Embedder {
     ///
     /// # Errors
     /// [`EmbedError::MissingFile`] or [`EmbedError::Load`] if the model cannot be loaded,
-    /// [`EmbedError::Tokenize`], [`EmbedError::Compute`], and [`EmbedError::Closed`] if the
-    /// worker is gone.
+    /// [`EmbedError::Compute`], and [`EmbedError::Closed`] if the worker is gone.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.is_empty() {
             return Ok(Vec::new());
@@ -184,7 +175,7 @@ impl Embedder {
         let seqs = texts
             .iter()
             .map(|t| tokenizer.encode_truncated(t))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect();
         drop(tokenizer);
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
         self.send(Msg::Embed(Request { seqs, reply }))?;
@@ -208,10 +199,9 @@ impl Embedder {
     /// weights) and runs on the caller's thread.
     ///
     /// # Errors
-    /// [`EmbedError::MissingFile`]/[`EmbedError::Load`] for the tokenizer files,
-    /// [`EmbedError::Tokenize`].
+    /// [`EmbedError::MissingFile`]/[`EmbedError::Load`] for the tokenizer files.
     pub fn count_tokens(&self, text: &str) -> Result<usize, EmbedError> {
-        self.tokenizer()?.count(text)
+        Ok(self.tokenizer()?.count(text))
     }
 
     /// Whether the weights are in memory now.

@@ -124,19 +124,35 @@ fn truncation_matches_the_tokenizers_own() {
     let spaced: String = "Ünïcödé  tèxt,\twith punctuation!\n".repeat(60);
     let one_word = "a".repeat(5000);
     let mixed = format!("{} {}", "x".repeat(3000), "word ".repeat(400));
-    for text in [
+    // Every stage of the normaliser and pre-tokenizer: controls, NUL, U+FFFD, odd
+    // whitespace, accents that decompose, a dotted capital I, ligatures, symbols, Unicode
+    // punctuation, emoji, Hangul and kana (not isolated), unknown pieces, a 101-char word.
+    let odd = format!(
+        "Crème brûlée\u{0}\u{fffd}\u{7}x\u{85}y\u{a0}z\u{2003}İstanbul straße ﬁne ǅ \
+         «quoted» — “dashes”… ¿qué? $5+3=8 <a|b> ~^` 😀👍 한국어 カタカナ 𠀀𪜀 \u{200b}zero-width \
+         e\u{301}\u{302} Ω≈ç√ {} end",
+        "q".repeat(101)
+    );
+    let texts = [
         long_text(),
         cjk,
         spaced,
         one_word,
         mixed,
+        odd,
         String::new(),
         "hi".into(),
-    ] {
+    ];
+    for text in &texts {
         let want = theirs.encode(text.as_str(), true).expect("encode");
-        let got = ours.encode_truncated(&text).expect("encode");
+        let got = ours.encode_truncated(text);
         assert_eq!(got, want.get_ids(), "{:.40?}", text);
         assert!(got.len() <= 256);
+    }
+    theirs.with_truncation(None).expect("no truncation");
+    for text in &texts {
+        let want = theirs.encode(text.as_str(), true).expect("encode");
+        assert_eq!(ours.count(text), want.len(), "{:.40?}", text);
     }
 }
 
@@ -280,10 +296,7 @@ fn forward_matches_candle_transformers_bert() {
         vec!["one text alone"],
         vec!["a short one", long.as_str(), "mid length text here"],
     ] {
-        let seqs: Vec<Vec<u32>> = texts
-            .iter()
-            .map(|t| tk.encode_truncated(t).expect("encode"))
-            .collect();
+        let seqs: Vec<Vec<u32>> = texts.iter().map(|t| tk.encode_truncated(t)).collect();
         let (n, len) = (seqs.len(), seqs.iter().map(Vec::len).max().expect("texts"));
         let mut ids = vec![0u32; n * len];
         let mut mask = vec![0u32; n * len];
