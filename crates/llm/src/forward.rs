@@ -13,7 +13,7 @@ use super::gguf::Gguf;
 use super::matmul::{Input, matmul};
 use super::ops::{Rope, gelu_mul, rms_norm, silu_mul, softmax};
 use super::pool::Pool;
-use super::quant::{Acts, Isa, QType, axpy_f16, dequantize_row, dot, to_f16};
+use super::quant::{Acts, Isa, QType, axpy_f16, dequantize_row, dot, round_f16, to_f16};
 use super::weights::{Weights, view};
 
 /// Tokens computed per step of a long prompt; bounds the scratch memory.
@@ -325,11 +325,9 @@ impl Decoder {
                 // CPU path (ggml converts the other operand to the cache's type): the query
                 // here, the attention weights below.
                 sc.q16.clear();
-                sc.q16.extend(
-                    sc.q[i * qd + h * hd..i * qd + (h + 1) * hd]
-                        .iter()
-                        .map(|v| round_f16(*v)),
-                );
+                sc.q16
+                    .extend_from_slice(&sc.q[i * qd + h * hd..i * qd + (h + 1) * hd]);
+                round_f16(self.isa, &mut sc.q16);
                 let q = &sc.q16[..];
                 sc.scores.clear();
                 for p in lo..=pos {
@@ -344,7 +342,7 @@ impl Decoder {
                     sc.scores.push(kdot * cfg.attn_scale);
                 }
                 softmax(&mut sc.scores);
-                sc.scores.iter_mut().for_each(|v| *v = round_f16(*v));
+                round_f16(self.isa, &mut sc.scores);
                 let out = &mut sc.att[i * qd + h * hd..i * qd + (h + 1) * hd];
                 out.fill(0.0);
                 for (j, w) in sc.scores.iter().enumerate() {
@@ -354,11 +352,6 @@ impl Decoder {
             }
         }
     }
-}
-
-/// `v` rounded to the nearest f16 value (ties to even).
-fn round_f16(v: f32) -> f32 {
-    half::f16::from_f32(v).to_f32()
 }
 
 /// Adds `b` to every row of `x`.

@@ -290,6 +290,20 @@ pub fn axpy_f16(isa: Isa, y: &mut [f32], a: f32, x: &[u8]) {
     }
 }
 
+/// Rounds every value of `x` to the nearest f16 value (ties to even), on `isa`.
+pub fn round_f16(isa: Isa, x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx2 {
+        // SAFETY: Isa::Avx2 is only detected when the CPU has AVX2, FMA and F16C.
+        unsafe { super::avx2::round_f16(x) };
+        return;
+    }
+    let _ = isa;
+    for v in x {
+        *v = f16::from_f32(*v).to_f32();
+    }
+}
+
 /// Writes `x` as little-endian f16 values (round to nearest even) into `out` (2 bytes each).
 pub fn to_f16(x: &[f32], out: &mut [u8]) {
     for (v, o) in x.iter().zip(out.chunks_exact_mut(2)) {

@@ -153,3 +153,45 @@ fn activation_quantisation_follows_ggml() {
     zero.quantize(&[0.0; 256]);
     assert_eq!((zero.d[0], zero.qs[5]), (0.0, 0));
 }
+
+#[test]
+fn f16_rounding_on_the_detected_isa_is_halfs() {
+    let mut x = values(1003, 5);
+    // Ties, subnormals, overflow, signed zero.
+    x.extend([1.0 + 1.0 / 2048.0, 6e-8, -3e-6, 65520.0, 1e9, -0.0, 0.5]);
+    let want: Vec<f32> = x.iter().map(|v| half::f16::from_f32(*v).to_f32()).collect();
+    let mut got = x.clone();
+    round_f16(Isa::detect(), &mut got);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g.to_bits(), w.to_bits(), "{}: {} → {g} vs {w}", i, x[i]);
+    }
+}
+
+#[test]
+fn activation_rounding_is_roundf_and_rint() {
+    // Every quarter step over the range activations are scaled to, and values just off the
+    // ties.
+    let mut x: Vec<f32> = (-600..=600).map(|i| i as f32 / 4.0).collect();
+    for i in -130..=130 {
+        let t = i as f32 + 0.5;
+        x.extend([
+            t,
+            f32::from_bits(t.to_bits() - 1),
+            f32::from_bits(t.to_bits() + 1),
+        ]);
+    }
+    for v in x {
+        let mut q8 = Q8Blocks::default();
+        let mut block = [0f32; QK];
+        block[0] = 127.0; // d = 1: the values are quantised as they are
+        block[1] = v.clamp(-127.0, 127.0);
+        q8.quantize(&block);
+        assert_eq!(q8.qs[1] as f32, block[1].round(), "{v}");
+        let mut q8k = Q8KBlocks::default();
+        let mut sb = [0f32; QK_K];
+        sb[0] = -127.0; // iscale = 1
+        sb[1] = v.clamp(-127.0, 127.0);
+        q8k.quantize(&sb);
+        assert_eq!(q8k.qs[1] as f32, sb[1].round_ties_even(), "{v}");
+    }
+}
