@@ -12,8 +12,8 @@ use super::config::{Config, Family};
 use super::gguf::Gguf;
 use super::matmul::{Input, matmul};
 use super::ops::{Rope, gelu_mul, rms_norm, silu_mul, softmax};
-use super::pool::Pool;
-use super::quant::{Acts, Isa, QType, axpy_f16, dequantize_row, dot, round_f16, to_f16};
+use super::pool::{Pool, split};
+use super::quant::{Isa, attn_scores, attn_values, dequantize_row, round_f16, to_f16};
 use super::weights::{Weights, view};
 
 /// Tokens computed per step of a long prompt; bounds the scratch memory.
@@ -69,8 +69,8 @@ pub struct Scratch {
     att: Vec<f32>,
     gate: Vec<f32>,
     up: Vec<f32>,
-    scores: Vec<f32>,
-    q16: Vec<f32>,
+    /// One per pool thread: the f16-rounded query of a head, then its attention scores.
+    lanes: Vec<Vec<f32>>,
     input: Input,
     logits: Vec<f32>,
 }
@@ -87,21 +87,20 @@ impl Scratch {
             &self.att,
             &self.gate,
             &self.up,
-            &self.scores,
-            &self.q16,
             &self.logits,
         ]
         .iter()
         .map(|v| v.capacity())
-        .sum();
+        .sum::<usize>()
+            + self.lanes.iter().map(Vec::capacity).sum::<usize>();
         floats * 4 + self.input.bytes()
     }
 
-    /// About the bytes the buffers reach for `cfg` in a session of `window` tokens: the sizes
-    /// [`Decoder::forward`] resizes them to for a full [`BATCH`] of tokens, attention scores
-    /// over `window` positions and one row of `vocab` logits (a vector's capacity may round
-    /// this up).
-    pub fn bytes_for(cfg: &Config, vocab: usize, window: usize) -> usize {
+    /// About the bytes the buffers reach for `cfg` in a session of `window` tokens on a pool
+    /// of `threads`: the sizes [`Decoder::forward`] resizes them to for a full [`BATCH`] of
+    /// tokens, per thread a query head and attention scores over `window` positions, and one
+    /// row of `vocab` logits (a vector's capacity may round this up).
+    pub fn bytes_for(cfg: &Config, vocab: usize, window: usize, threads: usize) -> usize {
         let (b, e, hd) = (BATCH, cfg.n_embd, cfg.head_dim);
         let (qd, kvd, ff) = (cfg.n_head * hd, cfg.n_head_kv * hd, cfg.n_ff);
         let floats = b * e // x
@@ -109,8 +108,7 @@ impl Scratch {
             + b * qd // q
             + 2 * b * kvd // k, v
             + 2 * b * ff // gate, up
-            + window // scores, one head at a time
-            + hd // q16
+            + threads * (hd + window) // lanes: a query head and its scores per thread
             + vocab; // logits
         floats * 4 + Input::bytes_for(b, e.max(qd).max(ff))
     }
@@ -269,7 +267,7 @@ impl Decoder {
                 to_f16(&sc.k[i * kvd..(i + 1) * kvd], &mut s.k[il][at..at + s.row]);
                 to_f16(&sc.v[i * kvd..(i + 1) * kvd], &mut s.v[il][at..at + s.row]);
             }
-            self.attend(s, sc, il, n, local);
+            self.attend(pool, s, sc, il, n, local);
             sc.input.set(&sc.att, n, qd);
             matmul(pool, self.isa, &view(g, &l.wo), &mut sc.input, &mut sc.h);
             residual(
@@ -310,49 +308,52 @@ impl Decoder {
     }
 
     /// Causal attention of the chunk's queries (`sc.q`) over the cached keys and values of
-    /// layer `il`, into `sc.att`.
-    fn attend(&self, s: &Session, sc: &mut Scratch, il: usize, n: usize, local: bool) {
+    /// layer `il`, into `sc.att`; the (token, head) pairs are split across the pool.
+    fn attend(&self, pool: &Pool, s: &Session, sc: &mut Scratch, il: usize, n: usize, local: bool) {
         let cfg = &self.cfg;
         let hd = cfg.head_dim;
         let (qd, group) = (cfg.n_head * hd, cfg.n_head / cfg.n_head_kv);
         let window = if local { cfg.sliding_window } else { None };
-        for i in 0..n {
-            let pos = s.len + i;
-            let lo = window.map_or(0, |w| (pos + 1).saturating_sub(w));
-            for h in 0..cfg.n_head {
+        sc.lanes.resize_with(pool.threads(), Vec::new);
+        let lanes = Shared(sc.lanes.as_mut_ptr());
+        let att = Shared(sc.att.as_mut_ptr());
+        assert!(sc.att.len() >= n * qd && sc.q.len() >= n * qd);
+        let q_all = &sc.q;
+        pool.run(&|share, shares| {
+            let (lanes, att) = (&lanes, &att); // the wrappers, not their raw fields
+            // SAFETY: lane `share` is used by this share only, and `lanes` outlives the run.
+            let lane = unsafe { &mut *lanes.0.add(share) };
+            for unit in split(n * cfg.n_head, share, shares, 1) {
+                let (i, h) = (unit / cfg.n_head, unit % cfg.n_head);
+                let pos = s.len + i;
+                let lo = window.map_or(0, |w| (pos + 1).saturating_sub(w));
                 let kvh = h / group;
+                lane.clear();
+                lane.extend_from_slice(&q_all[i * qd + h * hd..i * qd + (h + 1) * hd]);
+                lane.resize(hd + pos + 1 - lo, 0.0);
+                let (q, scores) = lane.split_at_mut(hd);
                 // Both operands of each product with the f16 cache are f16, as in llama.cpp's
                 // CPU path (ggml converts the other operand to the cache's type): the query
                 // here, the attention weights below.
-                sc.q16.clear();
-                sc.q16
-                    .extend_from_slice(&sc.q[i * qd + h * hd..i * qd + (h + 1) * hd]);
-                round_f16(self.isa, &mut sc.q16);
-                let q = &sc.q16[..];
-                sc.scores.clear();
-                for p in lo..=pos {
-                    let at = p * s.row + kvh * hd * 2;
-                    let kdot = dot(
-                        self.isa,
-                        QType::F16,
-                        &s.k[il][at..at + hd * 2],
-                        Acts::F32(q),
-                        hd,
-                    );
-                    sc.scores.push(kdot * cfg.attn_scale);
-                }
-                softmax(&mut sc.scores);
-                round_f16(self.isa, &mut sc.scores);
-                let out = &mut sc.att[i * qd + h * hd..i * qd + (h + 1) * hd];
-                out.fill(0.0);
-                for (j, w) in sc.scores.iter().enumerate() {
-                    let at = (lo + j) * s.row + kvh * hd * 2;
-                    axpy_f16(self.isa, out, *w, &s.v[il][at..at + hd * 2]);
-                }
+                round_f16(self.isa, q);
+                let base = lo * s.row + kvh * hd * 2;
+                attn_scores(self.isa, q, &s.k[il][base..], s.row, cfg.attn_scale, scores);
+                softmax(scores);
+                round_f16(self.isa, scores);
+                // SAFETY: head h of token i is `att[i·qd + h·hd..][..hd]`, inside (asserted
+                // above) and written by this unit only.
+                let out = unsafe { std::slice::from_raw_parts_mut(att.0.add(i * qd + h * hd), hd) };
+                attn_values(self.isa, scores, &s.v[il][base..], s.row, out);
             }
-        }
+        });
     }
 }
+
+/// A raw pointer the pool's shares use for disjoint elements.
+struct Shared<T>(*mut T);
+// SAFETY: every use writes elements no other share touches, and `Pool::run` joins all shares
+// before the borrow the pointer came from ends.
+unsafe impl<T> Sync for Shared<T> {}
 
 /// Adds `b` to every row of `x`.
 fn add_rows(x: &mut [f32], b: &[f32]) {

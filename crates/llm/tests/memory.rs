@@ -42,7 +42,7 @@ fn mapped_weights_are_file_pages_not_private_memory() {
     );
     // The sizes the provider's memory check computes before loading match what is held.
     assert_eq!(session.bytes(), Session::bytes_for(&dec.cfg, 2048));
-    let estimate = Scratch::bytes_for(&dec.cfg, dec.weights.vocab, 2048);
+    let estimate = Scratch::bytes_for(&dec.cfg, dec.weights.vocab, 2048, pool.threads());
     assert!(
         scratch.bytes() <= estimate && scratch.bytes() * 2 >= estimate,
         "scratch holds {} B, estimated {estimate} B",

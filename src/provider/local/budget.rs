@@ -69,11 +69,17 @@ impl Need {
     }
 }
 
-/// What `decoder` (with a tokenizer of `tokenizer_bytes`) needs for a `window`-token session.
-pub(super) fn need(decoder: &Decoder, window: usize, tokenizer_bytes: usize) -> Need {
+/// What `decoder` (with a tokenizer of `tokenizer_bytes`) needs for a `window`-token session
+/// on `threads` threads.
+pub(super) fn need(
+    decoder: &Decoder,
+    window: usize,
+    threads: usize,
+    tokenizer_bytes: usize,
+) -> Need {
     let cfg = &decoder.cfg;
     let vocab = decoder.weights.vocab;
-    let scratch = Scratch::bytes_for(cfg, vocab, window);
+    let scratch = Scratch::bytes_for(cfg, vocab, window, threads);
     let held = (scratch + tokenizer_bytes + decoder.weights.heap_bytes()) as u64;
     Need {
         weights: decoder.gguf.mapped_bytes() as u64,

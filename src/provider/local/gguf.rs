@@ -111,7 +111,7 @@ pub(super) fn load(
         Tokenizer::from_gguf(g).map_err(|e| unsupported(format!("tokenizer: {}", e.what)))?;
     if let Some(limits) = &opts.limits {
         let window = budget::window(opts.context_window, decoder.cfg.context_length);
-        let need = budget::need(&decoder, window, tokenizer.heap_bytes());
+        let need = budget::need(&decoder, window, opts.threads, tokenizer.heap_bytes());
         budget::check(name, &need, limits).map_err(ProviderError::Local)?;
     }
     let text_of = |id: Option<u32>| {

@@ -359,6 +359,86 @@ pub(super) unsafe fn round_f16(x: &mut [f32]) {
     }
 }
 
+/// One query head's attention scores: `out[j] = scale · q · k_j` over the key rows
+/// `k_j = k[j·stride..][..2·q.len()]` (f16), four rows at a time so each query load serves
+/// four rows. Each sum is added in the order [`dot`] adds an F16 row in, so the scores are
+/// bit-identical to one `dot` per row.
+///
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C.
+///
+/// # Panics
+/// When `q.len()` is not a multiple of 8 or `k` is shorter than the rows.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn attn_scores(q: &[f32], k: &[u8], stride: usize, scale: f32, out: &mut [f32]) {
+    let (hd, n) = (q.len(), out.len());
+    assert!(hd % 8 == 0 && (n == 0 || k.len() >= (n - 1) * stride + 2 * hd));
+    let (kp, qp) = (k.as_ptr(), q.as_ptr());
+    // SAFETY: row j's bytes `j·stride..j·stride + 2·hd` are inside `k` by the assert, and
+    // `qp.add(i)` for i < hd inside `q`; loads are unaligned.
+    unsafe {
+        let row = |j: usize, i: usize| {
+            _mm256_cvtph_ps(_mm_loadu_si128(kp.add(j * stride + 2 * i).cast()))
+        };
+        let mut j = 0;
+        while j + 4 <= n {
+            let mut acc = [_mm256_setzero_ps(); 4];
+            for i in (0..hd).step_by(8) {
+                let qv = _mm256_loadu_ps(qp.add(i));
+                for (r, a) in acc.iter_mut().enumerate() {
+                    *a = _mm256_fmadd_ps(row(j + r, i), qv, *a);
+                }
+            }
+            for (r, a) in acc.into_iter().enumerate() {
+                out[j + r] = hsum(a) * scale;
+            }
+            j += 4;
+        }
+        for j in j..n {
+            let mut acc = _mm256_setzero_ps();
+            for i in (0..hd).step_by(8) {
+                acc = _mm256_fmadd_ps(row(j, i), _mm256_loadu_ps(qp.add(i)), acc);
+            }
+            out[j] = hsum(acc) * scale;
+        }
+    }
+}
+
+/// One query head's attention output: `out = Σ_j w[j] · v_j` over the value rows
+/// `v_j = v[j·stride..][..2·out.len()]` (f16), 32 outputs at a time held in registers across
+/// all rows. Each output adds the rows in order with the FMA [`axpy_f16`] uses, so the result
+/// is bit-identical to zeroing `out` and one `axpy_f16` per row.
+///
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C.
+///
+/// # Panics
+/// When `out.len()` is not a multiple of 32 or `v` is shorter than the rows.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn attn_values(w: &[f32], v: &[u8], stride: usize, out: &mut [f32]) {
+    let (hd, n) = (out.len(), w.len());
+    assert!(hd % 32 == 0 && (n == 0 || v.len() >= (n - 1) * stride + 2 * hd));
+    let vp = v.as_ptr();
+    for c in (0..hd).step_by(32) {
+        // SAFETY: columns c..c + 32 of row j are inside `v` by the assert; `out[c..c + 32]`
+        // is inside `out`; loads and stores are unaligned.
+        unsafe {
+            let mut acc = [_mm256_setzero_ps(); 4];
+            for (j, &wj) in w.iter().enumerate() {
+                let wv = _mm256_set1_ps(wj);
+                let at = vp.add(j * stride + 2 * c);
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let x = _mm256_cvtph_ps(_mm_loadu_si128(at.add(16 * r).cast()));
+                    *a = _mm256_fmadd_ps(wv, x, *a);
+                }
+            }
+            for (r, a) in acc.into_iter().enumerate() {
+                _mm256_storeu_ps(out.as_mut_ptr().add(c + 8 * r), a);
+            }
+        }
+    }
+}
+
 /// `y += a · x`, `x` as little-endian f16 values.
 ///
 /// # Safety

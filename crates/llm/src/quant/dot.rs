@@ -290,6 +290,40 @@ pub fn axpy_f16(isa: Isa, y: &mut [f32], a: f32, x: &[u8]) {
     }
 }
 
+/// One query head's attention scores: `out[j] = scale · q · k_j`, where key row `j` is the
+/// `q.len()` f16 values at `k[j·stride..]` (the KV cache's layout: `stride` bytes per
+/// position). The same values as one [`dot`] per row.
+pub fn attn_scores(isa: Isa, q: &[f32], k: &[u8], stride: usize, scale: f32, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx2 && q.len() % 8 == 0 {
+        // SAFETY: Isa::Avx2 is only detected when the CPU has AVX2, FMA and F16C.
+        unsafe { super::avx2::attn_scores(q, k, stride, scale, out) };
+        return;
+    }
+    let hd = q.len();
+    for (j, o) in out.iter_mut().enumerate() {
+        let row = &k[j * stride..j * stride + 2 * hd];
+        *o = dot(isa, QType::F16, row, Acts::F32(q), hd) * scale;
+    }
+}
+
+/// One query head's attention output: `out = Σ_j w[j] · v_j`, where value row `j` is the
+/// `out.len()` f16 values at `v[j·stride..]`. The same values as zeroing `out` and one
+/// [`axpy_f16`] per row.
+pub fn attn_values(isa: Isa, w: &[f32], v: &[u8], stride: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx2 && out.len() % 32 == 0 {
+        // SAFETY: Isa::Avx2 is only detected when the CPU has AVX2, FMA and F16C.
+        unsafe { super::avx2::attn_values(w, v, stride, out) };
+        return;
+    }
+    let hd = out.len();
+    out.fill(0.0);
+    for (j, &wj) in w.iter().enumerate() {
+        axpy_f16(isa, out, wj, &v[j * stride..j * stride + 2 * hd]);
+    }
+}
+
 /// Rounds every value of `x` to the nearest f16 value (ties to even), on `isa`.
 pub fn round_f16(isa: Isa, x: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]

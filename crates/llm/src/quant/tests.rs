@@ -195,3 +195,29 @@ fn activation_rounding_is_roundf_and_rint() {
         assert_eq!(q8k.qs[1] as f32, sb[1].round_ties_even(), "{v}");
     }
 }
+
+#[test]
+fn attention_kernels_equal_one_product_per_row() {
+    let isa = Isa::detect();
+    for (hd, rows) in [(64, 0), (64, 1), (64, 9), (128, 5), (40, 6)] {
+        let stride = 3 * hd * 2 + 6; // other heads between the rows, and an odd gap
+        let mut cache = vec![0u8; rows.max(1) * stride];
+        to_f16(&values(cache.len() / 2, 3), &mut cache);
+        let q: Vec<f32> = values(hd, 4);
+        let mut got = vec![0f32; rows];
+        attn_scores(isa, &q, &cache, stride, 0.125, &mut got);
+        for (j, g) in got.iter().enumerate() {
+            let want = dot(isa, QType::F16, &cache[j * stride..], Acts::F32(&q), hd) * 0.125;
+            assert_eq!(g.to_bits(), want.to_bits(), "hd {hd} row {j}");
+        }
+        let w = values(rows, 5);
+        let mut out = vec![1f32; hd];
+        attn_values(isa, &w, &cache, stride, &mut out);
+        let mut want = vec![0f32; hd];
+        for (j, wj) in w.iter().enumerate() {
+            axpy_f16(isa, &mut want, *wj, &cache[j * stride..j * stride + 2 * hd]);
+        }
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&out), bits(&want), "hd {hd}, {rows} rows");
+    }
+}
