@@ -22,10 +22,10 @@ pub fn silu_mul(g: &mut [f32], u: &[f32]) {
 /// `g ← gelu(g) · u` with GELU's tanh approximation
 /// `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))` (GeGLU, Gemma's MLP). As ggml's CPU backend
 /// (`GGML_GELU_FP16`, a table over f16 inputs), the input is rounded to f16 and so is the
-/// result for |x| < 10; below −10 it is 0, from 10 up it is `x`.
+/// result for |x| < 10; below −10 it is 0, from 10 up it is `x`. The results for |x| < 10 come
+/// from the same kind of table: one f16 per f16 input (128 KiB, built on first use).
 pub fn gelu_mul(g: &mut [f32], u: &[f32]) {
-    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-    let r16 = |v: f32| half::f16::from_f32(v).to_f32();
+    let table = gelu_table();
     for (a, b) in g.iter_mut().zip(u) {
         let x = *a;
         let y = if x <= -10.0 {
@@ -33,11 +33,26 @@ pub fn gelu_mul(g: &mut [f32], u: &[f32]) {
         } else if x >= 10.0 {
             x
         } else {
-            let x = r16(x);
-            r16(0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044_715 * x * x)).tanh()))
+            let i = half::f16::from_f32(x).to_bits();
+            half::f16::from_bits(table[i as usize]).to_f32()
         };
         *a = y * b;
     }
+}
+
+/// GELU (tanh form) of every f16 value, rounded to f16: entry `i` is for the f16 with bits `i`.
+fn gelu_table() -> &'static [u16] {
+    static TABLE: std::sync::OnceLock<Box<[u16]>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+        (0..=u16::MAX)
+            .map(|bits| {
+                let x = half::f16::from_bits(bits).to_f32();
+                let y = 0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044_715 * x * x)).tanh());
+                half::f16::from_f32(y).to_bits()
+            })
+            .collect()
+    })
 }
 
 /// `x ← softmax(x)` in place.
