@@ -372,7 +372,7 @@ pub(super) unsafe fn round_f16(x: &mut [f32]) {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn attn_scores(q: &[f32], k: &[u8], stride: usize, scale: f32, out: &mut [f32]) {
     let (hd, n) = (q.len(), out.len());
-    assert!(hd % 8 == 0 && (n == 0 || k.len() >= (n - 1) * stride + 2 * hd));
+    assert!(hd.is_multiple_of(8) && (n == 0 || k.len() >= (n - 1) * stride + 2 * hd));
     let (kp, qp) = (k.as_ptr(), q.as_ptr());
     // SAFETY: row j's bytes `j·stride..j·stride + 2·hd` are inside `k` by the assert, and
     // `qp.add(i)` for i < hd inside `q`; loads are unaligned.
@@ -417,7 +417,7 @@ pub(super) unsafe fn attn_scores(q: &[f32], k: &[u8], stride: usize, scale: f32,
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn attn_values(w: &[f32], v: &[u8], stride: usize, out: &mut [f32]) {
     let (hd, n) = (out.len(), w.len());
-    assert!(hd % 32 == 0 && (n == 0 || v.len() >= (n - 1) * stride + 2 * hd));
+    assert!(hd.is_multiple_of(32) && (n == 0 || v.len() >= (n - 1) * stride + 2 * hd));
     let vp = v.as_ptr();
     for c in (0..hd).step_by(32) {
         // SAFETY: columns c..c + 32 of row j are inside `v` by the assert; `out[c..c + 32]`

@@ -295,7 +295,7 @@ pub fn axpy_f16(isa: Isa, y: &mut [f32], a: f32, x: &[u8]) {
 /// position). The same values as one [`dot`] per row.
 pub fn attn_scores(isa: Isa, q: &[f32], k: &[u8], stride: usize, scale: f32, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx2 && q.len() % 8 == 0 {
+    if isa == Isa::Avx2 && q.len().is_multiple_of(8) {
         // SAFETY: Isa::Avx2 is only detected when the CPU has AVX2, FMA and F16C.
         unsafe { super::avx2::attn_scores(q, k, stride, scale, out) };
         return;
@@ -312,7 +312,7 @@ pub fn attn_scores(isa: Isa, q: &[f32], k: &[u8], stride: usize, scale: f32, out
 /// [`axpy_f16`] per row.
 pub fn attn_values(isa: Isa, w: &[f32], v: &[u8], stride: usize, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx2 && out.len() % 32 == 0 {
+    if isa == Isa::Avx2 && out.len().is_multiple_of(32) {
         // SAFETY: Isa::Avx2 is only detected when the CPU has AVX2, FMA and F16C.
         unsafe { super::avx2::attn_values(w, v, stride, out) };
         return;
