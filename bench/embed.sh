@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Embedding throughput, Hearth's candle embedder against Python sentence-transformers
+# Embedding throughput, Hearth's embedder against Python sentence-transformers
 # (PyTorch CPU) on the same machine, weights and sentences: sentences/s at batch 1 and 32,
-# with every core and with one thread, and candle/torch ratios. Targets (the issue): >= 1.0x
+# with every core and with one thread, and Hearth/torch ratios. Targets (the issue): >= 1.0x
 # torch at batch 32, >= 2x at batch 1, all cores.
 #
 #   bench/embed.sh [--musl] [SECONDS]
@@ -38,29 +38,29 @@ for l in sys.stdin:
         print(m["executable"])'
 }
 
-run_candle() { # LABEL BINARY
+run_hearth() { # LABEL BINARY
   local label=$1 bin=$2
-  echo "== candle ($label), $cores threads"
-  "$bin" "$secs" | sed "s/^candle /candle-$label threads=$cores /" | tee -a "$out"
-  echo "== candle ($label), 1 thread"
-  RAYON_NUM_THREADS=1 CANDLE_NUM_THREADS=1 "$bin" "$secs" \
-    | sed "s/^candle /candle-$label threads=1 /" | tee -a "$out"
+  echo "== hearth ($label), $cores threads"
+  HEARTH_EMBED_THREADS=$cores "$bin" "$secs" | sed "s/^hearth /hearth-$label threads=$cores /" | tee -a "$out"
+  echo "== hearth ($label), 1 thread"
+  HEARTH_EMBED_THREADS=1 "$bin" "$secs" \
+    | sed "s/^hearth /hearth-$label threads=1 /" | tee -a "$out"
 }
 
 gnu=$(bench_binary cargo build --locked)
 [ -n "$gnu" ] || { echo "bench/embed.sh: building the gnu benchmark failed" >&2; exit 1; }
-run_candle gnu "$gnu"
+run_hearth gnu "$gnu"
 if [ -n "$musl" ]; then
   command -v cargo-zigbuild >/dev/null || { echo "cargo-zigbuild missing: pip install ziglang cargo-zigbuild" >&2; exit 1; }
   rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
   bin=$(bench_binary cargo zigbuild --locked --target x86_64-unknown-linux-musl)
   [ -n "$bin" ] || { echo "bench/embed.sh: building the musl benchmark failed" >&2; exit 1; }
-  run_candle musl "$bin"
+  run_hearth musl "$bin"
 fi
 echo "== torch"
 python3 bench/embed_torch.py "$secs" | tee -a "$out"
 
-echo "== ratios (candle / torch, same thread count)"
+echo "== ratios (hearth / torch, same thread count)"
 python3 - "$out" <<'PY'
 import re, sys
 rates = {}

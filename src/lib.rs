@@ -6,7 +6,6 @@
 pub mod agent;
 pub mod channel;
 pub mod cli;
-pub mod compute;
 pub mod config;
 pub mod core;
 pub mod cron;

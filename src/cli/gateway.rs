@@ -7,8 +7,6 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs the gateway; returns the exit code (0 after a clean shutdown, 78 on bad config).
 pub fn run(loaded: Loaded, data_dir: PathBuf, bind: Option<String>, port: Option<u16>) -> i32 {
-    // candle's worker pool is sized once per process; do it before any other thread starts.
-    crate::compute::init_cpu_threads(loaded.config.local.threads);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -180,7 +180,7 @@ impl LoadedModels for OnDevice {
 /// by URL or `hf:` reference), run on-device; with the provider again as a memory report.
 #[cfg(feature = "local-llm")]
 fn local_route(config: &Config, models_dir: &Path) -> Result<Option<LocalRoute>, ConfigError> {
-    use crate::provider::local::{GgmlDType, LocalOptions, LocalProvider};
+    use crate::provider::local::{LocalOptions, LocalProvider, QType};
     let mut model_paths = BTreeMap::new();
     for m in crate::models::catalogue(models_dir) {
         if m.kind == crate::models::Kind::Llm {
@@ -197,7 +197,7 @@ fn local_route(config: &Config, models_dir: &Path) -> Result<Option<LocalRoute>,
         threads: config.local.threads,
         context_window: config.local.context_window,
         requantize: match config.local.requantize {
-            crate::config::Requantize::Q8_0 => Some(GgmlDType::Q8_0),
+            crate::config::Requantize::Q8_0 => Some(QType::Q8_0),
             crate::config::Requantize::None => None,
         },
         sampling: {
@@ -364,6 +364,7 @@ fn embedder(config: &Config, model_dir: PathBuf) -> Arc<dyn Embed> {
         tracing::warn!("memory: {e}; searching by keywords only until it is installed");
     }
     let mut eo = EmbedOptions::new(model_dir);
+    eo.threads = config.local.threads;
     eo.idle_unload = (config.memory.embedder_idle_secs > 0)
         .then(|| std::time::Duration::from_secs(config.memory.embedder_idle_secs));
     Arc::new(Embedder::new(eo))

@@ -1,23 +1,23 @@
-//! On-device sentence embeddings: all-MiniLM-L6-v2 (a 6-layer BERT) run with candle on the
-//! CPU, pooled and normalised the way sentence-transformers does it.
+//! On-device sentence embeddings: all-MiniLM-L6-v2 (a 6-layer BERT) run on the CPU with the
+//! decoder crate's kernels ([`crate::llm`]), pooled and normalised the way
+//! sentence-transformers does it.
 //!
 //! It owns the embedding model's files, its tokenizer, the forward pass, a bounded request
 //! queue and the one worker thread that holds the weights. Callers get 384-dimensional unit
 //! vectors ([`DIMS`]); cosine similarity between two of them is their dot product.
 //!
-//! Files: `tokenize.rs` (BERT normaliser, pre-tokenizer and WordPiece from `tokenizer.json`, truncation), `model.rs` (files, weights,
-//! padding), `bert.rs` (the encoder's forward pass, mean pooling), `gelu.rs`, `worker.rs` (queue,
+//! Files: `tokenize.rs` (BERT normaliser, pre-tokenizer and WordPiece from `tokenizer.json`,
+//! truncation), `safetensors.rs` (the weights file), `model.rs` (config, load, embed),
+//! `bert.rs` (the encoder's forward pass, mean pooling), `gelu.rs`, `worker.rs` (queue,
 //! batching, lazy load, idle unload).
 //!
 //! Sources: BERT, <https://arxiv.org/abs/1810.04805>; sentence-transformers mean pooling,
 //! <https://www.sbert.net/>; the model card,
 //! <https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2>.
 //!
-//! Architecture invariant: this module and `provider/local/` are the only importers of
-//! candle; it imports nothing else from the crate, so any layer may use it.
+//! Architecture invariant: it imports nothing from the crate but `llm` (the kernels), so any
+//! layer may use it.
 
-mod bert;
-mod gelu;
 mod model;
 mod tokenize;
 mod worker;
@@ -53,9 +53,12 @@ pub struct EmbedOptions {
     /// sentence-transformers `max_seq_length` of all-MiniLM-L6-v2 (the model was trained on
     /// at most 128). Clamped to 2..=`max_position_embeddings` (512) of `config.json`.
     pub max_seq_tokens: usize,
-    /// Most texts per forward pass (default 32). Long texts get fewer: a pass also keeps its
-    /// attention scores (texts × 12 heads × longest² floats) under 16 MiB.
+    /// Most texts per forward pass (default 32). Long texts get fewer: a pass holds at most
+    /// 2048 tokens.
     pub max_batch: usize,
+    /// CPU threads of the forward pass, the worker thread included (default 1; the gateway
+    /// uses `[local] threads`).
+    pub threads: usize,
     /// Requests waiting for the worker before further callers block (default 64).
     pub queue_capacity: usize,
     /// Unload the weights after this long without a request (default 300 s); `None` keeps
@@ -64,13 +67,14 @@ pub struct EmbedOptions {
 }
 
 impl EmbedOptions {
-    /// Defaults for a model directory: 256 tokens, batches of 32, a queue of 64, unload after
-    /// 300 s idle.
+    /// Defaults for a model directory: 256 tokens, batches of 32, one thread, a queue of 64,
+    /// unload after 300 s idle.
     pub fn new(model_dir: PathBuf) -> Self {
         Self {
             model_dir,
             max_seq_tokens: 256,
             max_batch: 32,
+            threads: 1,
             queue_capacity: 64,
             idle_unload: Some(Duration::from_secs(300)),
         }
@@ -116,13 +120,12 @@ pub enum EmbedError {
 ///
 /// Nothing is read or started until the first call. The first [`embed`](Self::embed) starts
 /// the worker, which memory-maps `model.safetensors` and loads the weights (copied out of the
-/// map by candle; the matrices kept as f16 and widened to f32 per product, about 44 MiB in
-/// memory where f32 took 87 MiB, [`weight_bytes`](Self::weight_bytes)); they stay loaded until
+/// map; the matrices kept as f16 and multiplied with f32 activations, about 44 MiB in memory
+/// where f32 took 87 MiB, [`weight_bytes`](Self::weight_bytes)); they stay loaded until
 /// [`unload`](Self::unload) or [`EmbedOptions::idle_unload`] passes without requests. Texts
 /// are tokenized on the caller's thread; the worker takes up to [`EmbedOptions::max_batch`]
-/// texts from several callers' requests, sorts them by length, runs them through BERT
-/// padded to the longest of each pass (padding is masked out of attention and pooling), and
-/// answers each caller. Dropping the last clone stops the worker once its queue is empty.
+/// texts from several callers' requests, runs them through BERT laid end to end (no
+/// padding; attention stays within each text), and answers each caller. Dropping the last clone stops the worker once its queue is empty.
 #[derive(Clone)]
 pub struct Embedder {
     shared: Arc<Shared>,

@@ -2,10 +2,9 @@
 //! <https://arxiv.org/abs/1810.04805>) mean-pooled over each text's tokens and L2-normalised,
 //! as sentence-transformers' `Pooling(mean)` + `Normalize` modules do (<https://www.sbert.net/>).
 
-use super::bert::{Bert, mean_pool_normalize};
 use super::{DIMS, EmbedError};
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
+use crate::llm::Pool;
+use crate::llm::bert::{Act, Bert, SafeTensors, Shape, mean_pool_normalize};
 use std::path::{Path, PathBuf};
 
 /// BERT's activation in the MLP (`hidden_act` of Hugging Face's `BertConfig`).
@@ -50,6 +49,27 @@ pub(super) struct Config {
     /// Layer-norm epsilon.
     #[serde(default = "bert_eps")]
     pub layer_norm_eps: f64,
+}
+
+impl Config {
+    /// What the encoder needs of it.
+    pub(super) fn shape(&self) -> Shape {
+        Shape {
+            vocab: self.vocab_size,
+            hidden: self.hidden_size,
+            layers: self.num_hidden_layers,
+            heads: self.num_attention_heads,
+            ff: self.intermediate_size,
+            positions: self.max_position_embeddings,
+            types: self.type_vocab_size,
+            eps: self.layer_norm_eps,
+            act: match self.hidden_act {
+                HiddenAct::Gelu => Act::Gelu,
+                HiddenAct::GeluApproximate => Act::GeluTanh,
+                HiddenAct::Relu => Act::Relu,
+            },
+        }
+    }
 }
 
 fn two() -> usize {
@@ -127,18 +147,20 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, EmbedErro
 /// The loaded model, owned by the worker thread.
 pub(super) struct Model {
     bert: Bert,
+    pool: Pool,
     dir: PathBuf,
 }
 
 impl Model {
-    /// Loads the weights from `dir/model.safetensors` (memory-mapped while read; candle
-    /// copies each tensor out, and the matrices are kept as f16: about 44 MiB in all, see
-    /// [`Model::weight_bytes`]).
+    /// Loads the weights from `dir/model.safetensors` (memory-mapped while read; the matrices
+    /// are kept as f16: about 44 MiB in all, see [`Model::weight_bytes`]) and starts a pool of
+    /// `threads` CPU threads (the calling one included) for its products.
     ///
     /// # Errors
     /// [`EmbedError::MissingFile`] for any of the model files, [`EmbedError::Load`] if one is
-    /// unreadable or the pooling is not plain mean pooling over [`DIMS`] dimensions.
-    pub(super) fn open(dir: &Path) -> Result<Self, EmbedError> {
+    /// unreadable, a tensor is missing or misshapen (named), or the pooling is not plain mean
+    /// pooling over [`DIMS`] dimensions.
+    pub(super) fn open(dir: &Path, threads: usize) -> Result<Self, EmbedError> {
         super::Embedder::check_files(dir)?;
         let config = BertConfig::open(dir)?;
         let pooling_path = dir.join("pooling_config.json");
@@ -155,21 +177,15 @@ impl Model {
             });
         }
         let weights = dir.join("model.safetensors");
-        let load_err = |e: candle_core::Error| EmbedError::Load {
+        let load_err = |detail: String| EmbedError::Load {
             path: weights.clone(),
-            detail: e.to_string(),
+            detail,
         };
-        // SAFETY: the map is read only while this function runs (candle copies every tensor
-        // out of it) and Hearth never writes the model files in place: `hearth models pull`
-        // writes a temporary file and renames it over the old one, which leaves the mapped
-        // inode intact. Another program truncating the file meanwhile could fault the read.
-        let vb = unsafe {
-            VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu)
-                .map_err(load_err)?
-        };
-        let bert = Bert::load(vb, &config.bert).map_err(load_err)?;
+        let st = SafeTensors::open(&weights).map_err(load_err)?;
+        let bert = Bert::load(&st, &config.bert.shape()).map_err(load_err)?;
         Ok(Self {
             bert,
+            pool: Pool::new(threads.max(1)),
             dir: dir.to_path_buf(),
         })
     }
@@ -179,43 +195,29 @@ impl Model {
         self.bert.weight_bytes()
     }
 
-    /// Embeds token sequences in one forward pass (padded to the longest; padding is masked
-    /// out). Returns one unit vector of [`DIMS`] floats per sequence.
+    /// Embeds token sequences in one forward pass (laid end to end, no padding). Returns one
+    /// unit vector of [`DIMS`] floats per sequence; an empty sequence gets zeros.
     ///
     /// # Errors
-    /// [`EmbedError::Compute`] if candle fails.
+    /// [`EmbedError::Compute`] for a token id outside the vocabulary or a sequence longer
+    /// than the position embeddings.
     pub(super) fn embed(&self, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        self.forward(seqs).map_err(|e| EmbedError::Compute {
-            model_dir: self.dir.clone(),
-            detail: e.to_string(),
-        })
-    }
-
-    fn forward(&self, seqs: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {
-        let n = seqs.len();
-        let len = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
-        if n == 0 || len == 0 {
-            return Ok(vec![vec![0.0; DIMS]; n]);
-        }
-        let mut ids = vec![0u32; n * len];
-        for (i, s) in seqs.iter().enumerate() {
-            ids[i * len..i * len + s.len()].copy_from_slice(s);
-        }
-        let dev = &Device::Cpu;
-        let ids = Tensor::from_vec(ids, (n, len), dev)?;
-        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
-        // Padding gets a large negative attention score (exp underflows to exactly 0), as
-        // Hugging Face's extended attention mask does; no mask at all when nothing is padded.
-        let mask = if lens.iter().all(|&l| l == len) {
-            None
-        } else {
-            let mut m = vec![0f32; n * len];
-            for (i, &l) in lens.iter().enumerate() {
-                m[i * len + l..(i + 1) * len].fill(f32::MIN);
-            }
-            Some(Tensor::from_vec(m, (n, 1, 1, len), dev)?)
-        };
-        let hidden = self.bert.forward(&ids, mask.as_ref())?;
-        mean_pool_normalize(&hidden, &lens)
+        let nonempty: Vec<&[u32]> = seqs.iter().copied().filter(|s| !s.is_empty()).collect();
+        let hidden =
+            self.bert
+                .forward(&self.pool, &nonempty)
+                .map_err(|detail| EmbedError::Compute {
+                    model_dir: self.dir.clone(),
+                    detail,
+                })?;
+        let lens: Vec<usize> = nonempty.iter().map(|s| s.len()).collect();
+        let mut pooled = mean_pool_normalize(&hidden, &lens, DIMS).into_iter();
+        Ok(seqs
+            .iter()
+            .map(|s| match s.is_empty() {
+                true => vec![0.0; DIMS],
+                false => pooled.next().expect("one vector per non-empty sequence"),
+            })
+            .collect())
     }
 }

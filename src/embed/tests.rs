@@ -253,15 +253,7 @@ fn forward_matches_candle_transformers_bert() {
     let their_cfg: candle_transformers::models::bert::Config =
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).expect("read"))
             .expect("candle's config");
-    // SAFETY: test weights are not modified while the test runs.
-    let vb = unsafe {
-        candle_nn::VarBuilder::from_mmaped_safetensors(
-            &[dir.join("model.safetensors")],
-            DType::F32,
-            &Device::Cpu,
-        )
-    }
-    .expect("weights");
+    let st = crate::llm::bert::SafeTensors::open(&dir.join("model.safetensors")).expect("weights");
     let mut rounded = candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu)
         .expect("tensors");
     // Ours folds 1/√d into the query weights before rounding them.
@@ -289,9 +281,10 @@ fn forward_matches_candle_transformers_bert() {
         &their_cfg,
     )
     .expect("reference");
-    let ours = bert::Bert::load(vb, &cfg).expect("ours");
+    let ours = crate::llm::bert::Bert::load(&st, &cfg.shape()).expect("ours");
+    let pool = crate::llm::Pool::new(2);
     let tk = TextTokenizer::open(&dir, 256).expect("tokenizer");
-    let long = "x ".repeat(70); // over SMALL_ROWS tokens in the pass: the other matmul layout
+    let long = "x ".repeat(70); // longer than the others: padding in the reference
     for texts in [
         vec!["one text alone"],
         vec!["a short one", long.as_str(), "mid length text here"],
@@ -300,31 +293,24 @@ fn forward_matches_candle_transformers_bert() {
         let (n, len) = (seqs.len(), seqs.iter().map(Vec::len).max().expect("texts"));
         let mut ids = vec![0u32; n * len];
         let mut mask = vec![0u32; n * len];
-        let mut additive = vec![0f32; n * len];
         for (i, s) in seqs.iter().enumerate() {
             ids[i * len..i * len + s.len()].copy_from_slice(s);
             mask[i * len..i * len + s.len()].fill(1);
-            additive[i * len + s.len()..(i + 1) * len].fill(f32::MIN);
         }
         let dev = &Device::Cpu;
         let ids = Tensor::from_vec(ids, (n, len), dev).expect("ids");
         let mask = Tensor::from_vec(mask, (n, len), dev).expect("mask");
-        let additive = Tensor::from_vec(additive, (n, 1, 1, len), dev).expect("additive");
         let want = reference
             .forward(&ids, &ids.zeros_like().expect("types"), Some(&mask))
             .expect("reference forward")
             .to_vec3::<f32>()
             .expect("vec");
-        let got = ours
-            .forward(&ids, (n > 1).then_some(&additive))
-            .expect("forward")
-            .reshape((n, len, DIMS))
-            .expect("reshape")
-            .to_vec3::<f32>()
-            .expect("vec");
+        let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
+        let got = ours.forward(&pool, &refs).expect("forward");
+        let mut rows = got.chunks_exact(DIMS);
         for (i, s) in seqs.iter().enumerate() {
-            for t in 0..s.len() {
-                let d = max_diff(&want[i][t], &got[i][t]);
+            for (t, w) in want[i].iter().take(s.len()).enumerate() {
+                let d = max_diff(w, rows.next().expect("a row per token"));
                 assert!(d < 1e-4, "text {i} token {t}: hidden states differ by {d}");
             }
         }

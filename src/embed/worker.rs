@@ -9,14 +9,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-/// Bound on one pass's attention scores (texts × heads × longest² f32), in bytes: keeps a
-/// batch of long texts from taking hundreds of MiB on a small board.
-const ATTENTION_BYTES: usize = 16 << 20;
-/// Attention heads of all-MiniLM-L6-v2 (for [`ATTENTION_BYTES`]).
-const HEADS: usize = 12;
-/// Padding tokens a pass may carry beyond as many as it has real tokens: joining texts of
-/// unequal length saves a pass's fixed cost but computes the padding too.
-const PAD_SLACK: usize = 128;
+/// Tokens one forward pass may hold (texts are laid end to end, not padded): bounds its
+/// activations, the largest being the MLP's, tokens × 1536 f32 (12 MiB at 2048 tokens).
+const PASS_TOKENS: usize = 2048;
 
 /// A message to the worker.
 pub(super) enum Msg {
@@ -183,7 +178,7 @@ impl Worker {
     fn compute(&mut self, batch: &[Request]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if self.model.is_none() {
             let t = Instant::now();
-            let model = Model::open(&self.opts.model_dir)?;
+            let model = Model::open(&self.opts.model_dir, self.opts.threads)?;
             let bytes = model.weight_bytes() as u64;
             self.model = Some(model);
             self.state
@@ -204,7 +199,7 @@ impl Worker {
             let vectors = match run {
                 Ok(v) => v?,
                 Err(_) => {
-                    // candle's state after a panic is unknown; start from a fresh load.
+                    // The model's state after a panic is unknown; start from a fresh load.
                     self.unload();
                     return Err(EmbedError::Compute {
                         model_dir: self.opts.model_dir.clone(),
@@ -220,28 +215,20 @@ impl Worker {
     }
 }
 
-/// Groups sequence indices into forward passes: sorted by length so each pass pads little,
-/// at most `max_batch` per pass, at most [`ATTENTION_BYTES`] of attention scores, and no
-/// more padding than real tokens plus [`PAD_SLACK`].
+/// Groups sequence indices into forward passes, in order: at most `max_batch` texts and
+/// [`PASS_TOKENS`] tokens per pass (a longer text gets a pass of its own).
 fn plan_passes(seqs: &[&[u32]], max_batch: usize) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..seqs.len()).collect();
-    order.sort_by_key(|&i| seqs[i].len());
     let mut passes: Vec<Vec<usize>> = Vec::new();
     let mut current: Vec<usize> = Vec::new();
-    let mut real = 0;
-    for i in order {
-        let longest = seqs[i].len(); // sorted: the newcomer is the longest
-        let n = current.len() + 1;
-        let padding = n * longest - (real + longest);
-        let fits = n <= max_batch.max(1)
-            && n * HEADS * longest * longest * 4 <= ATTENTION_BYTES
-            && padding <= real + longest + PAD_SLACK;
+    let mut tokens = 0;
+    for (i, s) in seqs.iter().enumerate() {
+        let fits = current.len() < max_batch.max(1) && tokens + s.len() <= PASS_TOKENS;
         if !fits && !current.is_empty() {
             passes.push(std::mem::take(&mut current));
-            real = 0;
+            tokens = 0;
         }
         current.push(i);
-        real += longest;
+        tokens += s.len();
     }
     if !current.is_empty() {
         passes.push(current);
@@ -254,16 +241,21 @@ mod tests {
     use super::plan_passes;
 
     #[test]
-    fn passes_sort_by_length_and_respect_limits() {
+    fn passes_respect_the_text_and_token_limits() {
         let a = vec![1u32; 10];
         let b = vec![1u32; 3];
-        let c = vec![1u32; 256];
+        let c = vec![1u32; 512];
         let seqs: Vec<&[u32]> = vec![&a, &b, &c, &b, &a];
-        assert_eq!(plan_passes(&seqs, 32), vec![vec![1, 3, 0, 4], vec![2]]);
-        assert_eq!(plan_passes(&seqs, 2), vec![vec![1, 3], vec![0, 4], vec![2]]);
-        let long: Vec<&[u32]> = vec![&c; 12];
-        // 16 MiB / (12 heads × 256² × 4 bytes) = 5 texts of 256 tokens per pass.
+        assert_eq!(plan_passes(&seqs, 32), vec![vec![0, 1, 2, 3, 4]]);
+        assert_eq!(plan_passes(&seqs, 2), vec![vec![0, 1], vec![2, 3], vec![4]]);
+        let long: Vec<&[u32]> = vec![&c; 9];
+        // 2048 tokens per pass: four texts of 512.
         let sizes: Vec<usize> = plan_passes(&long, 32).iter().map(Vec::len).collect();
-        assert_eq!(sizes, vec![5, 5, 2]);
+        assert_eq!(sizes, vec![4, 4, 1]);
+        let huge = vec![1u32; 3000];
+        assert_eq!(
+            plan_passes(&[&b, &huge, &b], 32),
+            vec![vec![0], vec![1], vec![2]]
+        );
     }
 }

@@ -64,6 +64,10 @@ pub struct Gguf {
     /// Format version (2 or 3).
     pub version: u32,
     meta: BTreeMap<String, Value>,
+    /// Each metadata entry's key and its bytes in the file (key, type, value), file order.
+    entries: Vec<(String, std::ops::Range<usize>)>,
+    /// Data alignment in bytes (`general.alignment`, default 32).
+    align: usize,
     tensors: BTreeMap<String, TensorInfo>,
 }
 
@@ -181,8 +185,10 @@ impl Gguf {
         let n_tensors = c.len(1).map_err(|e| err(at(&c), e))?;
         let n_meta = c.len(1).map_err(|e| err(at(&c), e))?;
         let mut meta = BTreeMap::new();
+        let mut entries = Vec::with_capacity(n_meta.min(1 << 12));
         for _ in 0..n_meta {
             let here = at(&c);
+            let begin = c.at;
             let (ks, ke) = c.string().map_err(|e| err(here, e))?;
             let key = std::str::from_utf8(&map[ks..ke])
                 .expect("checked")
@@ -191,6 +197,7 @@ impl Gguf {
             let v = c
                 .value(ty, 0)
                 .map_err(|e| err(here, format!("metadata {key}: {e}")))?;
+            entries.push((key.clone(), begin..c.at));
             meta.insert(key, v);
         }
         let mut infos = Vec::with_capacity(n_tensors.min(1 << 16));
@@ -270,8 +277,23 @@ impl Gguf {
             map,
             version,
             meta,
+            entries,
+            align,
             tensors,
         })
+    }
+
+    /// Every metadata entry as its key and its bytes in the file (key, value type and value,
+    /// as the format writes them), in file order: for copying metadata verbatim.
+    pub fn meta_entries(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.entries
+            .iter()
+            .map(|(k, r)| (k.as_str(), &self.map[r.clone()]))
+    }
+
+    /// Alignment of tensor data in bytes (`general.alignment`, 32 when absent).
+    pub fn alignment(&self) -> usize {
+        self.align
     }
 
     /// The file this was mapped from.

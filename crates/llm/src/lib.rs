@@ -4,7 +4,9 @@
 //! Files: `gguf.rs` (the mapped file), `config.rs` (hyper-parameters per family),
 //! `weights.rs` (tensors located in the mapping), `quant/` (block formats, dot products, SIMD
 //! kernels), `matmul.rs` and `pool.rs` (matrix products across threads), `ops.rs` (norms,
-//! activations, rotary embeddings), `forward.rs` (the forward pass and the f16 KV cache).
+//! activations, rotary embeddings), `forward.rs` (the forward pass and the f16 KV cache),
+//! `requant.rs` (a GGUF rewritten with its matrices in another block type); `bert/` (the BERT
+//! encoder of Hearth's sentence embedder, from safetensors, on the same kernels).
 //!
 //! Memory: matrices stay in the mapping (clean file pages the kernel can share and evict);
 //! the heap holds the norm vectors, each session's KV cache (allocated zeroed for its window,
@@ -18,6 +20,7 @@
 // chains there would hide the block arithmetic the ggml layouts are written in.
 #![allow(clippy::needless_range_loop)]
 
+pub mod bert;
 pub mod config;
 pub mod forward;
 pub mod gguf;
@@ -25,6 +28,7 @@ pub mod matmul;
 pub mod ops;
 pub mod pool;
 pub mod quant;
+pub mod requant;
 pub mod sample;
 pub mod tokenizer;
 pub mod weights;

@@ -4,7 +4,7 @@
 //! products that read the same vectors (q, k and v; gate and up).
 
 use super::pool::{Pool, split};
-use super::quant::{Acts, Isa, Q8Blocks, Q8KBlocks, QK, QK_K, QType, dot, dot4};
+use super::quant::{Acts, Isa, Q8Blocks, Q8KBlocks, QK, QK_K, QType, dot, dot4, dot4_f16};
 
 /// A weight matrix in GGUF layout: `rows × cols`, row-major, in type `t`.
 #[derive(Debug, Clone, Copy)]
@@ -105,9 +105,16 @@ struct Out(*mut f32);
 // the borrow of `out` ends.
 unsafe impl Sync for Out {}
 
+/// Bytes of input vectors a share keeps hot while its rows pass over them (the L1 data cache
+/// of the small cores Hearth runs on is 32 KiB; the rest is for the rows).
+const TILE_BYTES: usize = 24 * 1024;
+
 /// `out[i·rows + r] = w.row(r) · input[i]` for every vector `i` and row `r`, the rows split
-/// across the pool's threads. In a batch (prefill), each row meets four vectors at a time
-/// where the kernels allow ([`dot4`]), so its blocks are loaded and unpacked once per four.
+/// across the pool's threads. In a batch (prefill, the embedder), each row meets four vectors
+/// at a time where the kernels allow ([`dot4`], [`dot4_f16`]), so its blocks are loaded and
+/// unpacked once per four; and the vectors are taken in groups of about [`TILE_BYTES`], every
+/// row of the share passing over one group before the next, so that a long batch is not
+/// streamed from the outer caches once per row.
 ///
 /// # Panics
 /// When `out` is shorter than `n × rows` or the widths differ.
@@ -118,30 +125,52 @@ pub fn matmul(pool: &Pool, isa: Isa, w: &Matrix<'_>, input: &mut Input, out: &mu
     input.prepare(w.t);
     let input = &*input;
     let dst = Out(out.as_mut_ptr());
+    let per_vector = match w.t.block_values() {
+        1 => w.cols * 4,
+        _ => w.cols + w.cols / QK * 8,
+    };
+    let group = (TILE_BYTES / per_vector.max(1)).max(4) / 4 * 4;
     pool.run(&|share, shares| {
         let dst = &dst;
         let per_block = w.cols / QK;
-        for r in split(w.rows, share, shares, 4) {
-            let row = w.row(r);
-            let mut i = 0;
-            if w.t.block_values() == QK {
-                while i + 4 <= n {
-                    let b0 = [i, i + 1, i + 2, i + 3].map(|k| k * per_block);
-                    let Some(v) = dot4(isa, w.t, row, &input.q8, b0, w.cols) else {
-                        break;
-                    };
-                    for (k, v) in v.into_iter().enumerate() {
-                        // SAFETY: as below.
-                        unsafe { *dst.0.add((i + k) * w.rows + r) = v };
+        let rows = split(w.rows, share, shares, 4);
+        for g0 in (0..n).step_by(group) {
+            let g1 = (g0 + group).min(n);
+            for r in rows.clone() {
+                let row = w.row(r);
+                let mut i = g0;
+                if w.t.block_values() == QK {
+                    while i + 4 <= g1 {
+                        let b0 = [i, i + 1, i + 2, i + 3].map(|k| k * per_block);
+                        let Some(v) = dot4(isa, w.t, row, &input.q8, b0, w.cols) else {
+                            break;
+                        };
+                        for (k, v) in v.into_iter().enumerate() {
+                            // SAFETY: as below.
+                            unsafe { *dst.0.add((i + k) * w.rows + r) = v };
+                        }
+                        i += 4;
                     }
-                    i += 4;
+                } else if w.t == QType::F16 {
+                    while i + 4 <= g1 {
+                        let x = [i, i + 1, i + 2, i + 3]
+                            .map(|k| &input.x[k * w.cols..(k + 1) * w.cols]);
+                        let Some(v) = dot4_f16(isa, row, x, w.cols) else {
+                            break;
+                        };
+                        for (k, v) in v.into_iter().enumerate() {
+                            // SAFETY: as below.
+                            unsafe { *dst.0.add((i + k) * w.rows + r) = v };
+                        }
+                        i += 4;
+                    }
                 }
-            }
-            for i in i..n {
-                let v = dot(isa, w.t, row, input.acts(w.t, i), w.cols);
-                // SAFETY: index i·rows + r < n·rows ≤ out.len(), and row r belongs to this
-                // share only.
-                unsafe { *dst.0.add(i * w.rows + r) = v };
+                for i in i..g1 {
+                    let v = dot(isa, w.t, row, input.acts(w.t, i), w.cols);
+                    // SAFETY: index i·rows + r < n·rows ≤ out.len(), and row r belongs to this
+                    // share only.
+                    unsafe { *dst.0.add(i * w.rows + r) = v };
+                }
             }
         }
     });

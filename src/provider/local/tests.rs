@@ -14,8 +14,6 @@ pub(crate) const MODEL: &str = "smollm2-135m-instruct";
 const FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
 pub(crate) fn model_path() -> PathBuf {
-    // Size candle's pool before any test touches candle (loading and requantizing use it).
-    init_cpu_threads(1);
     let Some(dir) = std::env::var_os("HEARTH_TEST_MODELS") else {
         panic!(
             "HEARTH_TEST_MODELS is not set: set it to a directory holding {MODEL}/{FILE}, e.g.\n  \
@@ -30,16 +28,6 @@ pub(crate) fn model_path() -> PathBuf {
         Path::new(&dir).display()
     );
     path
-}
-
-#[test]
-fn one_cpu_thread_is_in_effect() {
-    let n = init_cpu_threads(1);
-    assert_eq!(n, candle_core::utils::barrier_pool().n_workers() + 1);
-    match std::env::var("CANDLE_NUM_THREADS") {
-        Ok(v) if v != "1" => eprintln!("CANDLE_NUM_THREADS={v} overrides the tests' 1 thread"),
-        _ => assert_eq!(n, 1),
-    }
 }
 
 /// Loads the model at `path` without the memory check, one thread.
@@ -344,7 +332,7 @@ fn unknown_missing_and_corrupt_models() {
 fn requantized_q8_0_loads_and_answers() {
     let dir = scratch_dir();
     let dst = dir.join("q8.gguf");
-    requantize_gguf(&model_path(), &dst, GgmlDType::Q8_0).expect("requantize");
+    requantize_gguf(&model_path(), &dst, QType::Q8_0).expect("requantize");
     let mut f = std::fs::File::open(&dst).expect("open");
     let content = Content::read(&mut f).expect("valid GGUF");
     let src =
@@ -353,7 +341,7 @@ fn requantized_q8_0_loads_and_answers() {
     for (name, info) in &content.tensor_infos {
         assert_eq!(info.shape, src.tensor_infos[name].shape, "{name}");
         let want = if info.shape.rank() == 2 {
-            GgmlDType::Q8_0
+            candle_core::quantized::GgmlDType::Q8_0
         } else {
             src.tensor_infos[name].ggml_dtype
         };
@@ -364,6 +352,28 @@ fn requantized_q8_0_loads_and_answers() {
         content.metadata["general.file_type"].to_u32().expect("u32"),
         7
     );
+    // A converted matrix holds the bytes candle's quantizer (ggml's reference) makes from the
+    // same values.
+    let name = "blk.0.attn_q.weight";
+    let read = |c: &Content, path: &Path| {
+        let mut f = std::fs::File::open(path).expect("open");
+        c.tensor(&mut f, name, &candle_core::Device::Cpu)
+            .expect("tensor")
+    };
+    let ours = read(&content, &dst);
+    let values = read(&src, &model_path())
+        .dequantize(&candle_core::Device::Cpu)
+        .expect("dequantize");
+    let theirs =
+        candle_core::quantized::QTensor::quantize(&values, candle_core::quantized::GgmlDType::Q8_0)
+            .expect("quantize");
+    assert_eq!(
+        ours.data().expect("ours"),
+        theirs.data().expect("theirs"),
+        "{name}"
+    );
+    assert!(has_slow_quant(&model_path()).expect("reads"));
+    assert!(!has_slow_quant(&dst).expect("reads"));
     let model = load_model(&dst);
     assert_eq!(model.stop_ids, vec![0, 2]);
     drop(model);

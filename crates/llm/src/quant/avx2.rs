@@ -339,6 +339,32 @@ pub(super) unsafe fn q32_dot4(
     ]
 }
 
+/// The products of one f16 row `w` with four f32 vectors `x[j]` (each `n` long, a multiple of
+/// 8), each weight converted once for the four: four accumulators, so the FMAs do not wait on
+/// each other. Each sum is added in the order `f16_dot` adds it.
+///
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C.
+///
+/// # Panics
+/// When `n` is not a multiple of 8 or a slice is shorter than `n` values.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn f16_dot4(w: &[u8], x: [&[f32]; 4], n: usize) -> [f32; 4] {
+    assert!(n.is_multiple_of(8) && w.len() >= 2 * n && x.iter().all(|v| v.len() >= n));
+    let xp = x.map(<[f32]>::as_ptr);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    // SAFETY: i + 8 <= n, inside every slice by the assert; unaligned loads.
+    unsafe {
+        for i in (0..n).step_by(8) {
+            let wv = _mm256_cvtph_ps(_mm_loadu_si128(w.as_ptr().add(2 * i).cast()));
+            for j in 0..4 {
+                acc[j] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xp[j].add(i)), acc[j]);
+            }
+        }
+    }
+    acc.map(|a| hsum(a))
+}
+
 /// Rounds every value of `x` to the nearest f16 (ties to even), as [`half::f16`] does.
 ///
 /// # Safety

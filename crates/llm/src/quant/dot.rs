@@ -136,6 +136,27 @@ pub fn dot4(
     None
 }
 
+/// Four dot products of the f16 row `w` (`n` values) with the f32 vectors `x[j]`, or `None`
+/// when `isa` has no such kernel or `n` is not a multiple of 8 (then call [`dot`] four times).
+/// Same sums as [`dot`].
+pub fn dot4_f16(isa: Isa, w: &[u8], x: [&[f32]; 4], n: usize) -> Option<[f32; 4]> {
+    if !n.is_multiple_of(8) {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx2 {
+        // SAFETY: Isa::Avx2 is only detected when the CPU has AVX2, FMA and F16C.
+        return Some(unsafe { super::avx2::f16_dot4(w, x, n) });
+    }
+    #[cfg(target_arch = "aarch64")]
+    if matches!(isa, Isa::Neon | Isa::NeonDot) {
+        // SAFETY: base Advanced SIMD only.
+        return Some(unsafe { super::neon::f16_dot4(w, x, n) });
+    }
+    let _ = (isa, w, x);
+    None
+}
+
 /// The portable dot product (see [`dot`]).
 pub fn scalar(t: QType, w: &[u8], a: Acts<'_>, n: usize) -> f32 {
     match (t, a) {

@@ -17,5 +17,5 @@ mod tests;
 pub use blocks::{Q8Blocks, Q8KBlocks, QK, QK_K, QType, dequantize_row};
 pub use check::selfcheck;
 pub use dot::{
-    Acts, Isa, attn_scores, attn_values, axpy_f16, dot, dot4, round_f16, scalar, to_f16,
+    Acts, Isa, attn_scores, attn_values, axpy_f16, dot, dot4, dot4_f16, round_f16, scalar, to_f16,
 };

@@ -112,6 +112,32 @@ unsafe fn f16_dot(w: &[u8], x: &[f32]) -> f32 {
     s
 }
 
+/// The products of one f16 row `w` with four f32 vectors `x[j]` (each `n` long, a multiple of
+/// 8), each weight converted once for the four. Each sum is added in the order `f16_dot` adds
+/// it.
+///
+/// # Safety
+/// Runs on any aarch64 CPU (base Advanced SIMD only).
+///
+/// # Panics
+/// When `n` is not a multiple of 8 or a slice is shorter than `n` values.
+pub(super) unsafe fn f16_dot4(w: &[u8], x: [&[f32]; 4], n: usize) -> [f32; 4] {
+    assert!(n.is_multiple_of(8) && w.len() >= 2 * n && x.iter().all(|v| v.len() >= n));
+    let xp = x.map(<[f32]>::as_ptr);
+    // SAFETY: i + 8 <= n, inside every slice by the assert.
+    unsafe {
+        let mut acc = [vdupq_n_f32(0.0); 4];
+        for i in (0..n).step_by(8) {
+            let (lo, hi) = f16x8(w, i * 2);
+            for j in 0..4 {
+                acc[j] = vfmaq_f32(acc[j], lo, vld1q_f32(xp[j].add(i)));
+                acc[j] = vfmaq_f32(acc[j], hi, vld1q_f32(xp[j].add(i + 4)));
+            }
+        }
+        acc.map(|a| vaddvq_f32(a))
+    }
+}
+
 /// `y += a · x`, `x` as little-endian f16 values.
 ///
 /// # Safety
