@@ -321,6 +321,12 @@ pub fn attn_scores(isa: Isa, q: &[f32], k: &[u8], stride: usize, scale: f32, out
         unsafe { super::avx2::attn_scores(q, k, stride, scale, out) };
         return;
     }
+    #[cfg(target_arch = "aarch64")]
+    if matches!(isa, Isa::Neon | Isa::NeonDot) && q.len().is_multiple_of(8) {
+        // SAFETY: base Advanced SIMD only.
+        unsafe { super::neon::attn_scores(q, k, stride, scale, out) };
+        return;
+    }
     let hd = q.len();
     for (j, o) in out.iter_mut().enumerate() {
         let row = &k[j * stride..j * stride + 2 * hd];
@@ -336,6 +342,12 @@ pub fn attn_values(isa: Isa, w: &[f32], v: &[u8], stride: usize, out: &mut [f32]
     if isa == Isa::Avx2 && out.len().is_multiple_of(32) {
         // SAFETY: Isa::Avx2 is only detected when the CPU has AVX2, FMA and F16C.
         unsafe { super::avx2::attn_values(w, v, stride, out) };
+        return;
+    }
+    #[cfg(target_arch = "aarch64")]
+    if matches!(isa, Isa::Neon | Isa::NeonDot) && out.len().is_multiple_of(16) {
+        // SAFETY: base Advanced SIMD only.
+        unsafe { super::neon::attn_values(w, v, stride, out) };
         return;
     }
     let hd = out.len();

@@ -138,6 +138,83 @@ pub(super) unsafe fn f16_dot4(w: &[u8], x: [&[f32]; 4], n: usize) -> [f32; 4] {
     }
 }
 
+/// One query head's attention scores: `out[j] = scale · q · k_j` over the f16 key rows
+/// `k[j·stride..][..2·q.len()]`, four rows per query load. Each sum is added in the order
+/// `f16_dot` adds it, so the scores are bit-identical to one `dot` per row.
+///
+/// # Safety
+/// Runs on any aarch64 CPU (base Advanced SIMD only).
+///
+/// # Panics
+/// When `q.len()` is not a multiple of 8 or `k` is shorter than the rows.
+pub(super) unsafe fn attn_scores(q: &[f32], k: &[u8], stride: usize, scale: f32, out: &mut [f32]) {
+    let (hd, n) = (q.len(), out.len());
+    assert!(hd.is_multiple_of(8) && (n == 0 || k.len() >= (n - 1) * stride + 2 * hd));
+    let qp = q.as_ptr();
+    // SAFETY: row j's bytes `j·stride..j·stride + 2·hd` are inside `k` by the assert, and
+    // `qp.add(i + 4)` for i + 8 <= hd inside `q`.
+    unsafe {
+        let mut j = 0;
+        while j + 4 <= n {
+            let mut acc = [vdupq_n_f32(0.0); 4];
+            for i in (0..hd).step_by(8) {
+                let (q0, q1) = (vld1q_f32(qp.add(i)), vld1q_f32(qp.add(i + 4)));
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let (lo, hi) = f16x8(k, (j + r) * stride + 2 * i);
+                    *a = vfmaq_f32(vfmaq_f32(*a, lo, q0), hi, q1);
+                }
+            }
+            for (r, a) in acc.into_iter().enumerate() {
+                out[j + r] = vaddvq_f32(a) * scale;
+            }
+            j += 4;
+        }
+        for j in j..n {
+            let mut a = vdupq_n_f32(0.0);
+            for i in (0..hd).step_by(8) {
+                let (lo, hi) = f16x8(k, j * stride + 2 * i);
+                a = vfmaq_f32(
+                    vfmaq_f32(a, lo, vld1q_f32(qp.add(i))),
+                    hi,
+                    vld1q_f32(qp.add(i + 4)),
+                );
+            }
+            out[j] = vaddvq_f32(a) * scale;
+        }
+    }
+}
+
+/// One query head's attention output: `out = Σ_j w[j] · v_j` over the f16 value rows
+/// `v[j·stride..][..2·out.len()]`, 16 outputs at a time held in registers across all rows;
+/// bit-identical to zeroing `out` and one `axpy_f16` per row.
+///
+/// # Safety
+/// Runs on any aarch64 CPU (base Advanced SIMD only).
+///
+/// # Panics
+/// When `out.len()` is not a multiple of 16 or `v` is shorter than the rows.
+pub(super) unsafe fn attn_values(w: &[f32], v: &[u8], stride: usize, out: &mut [f32]) {
+    let (hd, n) = (out.len(), w.len());
+    assert!(hd.is_multiple_of(16) && (n == 0 || v.len() >= (n - 1) * stride + 2 * hd));
+    for c in (0..hd).step_by(16) {
+        // SAFETY: columns c..c + 16 of row j are inside `v` by the assert, and
+        // `out[c..c + 16]` inside `out`.
+        unsafe {
+            let mut acc = [vdupq_n_f32(0.0); 4];
+            for (j, &wj) in w.iter().enumerate() {
+                let (a, b) = f16x8(v, j * stride + 2 * c);
+                let (d, e) = f16x8(v, j * stride + 2 * c + 16);
+                for (x, y) in acc.iter_mut().zip([a, b, d, e]) {
+                    *x = vfmaq_n_f32(*x, y, wj);
+                }
+            }
+            for (r, a) in acc.into_iter().enumerate() {
+                vst1q_f32(out.as_mut_ptr().add(c + 4 * r), a);
+            }
+        }
+    }
+}
+
 /// `y += a · x`, `x` as little-endian f16 values.
 ///
 /// # Safety
