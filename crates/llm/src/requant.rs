@@ -1,4 +1,4 @@
-//! Rewriting a GGUF file with its weight matrices in another block type (install time: a
+//! Rewriting a GGUF file with its weight matrices in another block type (once per file: a
 //! Q4_1 or Q5_1 file runs faster as Q8_0). The output follows the GGUF specification
 //! (<https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>): version 3, the source's
 //! metadata entries copied byte for byte (only `general.file_type` is rewritten), tensor infos
@@ -12,10 +12,11 @@ use std::io::{self, Write};
 /// llama.cpp's `LLAMA_FTYPE_MOSTLY_Q8_0`, the `general.file_type` of a mostly-Q8_0 file.
 const FTYPE_MOSTLY_Q8_0: u32 = 7;
 
-/// The block types that have only the portable kernels or a slower SIMD one than Q8_0's, so
-/// that a file of them is worth requantising (see [`requantize`]).
+/// The block types a file is requantised from (see [`requantize`]): Q5_1 has only the
+/// portable kernel, and Q4_1's SIMD kernels run behind Q8_0's. (Q5_0 is portable-only too but
+/// is kept as it is, as `hearth models recommend`'s memory estimate assumes.)
 pub fn is_slow(t: QType) -> bool {
-    matches!(t, QType::Q4_1 | QType::Q5_0 | QType::Q5_1)
+    matches!(t, QType::Q4_1 | QType::Q5_1)
 }
 
 /// Whether `g` stores a weight matrix in a slow type ([`is_slow`]).

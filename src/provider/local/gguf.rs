@@ -133,7 +133,7 @@ pub(super) fn load(
 
 /// Whether the GGUF at `path` stores any weight matrix in a type that decodes slower than
 /// Q8_0 ([`crate::llm::requant::is_slow`]: Q4_1, whose SIMD kernels run behind Q8_0's, and
-/// Q5_0/Q5_1, which have only the portable kernel).
+/// Q5_1, which has only the portable kernel).
 ///
 /// # Errors
 /// [`ProviderError::Local`] when the file is missing or not a valid GGUF.

@@ -58,7 +58,7 @@ pub struct LocalOptions {
     /// (`{arch}.context_length`). Always capped at the model's own. The f16 KV cache is
     /// allocated for this many tokens at load.
     pub context_window: usize,
-    /// Requantise weights stored in a type the decoder runs slower (Q4_1, Q5_0, Q5_1) to
+    /// Requantise weights stored in a type the decoder runs slower (Q4_1, Q5_1) to
     /// this type (Q8_0, the only target) on first load, caching the copy beside the file
     /// ([`fast_variant`]); `None` loads files as they are. `Some(QType::Q8_0)` runs SmolLM2-135M
     /// about 10% faster (prefill and decode) for about 1.5x the file (98 MB -> 145 MB).
