@@ -112,9 +112,9 @@ const TILE_BYTES: usize = 24 * 1024;
 /// `out[i·rows + r] = w.row(r) · input[i]` for every vector `i` and row `r`, the rows split
 /// across the pool's threads. In a batch (prefill, the embedder), each row meets four vectors
 /// at a time where the kernels allow ([`dot4`], [`dot4_f16`]), so its blocks are loaded and
-/// unpacked once per four; and the vectors are taken in groups of about [`TILE_BYTES`], every
-/// row of the share passing over one group before the next, so that a long batch is not
-/// streamed from the outer caches once per row.
+/// unpacked once per four; and the vectors are taken in groups of about 24 KiB
+/// (`TILE_BYTES`), every row of the share passing over one group before the next, so that a
+/// long batch is not streamed from the outer caches once per row.
 ///
 /// # Panics
 /// When `out` is shorter than `n × rows` or the widths differ.

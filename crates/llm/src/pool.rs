@@ -5,7 +5,7 @@
 //!
 //! Decoding one token runs about seven products per layer (a few hundred per token), each
 //! tens of microseconds long, so waking a parked thread per job would cost more than the
-//! work; workers therefore spin for [`SPIN`] iterations after a job before parking.
+//! work; workers therefore spin for `SPIN` iterations after a job before parking.
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
