@@ -320,17 +320,16 @@ impl Bert {
             }
         }
         self.emb_norm.apply(&mut x);
-        let starts: Vec<usize> = seqs
-            .iter()
-            .scan(0, |at, s| {
-                let start = *at;
-                *at += s.len();
-                Some(start)
-            })
-            .collect();
+        // Each token's text, as the range of rows it attends over: the same for every layer.
+        let mut spans = Vec::with_capacity(total);
+        let mut first = 0;
+        for s in seqs {
+            spans.extend(std::iter::repeat_n(first..first + s.len(), s.len()));
+            first += s.len();
+        }
         let mut b = Buffers::default();
         for l in &self.layers {
-            self.layer(pool, l, &mut x, seqs, &starts, &mut b);
+            self.layer(pool, l, &mut x, &spans, &mut b);
         }
         Ok(x)
     }
@@ -340,8 +339,7 @@ impl Bert {
         pool: &Pool,
         l: &Layer,
         x: &mut [f32],
-        seqs: &[&[u32]],
-        starts: &[usize],
+        spans: &[std::ops::Range<usize>],
         b: &mut Buffers,
     ) {
         let hidden = self.heads * self.head_dim;
@@ -349,7 +347,7 @@ impl Bert {
         b.input.set(x, n, hidden);
         l.qkv.forward(pool, self.isa, &mut b.input, &mut b.qkv);
         b.ctx.resize(n * hidden, 0.0);
-        self.attention(pool, seqs, starts, &b.qkv, &mut b.ctx);
+        self.attention(pool, spans, &b.qkv, &mut b.ctx);
         b.input.set(&b.ctx, n, hidden);
         l.attn_out.forward(pool, self.isa, &mut b.input, &mut b.y);
         x.iter_mut().zip(&b.y).for_each(|(v, y)| *v += y);
@@ -367,37 +365,29 @@ impl Bert {
         l.out_norm.apply(x);
     }
 
-    /// Softmax attention of every token over the tokens of its own text, per head, into
-    /// `ctx` (tokens × hidden); `qkv` holds each token's query (pre-scaled), key and value.
-    /// The (token, head) pairs are split across the pool.
+    /// Softmax attention of every token over the tokens of its own text (`spans[token]`, row
+    /// indices), per head, into `ctx` (tokens × hidden); `qkv` holds each token's query
+    /// (pre-scaled), key and value. The (token, head) pairs are split across the pool.
     fn attention(
         &self,
         pool: &Pool,
-        seqs: &[&[u32]],
-        starts: &[usize],
+        spans: &[std::ops::Range<usize>],
         qkv: &[f32],
         ctx: &mut [f32],
     ) {
         let (heads, d) = (self.heads, self.head_dim);
         let hidden = heads * d;
         let n = ctx.len() / hidden;
-        // The text each token belongs to.
-        let owner: Vec<usize> = seqs
-            .iter()
-            .enumerate()
-            .flat_map(|(i, s)| std::iter::repeat_n(i, s.len()))
-            .collect();
         let out = SharedOut(ctx.as_mut_ptr());
         pool.run(&|share, shares| {
             let out = &out;
             let mut scores = Vec::new();
             for unit in split(n * heads, share, shares, 1) {
                 let (tok, h) = (unit / heads, unit % heads);
-                let text = owner[tok];
-                let (first, len) = (starts[text], seqs[text].len());
+                let span = spans[tok].clone();
                 let q = &qkv[tok * 3 * hidden + h * d..][..d];
                 scores.clear();
-                scores.extend((first..first + len).map(|j| {
+                scores.extend(span.clone().map(|j| {
                     let k = &qkv[j * 3 * hidden + hidden + h * d..][..d];
                     q.iter().zip(k).map(|(a, b)| a * b).sum::<f32>()
                 }));
@@ -408,7 +398,7 @@ impl Bert {
                 let o =
                     unsafe { std::slice::from_raw_parts_mut(out.0.add(tok * hidden + h * d), d) };
                 o.fill(0.0);
-                for (p, j) in scores.iter().zip(first..first + len) {
+                for (p, j) in scores.iter().zip(span) {
                     let v = &qkv[j * 3 * hidden + 2 * hidden + h * d..][..d];
                     o.iter_mut().zip(v).for_each(|(o, v)| *o += p * v);
                 }
