@@ -5,6 +5,7 @@
 
 use super::turn::{Answered, Stop, take, user_message};
 use super::{Agent, TurnHooks, compact, context};
+use crate::core::metrics::METRICS;
 use crate::core::{
     AuditEntry, ChatMessage, ClientTurn, EventKind, FailoverInfo, Role, ToolCall, ToolOutcome,
     ToolSpec, now_ms,
@@ -253,6 +254,7 @@ async fn call_tool(
     if let Err(why) = filter.check(&call.name) {
         audit.outcome = "denied".into();
         audit.decision.push(format!("policy: {why}"));
+        METRICS.tool_calls.inc(&[&audit.tool, &audit.outcome]);
         if let Err(e) = store.write(move |s, w| s.audit_push(w, &audit)).await {
             tracing::error!("cannot record a tool call in the audit ledger: {e}");
         }
@@ -274,6 +276,7 @@ async fn call_tool(
         if let Err(e) = &out {
             audit.outcome = e.outcome().into();
         }
+        METRICS.tool_calls.inc(&[&audit.tool, &audit.outcome]);
         if let Err(e) = store.write_blocking(move |s, w| s.audit_push(w, &audit)) {
             tracing::error!("cannot record a tool call in the audit ledger: {e}");
         }

@@ -231,6 +231,9 @@ pub struct ChannelHealth {
     /// When it happened, ms since the epoch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error_ms: Option<u64>,
+    /// Errors reported since the gateway started.
+    #[serde(default)]
+    pub errors: u64,
 }
 
 /// What an adapter reports about its account.

@@ -7,6 +7,7 @@ mod approvals;
 mod channel;
 mod event;
 mod message;
+pub mod metrics;
 mod model_memory;
 mod queue;
 pub mod schema;

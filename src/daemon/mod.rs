@@ -241,6 +241,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
             local: local_models,
             embedder: memory.as_ref().map(|m| m.embedder().clone()),
         })),
+        metrics: cfg.gateway.metrics,
     };
     let discovery = discovery_path(data_dir);
     let doc = serde_json::json!({"url": format!("ws://{local}/"), "port": local.port(), "bind": ip.to_string(), "pid": std::process::id()});

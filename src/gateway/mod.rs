@@ -15,6 +15,7 @@ mod http;
 mod mcp;
 mod memory;
 mod methods;
+mod metrics;
 pub mod ollama;
 mod protocol;
 mod relay;
@@ -67,6 +68,8 @@ pub struct GatewayState {
     pub cron: Option<Arc<dyn crate::tool::cron::CronControl>>,
     /// The on-device models in memory and what they hold, for `status` (`None`: none built).
     pub loaded_models: Option<Arc<dyn crate::core::LoadedModels>>,
+    /// Who may read `/metrics`.
+    pub metrics: crate::config::MetricsAccess,
 }
 
 impl GatewayState {
@@ -86,7 +89,7 @@ impl GatewayState {
     }
 }
 
-/// The router: `/` (WebSocket upgrade, or a short text page), `/healthz`, `/readyz`,
+/// The router: `/` (WebSocket upgrade, or a short text page), `/healthz`, `/readyz`, `/metrics`,
 /// `/v1/models`, `/v1/chat/completions`, `/v1/embeddings`, `/hooks/agent`, `/hooks/wake`,
 /// the Ollama API (`/api/*`, also under `/ollama/<key>/`) and the MCP server (`/mcp`,
 /// `/mcp/sse`, also under `/mcp/<token>/`).
@@ -96,6 +99,7 @@ pub fn router(state: GatewayState) -> Router {
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
+        .route("/metrics", get(metrics::metrics))
         .route("/v1/models", get(http::models))
         .route("/v1/chat/completions", post(http::chat_completions))
         .route("/v1/embeddings", post(memory::embeddings))

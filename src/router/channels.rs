@@ -56,6 +56,7 @@ impl Dispatcher {
             }
             HealthEvent::Error(e) => {
                 h.connected = false;
+                h.errors += 1;
                 h.last_error = Some(e);
                 h.last_error_ms = Some(now);
             }
@@ -69,6 +70,18 @@ impl Dispatcher {
             running: lanes.values().filter(|l| l.running.is_some()).count(),
             queued: lanes.values().map(|l| l.queue.len()).sum(),
         }
+    }
+
+    /// Each lane now: its key (a session key), messages waiting, whether a turn runs;
+    /// sorted by key. Idle lanes are dropped, so this lists the busy ones.
+    pub fn lanes(&self) -> Vec<(String, usize, bool)> {
+        let lanes = self.inner.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<_> = lanes
+            .iter()
+            .map(|(k, l)| (k.clone(), l.queue.len(), l.running.is_some()))
+            .collect();
+        v.sort();
+        v
     }
 
     /// Every declared channel account (and any with outbox rows) with its health,

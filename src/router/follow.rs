@@ -3,7 +3,8 @@
 //! end a run with its final outcome: when the live broadcast dropped it (a lagging
 //! receiver), the outcome is read from the store.
 
-use crate::core::{AgentEvent, now_ms};
+use crate::core::metrics::METRICS;
+use crate::core::{AgentEvent, EventKind, now_ms};
 use crate::storage::{RunRecord, Store};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -95,6 +96,15 @@ impl Drop for Follow {
 }
 
 /// The final event equivalent to a committed run record.
+/// Counts a turn's end in [`METRICS`]`.runs` by the run record's status.
+pub(super) fn count_final(kind: &EventKind) {
+    match kind {
+        EventKind::Finished { .. } => METRICS.runs.inc(&["completed"]),
+        EventKind::Failed { status, .. } => METRICS.runs.inc(&[status]),
+        _ => {}
+    }
+}
+
 pub(super) fn final_event(rec: &RunRecord, seq: u64) -> AgentEvent {
     let kind = rec.outcome();
     AgentEvent {

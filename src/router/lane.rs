@@ -4,8 +4,9 @@
 //! when it arrives while a turn runs (`core::queue`).
 
 use super::Inner;
-use super::follow::RunWatch;
+use super::follow::{RunWatch, count_final};
 use crate::agent::{Turn, TurnEnd, TurnHooks};
+use crate::core::metrics::METRICS;
 use crate::core::{AgentEvent, DropPolicy, EventKind, QueueMode, QueueSettings, now_ms};
 use crate::storage::{InboxEntry, RunRecord};
 use std::collections::VecDeque;
@@ -131,6 +132,8 @@ struct Hooks {
     session_key: String,
     seq: AtomicU64,
     watches: Mutex<Vec<Arc<RunWatch>>>,
+    /// When the turn started, ms since the epoch (for the latency metric).
+    started_ms: u64,
 }
 
 impl TurnHooks for Hooks {
@@ -146,6 +149,16 @@ impl TurnHooks for Hooks {
             ts_ms: now_ms(),
             kind,
         };
+        match &ev.kind {
+            EventKind::Failover(f) => METRICS.failovers.inc(&[&f.reason]),
+            k if k.is_final() => {
+                count_final(k);
+                METRICS
+                    .turn_latency
+                    .observe_ms(ev.ts_ms.saturating_sub(self.started_ms));
+            }
+            _ => {}
+        }
         for w in self
             .watches
             .lock()
@@ -220,6 +233,7 @@ pub(super) async fn drain(inner: Arc<Inner>, key: String) {
             session_key: session_key.clone(),
             seq: AtomicU64::new(0),
             watches: Mutex::new(inner.watches_of(&run_ids)),
+            started_ms: now_ms(),
         });
         let turn = Turn {
             run_id,

@@ -116,6 +116,9 @@ impl Dispatcher {
             .unwrap_or_else(|p| p.into_inner())
             .insert(acc.run_id.clone(), watch);
         let settings = inner.settings_for(&entry.message.origin.channel, session.as_ref());
+        crate::core::metrics::METRICS
+            .messages
+            .inc(&[&entry.message.origin.channel]);
         self.enqueue(entry, settings).await;
         Ok((acc, follow))
     }
@@ -170,6 +173,7 @@ impl Dispatcher {
             Ok(recs) => {
                 for r in recs {
                     let ev = final_event(&r, 0);
+                    super::follow::count_final(&ev.kind);
                     for w in inner.watches_of(std::slice::from_ref(&r.id)) {
                         w.send(&ev);
                     }

@@ -3,7 +3,8 @@
 //! v2 `memory.max`, `memory.current` and `memory.stat` of this process's cgroup and its
 //! ancestors (the limit systemd's `MemoryMax=` sets; "Memory Interface Files" in
 //! <https://docs.kernel.org/admin-guide/cgroup-v2.html>), and the per-mapping counters of
-//! `/proc/self/smaps` (`smaps.rs`; proc_pid_smaps(5)).
+//! `/proc/self/smaps` (`smaps.rs`; proc_pid_smaps(5)), and this process's resident set and open
+//! descriptors for `/metrics` (`/proc/self/status`, `/proc/self/fd`).
 //!
 //! The parsers are pure functions over the files' text; [`MemoryLimits::read`] and
 //! [`mapping_of`] do the reading. All figures are bytes (the `/proc` files count kB of 1024
@@ -201,8 +202,34 @@ impl MemoryLimits {
     }
 }
 
+/// `VmRSS` of a `/proc/<pid>/status` text: the resident set (anonymous, file and shared
+/// memory pages in RAM), bytes (proc_pid_status(5)).
+pub fn vm_rss(proc_status: &str) -> Option<u64> {
+    meminfo_field(proc_status, "VmRSS")
+}
+
+/// This process's resident set, bytes (`VmRSS` of `/proc/self/status`).
+pub fn process_rss() -> Option<u64> {
+    vm_rss(&fs::read_to_string("/proc/self/status").ok()?)
+}
+
+/// File descriptors this process has open (entries of `/proc/self/fd`, the one
+/// `read_dir` uses while counting included).
+pub fn open_fds() -> Option<u64> {
+    Some(fs::read_dir("/proc/self/fd").ok()?.count() as u64)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn vm_rss_reads_kib_as_bytes() {
+        let t = "Name:\thearth\nVmPeak:\t  9000 kB\nVmRSS:\t    5120 kB\nRssAnon:\t 100 kB\n";
+        assert_eq!(super::vm_rss(t), Some(5120 * 1024));
+        assert_eq!(super::vm_rss("Name: x\n"), None);
+        assert!(super::process_rss().unwrap() > 0);
+        assert!(super::open_fds().unwrap() >= 3);
+    }
+
     use super::*;
     use std::collections::HashMap;
 
