@@ -6,7 +6,7 @@
 mod common;
 
 use common::fake_openai::{FakeOpenAi, Reply};
-use common::harness::{Gateway, NO_CHAT, Ws, fake_config, last, send, temp_dir};
+use common::harness::{Gateway, NO_CHAT, Ws, connect_params, fake_config, last, send, temp_dir};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -94,9 +94,9 @@ fn history_survives_restart_and_sigkill_mid_run() {
     let msgs = h["messages"].as_array().expect("messages");
     assert_eq!(msgs.len(), 2, "{h}");
     assert_eq!(msgs[0]["role"], "user");
-    assert_eq!(msgs[0]["content"], "Say hello.");
+    assert_eq!(msgs[0]["text"], "Say hello.");
     assert_eq!(msgs[1]["role"], "assistant");
-    assert_eq!(msgs[1]["content"], reply.as_str());
+    assert_eq!(msgs[1]["text"], reply.as_str());
 
     // SIGKILL while the model is generating.
     let run = send(
@@ -125,7 +125,7 @@ fn history_survives_restart_and_sigkill_mid_run() {
     assert_eq!(msgs.len(), 4, "the user turn once, then its answer: {h}");
     assert_eq!(msgs[2]["role"], "user");
     assert_eq!(msgs[3]["role"], "assistant");
-    assert_eq!(msgs[3]["content"], w["text"], "{h}");
+    assert_eq!(msgs[3]["text"], w["text"], "{h}");
 
     // The session still works after the crash.
     let run = send(&mut ws, "agent:main:main", "Thanks!");
@@ -157,22 +157,85 @@ fn protocol_rejects_frames_before_connect_and_wrong_tokens() {
     let root = temp_dir("proto");
     let gw = Gateway::start(&root, NO_CHAT);
 
+    // Protocol v4: a challenge first, then only `connect` is accepted.
     let mut ws = Ws::open(gw.port);
+    assert!(
+        ws.challenge["payload"]["ts"].as_u64().unwrap() > 0,
+        "{}",
+        ws.challenge
+    );
     ws.send_text(r#"{"type":"req","id":"1","method":"health","params":{}}"#);
-    let closed = ws.read().expect_err("must close before connect");
-    assert!(closed.contains("connect"), "{closed}");
+    let (err, closed) = ws.refused();
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("first request must be connect"),
+        "{err}"
+    );
+    assert!(closed.starts_with("1008"), "{closed}");
 
     let mut ws = Ws::open(gw.port);
-    ws.send_text(
-        &json!({"type":"req","id":"1","method":"connect","params":{"auth":{"token":"wrong"}}})
-            .to_string(),
-    );
-    let closed = ws.read().expect_err("wrong token must close");
+    let mut params = connect_params("wrong");
+    ws.send_text(&json!({"type":"req","id":"1","method":"connect","params": params}).to_string());
+    let (err, closed) = ws.refused();
+    assert_eq!(err["code"], "INVALID_REQUEST");
+    assert_eq!(err["details"]["code"], "AUTH_TOKEN_MISMATCH", "{err}");
     assert!(closed.contains("unauthorized"), "{closed}");
+
+    // A client that speaks only protocol 3 gets OpenClaw's mismatch error and close 1002.
+    let mut ws = Ws::open(gw.port);
+    params["minProtocol"] = json!(3);
+    params["maxProtocol"] = json!(3);
+    params["auth"]["token"] = json!(gw.token);
+    ws.send_text(&json!({"type":"req","id":"1","method":"connect","params": params}).to_string());
+    let (err, closed) = ws.refused();
+    assert_eq!(err["details"]["code"], "PROTOCOL_MISMATCH", "{err}");
+    assert_eq!(err["details"]["expectedProtocol"], 4);
+    assert!(closed.starts_with("1002"), "{closed}");
 
     let mut ws = Ws::open(gw.port);
     ws.send_text("{not json");
     assert!(ws.read().is_err(), "malformed first frame must close");
+
+    // hello-ok: server, features, snapshot, the granted scopes, policy.
+    let mut ws = Ws::open(gw.port);
+    let hello = ws.call("connect", connect_params(&gw.token));
+    assert_eq!(hello["type"], "hello-ok");
+    assert_eq!(hello["protocol"], 4);
+    assert!(hello["server"]["connId"].is_string(), "{hello}");
+    assert!(
+        hello["features"]["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "agents.list")
+    );
+    assert_eq!(
+        hello["snapshot"]["sessionDefaults"]["mainSessionKey"],
+        "agent:main:main"
+    );
+    assert_eq!(
+        hello["auth"]["scopes"].as_array().unwrap().len(),
+        5,
+        "{hello}"
+    );
+    assert!(hello["policy"]["tickIntervalMs"].as_u64().unwrap() > 0);
+    let me = &hello["snapshot"]["presence"].as_array().unwrap()[0];
+    assert_eq!(me["clientId"], "test", "{hello}");
+
+    // A read-only client may read but not write: OpenClaw's missing-scope error.
+    let mut ws = Ws::open(gw.port);
+    let mut params = connect_params(&gw.token);
+    params["scopes"] = json!(["operator.read"]);
+    let hello = ws.call("connect", params);
+    assert_eq!(hello["auth"]["scopes"], json!(["operator.read"]));
+    assert_eq!(ws.call("sessions.list", json!({}))["count"], 0);
+    let r = ws.request("chat.send", json!({"message": "hi", "idempotencyKey": "k"}));
+    assert_eq!(r["error"]["code"], "FORBIDDEN", "{r}");
+    assert_eq!(r["error"]["details"]["missingScope"], "operator.write");
+    let r = ws.request("sessions.reset", json!({"key": "main"}));
+    assert_eq!(r["error"]["details"]["missingScope"], "operator.admin");
 
     // After connect, malformed frames get error responses and the socket stays usable.
     let mut ws = gw.ws();
@@ -189,7 +252,8 @@ fn protocol_rejects_frames_before_connect_and_wrong_tokens() {
         "{r}"
     );
     let r = ws.request("no.such.method", json!({}));
-    assert_eq!(r["error"]["code"], "UNKNOWN_METHOD");
+    assert_eq!(r["error"]["code"], "INVALID_REQUEST");
+    assert_eq!(r["error"]["message"], "unknown method: no.such.method");
     let r = ws.request("chat.send", json!({"message": 5}));
     assert_eq!(r["error"]["code"], "INVALID_REQUEST");
     assert_eq!(ws.call("health", json!({}))["ok"], true);
@@ -386,7 +450,7 @@ fn tool_loop_writes_and_reads_inside_the_workspace_only() {
         .as_array()
         .expect("msgs")
         .iter()
-        .filter(|m| m["role"] == "tool")
+        .filter(|m| m["role"] == "toolResult")
         .count();
     assert_eq!(tool_msgs, 4, "tool results are kept in the transcript");
 }
@@ -446,7 +510,7 @@ fn http_chat_completions_with_session_key_keeps_history() {
     let mut ws = gw.ws();
     let h = ws.call("chat.history", json!({"sessionKey": "agent:main:http"}));
     assert_eq!(h["messages"].as_array().map(Vec::len), Some(4), "{h}");
-    assert_eq!(h["messages"][3]["content"], "two");
+    assert_eq!(h["messages"][3]["text"], "two");
     let started = Instant::now();
     let r = ureq::post(&url)
         .header("Authorization", "Bearer nope")

@@ -6,7 +6,7 @@
 mod common;
 
 use common::fake_openai::{FakeOpenAi, Reply};
-use common::harness::{Gateway, NO_CHAT, Ws, fake_config, send, temp_dir};
+use common::harness::{Gateway, NO_CHAT, Ws, connect_params, fake_config, send, temp_dir};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::sync::Arc;
@@ -150,10 +150,12 @@ fn wrong_tokens_lock_out_an_address_but_not_the_local_cli() {
     assert!((250..=300).contains(&retry), "{retry}");
     let mut browser = Ws::open_from_browser(gw.port, "http://evil.example");
     browser.send_text(
-        &json!({"type":"req","id":"1","method":"connect","params":{"auth":{"token": gw.token}}})
+        &json!({"type":"req","id":"1","method":"connect","params": connect_params(&gw.token)})
             .to_string(),
     );
-    let closed = browser.read().expect_err("a locked-out browser is refused");
+    let (err, closed) = browser.refused();
+    assert_eq!(err["details"]["code"], "AUTH_RATE_LIMITED", "{err}");
+    assert!(err["retryAfterMs"].as_u64().unwrap() > 0, "{err}");
     assert!(
         closed.contains("too many failed token attempts"),
         "{closed}"
@@ -231,7 +233,7 @@ fn params_are_typed_and_request_ids_echo_exactly() {
         }
     };
     assert!(raw.contains(r#""id":99999999999999999999,"#), "{raw}");
-    assert!(raw.contains("not a request frame"), "{raw}");
+    assert!(raw.contains("invalid request frame"), "{raw}");
 }
 
 #[test]
@@ -326,7 +328,10 @@ fn a_connection_receives_only_the_sessions_it_sends_to_or_subscribes() {
     let gw = Gateway::start(&root, &fake_config(&[("fake", &fake.base_url())]));
     let (mut a, mut b) = (gw.ws(), gw.ws());
     let r = b.call("sessions.subscribe", json!({"keys": ["s2"]}));
-    assert_eq!(r, json!({"all": false, "keys": ["agent:main:s2"]}));
+    assert_eq!(
+        r,
+        json!({"subscribed": true, "all": false, "keys": ["agent:main:s2"]})
+    );
     let r1 = send(&mut a, "s1", "private");
     a.follow(&r1);
     let r2 = send(&mut a, "s2", "shared");

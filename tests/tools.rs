@@ -297,7 +297,11 @@ fn aborting_a_run_kills_its_command_and_every_child() {
         "chat.abort",
         json!({"sessionKey": "agent:main:main", "runId": run}),
     );
-    assert_eq!(r["aborted"], json!([run]), "{r}");
+    assert_eq!(
+        (&r["aborted"], &r["runIds"]),
+        (&json!(true), &json!([run])),
+        "{r}"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while !live(&root, "sleep 301").is_empty() {
         assert!(

@@ -77,14 +77,20 @@ impl Client {
             events: VecDeque::new(),
             hello: Value::Null,
         };
+        // Protocol v4: the gateway opens with a `connect.challenge` event (buffered by
+        // `request` like any event); the token authenticates, so the nonce is not signed.
         let params = json!({
             "minProtocol": crate::gateway::PROTOCOL_VERSION, "maxProtocol": crate::gateway::PROTOCOL_VERSION,
-            "client": {"id": "hearth-cli", "version": env!("CARGO_PKG_VERSION"), "platform": std::env::consts::OS},
+            "client": {"id": "cli", "displayName": "hearth", "version": env!("CARGO_PKG_VERSION"),
+                "platform": std::env::consts::OS, "mode": "cli"},
+            "role": "operator",
+            "scopes": ["operator.admin", "operator.read", "operator.write", "operator.approvals", "operator.pairing"],
             "auth": {"token": t.token},
         });
         c.hello = c
             .request("connect", params)
             .context("the gateway refused the connection")?;
+        c.events.retain(|e| e["event"] != "connect.challenge");
         Ok(c)
     }
 

@@ -215,18 +215,50 @@ pub fn main() -> ExitCode {
 }
 
 /// Logs to stderr, filtered by `HEARTH_LOG`; coloured only on a terminal and without
-/// `NO_COLOR` (<https://no-color.org>), so journald and log files get plain text.
+/// `NO_COLOR` (<https://no-color.org>), so journald and log files get plain text;
+/// `HEARTH_LOG_FORMAT=json` writes one JSON object per line instead (for journald and log
+/// shippers). Every line also goes, as plain text, to the ring `logs.tail` reads
+/// ([`crate::core::logs::LOGS`]).
 fn init_logging(default: &str) {
     use std::io::IsTerminal;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("HEARTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let colour = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(colour)
-        .with_writer(std::io::stderr)
+    let json = std::env::var("HEARTH_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(json.then(|| {
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(std::io::stderr)
+        }))
+        .with((!json).then(|| {
+            tracing_subscriber::fmt::layer()
+                .with_ansi(colour)
+                .with_writer(std::io::stderr)
+        }))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(|| RingWriter),
+        )
         .try_init();
+}
+
+/// Hands each formatted log line to the ring (`fmt` writes one event per call).
+struct RingWriter;
+
+impl std::io::Write for RingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        crate::core::logs::LOGS.push(&String::from_utf8_lossy(buf));
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn run(cli: Cli) -> i32 {

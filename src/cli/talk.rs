@@ -142,7 +142,7 @@ pub fn status(
     );
     println!(
         "sessions: {}   active runs: {}",
-        st["sessions"], st["activeRuns"]
+        st["sessions"]["count"], st["activeRuns"]
     );
     let (q, o) = (&st["queue"], &st["outbox"]);
     println!(
@@ -294,13 +294,17 @@ pub fn sessions_reset(cfg: &Config, dir: &Path, remote: &Remote, session: &str) 
 fn print_history(v: &Value) {
     for m in v["messages"].as_array().into_iter().flatten() {
         let role = m["role"].as_str().unwrap_or("?");
-        let mut text = m["content"].as_str().unwrap_or("").to_string();
-        for c in m["tool_calls"].as_array().into_iter().flatten() {
-            text.push_str(&format!(
-                " [calls {}({})]",
-                c["name"].as_str().unwrap_or("?"),
-                c["arguments"]
-            ));
+        let mut text = String::new();
+        for part in m["content"].as_array().into_iter().flatten() {
+            match part["type"].as_str() {
+                Some("text") => text.push_str(part["text"].as_str().unwrap_or("")),
+                Some("toolCall") => text.push_str(&format!(
+                    " [calls {}({})]",
+                    part["name"].as_str().unwrap_or("?"),
+                    part["arguments"]
+                )),
+                _ => {}
+            }
         }
         println!("[{}] {role}: {text}", m["seq"]);
     }

@@ -6,6 +6,7 @@
 mod approvals;
 mod channel;
 mod event;
+pub mod logs;
 mod message;
 pub mod metrics;
 mod model_memory;

@@ -221,6 +221,17 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         "modelsDir": models_dir,
         "installedModels": crate::models::list(&models_dir).iter().filter(|m| m.installed).map(|m| m.name.clone()).collect::<Vec<_>>(),
         "listen": local.to_string(),
+        "heartbeat": {
+            "every": cfg.heartbeat.every,
+            "everyMs": crate::cron::parse_heartbeat_every(&cfg.heartbeat.every).ok().flatten(),
+            "target": cfg.heartbeat.target,
+            "ackMaxChars": cfg.heartbeat.ack_max_chars,
+        },
+        // For `agents.list`: each agent's model chain (primary, then fallbacks).
+        "agents": std::iter::once(("main".to_string(), cfg.agent.model.clone()))
+            .chain(cfg.agents.iter().map(|(id, a)| (id.clone(), a.model.clone().unwrap_or_else(|| cfg.agent.model.clone()))))
+            .map(|(id, model)| serde_json::json!({"id": id, "model": model}))
+            .collect::<Vec<_>>(),
     });
     let state = GatewayState {
         dispatcher: dispatcher.clone(),
@@ -242,6 +253,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
             embedder: memory.as_ref().map(|m| m.embedder().clone()),
         })),
         metrics: cfg.gateway.metrics,
+        presence: Default::default(),
     };
     let discovery = discovery_path(data_dir);
     let doc = serde_json::json!({"url": format!("ws://{local}/"), "port": local.port(), "bind": ip.to_string(), "pid": std::process::id()});

@@ -298,6 +298,7 @@ pub async fn chat_completions(
         cursor: None,
         record_only: false,
         client,
+        run_id: None,
     };
     let (acc, follow) = match st.dispatcher.submit(sub).await {
         Ok(a) => a,

@@ -4,8 +4,8 @@
 
 use super::GatewayState;
 use super::protocol::ErrorShape;
-use crate::core::{DEFAULT_SESSION_KEY, Origin, SessionKey, now_ms};
-use crate::router::{DispatchError, FilterHandle, SessionFilter, Submission, TranscriptEntry};
+use crate::core::{DEFAULT_SESSION_KEY, Role, SessionKey, now_ms};
+use crate::router::{DispatchError, FilterHandle, SessionFilter, TranscriptEntry};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -15,16 +15,6 @@ use std::time::Duration;
 const MAX_WAIT_MS: u64 = 600_000;
 /// Most history entries returned at once.
 const MAX_HISTORY: u64 = 1000;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SendParams {
-    message: String,
-    #[serde(default)]
-    session_key: Option<String>,
-    #[serde(default)]
-    idempotency_key: Option<String>,
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -40,6 +30,8 @@ struct HistoryParams {
     #[serde(default)]
     session_key: Option<String>,
     #[serde(default)]
+    agent_id: Option<String>,
+    #[serde(default)]
     limit: Option<u64>,
 }
 
@@ -49,6 +41,8 @@ struct AbortParams {
     #[serde(default)]
     session_key: Option<String>,
     #[serde(default)]
+    agent_id: Option<String>,
+    #[serde(default)]
     run_id: Option<String>,
     /// Also drop what waits in the session's queue.
     #[serde(default)]
@@ -56,7 +50,7 @@ struct AbortParams {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct SubscribeParams {
     /// Session keys (canonicalised: `main` is `agent:main:main`).
     #[serde(default)]
@@ -71,6 +65,8 @@ struct SubscribeParams {
 struct ResetParams {
     #[serde(default)]
     key: Option<String>,
+    #[serde(default)]
+    agent_id: Option<String>,
     #[serde(default)]
     session_key: Option<String>,
 }
@@ -89,9 +85,15 @@ pub(super) fn params<T: DeserializeOwned>(p: Value) -> Result<T, ErrorShape> {
     })
 }
 
-fn key(k: Option<&str>, field: &str) -> Result<SessionKey, ErrorShape> {
-    SessionKey::parse(k.unwrap_or(DEFAULT_SESSION_KEY))
-        .map_err(|e| ErrorShape::invalid(format!("params.{field}: {e}")))
+/// The session key a client names (`main` → `agent:main:main`; unqualified keys belong to
+/// `agent`, when given); the main session when it names none.
+fn key(k: Option<&str>, agent: Option<&str>, field: &str) -> Result<SessionKey, ErrorShape> {
+    let raw = match (k, agent) {
+        (Some(k), a) => super::openclaw::qualify(k, a),
+        (None, Some(a)) => format!("agent:{a}:main"),
+        (None, None) => DEFAULT_SESSION_KEY.to_string(),
+    };
+    SessionKey::parse(&raw).map_err(|e| ErrorShape::invalid(format!("params.{field}: {e}")))
 }
 
 /// Runs method `method` with `params` for a connection whose event subscription is
@@ -115,32 +117,72 @@ pub async fn dispatch(
     }
     let d = &st.dispatcher;
     match method {
-        "health" => Ok(json!({"ok": true, "uptimeMs": st.started.elapsed().as_millis() as u64})),
+        "health" => Ok(super::openclaw::health_snapshot(st)),
         "status" => status(st),
-        "agent" | "chat.send" => send(st, subscribed, params(p)?).await,
+        "chat.send" => {
+            let (acc, _) = super::turn::accept(st, subscribed, params(p)?).await?;
+            Ok(super::turn::accepted_payload(&acc, "started"))
+        }
         "sessions.subscribe" | "sessions.unsubscribe" => {
             subscribe(subscribed, method == "sessions.subscribe", params(p)?)
         }
+        "sessions.messages.subscribe" | "sessions.messages.unsubscribe" => {
+            let r: ResetParams = params(p)?;
+            let k = key(
+                r.key.or(r.session_key).as_deref(),
+                r.agent_id.as_deref(),
+                "key",
+            )?;
+            if method == "sessions.messages.subscribe" {
+                subscribed.add(k.as_str());
+            } else {
+                subscribed.remove(k.as_str());
+            }
+            Ok(json!({"subscribed": method == "sessions.messages.subscribe", "key": k}))
+        }
         "agent.wait" => wait(st, params(p)?).await,
-        "chat.history" => history(st, params(p)?),
+        "chat.history" => history(st, subscribed, params(p)?),
         "chat.abort" => {
             let a: AbortParams = params(p)?;
-            let k = key(a.session_key.as_deref(), "sessionKey")?;
+            let k = key(
+                a.session_key.as_deref(),
+                a.agent_id.as_deref(),
+                "sessionKey",
+            )?;
             let r = d
                 .abort(k.as_str(), a.run_id.as_deref(), a.clear_queue)
                 .await;
-            Ok(json!({"aborted": r.aborted, "cleared": r.cleared}))
+            Ok(
+                json!({"ok": true, "aborted": !r.aborted.is_empty(), "runIds": r.aborted, "cleared": r.cleared}),
+            )
         }
-        "sessions.list" => sessions(st),
+        "sessions.list" => super::openclaw::sessions_list(st, p),
+        "sessions.describe" => super::openclaw::sessions_describe(st, p),
         "sessions.reset" => {
             let r: ResetParams = params(p)?;
-            let k = match r.key {
-                Some(k) => key(Some(&k), "key")?,
-                None => key(r.session_key.as_deref(), "sessionKey")?,
-            };
+            let k = key(
+                r.key.or(r.session_key).as_deref(),
+                r.agent_id.as_deref(),
+                "key",
+            )?;
             let existed = d.reset(k.as_str()).await.map_err(dispatch_err)?;
-            Ok(json!({"ok": true, "key": k, "existed": existed}))
+            let entry = d
+                .sessions()
+                .map_err(dispatch_err)?
+                .into_iter()
+                .find(|s| s.key == k.as_str())
+                .map(|s| super::openclaw::session_row(st, &s));
+            Ok(json!({"ok": true, "key": k, "existed": existed, "entry": entry}))
         }
+        "agents.list" => Ok(super::openclaw::agents_list(st)),
+        "commands.list" => Ok(super::openclaw::commands_list()),
+        "system-presence" => Ok(json!(st.presence.list())),
+        "config.get" => super::openclaw::config_get(st).await,
+        "logs.tail" => super::openclaw::logs_tail(p),
+        // Hearth asks no questions of operators, and its approvals (exec and the tools in
+        // `[tools] ask`) are `exec.approval.*`: these lists are empty by construction.
+        "question.list" => Ok(json!({"questions": []})),
+        "plugin.approval.list" => Ok(json!([])),
         "models.list" => Ok(json!({"models": models(st)})),
         "memory.search" => super::memory::search(st, &p).await,
         "memory.status" => super::memory::status(st).await,
@@ -155,11 +197,7 @@ pub async fn dispatch(
             Some(r) => r,
             None => match super::cron::dispatch(st, other, p).await {
                 Some(r) => r,
-                None => Err(ErrorShape {
-                    code: "UNKNOWN_METHOD",
-                    message: format!("unknown method {other:?}"),
-                    retryable: false,
-                }),
+                None => Err(ErrorShape::unknown_method(other)),
             },
         },
     }
@@ -181,7 +219,7 @@ fn subscribe(sessions: &FilterHandle, on: bool, p: SubscribeParams) -> Result<Va
         .keys
         .iter()
         .enumerate()
-        .map(|(i, k)| key(Some(k), &format!("keys[{i}]")))
+        .map(|(i, k)| key(Some(k), None, &format!("keys[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
     match (on, p.all) {
         (true, true) => sessions.set(SessionFilter::All),
@@ -190,32 +228,13 @@ fn subscribe(sessions: &FilterHandle, on: bool, p: SubscribeParams) -> Result<Va
         (false, false) => keys.iter().for_each(|k| sessions.remove(k.as_str())),
     }
     Ok(match sessions.get() {
-        SessionFilter::All => json!({"all": true, "keys": []}),
+        SessionFilter::All => json!({"subscribed": on, "all": true, "keys": []}),
         SessionFilter::Keys(k) => {
             let mut k: Vec<String> = k.into_iter().collect();
             k.sort();
-            json!({"all": false, "keys": k})
+            json!({"subscribed": on, "all": false, "keys": k})
         }
     })
-}
-
-/// Accepts a message; the connection is subscribed to its session first, so it receives
-/// the run's events from the start.
-async fn send(
-    st: &GatewayState,
-    sessions: &FilterHandle,
-    p: SendParams,
-) -> Result<Value, ErrorShape> {
-    let session_key = key(p.session_key.as_deref(), "sessionKey")?;
-    sessions.add(session_key.as_str());
-    let sub = Submission {
-        idempotency_key: p.idempotency_key,
-        ..Submission::new(session_key, Origin::gateway("ws"), p.message)
-    };
-    let (acc, _) = st.dispatcher.submit(sub).await.map_err(dispatch_err)?;
-    Ok(
-        json!({"runId": acc.run_id, "sessionKey": acc.session_key, "status": "accepted", "deduped": acc.deduped}),
-    )
 }
 
 async fn wait(st: &GatewayState, p: WaitParams) -> Result<Value, ErrorShape> {
@@ -246,49 +265,81 @@ async fn wait(st: &GatewayState, p: WaitParams) -> Result<Value, ErrorShape> {
     }))
 }
 
-fn history(st: &GatewayState, p: HistoryParams) -> Result<Value, ErrorShape> {
-    let k = key(p.session_key.as_deref(), "sessionKey")?;
+/// `chat.history`: the newest `limit` messages in OpenClaw's message shape, with the
+/// session's row; the connection is subscribed to the session it reads (a client viewing
+/// a conversation gets its runs' events, whoever started them).
+fn history(
+    st: &GatewayState,
+    subscribed: &FilterHandle,
+    p: HistoryParams,
+) -> Result<Value, ErrorShape> {
+    let k = key(
+        p.session_key.as_deref(),
+        p.agent_id.as_deref(),
+        "sessionKey",
+    )?;
     let limit = p.limit.unwrap_or(200);
     if !(1..=MAX_HISTORY).contains(&limit) {
         return Err(ErrorShape::invalid(format!(
             "params.limit: {limit} is outside 1..={MAX_HISTORY}"
         )));
     }
+    subscribed.add(k.as_str());
     let entries = st
         .dispatcher
         .history(k.as_str(), limit as usize)
         .map_err(dispatch_err)?;
-    Ok(json!({"sessionKey": k, "messages": entries.iter().map(entry_json).collect::<Vec<_>>()}))
+    let session = st
+        .dispatcher
+        .sessions()
+        .map_err(dispatch_err)?
+        .into_iter()
+        .find(|s| s.key == k.as_str());
+    let row = session
+        .as_ref()
+        .map(|s| super::openclaw::session_row(st, s));
+    let defaults = row.as_ref().map(|r| {
+        json!({"model": r["model"], "modelProvider": r["modelProvider"], "contextTokens": r["contextTokens"]})
+    });
+    Ok(json!({
+        "sessionKey": k, "sessionId": session.as_ref().map(|s| s.id.to_string()),
+        "messages": entries.iter().map(entry_json).collect::<Vec<_>>(),
+        "sessionInfo": row, "defaults": defaults,
+        "thinkingLevel": "off", "fastMode": false, "verboseLevel": "off",
+    }))
 }
 
+/// One transcript entry as an OpenClaw message: `{role, content: [parts], timestamp}`,
+/// assistant tool calls as `toolCall` parts, tool results as role `toolResult`; with
+/// Hearth's `seq`, `runId` and compaction mark.
 fn entry_json(e: &TranscriptEntry) -> Value {
-    let mut v = serde_json::to_value(&e.message).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("seq".into(), json!(e.seq));
-        o.insert("ts".into(), json!(e.ts_ms));
-        o.insert("runId".into(), json!(e.run_id));
-        if let Some(c) = &e.compaction {
-            o.insert(
-                "compaction".into(),
-                json!({"firstKeptSeq": c.first_kept_seq, "summarized": c.summarized, "tokensBefore": c.tokens_before}),
-            );
+    let m = &e.message;
+    let mut content = Vec::new();
+    if !m.content.is_empty() || m.tool_calls.is_empty() {
+        content.push(json!({"type": "text", "text": m.content}));
+    }
+    for c in &m.tool_calls {
+        content.push(
+            json!({"type": "toolCall", "id": c.id, "name": c.name, "arguments": c.arguments}),
+        );
+    }
+    let mut v = match m.role {
+        Role::Tool => {
+            json!({"role": "toolResult", "toolCallId": m.tool_call_id, "toolName": m.name})
         }
+        r => json!({"role": r}),
+    };
+    v["content"] = json!(content);
+    // Hearth's: the message's text alone.
+    v["text"] = json!(m.content);
+    v["timestamp"] = json!(e.ts_ms);
+    v["seq"] = json!(e.seq);
+    v["runId"] = json!(e.run_id);
+    if let Some(c) = &e.compaction {
+        v["compaction"] = json!({"firstKeptSeq": c.first_kept_seq, "summarized": c.summarized,
+            "tokensBefore": c.tokens_before});
     }
     v
-}
-
-fn sessions(st: &GatewayState) -> Result<Value, ErrorShape> {
-    let list = st.dispatcher.sessions().map_err(dispatch_err)?;
-    let out: Vec<Value> = list
-        .iter()
-        .map(|s| {
-            json!({
-                "key": s.key, "messages": s.next_seq, "createdAt": s.created_ms,
-                "updatedAt": s.updated_ms, "lastModel": s.last_model, "queue": s.queue,
-            })
-        })
-        .collect();
-    Ok(json!({"sessions": out}))
 }
 
 /// The model chain with each profile's health.
@@ -319,7 +370,7 @@ pub(super) fn models(st: &GatewayState) -> Vec<Value> {
                 })
                 .unwrap_or_default();
             json!({
-                "id": m.to_string(), "provider": m.provider, "model": m.model,
+                "id": m.to_string(), "name": m.to_string(), "provider": m.provider, "model": m.model,
                 "contextWindow": route.map(|r| r.context_window), "profiles": profiles,
             })
         })
@@ -339,14 +390,53 @@ fn dead_letters(st: &GatewayState) -> Vec<Value> {
 
 fn status(st: &GatewayState) -> Result<Value, ErrorShape> {
     let d = &st.dispatcher;
-    let sessions = d.sessions().map_err(dispatch_err)?.len();
     let q = d.status().map_err(dispatch_err)?;
     let (path, bytes) = d.store_info();
+    let health = super::openclaw::health_snapshot(st);
+    let channel_summary: Vec<String> = d
+        .channels_status()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| {
+            let state = if c.health.connected {
+                "connected"
+            } else {
+                "not connected"
+            };
+            format!("{} ({}): {state}", c.channel, c.account)
+        })
+        .collect();
+    let hb: Vec<Value> = health["agents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            json!({"agentId": a["agentId"], "enabled": a["heartbeat"]["enabled"],
+                "every": a["heartbeat"]["every"], "everyMs": a["heartbeat"]["everyMs"]})
+        })
+        .collect();
+    let by_agent: Vec<Value> = health["agents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            json!({"agentId": a["agentId"], "path": a["sessions"]["path"],
+                "count": a["sessions"]["count"], "recent": a["sessions"]["recent"]})
+        })
+        .collect();
+    let s = &health["sessions"];
     Ok(json!({
+        // OpenClaw's status summary.
+        "runtimeVersion": env!("CARGO_PKG_VERSION"),
+        "heartbeat": {"defaultAgentId": "main", "agents": hb},
+        "channelSummary": channel_summary,
+        "queuedSystemEvents": [],
+        "sessions": {"paths": [s["path"]], "count": s["count"], "recent": s["recent"],
+            "byAgent": by_agent},
+        // Hearth's.
         "version": env!("CARGO_PKG_VERSION"),
         "uptimeMs": st.started.elapsed().as_millis() as u64,
         "pid": std::process::id(),
-        "sessions": sessions,
         "activeRuns": q.running,
         "queue": {"lanes": q.lanes, "running": q.running, "queued": q.queued, "inbox": q.inbox},
         "outbox": {"pending": q.outbox.pending, "sent": q.outbox.sent, "dead": q.outbox.dead,

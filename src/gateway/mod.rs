@@ -10,6 +10,7 @@ mod channels;
 mod cron;
 mod deliver;
 mod events;
+mod handshake;
 mod hooks;
 mod http;
 mod mcp;
@@ -17,8 +18,12 @@ mod memory;
 mod methods;
 mod metrics;
 pub mod ollama;
+mod openclaw;
+mod presence;
 mod protocol;
 mod relay;
+mod scopes;
+mod turn;
 mod ws;
 
 pub use deliver::GatewaySink;
@@ -70,6 +75,8 @@ pub struct GatewayState {
     pub loaded_models: Option<Arc<dyn crate::core::LoadedModels>>,
     /// Who may read `/metrics`.
     pub metrics: crate::config::MetricsAccess,
+    /// The connected WebSocket clients (`system-presence`).
+    pub presence: Arc<presence::Presence>,
 }
 
 impl GatewayState {

@@ -1,14 +1,18 @@
-//! WebSocket frame shapes (OpenClaw's gateway protocol): requests
-//! `{type:"req",id,method,params}`, responses `{type:"res",id,ok,payload|error}`, events
-//! `{type:"event",event,payload,seq}`, errors `{code,message,retryable?}`.
+//! WebSocket frame shapes (OpenClaw's gateway protocol v4,
+//! <https://docs.openclaw.ai/gateway/protocol>): requests `{type:"req",id,method,params}`,
+//! responses `{type:"res",id,ok,payload|error}`, events `{type:"event",event,payload,seq}`
+//! (`seq` counts the events of one connection from 1), errors
+//! `{code,message,details?,retryable?,retryAfterMs?}` with OpenClaw's codes
+//! (`INVALID_REQUEST`, `FORBIDDEN`, `UNAVAILABLE`, …) and, where it has one, its
+//! `details.code` (`PROTOCOL_MISMATCH`, `MISSING_SCOPE`, …).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-/// The protocol version this gateway speaks; `connect` must admit it in
+/// The protocol version this gateway speaks (OpenClaw's 4); `connect` must admit it in
 /// `minProtocol..=maxProtocol`.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// A client request frame.
 #[derive(Debug, Deserialize)]
@@ -36,6 +40,12 @@ pub struct ErrorShape {
     /// Whether retrying the same request may succeed.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub retryable: bool,
+    /// Structured facts for clients (`{code: "MISSING_SCOPE", …}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+    /// When to retry, ms from now.
+    #[serde(rename = "retryAfterMs", skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ErrorShape {
@@ -45,6 +55,8 @@ impl ErrorShape {
             code: "INVALID_REQUEST",
             message: message.into(),
             retryable: false,
+            details: None,
+            retry_after_ms: None,
         }
     }
     /// `NOT_FOUND`.
@@ -53,6 +65,8 @@ impl ErrorShape {
             code: "NOT_FOUND",
             message: message.into(),
             retryable: false,
+            details: None,
+            retry_after_ms: None,
         }
     }
     /// `UNAVAILABLE`: try again later.
@@ -61,7 +75,20 @@ impl ErrorShape {
             code: "UNAVAILABLE",
             message: message.into(),
             retryable: true,
+            details: None,
+            retry_after_ms: None,
         }
+    }
+    /// `INVALID_REQUEST` with `details`.
+    pub fn invalid_with(message: impl Into<String>, details: Value) -> Self {
+        Self {
+            details: Some(details),
+            ..Self::invalid(message)
+        }
+    }
+    /// `INVALID_REQUEST` `unknown method: <name>`, as OpenClaw answers.
+    pub fn unknown_method(method: &str) -> Self {
+        Self::invalid(format!("unknown method: {method}"))
     }
     /// `INTERNAL`.
     pub fn internal(message: impl Into<String>) -> Self {
@@ -69,6 +96,8 @@ impl ErrorShape {
             code: "INTERNAL",
             message: message.into(),
             retryable: true,
+            details: None,
+            retry_after_ms: None,
         }
     }
 }
@@ -122,8 +151,8 @@ pub fn event(name: &str, payload: Value, seq: u64) -> Value {
     serde_json::json!({"type": "event", "event": name, "payload": payload, "seq": seq})
 }
 
-/// Methods served after `connect`.
-pub const METHODS: [&str; 28] = [
+/// Methods served after `connect` (`hello-ok.features.methods`).
+pub const METHODS: &[&str] = &[
     "health",
     "status",
     "agent",
@@ -132,10 +161,25 @@ pub const METHODS: [&str; 28] = [
     "chat.history",
     "chat.abort",
     "sessions.list",
+    "sessions.describe",
     "sessions.reset",
     "sessions.subscribe",
     "sessions.unsubscribe",
+    "sessions.messages.subscribe",
+    "sessions.messages.unsubscribe",
+    "agents.list",
+    "commands.list",
     "models.list",
+    "system-presence",
+    "config.get",
+    "logs.tail",
+    "question.list",
+    "plugin.approval.list",
+    "channels.status",
+    "message.send",
+    "pairing.list",
+    "pairing.approve",
+    "pairing.reject",
     "memory.search",
     "memory.status",
     "memory.reindex",
@@ -154,8 +198,9 @@ pub const METHODS: [&str; 28] = [
     "connect",
 ];
 
-/// Events a client may receive.
-pub const EVENTS: [&str; 6] = [
+/// Events a client may receive (`hello-ok.features.events`).
+pub const EVENTS: &[&str] = &[
+    "connect.challenge",
     "agent",
     "chat",
     "tick",

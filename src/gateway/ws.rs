@@ -1,31 +1,31 @@
-//! One WebSocket connection: the `connect` handshake (first frame, token, protocol range),
-//! then requests, agent events and ticks multiplexed onto the socket through a bounded
-//! queue. Malformed frames get an error response; the connection stays up.
+//! One WebSocket connection: the handshake (`handshake.rs`: challenge, `connect`, token,
+//! protocol, scopes), then requests (each checked against the granted scopes), run events,
+//! approval events and ticks multiplexed onto the socket through a bounded queue, with one
+//! event `seq` per connection. Malformed frames get an error response; the connection
+//! stays up.
 
-use super::protocol::{
-    EVENTS, ErrorShape, FrameId, METHODS, PROTOCOL_VERSION, Request, event, res_err, res_ok,
-};
-use super::{GatewayState, events, methods};
+use super::protocol::{ErrorShape, FrameId, Request, event, res_err, res_ok};
+use super::scopes::{self, Granted, Scope};
+use super::{GatewayState, events, handshake, methods};
 use crate::router::{FilterHandle, Followed, SessionFilter};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Time a client has to send `connect`.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Outgoing frames queued per connection before requests wait.
 const OUT_QUEUE: usize = 256;
 /// Requests of one connection executing at once; further frames wait (backpressure).
 const MAX_IN_FLIGHT: usize = 32;
 /// Largest accepted frame, bytes.
-const MAX_FRAME: usize = 1 << 20;
+pub(super) const MAX_FRAME: usize = 1 << 20;
 /// Read and write buffer of one connection, bytes.
 const WS_BUFFER: usize = 8 << 10;
 
@@ -58,101 +58,29 @@ pub async fn upgrade(
         })
 }
 
-async fn close(mut socket: WebSocket, code: u16, reason: &str) {
-    tracing::debug!(code, reason, "closing websocket");
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
-}
-
 async fn connection(st: GatewayState, mut socket: WebSocket, addr: SocketAddr, browser: bool) {
-    // 1. The handshake: the first frame must be a valid `connect` request.
-    let first = match tokio::time::timeout(CONNECT_TIMEOUT, socket.recv()).await {
-        Ok(Some(Ok(Message::Text(t)))) => t,
-        Ok(Some(Ok(_))) => {
-            return close(
-                socket,
-                close_code::POLICY,
-                "first frame must be a text `connect` request",
-            )
-            .await;
-        }
-        Ok(_) => return,
-        Err(_) => {
-            return close(
-                socket,
-                close_code::POLICY,
-                "no `connect` request within 10s",
-            )
-            .await;
-        }
-    };
-    let req: Request = match serde_json::from_str(first.as_str()) {
-        Ok(r) => r,
-        Err(e) => {
-            return close(
-                socket,
-                close_code::POLICY,
-                &format!("first frame is not a request: {e}"),
-            )
-            .await;
-        }
-    };
-    if req.kind != "req" || req.method != "connect" {
-        return close(
-            socket,
-            close_code::POLICY,
-            "first frame must be a `connect` request",
-        )
-        .await;
-    }
-    let p = &req.params;
-    let min = p
-        .get("minProtocol")
-        .and_then(Value::as_u64)
-        .unwrap_or(PROTOCOL_VERSION as u64);
-    let max = p
-        .get("maxProtocol")
-        .and_then(Value::as_u64)
-        .unwrap_or(PROTOCOL_VERSION as u64);
-    if !(min..=max).contains(&(PROTOCOL_VERSION as u64)) {
-        let reason = format!(
-            "protocol mismatch: server speaks {PROTOCOL_VERSION}, client offers {min}..={max}"
-        );
-        return close(socket, close_code::PROTOCOL, &reason).await;
-    }
-    let presented = p.pointer("/auth/token").and_then(Value::as_str);
-    if let Err(refused) = st.authorize(addr, browser, presented) {
-        return close(socket, close_code::POLICY, &refused.message()).await;
-    }
-    let hello = json!({
-        "type": "hello-ok",
-        "protocol": PROTOCOL_VERSION,
-        "server": {"name": "hearth", "version": env!("CARGO_PKG_VERSION")},
-        "features": {"methods": METHODS, "events": EVENTS},
-        "policy": {"tickIntervalMs": st.tick_ms, "maxPayload": MAX_FRAME},
-    });
-    if socket
-        .send(Message::Text(res_ok(&req.id, &hello).into()))
-        .await
-        .is_err()
-    {
+    // 1. The handshake: challenge, then a valid `connect`.
+    let conn_id = st.presence.next_id();
+    let Some(conn) = handshake::handshake(&st, &mut socket, addr, browser, conn_id).await else {
         return;
-    }
+    };
+    let granted = Arc::new(conn.granted.clone());
 
     // 2. The session: requests, events and ticks.
     let (out_tx, mut out_rx) = mpsc::channel::<String>(OUT_QUEUE);
-    let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
-    // A connection receives the events of the sessions it sends to and of those it
-    // subscribes to (`sessions.subscribe`), not every session's.
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    // A connection receives the events of the sessions it sends to, reads the history of,
+    // or subscribes to (`sessions.subscribe`), not every session's.
     let mut events = st
         .dispatcher
         .subscribe(SessionFilter::Keys(Default::default()));
     let sessions = events.filter();
-    let mut approvals = st.dispatcher.approvals().map(|b| b.subscribe());
+    let mut approvals = match granted.allows(Scope::Approvals) {
+        true => st.dispatcher.approvals().map(|b| b.subscribe()),
+        false => None,
+    };
+    let reads = granted.allows(Scope::Read);
+    let mut relay = events::Relay::default();
     let mut tick = tokio::time::interval(Duration::from_millis(st.tick_ms.max(100)));
     tick.tick().await;
     let mut seq: u64 = 0;
@@ -172,7 +100,8 @@ async fn connection(st: GatewayState, mut socket: WebSocket, addr: SocketAddr, b
                     Some(Ok(_)) => continue,
                 };
                 let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
-                if let Some(err) = handle_frame(&st, &sessions, frame.as_str(), &out_tx, permit)
+                let conn = Conn { sessions: &sessions, granted: &granted, out: &out_tx };
+                if let Some(err) = handle_frame(&st, conn, frame.as_str(), permit)
                     && socket.send(Message::Text(err.into())).await.is_err()
                 {
                     break;
@@ -184,10 +113,10 @@ async fn connection(st: GatewayState, mut socket: WebSocket, addr: SocketAddr, b
                 }
             }
             ev = events.next() => match ev {
-                Some(Followed::Event(ev)) => {
-                    let chat = events::chat_payload(&ev);
+                Some(Followed::Event(ev)) if reads => {
+                    let (agent, chat) = relay.payloads(&ev);
                     seq += 1;
-                    if socket.send(text(&event("agent", events::agent_payload(&ev), seq))).await.is_err() {
+                    if socket.send(text(&event("agent", agent, seq))).await.is_err() {
                         break;
                     }
                     if let Some(c) = chat {
@@ -197,9 +126,12 @@ async fn connection(st: GatewayState, mut socket: WebSocket, addr: SocketAddr, b
                         }
                     }
                 }
+                Some(Followed::Event(_)) => {}
                 Some(Followed::Lagged(n)) => {
+                    // The events are gone for good; `seq` counts what this socket was sent,
+                    // so it does not jump (OpenClaw's clients would report a gap and
+                    // reload the history, which the final events make unnecessary).
                     tracing::warn!(missed = n, "websocket client too slow; events dropped (final outcomes still follow)");
-                    seq += n;
                 }
                 None => break,
             },
@@ -220,10 +152,19 @@ async fn connection(st: GatewayState, mut socket: WebSocket, addr: SocketAddr, b
             _ = st.shutdown.cancelled() => {
                 seq += 1;
                 let _ = socket.send(text(&event("shutdown", json!({"reason": "gateway stopping"}), seq))).await;
-                return close(socket, close_code::AWAY, "gateway shutting down").await;
+                return handshake::close(&mut socket, close_code::AWAY, "gateway shutting down").await;
             }
         }
     }
+    drop(conn);
+}
+
+/// What a request task needs of its connection.
+#[derive(Clone, Copy)]
+struct Conn<'a> {
+    sessions: &'a FilterHandle,
+    granted: &'a Arc<Granted>,
+    out: &'a mpsc::Sender<String>,
 }
 
 /// The next approval event, or never when the gateway has no broker; a lagging client
@@ -247,12 +188,13 @@ async fn next_approval(
 }
 
 /// Parses one frame. A malformed frame yields the error response to send at once; a request
-/// is dispatched in its own task (holding `permit`), which queues its response on `out`.
+/// is checked against the connection's scopes and dispatched in its own task (holding
+/// `permit`), which queues its response — for `agent`, the acceptance and then the final
+/// response under the same id — on the connection's out-queue.
 fn handle_frame(
     st: &GatewayState,
-    sessions: &FilterHandle,
+    conn: Conn<'_>,
     frame: &str,
-    out: &mpsc::Sender<String>,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Option<String> {
     let req: Request = match serde_json::from_str::<Request>(frame) {
@@ -261,7 +203,7 @@ fn handle_frame(
             return Some(res_err(
                 &r.id,
                 &ErrorShape::invalid(format!(
-                    "unexpected frame type {:?}; clients send `req`",
+                    "invalid request frame: type {:?}; clients send `req`",
                     r.kind
                 )),
             ));
@@ -276,20 +218,30 @@ fn handle_frame(
                 ),
                 Ok(f) => res_err(
                     f.id.as_deref().unwrap_or(RawValue::NULL),
-                    &ErrorShape::invalid(format!("not a request frame: {e}")),
+                    &ErrorShape::invalid(format!("invalid request frame: {e}")),
                 ),
             });
         }
     };
-    let (st, out, sessions) = (st.clone(), out.clone(), sessions.clone());
+    if let Some(need) = scopes::required(&req.method)
+        && !conn.granted.allows(need)
+    {
+        return Some(res_err(&req.id, &scopes::missing(need)));
+    }
+    let (st, out, sessions) = (st.clone(), conn.out.clone(), conn.sessions.clone());
     tokio::spawn(async move {
-        let frame = match methods::dispatch(&st, &sessions, &req.method, req.params).await {
-            Ok(payload) => res_ok(&req.id, &payload),
-            Err(e) => res_err(&req.id, &e),
-        };
-        // Each task sends one frame and at most MAX_IN_FLIGHT run at once, so this queue
-        // (OUT_QUEUE > MAX_IN_FLIGHT) never blocks the connection loop that drains it.
-        let _ = out.send(frame).await;
+        if req.method == "agent" {
+            super::turn::agent(&st, &sessions, &req.id, req.params, &out).await;
+        } else {
+            let frame = match methods::dispatch(&st, &sessions, &req.method, req.params).await {
+                Ok(payload) => res_ok(&req.id, &payload),
+                Err(e) => res_err(&req.id, &e),
+            };
+            // Each task sends at most two frames and at most MAX_IN_FLIGHT run at once, so
+            // this queue (OUT_QUEUE > 2 × MAX_IN_FLIGHT) never blocks the connection loop
+            // that drains it.
+            let _ = out.send(frame).await;
+        }
         drop(permit);
     });
     None

@@ -11,6 +11,38 @@ use super::{RunRecord, RunStatus, Submission};
 use crate::core::{Origin, OutboundMessage, QueueDirective};
 use crate::storage::{OutboxRow, Store, StoreError, Wtxn};
 
+/// The chat commands every channel answers: name, description, whether it takes
+/// arguments (`commands.list`; `/approve` and `/pair` are answered from an owner's chat).
+pub const COMMANDS: [(&str, &str, bool); 7] = [
+    (
+        "/new",
+        "Start a new session (the old transcript is kept, unlisted).",
+        false,
+    ),
+    ("/reset", "Same as /new.", false),
+    (
+        "/stop",
+        "Abort the running turn and drop the queued messages.",
+        false,
+    ),
+    ("/status", "Model, queue and session status.", false),
+    (
+        "/queue",
+        "Show or set this session's queue mode, debounce, cap and drop policy.",
+        true,
+    ),
+    (
+        "/approve",
+        "Answer an approval request: /approve <id> allow-once|allow-always|deny.",
+        true,
+    ),
+    (
+        "/pair",
+        "Pairing requests: /pair list | /pair approve CODE | /pair reject CODE.",
+        true,
+    ),
+];
+
 /// A chat command.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChatCommand {

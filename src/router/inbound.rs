@@ -231,6 +231,7 @@ impl ChannelGate {
             cursor: cursor.clone(),
             record_only: m.redelivered == Some(false),
             client: None,
+            run_id: None,
         };
         match self.d.submit(sub).await {
             Ok((acc, _)) if acc.deduped => Ok(Admission::Duplicate { run_id: acc.run_id }),

@@ -27,7 +27,7 @@ pub use crate::storage::{OutboxCounts, OutboxRow, OutboxStatus};
 pub use crate::storage::{RunRecord, RunStatus, SessionRecord, TranscriptEntry};
 pub use approvals::{ApprovalBroker, ApprovalEvent, ApprovalOptions, ResolveError};
 pub use channels::ChannelStatus;
-pub use command::ChatCommand;
+pub use command::{COMMANDS, ChatCommand};
 pub use follow::{FilterHandle, Follow, Followed, SessionFilter, Subscription};
 pub use inbound::{ChannelGate, GateOptions};
 pub use link::DispatcherLink;
@@ -130,6 +130,10 @@ pub struct Submission {
     pub record_only: bool,
     /// An API client's system prompt, tools and tool results for the turn.
     pub client: Option<crate::core::ClientTurn>,
+    /// The run id the client chose (OpenClaw's clients: their idempotency key), 1 to 128
+    /// characters of `A-Z a-z 0-9 . _ : -`; `None`: a new `run_…` id. One that already names
+    /// a run (outside this submission's own dedupe record) is refused.
+    pub run_id: Option<String>,
 }
 
 impl Submission {
@@ -149,8 +153,17 @@ impl Submission {
             cursor: None,
             record_only: false,
             client: None,
+            run_id: None,
         }
     }
+}
+
+/// Whether `id` may be a client-chosen run id (see [`Submission::run_id`]).
+pub fn valid_run_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
 /// The acknowledgement of a [`Submission`], given only after it was committed.

@@ -41,7 +41,16 @@ impl Dispatcher {
         {
             return self.command(sub, c.map_err(DispatchError::Invalid)?).await;
         }
-        let run_id = new_run_id();
+        let explicit = sub.run_id.is_some();
+        let run_id = match sub.run_id {
+            Some(id) if super::valid_run_id(&id) => id,
+            Some(id) => {
+                return Err(DispatchError::Invalid(format!(
+                    "run id {id:?} must be 1 to 128 characters of A-Z a-z 0-9 . _ : -"
+                )));
+            }
+            None => new_run_id(),
+        };
         let (lane_key, session_key) = match &sub.stateless_history {
             Some(_) => {
                 let k = format!("agent:{}:ephemeral:{run_id}", sub.session_key.agent());
@@ -92,6 +101,9 @@ impl Dispatcher {
                 {
                     return Ok((Some(first), None));
                 }
+                if explicit && s.run(w, &run_id)?.is_some() {
+                    return Ok((None, None));
+                }
                 let mut entry = entry;
                 s.inbox_push(w, &mut entry)?;
                 s.put_run(w, &RunRecord::queued(run_id.clone(), session_key.clone()))?;
@@ -106,7 +118,12 @@ impl Dispatcher {
         let (entry, session) = match committed {
             (Some(first), _) => return self.repeat(first),
             (None, Some(x)) => x,
-            (None, None) => unreachable!("the write returns an entry when not deduped"),
+            (None, None) => {
+                return Err(DispatchError::Invalid(format!(
+                    "run id {:?} already names a run (an idempotency key used before, in another session or too long ago to deduplicate)",
+                    acc.run_id
+                )));
+            }
         };
         let watch = RunWatch::new();
         let follow = Follow::live(acc.run_id.clone(), &watch, inner.store.clone());

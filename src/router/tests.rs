@@ -578,6 +578,7 @@ async fn a_stateless_request_does_not_wait_for_the_main_session() {
             cursor: None,
             record_only: false,
             client: None,
+            run_id: None,
         })
         .await
         .expect("stateless");

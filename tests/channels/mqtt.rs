@@ -154,7 +154,7 @@ fn mqtt_requests_run_exactly_once_across_sigkills() {
         .into_iter()
         .flatten()
         .filter(|m| m["role"] == "user")
-        .map(|m| m["content"].as_str().unwrap_or("").to_string())
+        .map(|m| m["text"].as_str().unwrap_or("").to_string())
         .collect();
     for i in 0..N {
         let n = users.iter().filter(|c| **c == format!("req-{i}")).count();

@@ -89,7 +89,7 @@ fn telegram_messages_run_exactly_once_across_sigkills() {
             .into_iter()
             .flatten()
             .filter(|m| m["role"] == "user")
-            .map(|m| m["content"].as_str().unwrap_or("").to_string())
+            .map(|m| m["text"].as_str().unwrap_or("").to_string())
             .collect();
         for i in 0..EACH {
             let t = format!("u{id}-m{i}");

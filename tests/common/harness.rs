@@ -282,7 +282,7 @@ impl Gateway {
     /// A connected client (handshake done with the right token).
     pub fn ws(&self) -> Ws {
         let mut ws = Ws::open(self.port);
-        let hello = ws.request("connect", json!({"minProtocol": 1, "maxProtocol": 1, "client": {"id": "test"}, "auth": {"token": self.token}}));
+        let hello = ws.request("connect", connect_params(&self.token));
         assert_eq!(hello["ok"], true, "connect failed: {hello}");
         ws
     }
@@ -297,12 +297,21 @@ impl Drop for Gateway {
     }
 }
 
+/// The `connect` params of a protocol-v4 test client presenting `token` (all scopes).
+pub fn connect_params(token: &str) -> Value {
+    json!({"minProtocol": 4, "maxProtocol": 4,
+        "client": {"id": "test", "version": "0", "platform": "linux", "mode": "test"},
+        "role": "operator", "auth": {"token": token}})
+}
+
 /// A raw protocol client.
 pub struct Ws {
     socket: WebSocket<MaybeTlsStream<TcpStream>>,
     next: u64,
     /// Frames read while waiting for something else.
     pub backlog: VecDeque<Value>,
+    /// The `connect.challenge` event the gateway opened with.
+    pub challenge: Value,
 }
 
 impl Ws {
@@ -319,11 +328,31 @@ impl Ws {
             s.set_read_timeout(Some(Duration::from_secs(300)))
                 .map_err(|e| e.to_string())?;
         }
-        Ok(Ws {
+        Ws::opened(socket)
+    }
+
+    /// Reads the `connect.challenge` every connection starts with.
+    fn opened(socket: WebSocket<MaybeTlsStream<TcpStream>>) -> Result<Ws, String> {
+        let mut ws = Ws {
             socket,
             next: 1,
             backlog: VecDeque::new(),
-        })
+            challenge: Value::Null,
+        };
+        let c = ws.read()?;
+        if c["event"] != "connect.challenge" || !c["payload"]["nonce"].is_string() {
+            return Err(format!("expected a connect.challenge event first, got {c}"));
+        }
+        ws.challenge = c;
+        Ok(ws)
+    }
+
+    /// Reads a refused handshake or request: the error response, then the close reason.
+    pub fn refused(&mut self) -> (Value, String) {
+        let res = self.read().expect("an error response before the close");
+        assert_eq!(res["ok"], false, "{res}");
+        let close = self.read().expect_err("then the close");
+        (res["error"].clone(), close)
     }
 
     /// Sends raw text.
@@ -347,11 +376,7 @@ impl Ws {
         req.headers_mut()
             .insert("origin", origin.parse().expect("origin header"));
         let (socket, _) = tungstenite::connect(req).expect("websocket connect");
-        Ws {
-            socket,
-            next: 1,
-            backlog: VecDeque::new(),
-        }
+        Ws::opened(socket).expect("challenge")
     }
 
     /// Reads the next frame: `Ok(json)` or `Err(close reason)` when the server closed.

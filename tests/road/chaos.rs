@@ -26,7 +26,7 @@ impl Target {
         // `try_call` is an `Err` unless the gateway answered `connect` with `ok: true`.
         ws.try_call(
             "connect",
-            json!({"minProtocol": 1, "maxProtocol": 1, "auth": {"token": self.token}}),
+            crate::common::harness::connect_params(&self.token),
         )?;
         Ok(ws)
     }
@@ -224,7 +224,7 @@ fn sigkill_at_random_points_under_load_loses_and_repeats_nothing() {
             .iter()
             .filter(|m| m["role"] == "user")
             .flat_map(|m| {
-                m["content"]
+                m["text"]
                     .as_str()
                     .unwrap_or("")
                     .split("\n\n")

@@ -1,0 +1,310 @@
+//! The methods OpenClaw's own clients (its CLI, TUI and Control UI) call, answered in the
+//! shapes they read (<https://docs.openclaw.ai/gateway/protocol>; the result schemas of
+//! `openclaw@2026.9.6`): `health` (OpenClaw's health snapshot, also `hello-ok`'s),
+//! `agents.list`, `commands.list`, `sessions.list` and `sessions.describe` (session rows),
+//! `system-presence`, `config.get`, `logs.tail`, and the session defaults of `hello-ok`.
+//! Hearth's own fields stay beside OpenClaw's where both exist.
+
+use super::GatewayState;
+use super::protocol::ErrorShape;
+use crate::core::now_ms;
+use crate::router::SessionRecord;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The main agent and its main session.
+pub(super) fn session_defaults() -> Value {
+    json!({"defaultAgentId": "main", "mainKey": "main", "mainSessionKey": crate::core::DEFAULT_SESSION_KEY,
+        "scope": "per-sender"})
+}
+
+/// `direct` or `group`, from a session key's shape (`…:group:…`, `…:channel:…`).
+fn kind(key: &str) -> &'static str {
+    if key.contains(":group:") || key.contains(":channel:") {
+        "group"
+    } else {
+        "direct"
+    }
+}
+
+/// The agent id of a session key (`agent:<id>:…`).
+pub(super) fn agent_of(key: &str) -> &str {
+    key.strip_prefix("agent:")
+        .and_then(|r| r.split(':').next())
+        .unwrap_or("main")
+}
+
+/// The primary model of the chain (`provider`, `model`, window).
+fn primary(st: &GatewayState) -> (String, String, Option<usize>) {
+    let chain = st.dispatcher.chain();
+    match chain.models().first() {
+        Some(m) => (
+            m.provider.clone(),
+            m.model.clone(),
+            chain.route(&m.provider).map(|r| r.context_window),
+        ),
+        None => (String::new(), String::new(), None),
+    }
+}
+
+/// One session as OpenClaw's `SessionRow`, with Hearth's fields (`messages`, `createdAt`,
+/// `lastModel`, `queue`).
+pub(super) fn session_row(st: &GatewayState, s: &SessionRecord) -> Value {
+    let (provider, model) = match s.last_model.as_deref().and_then(|m| m.split_once('/')) {
+        Some((p, m)) => (p.to_string(), m.to_string()),
+        None => {
+            let (p, m, _) = primary(st);
+            (p, m)
+        }
+    };
+    let window = st
+        .dispatcher
+        .chain()
+        .route(&provider)
+        .map(|r| r.context_window);
+    json!({
+        "key": s.key, "sessionId": s.id.to_string(), "kind": kind(&s.key),
+        "agentId": agent_of(&s.key), "displayName": s.key, "updatedAt": s.updated_ms,
+        "model": model, "modelProvider": provider, "contextTokens": window,
+        "messages": s.next_seq, "createdAt": s.created_ms, "lastModel": s.last_model,
+        "queue": s.queue,
+    })
+}
+
+/// The session store's facts per agent: `{path, count, recent: [{key, updatedAt, age}]}`.
+fn session_store(st: &GatewayState, sessions: &[SessionRecord], agent: Option<&str>) -> Value {
+    let now = now_ms();
+    let mut mine: Vec<&SessionRecord> = sessions
+        .iter()
+        .filter(|s| agent.is_none_or(|a| agent_of(&s.key) == a))
+        .collect();
+    mine.sort_by_key(|s| std::cmp::Reverse(s.updated_ms));
+    let recent: Vec<Value> = mine
+        .iter()
+        .take(5)
+        .map(|s| json!({"key": s.key, "updatedAt": s.updated_ms, "age": now.saturating_sub(s.updated_ms)}))
+        .collect();
+    let (path, _) = st.dispatcher.store_info();
+    json!({"path": path, "count": mine.len(), "recent": recent})
+}
+
+/// OpenClaw's health snapshot: channels, agents with their heartbeat and sessions, and
+/// Hearth's `uptimeMs`.
+pub(super) fn health_snapshot(st: &GatewayState) -> Value {
+    let t0 = std::time::Instant::now();
+    let sessions = st.dispatcher.sessions().unwrap_or_default();
+    let mut channels = serde_json::Map::new();
+    let mut order = Vec::new();
+    for c in st.dispatcher.channels_status().unwrap_or_default() {
+        let acc = json!({
+            "accountId": c.account, "configured": true, "connected": c.health.connected,
+            "running": c.health.connected, "lastError": c.health.last_error,
+            "backlog": c.backlog, "deadLetters": c.dead_letters,
+        });
+        let e = channels.entry(c.channel.clone()).or_insert_with(|| {
+            order.push(c.channel.clone());
+            json!({"configured": true, "linked": true, "running": true, "accounts": {}})
+        });
+        if !c.health.connected {
+            e["running"] = json!(false);
+            e["lastError"] = json!(c.health.last_error);
+        }
+        e["accounts"][&c.account] = acc;
+    }
+    let hb = st.info.get("heartbeat").cloned().unwrap_or_default();
+    let every_ms = hb.get("everyMs").and_then(Value::as_u64);
+    let heartbeat = json!({
+        "enabled": every_ms.is_some(), "every": hb.get("every"), "everyMs": every_ms,
+        "target": hb.get("target"), "ackMaxChars": hb.get("ackMaxChars"),
+    });
+    let agents: Vec<Value> = st
+        .dispatcher
+        .agent_ids()
+        .iter()
+        .map(|id| {
+            json!({
+                "agentId": id, "isDefault": id == "main",
+                "heartbeat": if id == "main" { heartbeat.clone() } else { json!({"enabled": false, "everyMs": null}) },
+                "sessions": session_store(st, &sessions, Some(id)),
+            })
+        })
+        .collect();
+    json!({
+        "ok": true, "ts": now_ms(), "durationMs": t0.elapsed().as_millis() as u64,
+        "uptimeMs": st.started.elapsed().as_millis() as u64,
+        "channels": channels, "channelOrder": order, "channelLabels": {},
+        "heartbeatSeconds": every_ms.map(|m| m / 1000), "defaultAgentId": "main",
+        "agents": agents, "sessions": session_store(st, &sessions, None),
+    })
+}
+
+/// `agents.list`.
+pub(super) fn agents_list(st: &GatewayState) -> Value {
+    let configured = st.info.get("agents").and_then(Value::as_array);
+    let agents: Vec<Value> = st
+        .dispatcher
+        .agent_ids()
+        .iter()
+        .map(|id| {
+            let chain: Vec<String> = configured
+                .and_then(|a| a.iter().find(|x| x["id"] == id.as_str()))
+                .and_then(|x| x["model"].as_array())
+                .map(|m| m.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            json!({
+                "id": id, "name": id, "kind": "agent",
+                "model": {"primary": chain.first(), "fallbacks": chain.get(1..).unwrap_or_default()},
+            })
+        })
+        .collect();
+    json!({"defaultId": "main", "mainKey": "main", "scope": "per-sender", "ownership": "sole",
+        "selectionRequired": false, "agents": agents})
+}
+
+/// `commands.list`: the chat commands every channel answers.
+pub(super) fn commands_list() -> Value {
+    let commands: Vec<Value> = crate::router::COMMANDS
+        .iter()
+        .map(|(name, description, args)| {
+            json!({"name": name.trim_start_matches('/'), "description": description, "source": "native",
+                "scope": "text", "acceptsArgs": args, "textAliases": [name]})
+        })
+        .collect();
+    json!({"commands": commands})
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListParams {
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    agent_id: Option<String>,
+    #[serde(default)]
+    active_minutes: Option<u64>,
+}
+
+/// `sessions.list`: the sessions, newest first, as OpenClaw's list result.
+pub(super) fn sessions_list(st: &GatewayState, p: Value) -> Result<Value, ErrorShape> {
+    let p: ListParams = super::methods::params(p)?;
+    let mut all = st
+        .dispatcher
+        .sessions()
+        .map_err(super::methods::dispatch_err)?;
+    let now = now_ms();
+    all.retain(|s| {
+        p.agent_id.as_deref().is_none_or(|a| agent_of(&s.key) == a)
+            && p.active_minutes
+                .is_none_or(|m| now.saturating_sub(s.updated_ms) <= m * 60_000)
+    });
+    all.sort_by_key(|s| std::cmp::Reverse(s.updated_ms));
+    let total = all.len();
+    let limit = p.limit.unwrap_or(total).min(total);
+    let rows: Vec<Value> = all[..limit].iter().map(|s| session_row(st, s)).collect();
+    let (provider, model, window) = primary(st);
+    let (path, _) = st.dispatcher.store_info();
+    Ok(json!({
+        "ts": now, "path": path, "count": rows.len(), "totalCount": total, "limitApplied": limit,
+        "hasMore": limit < total,
+        "defaults": {"modelProvider": provider, "model": model, "contextTokens": window},
+        "sessions": rows,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DescribeParams {
+    key: String,
+    #[serde(default)]
+    agent_id: Option<String>,
+}
+
+/// A session key as a client gives it: `main` → `agent:main:main`; with `agentId`, an
+/// unqualified key is that agent's (`main` + `ops` → `agent:ops:main`).
+pub(super) fn qualify(key: &str, agent: Option<&str>) -> String {
+    match agent {
+        Some(a) if !key.starts_with("agent:") => format!("agent:{a}:{key}"),
+        _ => key.to_string(),
+    }
+}
+
+/// `sessions.describe`: `{session: row | null}`.
+pub(super) fn sessions_describe(st: &GatewayState, p: Value) -> Result<Value, ErrorShape> {
+    let p: DescribeParams = super::methods::params(p)?;
+    let key = crate::core::SessionKey::parse(&qualify(&p.key, p.agent_id.as_deref()))
+        .map_err(|e| ErrorShape::invalid(format!("params.key: {e}")))?;
+    let all = st
+        .dispatcher
+        .sessions()
+        .map_err(super::methods::dispatch_err)?;
+    let row = all
+        .iter()
+        .find(|s| s.key == key.as_str())
+        .map(|s| session_row(st, s));
+    Ok(json!({"session": row}))
+}
+
+/// `config.get`: the config file's text and its parsed form (Hearth's config holds secret
+/// references only, never secrets), whether it is valid now, and its SHA-256.
+pub(super) async fn config_get(st: &GatewayState) -> Result<Value, ErrorShape> {
+    let path = st
+        .info
+        .get("configFile")
+        .and_then(Value::as_str)
+        .map(std::path::PathBuf::from);
+    let read = tokio::task::spawn_blocking(move || {
+        let raw = path.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
+        let loaded = crate::config::load(path.as_deref());
+        (path, raw, loaded)
+    })
+    .await
+    .map_err(|e| ErrorShape::internal(format!("cannot read the config: {e}")))?;
+    let (path, raw, loaded) = read;
+    let hash = raw.as_ref().map(|r| {
+        let d = ring::digest::digest(&ring::digest::SHA256, r.as_bytes());
+        d.as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    });
+    let (valid, config, issues) = match loaded {
+        Ok(l) => (
+            true,
+            serde_json::to_value(&l.config).unwrap_or_default(),
+            vec![],
+        ),
+        Err(e) => (false, Value::Null, vec![json!({"message": e.to_string()})]),
+    };
+    Ok(json!({
+        "path": path, "exists": raw.is_some(), "raw": raw, "valid": valid, "config": config,
+        "parsed": config, "runtimeConfig": config, "hash": hash, "issues": issues,
+        "warnings": [], "format": "toml",
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TailParams {
+    #[serde(default)]
+    cursor: Option<u64>,
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    max_bytes: Option<usize>,
+}
+
+/// `logs.tail`: the gateway's recent log lines after `cursor` (OpenClaw's result shape:
+/// `{cursor, lines, truncated, reset}`; Hearth keeps the lines in memory, not a file).
+pub(super) fn logs_tail(p: Value) -> Result<Value, ErrorShape> {
+    let p: TailParams = super::methods::params(p)?;
+    let limit = p
+        .limit
+        .unwrap_or(200)
+        .clamp(1, crate::core::logs::MAX_LINES);
+    let max_bytes = p.max_bytes.unwrap_or(256 << 10).max(1);
+    let t = crate::core::logs::LOGS.tail(p.cursor, limit, max_bytes);
+    Ok(
+        json!({"file": null, "cursor": t.cursor, "lines": t.lines, "truncated": t.truncated,
+        "reset": t.reset}),
+    )
+}
