@@ -1,5 +1,5 @@
 //! The command line: `gateway`, `chat`, `agent`, `status`, `doctor`, `sessions`, `models`,
-//! `memory`, `config`, `completions`. One file per subcommand group; `anyhow` lives here and in
+//! `memory`, `logs`, `config`, `completions`. One file per subcommand group; `anyhow` lives here and in
 //! `main.rs` only. Configuration errors exit with 78 (EX_CONFIG).
 
 mod approvals;
@@ -9,6 +9,7 @@ mod cron;
 mod doctor;
 mod doctor_mcp;
 mod gateway;
+mod logs;
 mod memory;
 mod models;
 mod pairing;
@@ -135,6 +136,17 @@ enum Command {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// The gateway's recent log lines; with --follow, new ones as they come.
+    Logs {
+        /// Keep printing new lines (Ctrl-C stops).
+        #[arg(short, long)]
+        follow: bool,
+        /// How many recent lines to print first.
+        #[arg(short = 'n', long, default_value_t = 100)]
+        lines: usize,
         #[command(flatten)]
         remote: Remote,
     },
@@ -332,6 +344,11 @@ fn run(cli: Cli) -> i32 {
             remote,
         } => approvals::audit(&loaded.config, &dir, &remote, since.as_deref(), tool, json),
         Command::Channels(cmd) => channels::run(cmd, &loaded.config, &dir),
+        Command::Logs {
+            follow,
+            lines,
+            remote,
+        } => logs::run(&loaded.config, &dir, &remote, lines, follow),
         Command::Message(MessageCmd::Send(m)) => channels::send(m, &loaded.config, &dir),
         Command::Config(ConfigCmd::Validate) => {
             match &loaded.path {
