@@ -1,10 +1,11 @@
 //! End-to-end tests of the operator surfaces on the real `hearth` binary: `/metrics` read
 //! by the official Prometheus client's parser (`metrics`); `logs.tail`, `hearth logs -f` and JSON
-//! log lines (`logs`); OpenClaw's own CLI and TUI (`openclaw`).
+//! log lines (`logs`); OpenClaw's own CLI and TUI (`openclaw`); live config reload (`reload`).
 
 mod common;
 mod operator {
     pub mod logs;
     pub mod metrics;
     pub mod openclaw;
+    pub mod reload;
 }

@@ -102,3 +102,62 @@ pub fn extra(
     }
     Ok(out)
 }
+
+/// What building the agents needs besides the config: shared by the start and a reload.
+pub struct Parts<'a> {
+    /// The data dir.
+    pub data_dir: &'a Path,
+    /// The store.
+    pub store: &'a Store,
+    /// The providers by name.
+    pub routes: &'a BTreeMap<String, Route>,
+    /// The config file, for error messages.
+    pub file: Option<PathBuf>,
+    /// The MCP servers.
+    pub mcp: &'a McpHub,
+    /// What the tools share.
+    pub kit: &'a super::tools::ToolKit,
+    /// `main`'s workspace.
+    pub ws: &'a Arc<Workspace>,
+    /// Long-term memory (its tools go to `main`).
+    pub memory: Option<&'a Arc<crate::memory::Memory>>,
+}
+
+/// `main` (from `[agent]`, with memory's tools) and the agents of `[agents.*]`.
+///
+/// # Errors
+/// [`DaemonError`] for a chain that cannot be built or a workspace that cannot be made.
+pub fn all(cfg: &Config, p: &Parts<'_>) -> Result<(Agent, Vec<(String, Agent)>), DaemonError> {
+    let chain = chain(
+        p.routes,
+        &cfg.agent.model,
+        p.store,
+        "agent.model",
+        p.file.clone(),
+    )?;
+    let mut tools = super::tools::registry(cfg, "main", p.ws, p.data_dir, p.mcp, p.kit)?;
+    if let Some(m) = p.memory {
+        tools.insert(Arc::new(crate::memory::tools::MemorySearchTool::new(
+            m.clone(),
+        )));
+        tools.insert(Arc::new(crate::memory::tools::MemoryGetTool::new(
+            m.clone(),
+        )));
+    }
+    let main = Agent::new(
+        p.store.clone(),
+        chain,
+        tools,
+        options(cfg, "main", p.ws.clone(), p.data_dir),
+    );
+    let others = extra(
+        cfg,
+        p.data_dir,
+        p.store,
+        p.routes,
+        p.file.clone(),
+        p.mcp,
+        p.kit,
+    )?;
+    Ok((main, others))
+}

@@ -57,6 +57,39 @@ fn missing(name: &str) -> ConfigError {
     }
 }
 
+/// Each channel's settings as JSON (`null` when absent or disabled), to tell which changed.
+pub fn settings(cfg: &Config) -> Vec<(&'static str, serde_json::Value)> {
+    fn v<T: serde::Serialize>(on: bool, x: &T) -> serde_json::Value {
+        match on {
+            true => serde_json::to_value(x).unwrap_or_default(),
+            false => serde_json::Value::Null,
+        }
+    }
+    let c = &cfg.channels;
+    vec![
+        (
+            "telegram",
+            v(c.telegram.as_ref().is_some_and(|t| t.enabled), &c.telegram),
+        ),
+        (
+            "matrix",
+            v(c.matrix.as_ref().is_some_and(|t| t.enabled), &c.matrix),
+        ),
+        (
+            "discord",
+            v(c.discord.as_ref().is_some_and(|t| t.enabled), &c.discord),
+        ),
+        (
+            "slack",
+            v(c.slack.as_ref().is_some_and(|t| t.enabled), &c.slack),
+        ),
+        (
+            "mqtt",
+            v(c.mqtt.as_ref().is_some_and(|t| t.enabled), &c.mqtt),
+        ),
+    ]
+}
+
 /// The gate's options from `[channels.*]` and `[session]`.
 pub(super) fn gate_options(cfg: &Config) -> GateOptions {
     let mut o = GateOptions {
@@ -108,10 +141,12 @@ pub fn register(
     cfg: &Config,
     dispatcher: &Dispatcher,
     workspace: &Arc<Workspace>,
+    gate: &Arc<ChannelGate>,
+    only: &[&str],
 ) -> Result<Channels, ConfigError> {
     #[allow(unused_mut)]
     let mut ch = Channels {
-        gate: Arc::new(ChannelGate::new(dispatcher.clone(), gate_options(cfg))),
+        gate: gate.clone(),
         webhooks: HashMap::new(),
         #[cfg(feature = "telegram")]
         telegram: None,
@@ -126,7 +161,13 @@ pub fn register(
         #[cfg(feature = "slack")]
         slack: None,
     };
-    if let Some(d) = cfg.channels.discord.as_ref().filter(|d| d.enabled) {
+    let wanted = |name: &str| only.contains(&name);
+    if let Some(d) = cfg
+        .channels
+        .discord
+        .as_ref()
+        .filter(|d| d.enabled && wanted("discord"))
+    {
         #[cfg(feature = "discord")]
         {
             use crate::channel::discord::{DiscordSink, Rest};
@@ -142,7 +183,12 @@ pub fn register(
             return Err(missing("discord"));
         }
     }
-    if let Some(sl) = cfg.channels.slack.as_ref().filter(|s| s.enabled) {
+    if let Some(sl) = cfg
+        .channels
+        .slack
+        .as_ref()
+        .filter(|s| s.enabled && wanted("slack"))
+    {
         #[cfg(feature = "slack")]
         {
             use crate::channel::slack::{SlackSink, Web};
@@ -164,7 +210,12 @@ pub fn register(
             return Err(missing("slack"));
         }
     }
-    if let Some(t) = cfg.channels.telegram.as_ref().filter(|t| t.enabled) {
+    if let Some(t) = cfg
+        .channels
+        .telegram
+        .as_ref()
+        .filter(|t| t.enabled && wanted("telegram"))
+    {
         #[cfg(feature = "telegram")]
         {
             use crate::channel::telegram::{Api, TelegramSink};
@@ -215,7 +266,12 @@ pub fn register(
             return Err(missing("telegram"));
         }
     }
-    if let Some(m) = cfg.channels.matrix.as_ref().filter(|m| m.enabled) {
+    if let Some(m) = cfg
+        .channels
+        .matrix
+        .as_ref()
+        .filter(|m| m.enabled && wanted("matrix"))
+    {
         #[cfg(feature = "matrix")]
         {
             use crate::channel::matrix::{Api, MatrixSink};
@@ -233,7 +289,12 @@ pub fn register(
             return Err(missing("matrix"));
         }
     }
-    if let Some(m) = cfg.channels.mqtt.as_ref().filter(|m| m.enabled) {
+    if let Some(m) = cfg
+        .channels
+        .mqtt
+        .as_ref()
+        .filter(|m| m.enabled && wanted("mqtt"))
+    {
         #[cfg(feature = "mqtt")]
         {
             let password = match &m.password {
@@ -264,7 +325,8 @@ pub fn register(
     Ok(ch)
 }
 
-/// Starts the adapters' inbound loops; they stop when `shutdown` fires.
+/// Starts the adapters' inbound loops; each stops when its token from `stop` (by channel
+/// name) fires.
 ///
 /// # Errors
 /// A message when a thread cannot be started.
@@ -272,12 +334,12 @@ pub fn start(
     #[allow(unused_variables, unused_mut)] ch: Channels,
     cfg: &Config,
     workspace: &Arc<Workspace>,
-    shutdown: &CancellationToken,
+    stop: &dyn Fn(&str) -> CancellationToken,
 ) -> std::io::Result<()> {
     let gate = ch.gate.clone();
     #[cfg(feature = "telegram")]
     if let (Some((api, _)), Some((h, opts))) = (ch.telegram.clone(), ch.telegram_webhook) {
-        h.setup(api, opts, shutdown.child_token())?;
+        h.setup(api, opts, stop("telegram"))?;
     } else if let (Some((api, drafts)), Some(t)) = (ch.telegram, &cfg.channels.telegram) {
         use crate::channel::telegram::{PollOptions, spawn_poller};
         let opts = PollOptions {
@@ -289,7 +351,7 @@ pub fn start(
             drafts,
         };
         let rt = tokio::runtime::Handle::current();
-        spawn_poller(api, gate.clone(), opts, rt, shutdown.child_token())?;
+        spawn_poller(api, gate.clone(), opts, rt, stop("telegram"))?;
     }
     #[cfg(feature = "matrix")]
     if let (Some((api, drafts)), Some(m)) = (ch.matrix, &cfg.channels.matrix) {
@@ -309,7 +371,7 @@ pub fn start(
             drafts,
         };
         let rt = tokio::runtime::Handle::current();
-        spawn_syncer(api, gate.clone(), opts, rt, shutdown.child_token())?;
+        spawn_syncer(api, gate.clone(), opts, rt, stop("matrix"))?;
     }
     #[cfg(feature = "discord")]
     if let (Some((rest, token)), Some(d)) = (ch.discord, &cfg.channels.discord) {
@@ -321,7 +383,7 @@ pub fn start(
             typing: d.typing,
         };
         let rt = tokio::runtime::Handle::current();
-        spawn_gateway(rest, gate.clone(), opts, rt, shutdown.child_token())?;
+        spawn_gateway(rest, gate.clone(), opts, rt, stop("discord"))?;
     }
     #[cfg(feature = "slack")]
     if let Some((app, bot)) = ch.slack {
@@ -330,11 +392,11 @@ pub fn start(
             account: "default".into(),
         };
         let rt = tokio::runtime::Handle::current();
-        spawn_socket(app, bot, gate.clone(), opts, rt, shutdown.child_token())?;
+        spawn_socket(app, bot, gate.clone(), opts, rt, stop("slack"))?;
     }
     #[cfg(feature = "mqtt")]
     if let Some(m) = ch.mqtt {
-        m.start(gate.clone(), shutdown.child_token());
+        m.start(gate.clone(), stop("mqtt"));
     }
     #[cfg(not(all(
         feature = "telegram",
@@ -343,6 +405,6 @@ pub fn start(
         feature = "discord",
         feature = "slack"
     )))]
-    let _ = (gate, cfg, workspace, shutdown);
+    let _ = (gate, cfg, workspace, stop);
     Ok(())
 }

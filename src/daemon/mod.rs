@@ -9,9 +9,9 @@ pub mod agents;
 pub mod build;
 pub mod channels;
 pub mod notify;
+pub mod reload;
 pub mod tools;
 
-use crate::agent::Agent;
 use crate::config::{AuthMode, Config, ConfigError};
 use crate::gateway::{GatewayState, router};
 use crate::router::{DeliveryOptions, DispatchError, Dispatcher, DispatcherOptions};
@@ -121,37 +121,28 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         local: local_models,
     } = build::routes(cfg, &models_dir)?;
     let file = opts.config_path.clone();
-    let chain = agents::chain(
-        &routes,
-        &cfg.agent.model,
-        &store,
-        "agent.model",
-        file.clone(),
-    )?;
     // MCP servers connect in the background: a server that is down never delays start-up.
-    let mcp = crate::mcp::start(&cfg.mcp, &workspace);
+    let mcp = Arc::new(crate::mcp::start(&cfg.mcp, &workspace));
     // Children (exec, MCP servers) cannot read this process's memory or environment.
     crate::sandbox::harden_gateway();
     tools::report_sandbox(cfg);
     let kit = tools::kit(cfg, &store);
     let ws = tools::open_workspace(&workspace)?;
-    let mut tools = tools::registry(cfg, "main", &ws, data_dir, &mcp, &kit)?;
     notifier.status("opening memory");
     let memory = build::open_memory(cfg, data_dir, &store, ws.clone())?;
-    if let Some(m) = &memory {
-        tools.insert(Arc::new(crate::memory::tools::MemorySearchTool::new(
-            m.clone(),
-        )));
-        tools.insert(Arc::new(crate::memory::tools::MemoryGetTool::new(
-            m.clone(),
-        )));
-    }
-    let agent = Agent::new(
-        store.clone(),
-        chain,
-        tools,
-        agents::options(cfg, "main", ws.clone(), data_dir),
-    );
+    let (agent, others) = agents::all(
+        cfg,
+        &agents::Parts {
+            data_dir,
+            store: &store,
+            routes: &routes,
+            file: file.clone(),
+            mcp: &mcp,
+            kit: &kit,
+            ws: &ws,
+            memory: memory.as_ref(),
+        },
+    )?;
     let dispatcher = Dispatcher::new(
         store.clone(),
         agent,
@@ -172,10 +163,19 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         dispatcher.register_outbound(std::sync::Arc::new(sink));
     }
     kit.approvals.attach(&dispatcher);
-    for (id, a) in agents::extra(cfg, data_dir, &store, &routes, file, &mcp, &kit)? {
+    for (id, a) in others {
         dispatcher.add_agent(&id, a);
     }
-    let adapters = channels::register(cfg, &dispatcher, &ws)?;
+    let gate = Arc::new(crate::router::ChannelGate::new(
+        dispatcher.clone(),
+        channels::gate_options(cfg),
+    ));
+    let enabled: Vec<&str> = channels::settings(cfg)
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(n, _)| n)
+        .collect();
+    let adapters = channels::register(cfg, &dispatcher, &ws, &gate, &enabled)?;
     notifier.status("recovering the inbox");
     sweep_dedupe(&store);
     let recovered = dispatcher.recover().await?;
@@ -227,12 +227,27 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
             "target": cfg.heartbeat.target,
             "ackMaxChars": cfg.heartbeat.ack_max_chars,
         },
-        // For `agents.list`: each agent's model chain (primary, then fallbacks).
-        "agents": std::iter::once(("main".to_string(), cfg.agent.model.clone()))
-            .chain(cfg.agents.iter().map(|(id, a)| (id.clone(), a.model.clone().unwrap_or_else(|| cfg.agent.model.clone()))))
-            .map(|(id, model)| serde_json::json!({"id": id, "model": model}))
-            .collect::<Vec<_>>(),
     });
+    // Each adapter's stop switch, so a reload can stop and start one alone.
+    let stops: std::collections::HashMap<String, CancellationToken> = enabled
+        .iter()
+        .map(|n| (n.to_string(), shutdown.child_token()))
+        .collect();
+    let reloader = Arc::new(reload::Reloader::new(reload::Wired {
+        cfg: cfg.clone(),
+        path: opts.config_path.clone(),
+        data_dir: data_dir.clone(),
+        store: store.clone(),
+        dispatcher: dispatcher.clone(),
+        routes: routes.clone(),
+        mcp: mcp.clone(),
+        kit: kit.clone(),
+        ws: ws.clone(),
+        memory: memory.clone(),
+        gate: gate.clone(),
+        stops: stops.clone(),
+        shutdown: shutdown.clone(),
+    }));
     let state = GatewayState {
         dispatcher: dispatcher.clone(),
         token: token.map(Arc::from),
@@ -254,6 +269,7 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         })),
         metrics: cfg.gateway.metrics,
         presence: Default::default(),
+        config: Some(reloader.clone()),
     };
     let discovery = discovery_path(data_dir);
     let doc = serde_json::json!({"url": format!("ws://{local}/"), "port": local.port(), "bind": ip.to_string(), "pid": std::process::id()});
@@ -265,8 +281,14 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         startup_ms = t0.elapsed().as_millis() as u64, "gateway ready"
     );
 
-    channels::start(adapters, cfg, &ws, &shutdown)
-        .map_err(io("cannot start the channel adapters".into()))?;
+    channels::start(adapters, cfg, &ws, &|n| {
+        stops
+            .get(n)
+            .cloned()
+            .unwrap_or_else(|| shutdown.child_token())
+    })
+    .map_err(io("cannot start the channel adapters".into()))?;
+    reload::on_sighup(reloader.clone(), notifier.clone(), shutdown.clone());
     let indexer = memory.clone().map(|m| {
         build::spawn_indexer(m, Duration::from_secs(cfg.memory.sync_interval_secs.max(1)))
     });
@@ -299,6 +321,8 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
     let served = main_loop(&notifier, &mut server, local).await;
     // Stops the MCP connections and kills every stdio server's process group, and every
     // background job of `exec`.
+    drop(mcp);
+    let mcp = reloader.mcp().await;
     let _ = tokio::task::spawn_blocking(move || mcp.shutdown()).await;
     kit.jobs.kill_all();
     if let Some((stop, handle)) = indexer {

@@ -1,7 +1,7 @@
 //! systemd's service notification protocol, spoken without libsystemd: one datagram per
 //! message to the `AF_UNIX` socket named by `$NOTIFY_SOCKET` (a path, or an abstract name
 //! when it starts with `@`). Messages are newline-separated `KEY=VALUE` assignments:
-//! `READY=1`, `STATUS=…`, `STOPPING=1`, `WATCHDOG=1`. Protocol: sd_notify(3) and
+//! `READY=1`, `RELOADING=1`, `STATUS=…`, `STOPPING=1`, `WATCHDOG=1`. Protocol: sd_notify(3) and
 //! <https://systemd.io/NOTIFY/>; watchdog: `WatchdogSec=` in systemd.service(5), which
 //! exports `$WATCHDOG_USEC` (µs) and `$WATCHDOG_PID` to the service.
 //!
@@ -73,6 +73,21 @@ impl Notifier {
         {
             tracing::debug!("sd_notify {message:?}: {e}");
         }
+    }
+
+    /// `RELOADING=1` with the `CLOCK_MONOTONIC` time (`MONOTONIC_USEC=`, µs), as
+    /// `Type=notify-reload` expects at the start of a reload; `READY=1` ends it.
+    pub fn reloading(&self) {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec to the valid pointer it is given.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        let usec = ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000;
+        self.send(&format!(
+            "RELOADING=1\nMONOTONIC_USEC={usec}\nSTATUS=reloading the configuration"
+        ));
     }
 
     /// `READY=1` with a status line: startup is complete.

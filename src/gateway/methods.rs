@@ -178,6 +178,7 @@ pub async fn dispatch(
         "commands.list" => Ok(super::openclaw::commands_list()),
         "system-presence" => Ok(json!(st.presence.list())),
         "config.get" => super::openclaw::config_get(st).await,
+        "config.apply" => super::openclaw::config_apply(st, p).await,
         "logs.tail" => super::openclaw::logs_tail(p),
         // Hearth asks no questions of operators, and its approvals (exec and the tools in
         // `[tools] ask`) are `exec.approval.*`: these lists are empty by construction.

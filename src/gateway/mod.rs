@@ -29,6 +29,7 @@ mod ws;
 pub use deliver::GatewaySink;
 pub use hooks::HooksOptions;
 pub use mcp::McpServerOptions;
+pub use openclaw::config_hash;
 pub use protocol::PROTOCOL_VERSION;
 
 use crate::router::Dispatcher;
@@ -38,6 +39,72 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+
+/// A config change the gateway applied: the top-level sections that changed, what was
+/// re-wired, and the keys that take effect only after a restart.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigApplied {
+    /// Top-level sections whose values changed.
+    pub changed: Vec<String>,
+    /// What was re-wired, in words.
+    pub applied: Vec<String>,
+    /// Sections or keys read at start only (the new values are in the file).
+    pub restart_required: Vec<String>,
+}
+
+/// Why a config change was refused; nothing changed.
+#[derive(Debug, Clone)]
+pub enum ConfigRefusal {
+    /// The text is not a valid config: the key (dotted) and line when known.
+    Invalid {
+        /// `agent.max_steps`; empty when the error is not about one key.
+        key: String,
+        /// 1-based line in the text.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+    /// `baseHash` differs from the file's hash now: someone else changed it.
+    Conflict,
+    /// The gateway runs on the embedded defaults, without a file to write.
+    NoFile,
+    /// Building or writing failed (a secret file missing, a disk error).
+    Failed(String),
+}
+
+impl std::fmt::Display for ConfigRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Invalid {
+                key,
+                line: Some(l),
+                message,
+            } => write!(f, "{key} (line {l}): {message}"),
+            Self::Invalid { key, message, .. } if !key.is_empty() => write!(f, "{key}: {message}"),
+            Self::Invalid { message, .. } => f.write_str(message),
+            Self::Conflict => f.write_str("the config file changed since it was read"),
+            Self::NoFile => {
+                f.write_str("no config file (the gateway runs on the embedded defaults)")
+            }
+            Self::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+/// The future of a [`ConfigControl`] call.
+pub type ConfigFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<ConfigApplied, ConfigRefusal>> + Send + 'a>,
+>;
+
+/// Live config changes (`config.apply`), implemented by the daemon.
+pub trait ConfigControl: Send + Sync {
+    /// Validates `raw` (TOML), writes it to the config file and re-wires what it changes;
+    /// with `base_hash`, only if the file's SHA-256 (hex) is still that.
+    fn apply(&self, raw: String, base_hash: Option<String>) -> ConfigFuture<'_>;
+    /// Reads the config file again and re-wires what changed (SIGHUP).
+    fn reload(&self) -> ConfigFuture<'_>;
+}
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -77,6 +144,8 @@ pub struct GatewayState {
     pub metrics: crate::config::MetricsAccess,
     /// The connected WebSocket clients (`system-presence`).
     pub presence: Arc<presence::Presence>,
+    /// Live config changes (`None`: not offered).
+    pub config: Option<Arc<dyn ConfigControl>>,
 }
 
 impl GatewayState {

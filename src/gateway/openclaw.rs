@@ -140,17 +140,12 @@ pub(super) fn health_snapshot(st: &GatewayState) -> Value {
 
 /// `agents.list`.
 pub(super) fn agents_list(st: &GatewayState) -> Value {
-    let configured = st.info.get("agents").and_then(Value::as_array);
     let agents: Vec<Value> = st
         .dispatcher
         .agent_ids()
         .iter()
         .map(|id| {
-            let chain: Vec<String> = configured
-                .and_then(|a| a.iter().find(|x| x["id"] == id.as_str()))
-                .and_then(|x| x["model"].as_array())
-                .map(|m| m.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-                .unwrap_or_default();
+            let chain = st.dispatcher.agent_models(id);
             json!({
                 "id": id, "name": id, "kind": "agent",
                 "model": {"primary": chain.first(), "fallbacks": chain.get(1..).unwrap_or_default()},
@@ -244,6 +239,12 @@ pub(super) fn sessions_describe(st: &GatewayState, p: Value) -> Result<Value, Er
     Ok(json!({"session": row}))
 }
 
+/// The SHA-256 of a config text, hex: `config.get`'s `hash`, `config.apply`'s `baseHash`.
+pub fn config_hash(text: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// `config.get`: the config file's text and its parsed form (Hearth's config holds secret
 /// references only, never secrets), whether it is valid now, and its SHA-256.
 pub(super) async fn config_get(st: &GatewayState) -> Result<Value, ErrorShape> {
@@ -307,4 +308,52 @@ pub(super) fn logs_tail(p: Value) -> Result<Value, ErrorShape> {
         json!({"file": null, "cursor": t.cursor, "lines": t.lines, "truncated": t.truncated,
         "reset": t.reset}),
     )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApplyParams {
+    raw: String,
+    #[serde(default)]
+    base_hash: Option<String>,
+}
+
+/// `config.apply`: validates the TOML `raw`, writes it and re-wires what changed
+/// (`daemon/reload.rs`); a refusal names the key and line, and nothing changes.
+pub(super) async fn config_apply(st: &GatewayState, p: Value) -> Result<Value, ErrorShape> {
+    use super::ConfigRefusal;
+    let p: ApplyParams = super::methods::params(p)?;
+    let Some(c) = &st.config else {
+        return Err(ErrorShape::unavailable(
+            "this gateway does not apply config changes",
+        ));
+    };
+    let hash = config_hash(&p.raw);
+    match c.apply(p.raw, p.base_hash).await {
+        Ok(a) => Ok(json!({
+            "ok": true, "hash": hash, "changed": a.changed, "applied": a.applied,
+            "restartRequired": a.restart_required, "restart": !a.restart_required.is_empty(),
+        })),
+        Err(ConfigRefusal::Invalid { key, line, message }) => {
+            let at = match (key.is_empty(), line) {
+                (false, Some(l)) => format!("{key} (line {l}): "),
+                (false, None) => format!("{key}: "),
+                _ => String::new(),
+            };
+            Err(ErrorShape::invalid_with(
+                format!("invalid config: {at}{message}"),
+                json!({"code": "INVALID_CONFIG", "issues": [{"path": key, "line": line, "message": message}]}),
+            ))
+        }
+        Err(ConfigRefusal::Conflict) => Err(ErrorShape::invalid_with(
+            "the config file changed since it was read; read it again (config.get) and retry",
+            json!({"code": "BASE_HASH_MISMATCH"}),
+        )),
+        Err(ConfigRefusal::NoFile) => Err(ErrorShape::invalid(
+            "the gateway runs on the embedded defaults; start it with --config FILE to edit a config",
+        )),
+        Err(ConfigRefusal::Failed(m)) => Err(ErrorShape::unavailable(format!(
+            "the config was not applied: {m}"
+        ))),
+    }
 }

@@ -172,6 +172,7 @@ pub const METHODS: &[&str] = &[
     "models.list",
     "system-presence",
     "config.get",
+    "config.apply",
     "logs.tail",
     "question.list",
     "plugin.approval.list",

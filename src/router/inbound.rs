@@ -14,6 +14,7 @@ use crate::core::{
 };
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The channel accounts and session rules the gate applies.
@@ -40,7 +41,8 @@ const GROUP_HISTORY_GROUPS: usize = 256;
 /// Admits channel messages into the dispatcher (implements [`InboundSink`]).
 pub struct ChannelGate {
     pub(super) d: Dispatcher,
-    opts: GateOptions,
+    /// Replaced whole by a config reload; each message reads one snapshot.
+    opts: std::sync::RwLock<Arc<GateOptions>>,
     /// Group session key → (last write, recent unmentioned messages as `name: text`).
     history: std::sync::Mutex<HashMap<String, (u64, std::collections::VecDeque<String>)>>,
 }
@@ -50,9 +52,19 @@ impl ChannelGate {
     pub fn new(d: Dispatcher, opts: GateOptions) -> Self {
         Self {
             d,
-            opts,
+            opts: std::sync::RwLock::new(Arc::new(opts)),
             history: Default::default(),
         }
+    }
+
+    /// Replaces the access policies, bindings and session scoping (a config reload);
+    /// messages already admitted keep the session they were given.
+    pub fn set_options(&self, opts: GateOptions) {
+        *self.opts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(opts);
+    }
+
+    fn opts(&self) -> Arc<GateOptions> {
+        self.opts.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Keeps an unmentioned group message (bounded: [`GROUP_HISTORY`] per group,
@@ -111,17 +123,14 @@ impl ChannelGate {
     }
 
     async fn admit(&self, mut m: ChannelInbound) -> Result<Admission, DispatchError> {
+        let opts = self.opts();
         let o = m.message.origin.clone();
         let cursor = m.cursor.take().map(|value| Cursor {
             channel: o.channel.clone(),
             account: o.account.clone(),
             value,
         });
-        let Some(policy) = self
-            .opts
-            .accounts
-            .get(&(o.channel.clone(), o.account.clone()))
-        else {
+        let Some(policy) = opts.accounts.get(&(o.channel.clone(), o.account.clone())) else {
             let why = format!(
                 "channel account {}/{} is not configured",
                 o.channel, o.account
@@ -188,23 +197,22 @@ impl ChannelGate {
             return self.ignore(cursor, "no text or files".into()).await;
         }
         let linked = format!("{}:{}", o.channel, o.peer);
-        let peer = self.opts.identity_links.get(&linked).unwrap_or(&o.peer);
+        let peer = opts.identity_links.get(&linked).unwrap_or(&o.peer);
         let chat = (m.kind != PeerKind::Direct)
             .then_some(o.chat.as_deref())
             .flatten();
-        let agent = self
-            .opts
+        let agent = opts
             .bindings
             .iter()
             .filter_map(|b| Some((b.rank(&o, chat)?, &b.agent)))
             .max_by_key(|(rank, _)| *rank)
-            .map_or(self.opts.agent.as_str(), |(_, a)| a.as_str());
+            .map_or(opts.agent.as_str(), |(_, a)| a.as_str());
         let parts = SessionKeyParts {
             agent,
             channel: &o.channel,
             account: &o.account,
             peer,
-            dm_scope: self.opts.dm_scope,
+            dm_scope: opts.dm_scope,
             kind: m.kind,
             chat_id: o.chat.as_deref().unwrap_or(&o.peer),
             thread: o.thread.as_deref(),

@@ -205,7 +205,8 @@ pub struct DispatchStatus {
 
 pub(crate) struct Inner {
     store: Store,
-    agent: Agent,
+    /// `main`; replaced by a config reload (turns running keep the one they started with).
+    agent: std::sync::RwLock<Agent>,
     /// Agents beside `main`, by id (multi-agent bindings).
     agents: std::sync::RwLock<HashMap<String, Agent>>,
     opts: DispatcherOptions,
@@ -243,7 +244,7 @@ impl Inner {
         {
             return a.clone();
         }
-        self.agent.clone()
+        self.agent.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn watches_of(&self, ids: &[String]) -> Vec<Arc<RunWatch>> {
@@ -289,7 +290,7 @@ impl Dispatcher {
                 outbox,
                 health: Mutex::default(),
                 store,
-                agent,
+                agent: std::sync::RwLock::new(agent),
                 agents: Default::default(),
                 opts,
                 lanes: Mutex::default(),
@@ -353,8 +354,28 @@ impl Dispatcher {
     }
 
     /// The model chain (for `models.list` and `status`).
-    pub fn chain(&self) -> &Chain {
-        self.inner.agent.chain()
+    pub fn chain(&self) -> Chain {
+        self.inner.agent_for("agent:main:main").chain().clone()
+    }
+
+    /// Agent `id`'s model chain as `provider/model` refs, primary first (`main`'s for an
+    /// unknown id).
+    pub fn agent_models(&self, id: &str) -> Vec<String> {
+        let chain = self
+            .inner
+            .agent_for(&format!("agent:{id}:main"))
+            .chain()
+            .clone();
+        chain.models().iter().map(|m| m.to_string()).collect()
+    }
+
+    /// Replaces every agent (a config reload): `main` and the others by id; an id no
+    /// longer listed is dropped (its sessions fall back to `main`). Turns running keep the
+    /// agent they started with; queued and later ones get the new ones.
+    pub fn set_agents(&self, main: Agent, others: Vec<(String, Agent)>) {
+        *self.inner.agent.write().unwrap_or_else(|p| p.into_inner()) = main;
+        *self.inner.agents.write().unwrap_or_else(|p| p.into_inner()) =
+            others.into_iter().collect();
     }
 
     /// Follows run `run_id`: live while it is queued or running, else its committed
