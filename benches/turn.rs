@@ -142,6 +142,7 @@ fn main() {
                     cursor: None,
                     record_only: false,
                     client: None,
+                    run_id: None,
                 })
                 .await
                 .expect("send");

@@ -129,7 +129,10 @@ mod tests {
         }
         let t = r.tail(Some(3), 5, 1 << 20);
         assert!(t.reset && t.truncated);
-        assert_eq!(t.lines[0], "x3", "the oldest kept line");
+        assert_eq!(
+            t.lines[0], "x0",
+            "the oldest kept line (a to d scrolled out)"
+        );
     }
 
     #[test]
