@@ -105,7 +105,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // The approvals broker implements `tool::exec::Approvals`.
     ("router", &["core", "agent", "storage", "provider", "tool"]),
     ("channel", &["core", "config", "workspace"]),
-    ("gateway", &["core", "router", "memory", "tool"]),
+    // `sysmem`: the process's resident set and open descriptors for `/metrics`.
+    ("gateway", &["core", "router", "memory", "tool", "sysmem"]),
     // Cron and heartbeat: the timing rules (`cron`), turns through the dispatcher, and
     // HEARTBEAT.md through the workspace; `tool` for the id helper and the cron tool's trait.
     ("cron", &[]),

@@ -1,6 +1,7 @@
 //! End-to-end tests of the operator surfaces on the real `hearth` binary: `/metrics` read
 //! by the official Prometheus client's parser (`metrics`); `logs.tail`, `hearth logs -f` and JSON
-//! log lines (`logs`); OpenClaw's own CLI and TUI (`openclaw`); live config reload (`reload`).
+//! log lines (`logs`); OpenClaw's own CLI and TUI (`openclaw`); live config reload (`reload`);
+//! the control UI in headless Chromium (`ui`).
 
 mod common;
 mod operator {
@@ -8,4 +9,5 @@ mod operator {
     pub mod metrics;
     pub mod openclaw;
     pub mod reload;
+    pub mod ui;
 }

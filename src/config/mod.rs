@@ -101,20 +101,7 @@ pub struct GatewayConfig {
     /// Seconds between `tick` events on WebSocket connections.
     pub tick_secs: u64,
     /// Who may read `GET /metrics`.
-    pub metrics: MetricsAccess,
-}
-
-/// Who may read the gateway's `GET /metrics` (Prometheus text format).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MetricsAccess {
-    /// Clients presenting the gateway token as a bearer (default).
-    #[default]
-    Token,
-    /// Any loopback client, without a token (a Prometheus or exporter on the box).
-    Loopback,
-    /// Nobody (404).
-    Off,
+    pub metrics: crate::core::metrics::MetricsAccess,
 }
 
 impl Default for GatewayConfig {
@@ -126,7 +113,7 @@ impl Default for GatewayConfig {
             token: None,
             max_connections: 64,
             tick_secs: 30,
-            metrics: MetricsAccess::Token,
+            metrics: crate::core::metrics::MetricsAccess::Token,
         }
     }
 }

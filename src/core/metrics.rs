@@ -13,6 +13,19 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Who may read the gateway's `GET /metrics` (`[gateway] metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsAccess {
+    /// Clients presenting the gateway token as a bearer (default).
+    #[default]
+    Token,
+    /// Any loopback client, without a token (a Prometheus or exporter on the box).
+    Loopback,
+    /// Nobody (404).
+    Off,
+}
+
 /// Upper bounds of the turn-latency buckets, seconds (`le` labels; `+Inf` is implied).
 pub const TURN_BUCKETS: [f64; 12] = [
     0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0,

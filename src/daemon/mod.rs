@@ -270,6 +270,9 @@ pub async fn run(opts: DaemonOptions, shutdown: CancellationToken) -> Result<(),
         metrics: cfg.gateway.metrics,
         presence: Default::default(),
         config: Some(reloader.clone()),
+        update_status: Some(Arc::new(|| {
+            crate::update::Layout::new(crate::update::DEFAULT_PREFIX).status_json()
+        })),
     };
     let discovery = discovery_path(data_dir);
     let doc = serde_json::json!({"url": format!("ws://{local}/"), "port": local.port(), "bind": ip.to_string(), "pid": std::process::id()});

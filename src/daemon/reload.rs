@@ -1,4 +1,4 @@
-//! Live configuration reload (SIGHUP, `config.apply`): the new file is parsed and validated,
+//! Live configuration reload (SIGHUP, `config.apply`, `config.patch`): the new file is parsed and validated,
 //! and everything it changes is built before anything is swapped, so a bad config changes
 //! nothing and says what and where. Then, without touching queued or running turns:
 //!
@@ -19,7 +19,7 @@
 
 use super::{DaemonError, agents, build, channels, tools};
 use crate::config::{Config, ConfigError};
-use crate::gateway::{ConfigApplied, ConfigControl, ConfigFuture, ConfigRefusal};
+use crate::gateway::{ConfigApplied, ConfigControl, ConfigFuture, ConfigRefusal, ConfigSnapshot};
 use crate::mcp::McpHub;
 use crate::memory::Memory;
 use crate::provider::failover::Route;
@@ -133,6 +133,37 @@ fn cold_keys(old: &Config, new: &Config) -> Vec<String> {
     out
 }
 
+/// RFC 7396 JSON merge patch (<https://www.rfc-editor.org/rfc/rfc7396>): objects merge
+/// key by key, `null` removes a key, anything else replaces.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Default::default());
+    }
+    if let Value::Object(t) = target {
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+    }
+}
+
+/// A refusal as a `config.get` issue.
+fn issue(r: &ConfigRefusal) -> Value {
+    match r {
+        ConfigRefusal::Invalid { key, line, message } => {
+            serde_json::json!({"path": key, "line": line, "message": message})
+        }
+        other => serde_json::json!({"message": other.to_string()}),
+    }
+}
+
 /// A value as JSON, to compare settings that have no `PartialEq`.
 fn json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or_default()
@@ -203,15 +234,11 @@ fn refusal(e: ConfigError) -> ConfigRefusal {
             line, key, message, ..
         } => ConfigRefusal::Invalid { key, line, message },
         ConfigError::Syntax {
-            line,
-            column,
-            key,
-            message,
-            ..
+            line, key, message, ..
         } => ConfigRefusal::Invalid {
             key: key.unwrap_or_default(),
             line: Some(line),
-            message: format!("column {column}: {message}"),
+            message,
         },
         ConfigError::Unsupported { key, message } => ConfigRefusal::Invalid {
             key,
@@ -246,6 +273,68 @@ impl ConfigControl for Reloader {
 
     fn reload(&self) -> ConfigFuture<'_> {
         Box::pin(Reloader::reload(self))
+    }
+
+    fn get(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ConfigSnapshot> + Send + '_>> {
+        Box::pin(async move {
+            let w = self.wired.lock().await;
+            let raw = w
+                .path
+                .as_ref()
+                .and_then(|p| std::fs::read_to_string(p).ok());
+            let (valid, issues) = match (&w.path, &raw) {
+                (Some(p), Some(r)) => match crate::config::parse(r, p) {
+                    Ok(_) => (true, vec![]),
+                    Err(e) => (false, vec![issue(&refusal(e))]),
+                },
+                (None, _) => (true, vec![]),
+                (Some(_), None) => (
+                    false,
+                    vec![serde_json::json!({"message": "the file cannot be read"})],
+                ),
+            };
+            ConfigSnapshot {
+                path: w.path.clone(),
+                hash: raw.as_deref().map(crate::gateway::config_hash),
+                raw,
+                valid,
+                issues,
+                config: json(&w.cfg),
+            }
+        })
+    }
+
+    fn patch(&self, patch: Value, base_hash: Option<String>) -> ConfigFuture<'_> {
+        Box::pin(async move {
+            let mut w = self.wired.lock().await;
+            let Some(path) = w.path.clone() else {
+                return Err(ConfigRefusal::NoFile);
+            };
+            let now = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigRefusal::Failed(format!("cannot read {}: {e}", path.display()))
+            })?;
+            if base_hash.is_some_and(|b| b != crate::gateway::config_hash(&now)) {
+                return Err(ConfigRefusal::Conflict);
+            }
+            let table: toml::Table = toml::from_str(&now).map_err(|e| ConfigRefusal::Invalid {
+                key: String::new(),
+                line: None,
+                message: format!("the file is not valid TOML now: {e}"),
+            })?;
+            let mut doc = json(&table);
+            merge_patch(&mut doc, &patch);
+            let table: toml::Table =
+                serde_json::from_value(doc).map_err(|e| ConfigRefusal::Invalid {
+                    key: String::new(),
+                    line: None,
+                    message: format!("the patch makes a value TOML cannot hold: {e}"),
+                })?;
+            let raw = toml::to_string(&table).map_err(|e| ConfigRefusal::Failed(e.to_string()))?;
+            let new = crate::config::parse(&raw, &path).map_err(refusal)?;
+            apply(&mut w, new, Some((path, raw))).await
+        })
     }
 }
 

@@ -178,8 +178,22 @@ pub async fn dispatch(
         "commands.list" => Ok(super::openclaw::commands_list()),
         "system-presence" => Ok(json!(st.presence.list())),
         "config.get" => super::openclaw::config_get(st).await,
-        "config.apply" => super::openclaw::config_apply(st, p).await,
+        "config.apply" | "config.patch" => super::openclaw::config_apply(st, method, p).await,
         "logs.tail" => super::openclaw::logs_tail(p),
+        "update.status" => {
+            let f = st.update_status.clone();
+            let layout = match f {
+                Some(f) => tokio::task::spawn_blocking(move || f())
+                    .await
+                    .unwrap_or_default(),
+                None => json!({"layout": null}),
+            };
+            let mut v = json!({"version": env!("CARGO_PKG_VERSION")});
+            if let (Some(o), Value::Object(l)) = (v.as_object_mut(), layout) {
+                o.extend(l);
+            }
+            Ok(v)
+        }
         // Hearth asks no questions of operators, and its approvals (exec and the tools in
         // `[tools] ask`) are `exec.approval.*`: these lists are empty by construction.
         "question.list" => Ok(json!({"questions": []})),

@@ -9,7 +9,7 @@
 //! node exporter) or `off` (404).
 
 use super::GatewayState;
-use crate::config::MetricsAccess;
+use crate::core::metrics::MetricsAccess;
 use crate::core::metrics::{HistogramSnapshot, METRICS, TURN_BUCKETS};
 use crate::core::now_ms;
 use axum::extract::{ConnectInfo, State};

@@ -24,6 +24,7 @@ mod protocol;
 mod relay;
 mod scopes;
 mod turn;
+mod ui;
 mod ws;
 
 pub use deliver::GatewaySink;
@@ -97,11 +98,39 @@ pub type ConfigFuture<'a> = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<ConfigApplied, ConfigRefusal>> + Send + 'a>,
 >;
 
-/// Live config changes (`config.apply`), implemented by the daemon.
+/// The config file as `config.get` shows it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigSnapshot {
+    /// The file (`None`: the embedded defaults).
+    pub path: Option<std::path::PathBuf>,
+    /// Its text (`None`: no file, or unreadable).
+    pub raw: Option<String>,
+    /// Whether the text is a valid config now.
+    pub valid: bool,
+    /// Why not: `{path: key, line, message}`.
+    pub issues: Vec<serde_json::Value>,
+    /// The config in effect, every default filled in (JSON of the TOML).
+    pub config: serde_json::Value,
+    /// [`config_hash`] of `raw`.
+    pub hash: Option<String>,
+}
+
+/// Live config changes (`config.get`, `config.apply`, `config.patch`), implemented by the
+/// daemon.
 pub trait ConfigControl: Send + Sync {
+    /// The file and the config in effect.
+    fn get(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ConfigSnapshot> + Send + '_>>;
     /// Validates `raw` (TOML), writes it to the config file and re-wires what it changes;
     /// with `base_hash`, only if the file's SHA-256 (hex) is still that.
     fn apply(&self, raw: String, base_hash: Option<String>) -> ConfigFuture<'_>;
+    /// Merges `patch` (a JSON merge patch, RFC 7396,
+    /// <https://www.rfc-editor.org/rfc/rfc7396>; `null` removes a key) into the file's
+    /// settings, then as [`ConfigControl::apply`]. The file is written back from its
+    /// settings, so its comments are lost.
+    fn patch(&self, patch: serde_json::Value, base_hash: Option<String>) -> ConfigFuture<'_>;
     /// Reads the config file again and re-wires what changed (SIGHUP).
     fn reload(&self) -> ConfigFuture<'_>;
 }
@@ -141,11 +170,13 @@ pub struct GatewayState {
     /// The on-device models in memory and what they hold, for `status` (`None`: none built).
     pub loaded_models: Option<Arc<dyn crate::core::LoadedModels>>,
     /// Who may read `/metrics`.
-    pub metrics: crate::config::MetricsAccess,
+    pub metrics: crate::core::metrics::MetricsAccess,
     /// The connected WebSocket clients (`system-presence`).
     pub presence: Arc<presence::Presence>,
     /// Live config changes (`None`: not offered).
     pub config: Option<Arc<dyn ConfigControl>>,
+    /// The A/B update layout's state for `update.status` (blocking: reads files).
+    pub update_status: Option<Arc<dyn Fn() -> serde_json::Value + Send + Sync>>,
 }
 
 impl GatewayState {
@@ -165,7 +196,8 @@ impl GatewayState {
     }
 }
 
-/// The router: `/` (WebSocket upgrade, or a short text page), `/healthz`, `/readyz`, `/metrics`,
+/// The router: `/` (WebSocket upgrade; the control UI for a browser), `/ui/…`, `/healthz`,
+/// `/readyz`, `/metrics`,
 /// `/v1/models`, `/v1/chat/completions`, `/v1/embeddings`, `/hooks/agent`, `/hooks/wake`,
 /// the Ollama API (`/api/*`, also under `/ollama/<key>/`) and the MCP server (`/mcp`,
 /// `/mcp/sse`, also under `/mcp/<token>/`).
@@ -176,6 +208,7 @@ pub fn router(state: GatewayState) -> Router {
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
         .route("/metrics", get(metrics::metrics))
+        .route("/ui/{*path}", get(ui::file))
         .route("/v1/models", get(http::models))
         .route("/v1/chat/completions", post(http::chat_completions))
         .route("/v1/embeddings", post(memory::embeddings))

@@ -245,41 +245,19 @@ pub fn config_hash(text: &str) -> String {
     d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `config.get`: the config file's text and its parsed form (Hearth's config holds secret
-/// references only, never secrets), whether it is valid now, and its SHA-256.
+/// `config.get`: the config file's text and the config in effect (Hearth's config holds
+/// secret references only, never secrets), whether the file is valid now, and its hash.
 pub(super) async fn config_get(st: &GatewayState) -> Result<Value, ErrorShape> {
-    let path = st
-        .info
-        .get("configFile")
-        .and_then(Value::as_str)
-        .map(std::path::PathBuf::from);
-    let read = tokio::task::spawn_blocking(move || {
-        let raw = path.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
-        let loaded = crate::config::load(path.as_deref());
-        (path, raw, loaded)
-    })
-    .await
-    .map_err(|e| ErrorShape::internal(format!("cannot read the config: {e}")))?;
-    let (path, raw, loaded) = read;
-    let hash = raw.as_ref().map(|r| {
-        let d = ring::digest::digest(&ring::digest::SHA256, r.as_bytes());
-        d.as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    });
-    let (valid, config, issues) = match loaded {
-        Ok(l) => (
-            true,
-            serde_json::to_value(&l.config).unwrap_or_default(),
-            vec![],
-        ),
-        Err(e) => (false, Value::Null, vec![json!({"message": e.to_string()})]),
+    let Some(c) = &st.config else {
+        return Err(ErrorShape::unavailable(
+            "this gateway does not show its config",
+        ));
     };
+    let s = c.get().await;
     Ok(json!({
-        "path": path, "exists": raw.is_some(), "raw": raw, "valid": valid, "config": config,
-        "parsed": config, "runtimeConfig": config, "hash": hash, "issues": issues,
-        "warnings": [], "format": "toml",
+        "path": s.path, "exists": s.raw.is_some(), "raw": s.raw, "valid": s.valid,
+        "config": s.config, "parsed": s.config, "runtimeConfig": s.config, "hash": s.hash,
+        "issues": s.issues, "warnings": [], "format": "toml",
     }))
 }
 
@@ -313,14 +291,22 @@ pub(super) fn logs_tail(p: Value) -> Result<Value, ErrorShape> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ApplyParams {
-    raw: String,
+    #[serde(default)]
+    raw: Option<String>,
+    #[serde(default)]
+    patch: Option<Value>,
     #[serde(default)]
     base_hash: Option<String>,
 }
 
-/// `config.apply`: validates the TOML `raw`, writes it and re-wires what changed
-/// (`daemon/reload.rs`); a refusal names the key and line, and nothing changes.
-pub(super) async fn config_apply(st: &GatewayState, p: Value) -> Result<Value, ErrorShape> {
+/// `config.apply {raw}` and `config.patch {patch}`: validates the new config, writes it
+/// and re-wires what changed (`daemon/reload.rs`); a refusal names the key and line, and
+/// nothing changes.
+pub(super) async fn config_apply(
+    st: &GatewayState,
+    method: &str,
+    p: Value,
+) -> Result<Value, ErrorShape> {
     use super::ConfigRefusal;
     let p: ApplyParams = super::methods::params(p)?;
     let Some(c) = &st.config else {
@@ -328,10 +314,23 @@ pub(super) async fn config_apply(st: &GatewayState, p: Value) -> Result<Value, E
             "this gateway does not apply config changes",
         ));
     };
-    let hash = config_hash(&p.raw);
-    match c.apply(p.raw, p.base_hash).await {
+    let done = match (method, p.raw, p.patch) {
+        ("config.apply", Some(raw), _) => c.apply(raw, p.base_hash).await,
+        ("config.patch", _, Some(patch)) if patch.is_object() => c.patch(patch, p.base_hash).await,
+        ("config.apply", ..) => {
+            return Err(ErrorShape::invalid(
+                "params.raw (the TOML text) is required",
+            ));
+        }
+        _ => {
+            return Err(ErrorShape::invalid(
+                "params.patch (a JSON object) is required",
+            ));
+        }
+    };
+    match done {
         Ok(a) => Ok(json!({
-            "ok": true, "hash": hash, "changed": a.changed, "applied": a.applied,
+            "ok": true, "changed": a.changed, "applied": a.applied,
             "restartRequired": a.restart_required, "restart": !a.restart_required.is_empty(),
         })),
         Err(ConfigRefusal::Invalid { key, line, message }) => {

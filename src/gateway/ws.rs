@@ -29,7 +29,8 @@ pub(super) const MAX_FRAME: usize = 1 << 20;
 /// Read and write buffer of one connection, bytes.
 const WS_BUFFER: usize = 8 << 10;
 
-/// `GET /`: upgrades to the WebSocket protocol, or answers plain HTTP with a hint.
+/// `GET /`: upgrades to the WebSocket protocol; a browser gets the control UI, other plain
+/// HTTP a hint.
 pub async fn upgrade(
     State(st): State<GatewayState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -38,6 +39,9 @@ pub async fn upgrade(
 ) -> Response {
     let browser = headers.contains_key(header::ORIGIN);
     let Ok(ws) = ws else {
+        if super::ui::wants_html(&headers) {
+            return super::ui::index(&headers);
+        }
         return "Hearth gateway. Connect a WebSocket client here (see `hearth chat`), or use /v1/chat/completions.\n".into_response();
     };
     let Ok(permit) = st.connections.clone().try_acquire_owned() else {

@@ -435,3 +435,35 @@ pub(super) fn fsync_dir(dir: &Path) -> Result<(), UpdateError> {
         .and_then(|f| f.sync_all())
         .map_err(UpdateError::io(format!("cannot fsync {}", dir.display())))
 }
+
+impl Layout {
+    /// What `update.status` reports: `{layout, current, previous, trial, last}` (slot
+    /// names with the versions they hold, the update on trial, the last attempt);
+    /// `{layout: null}` when there is no A/B layout at this prefix.
+    pub fn status_json(&self) -> serde_json::Value {
+        if !self.exists() {
+            return serde_json::json!({"layout": null});
+        }
+        let state = self.load_state().unwrap_or_default();
+        let describe = |s: Option<Slot>| {
+            s.map(|s| {
+                let v = state.slot(s).and_then(|i| i.version.clone());
+                format!(
+                    "{} ({})",
+                    s.dir_name(),
+                    v.as_deref().unwrap_or("unknown version")
+                )
+            })
+        };
+        serde_json::json!({
+            "layout": self.prefix,
+            "current": describe(self.current().ok()),
+            "previous": describe(self.previous().ok().flatten()),
+            "state": match &state.trial {
+                Some(t) => format!("trying {} since {} (not yet committed)", t.version, t.started_unix_ms),
+                None => "committed".to_string(),
+            },
+            "last": state.history.last(),
+        })
+    }
+}
