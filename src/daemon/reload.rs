@@ -409,11 +409,31 @@ async fn apply(
         .filter(|(_, v)| !v.is_null())
         .map(|(n, _)| *n)
         .collect();
-    let adapters =
-        channels::register(&new, &w.dispatcher, &w.ws, &w.gate, &starting).map_err(refusal)?;
-    if let Some((path, text)) = &file {
-        build::write_private(path, text.as_bytes())
-            .map_err(|e| ConfigRefusal::Failed(format!("cannot write {}: {e}", path.display())))?;
+    // A refusal from here on stops the MCP servers a changed `[mcp]` started.
+    let abandon = |built: Option<(BTreeMap<String, Route>, Arc<McpHub>, _)>, old: &Arc<McpHub>| {
+        if let Some((_, mcp, _)) = built
+            && !Arc::ptr_eq(&mcp, old)
+        {
+            tokio::task::spawn_blocking(move || mcp.shutdown());
+        }
+    };
+    // Registering replaces the outbound sink of each channel that starts (its secrets are
+    // resolved here, so a missing one refuses the change before the file is written).
+    let adapters = match channels::register(&new, &w.dispatcher, &w.ws, &w.gate, &starting) {
+        Ok(a) => a,
+        Err(e) => {
+            abandon(built, &w.mcp);
+            return Err(refusal(e));
+        }
+    };
+    if let Some((path, text)) = &file
+        && let Err(e) = build::write_private(path, text.as_bytes())
+    {
+        abandon(built, &w.mcp);
+        return Err(ConfigRefusal::Failed(format!(
+            "cannot write {}: {e}",
+            path.display()
+        )));
     }
 
     // 2. Swap.
@@ -461,4 +481,40 @@ async fn apply(
         applied,
         restart_required: restart,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        // The RFC's own example (section 3).
+        let mut doc = json!({"title": "Goodbye!", "author": {"givenName": "John", "familyName": "Doe"},
+            "tags": ["example", "sample"], "content": "This will be unchanged"});
+        let patch = json!({"title": "Hello!", "phoneNumber": "+01-123-456-7890",
+            "author": {"familyName": null}, "tags": ["example"]});
+        merge_patch(&mut doc, &patch);
+        assert_eq!(
+            doc,
+            json!({"title": "Hello!", "author": {"givenName": "John"}, "tags": ["example"],
+                "content": "This will be unchanged", "phoneNumber": "+01-123-456-7890"})
+        );
+        let mut scalar = json!("x");
+        merge_patch(&mut scalar, &json!({"a": {"b": 1}}));
+        assert_eq!(scalar, json!({"a": {"b": 1}}));
+    }
+
+    #[test]
+    fn changes_are_sorted_into_rewired_and_restart_only() {
+        let old = Config::default();
+        let mut new = Config::default();
+        new.agent.max_steps += 1;
+        new.gateway.tick_secs += 1;
+        new.agent.max_concurrent_runs += 1;
+        assert_eq!(changed_sections(&old, &new), ["agent", "gateway"]);
+        assert_eq!(cold_keys(&old, &new), ["agent.max_concurrent_runs"]);
+        assert!(changed_sections(&old, &old).is_empty());
+    }
 }

@@ -2,14 +2,15 @@
 //! (`GET /` from a browser, `GET /ui/…`), never fetched from elsewhere. The page talks to
 //! the gateway over the same WebSocket protocol as every client, signed in with the gateway
 //! token. Every response carries a strict Content-Security-Policy (scripts, styles and
-//! connections to this origin only; no inline code, no frames), and is gzip-compressed
-//! (once, on first request) for clients that accept it. Preact with htm (`ui/vendor/`) is
-//! the one library; the rest is Hearth's.
+//! connections to this origin only; no inline code, no frames). The files are gzipped at
+//! build time (`build.rs`) and embedded compressed: a client that accepts gzip (every
+//! browser) gets them as they are, another gets them inflated (once, then kept). Preact with
+//! htm (`ui/vendor/`) is the one library; the rest is Hearth's.
 
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::io::Write;
+use std::io::Read;
 use std::sync::OnceLock;
 
 /// The policy: nothing but this origin (`'self'` also admits its `ws:`/`wss:` endpoint in
@@ -19,18 +20,20 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; conn
 /// One embedded file.
 struct Asset {
     path: &'static str,
-    body: &'static [u8],
+    /// The file gzipped (RFC 1952).
+    gz: &'static [u8],
     mime: &'static str,
-    gzip: OnceLock<Vec<u8>>,
+    /// The file itself, inflated on first need.
+    plain: OnceLock<Vec<u8>>,
 }
 
 macro_rules! asset {
     ($path:literal, $mime:literal) => {
         Asset {
             path: $path,
-            body: include_bytes!(concat!("../../ui/", $path)),
+            gz: include_bytes!(concat!(env!("OUT_DIR"), "/ui/", $path, ".gz")),
             mime: $mime,
-            gzip: OnceLock::new(),
+            plain: OnceLock::new(),
         }
     };
 }
@@ -48,11 +51,11 @@ static ASSETS: [Asset; 10] = [
     asset!("vendor/LICENSES.txt", "text/plain; charset=utf-8"),
 ];
 
-fn gzip(body: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    // Writing to a Vec cannot fail.
-    let _ = e.write_all(body);
-    e.finish().unwrap_or_default()
+fn gunzip(gz: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    // The bytes were gzipped by build.rs: they inflate.
+    let _ = flate2::read::GzDecoder::new(gz).read_to_end(&mut out);
+    out
 }
 
 fn serve(a: &'static Asset, headers: &HeaderMap) -> Response {
@@ -61,13 +64,15 @@ fn serve(a: &'static Asset, headers: &HeaderMap) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
     let mut r = if gz {
-        let body = a.gzip.get_or_init(|| gzip(a.body)).as_slice();
-        let mut r = body.into_response();
+        let mut r = a.gz.into_response();
         r.headers_mut()
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         r
     } else {
-        a.body.into_response()
+        a.plain
+            .get_or_init(|| gunzip(a.gz))
+            .as_slice()
+            .into_response()
     };
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(a.mime));
@@ -118,7 +123,8 @@ mod tests {
     #[test]
     fn every_module_the_page_imports_is_embedded() {
         for a in &ASSETS {
-            let text = std::str::from_utf8(a.body).expect("utf-8");
+            let body = gunzip(a.gz);
+            let text = std::str::from_utf8(&body).expect("utf-8");
             for line in text.lines().filter(|l| l.starts_with("import ")) {
                 let Some(spec) = line.split('"').nth(1) else {
                     continue;
@@ -142,9 +148,13 @@ mod tests {
                 );
             }
         }
-        let raw: usize = ASSETS.iter().map(|a| a.body.len()).sum();
-        assert!(raw < 250 << 10, "{raw} bytes");
-        let gz: usize = ASSETS.iter().map(|a| gzip(a.body).len()).sum();
+        let gz: usize = ASSETS.iter().map(|a| a.gz.len()).sum();
         assert!(gz < 250 << 10, "{gz} bytes gzipped");
+        let on_disk = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/ui/js/app.js")).unwrap();
+        assert_eq!(
+            gunzip(ASSETS[3].gz),
+            on_disk,
+            "the embedded file is the file"
+        );
     }
 }

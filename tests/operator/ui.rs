@@ -14,6 +14,20 @@ use std::time::{Duration, Instant};
 
 const STRANGER: i64 = 4242;
 
+/// `GET path` over a bare socket with extra header lines; the whole response, lossy text.
+fn raw_get(port: u16, path: &str, headers: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("read");
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
 #[test]
 fn control_ui_in_chromium_on_desktop_and_phone() {
     let tg = TelegramEmu::start();
@@ -32,6 +46,27 @@ fn control_ui_in_chromium_on_desktop_and_phone() {
         + "\n[heartbeat]\nevery = \"0\"\n"
         + &channel_config(&root, &tg, token, "");
     let gw = Gateway::start(&root, &cfg);
+
+    // The page: HTML with a strict policy for a browser; the files gzipped or plain.
+    let page = raw_get(gw.port, "/", "Accept: text/html\r\n");
+    let csp = "content-security-policy: default-src 'none'; script-src 'self'";
+    assert!(page.to_ascii_lowercase().contains(csp), "{page}");
+    assert!(
+        page.contains("<script type=\"module\" src=\"/ui/js/app.js\">"),
+        "{page}"
+    );
+    let gz = raw_get(
+        gw.port,
+        "/ui/js/app.js",
+        "Accept-Encoding: gzip, deflate\r\n",
+    );
+    assert!(
+        gz.to_ascii_lowercase().contains("content-encoding: gzip"),
+        "{gz}"
+    );
+    let plain = raw_get(gw.port, "/ui/js/app.js", "");
+    assert!(plain.contains("import { Gateway }"), "{plain}");
+    assert!(raw_get(gw.port, "/ui/nope.js", "").starts_with("HTTP/1.1 404"));
 
     // A stranger writes to the bot: a pairing request waits.
     tg.user_says(
