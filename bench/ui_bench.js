@@ -35,6 +35,6 @@ const rss = () => Number(fs.readFileSync(`/proc/${pid}/status`, "utf8").match(/V
   await page.waitForSelector("#streaming", { timeout: 120000 });
   await page.waitForSelector("#streaming", { state: "detached", timeout: 300000 });
   clearInterval(sampler);
-  console.log(`== gateway RSS: idle ${idle.toFixed(1)} MiB, UI signed in ${signedIn.toFixed(1)} MiB, peak while the UI streams a local-model answer ${peak.toFixed(1)} MiB`);
+  console.log(`== gateway RSS: idle ${idle.toFixed(1)} MiB, UI signed in ${signedIn.toFixed(1)} MiB, peak while the UI streams the answer ${peak.toFixed(1)} MiB`);
   await browser.close();
 })().catch((e) => { console.error(e); process.exit(1); });
