@@ -421,24 +421,20 @@ fn status(st: &GatewayState) -> Result<Value, ErrorShape> {
             format!("{} ({}): {state}", c.channel, c.account)
         })
         .collect();
-    let hb: Vec<Value> = health["agents"]
+    let (hb, by_agent): (Vec<Value>, Vec<Value>) = health["agents"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|a| {
-            json!({"agentId": a["agentId"], "enabled": a["heartbeat"]["enabled"],
-                "every": a["heartbeat"]["every"], "everyMs": a["heartbeat"]["everyMs"]})
+            let (h, s) = (&a["heartbeat"], &a["sessions"]);
+            (
+                json!({"agentId": a["agentId"], "enabled": h["enabled"], "every": h["every"],
+                    "everyMs": h["everyMs"]}),
+                json!({"agentId": a["agentId"], "path": s["path"], "count": s["count"],
+                    "recent": s["recent"]}),
+            )
         })
-        .collect();
-    let by_agent: Vec<Value> = health["agents"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|a| {
-            json!({"agentId": a["agentId"], "path": a["sessions"]["path"],
-                "count": a["sessions"]["count"], "recent": a["sessions"]["recent"]})
-        })
-        .collect();
+        .unzip();
     let s = &health["sessions"];
     Ok(json!({
         // OpenClaw's status summary.

@@ -191,53 +191,42 @@ fn render(st: &GatewayState) -> String {
     }
 
     if let Ok(channels) = d.channels_status() {
-        o.family(
-            "hearth_channel_connected",
-            "gauge",
-            "1 when the channel account's last exchange with its platform succeeded.",
-        );
-        for c in &channels {
-            let l = [
-                ("channel", c.channel.as_str()),
-                ("account", c.account.as_str()),
-            ];
-            o.sample("hearth_channel_connected", &l, b(c.health.connected));
-        }
-        o.family(
-            "hearth_channel_errors_total",
-            "counter",
-            "Errors the channel account's adapter reported since the gateway started.",
-        );
-        for c in &channels {
-            let l = [
-                ("channel", c.channel.as_str()),
-                ("account", c.account.as_str()),
-            ];
-            o.sample("hearth_channel_errors_total", &l, c.health.errors as f64);
-        }
-        o.family(
-            "hearth_channel_backlog",
-            "gauge",
-            "Outbox rows waiting to be delivered to the channel account.",
-        );
-        for c in &channels {
-            let l = [
-                ("channel", c.channel.as_str()),
-                ("account", c.account.as_str()),
-            ];
-            o.sample("hearth_channel_backlog", &l, c.backlog as f64);
-        }
-        o.family(
-            "hearth_channel_dead_letters",
-            "gauge",
-            "Outbox rows to the channel account given up on.",
-        );
-        for c in &channels {
-            let l = [
-                ("channel", c.channel.as_str()),
-                ("account", c.account.as_str()),
-            ];
-            o.sample("hearth_channel_dead_letters", &l, c.dead_letters as f64);
+        type Figure = fn(&crate::router::ChannelStatus) -> f64;
+        let families: [(&str, &str, &str, Figure); 4] = [
+            (
+                "hearth_channel_connected",
+                "gauge",
+                "1 when the channel account's last exchange with its platform succeeded.",
+                |c| b(c.health.connected),
+            ),
+            (
+                "hearth_channel_errors_total",
+                "counter",
+                "Errors the channel account's adapter reported since the gateway started.",
+                |c| c.health.errors as f64,
+            ),
+            (
+                "hearth_channel_backlog",
+                "gauge",
+                "Outbox rows waiting to be delivered to the channel account.",
+                |c| c.backlog as f64,
+            ),
+            (
+                "hearth_channel_dead_letters",
+                "gauge",
+                "Outbox rows to the channel account given up on.",
+                |c| c.dead_letters as f64,
+            ),
+        ];
+        for (name, kind, help, figure) in families {
+            o.family(name, kind, help);
+            for c in &channels {
+                let l = [
+                    ("channel", c.channel.as_str()),
+                    ("account", c.account.as_str()),
+                ];
+                o.sample(name, &l, figure(c));
+            }
         }
     }
 

@@ -174,9 +174,14 @@ fn matrix_messages_run_and_are_answered_exactly_once_across_sigkills() {
         );
     }
     let mut ws = gw.ws();
-    let h = ws.call("chat.history", json!({"limit": 1000})).to_string();
+    let h = ws.call("chat.history", json!({"limit": 1000}));
+    let msgs = h["messages"].as_array().expect("messages");
     for i in 0..N {
-        let n = h.matches(&format!("\"msg-{i}\"")).count();
+        let t = format!("msg-{i}");
+        let n = msgs
+            .iter()
+            .filter(|m| m["role"] == "user" && m["text"] == t.as_str())
+            .count();
         assert_eq!(n, 1, "msg-{i} ran {n} times (seed {seed})");
     }
 }
