@@ -76,7 +76,7 @@ impl Profile {
 }
 
 /// The members of `group:<name>`, or `None` for an unknown group (`group:mcp` is matched
-/// by name shape instead, see [`matches`]).
+/// by name shape instead, see [`matches()`]).
 pub fn group(name: &str) -> Option<&'static [&'static str]> {
     Some(match name {
         "fs" => &["read", "write", "edit", "ls", "apply_patch"],

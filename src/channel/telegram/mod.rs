@@ -2,7 +2,7 @@
 //! out.
 //!
 //! In: one OS thread per bot account long-polls `getUpdates` (`poll.rs`) and hands each
-//! message to the [`InboundSink`] with `offset = update_id + 1` as its cursor, so the offset
+//! message to the [`InboundSink`](crate::core::InboundSink) with `offset = update_id + 1` as its cursor, so the offset
 //! only moves past an update once that update is committed; the next poll starts from the
 //! committed offset, which is also what confirms the updates to Telegram. Out: the outbox
 //! hands [`TelegramSink`] one row at a time; it splits the markdown at 4000 UTF-16 units,
