@@ -29,7 +29,7 @@ pub use message::{
 };
 pub use model_memory::{LoadedModels, ModelMemory};
 pub use queue::{DropPolicy, QueueDirective, QueueMode, QueueSettings, QueueSettingsPatch};
-pub use session::{DEFAULT_SESSION_KEY, PeerKind, SessionKey, SessionKeyParts};
+pub use session::{DEFAULT_SESSION_KEY, PeerKind, SessionKey, SessionKeyParts, agent_of};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

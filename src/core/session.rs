@@ -140,6 +140,14 @@ fn agent_id(a: &str) -> Result<String, String> {
     Ok(a.to_ascii_lowercase())
 }
 
+/// The agent id of session key text (`ops` in `agent:ops:main`); `main` for a key without
+/// the `agent:` prefix.
+pub fn agent_of(key: &str) -> &str {
+    key.strip_prefix("agent:")
+        .and_then(|r| r.split(':').next())
+        .unwrap_or("main")
+}
+
 impl SessionKey {
     /// Validates and canonicalises a key given by a client: `main` (or an empty agent-less
     /// rest such as `work`) becomes `agent:main:main` / `agent:main:work`, as OpenClaw does;
@@ -185,10 +193,7 @@ impl SessionKey {
 
     /// The agent id of the key (`main` in `agent:main:main`).
     pub fn agent(&self) -> &str {
-        self.0
-            .strip_prefix("agent:")
-            .and_then(|r| r.split(':').next())
-            .unwrap_or("main")
+        agent_of(&self.0)
     }
 
     /// The key as text.

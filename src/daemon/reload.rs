@@ -154,16 +154,6 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
-/// A refusal as a `config.get` issue.
-fn issue(r: &ConfigRefusal) -> Value {
-    match r {
-        ConfigRefusal::Invalid { key, line, message } => {
-            serde_json::json!({"path": key, "line": line, "message": message})
-        }
-        other => serde_json::json!({"message": other.to_string()}),
-    }
-}
-
 /// A value as JSON, to compare settings that have no `PartialEq`.
 fn json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or_default()
@@ -287,7 +277,7 @@ impl ConfigControl for Reloader {
             let (valid, issues) = match (&w.path, &raw) {
                 (Some(p), Some(r)) => match crate::config::parse(r, p) {
                     Ok(_) => (true, vec![]),
-                    Err(e) => (false, vec![issue(&refusal(e))]),
+                    Err(e) => (false, vec![refusal(e).issue()]),
                 },
                 (None, _) => (true, vec![]),
                 (Some(_), None) => (

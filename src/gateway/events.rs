@@ -4,7 +4,7 @@
 //! event payload: `delta` (the new text in `deltaText`, the whole text so far in
 //! `message`), then `final`, `error` or `aborted`. The only place events become JSON.
 
-use crate::core::{AgentEvent, EventKind};
+use crate::core::{AgentEvent, EventKind, agent_of};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -54,7 +54,7 @@ pub fn assistant_message(text: &str, ts_ms: u64) -> Value {
 
 fn chat_delta(ev: &AgentEvent, delta: &str, all: &str, replace: bool) -> Value {
     let mut v = json!({
-        "runId": ev.run_id, "sessionKey": ev.session_key, "agentId": agent_id(&ev.session_key),
+        "runId": ev.run_id, "sessionKey": ev.session_key, "agentId": agent_of(&ev.session_key),
         "seq": ev.seq, "state": "delta", "deltaText": if replace { all } else { delta },
         "message": assistant_message(all, ev.ts_ms),
     });
@@ -62,10 +62,6 @@ fn chat_delta(ev: &AgentEvent, delta: &str, all: &str, replace: bool) -> Value {
         v["replace"] = json!(true);
     }
     v
-}
-
-fn agent_id(key: &str) -> &str {
-    super::openclaw::agent_of(key)
 }
 
 /// The `agent` event payload of `ev`.
@@ -120,7 +116,7 @@ pub fn agent_payload(ev: &AgentEvent) -> Value {
         ),
     };
     json!({
-        "runId": ev.run_id, "sessionKey": ev.session_key, "agentId": agent_id(&ev.session_key),
+        "runId": ev.run_id, "sessionKey": ev.session_key, "agentId": agent_of(&ev.session_key),
         "seq": ev.seq, "stream": stream, "ts": ev.ts_ms, "data": data,
     })
 }
@@ -139,7 +135,7 @@ pub fn chat_payload(ev: &AgentEvent) -> Option<Value> {
         _ => return None,
     };
     let mut v = json!({
-        "runId": ev.run_id, "sessionKey": ev.session_key, "agentId": agent_id(&ev.session_key),
+        "runId": ev.run_id, "sessionKey": ev.session_key, "agentId": agent_of(&ev.session_key),
         "seq": ev.seq, "state": state,
     });
     if let Some(m) = message {

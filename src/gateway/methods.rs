@@ -71,6 +71,29 @@ struct ResetParams {
     session_key: Option<String>,
 }
 
+/// A request's params: an object, `{}` when absent.
+///
+/// # Errors
+/// `INVALID_REQUEST` for anything but an object or null.
+pub(super) fn object(params: Value) -> Result<Value, ErrorShape> {
+    match params {
+        Value::Null => Ok(json!({})),
+        p if p.is_object() => Ok(p),
+        _ => Err(ErrorShape::invalid("params must be a JSON object")),
+    }
+}
+
+impl ResetParams {
+    /// The session named by `key` (or `sessionKey`), qualified by `agentId`.
+    fn key(self) -> Result<SessionKey, ErrorShape> {
+        key(
+            self.key.or(self.session_key).as_deref(),
+            self.agent_id.as_deref(),
+            "key",
+        )
+    }
+}
+
 /// Decodes `params` into the method's struct; the error names the field
 /// (`params.limit: invalid type: string "all", expected u64`).
 pub(super) fn params<T: DeserializeOwned>(p: Value) -> Result<T, ErrorShape> {
@@ -107,14 +130,7 @@ pub async fn dispatch(
     method: &str,
     params_v: Value,
 ) -> Result<Value, ErrorShape> {
-    let p = if params_v.is_null() {
-        json!({})
-    } else {
-        params_v
-    };
-    if !p.is_object() {
-        return Err(ErrorShape::invalid("params must be a JSON object"));
-    }
+    let p = object(params_v)?;
     let d = &st.dispatcher;
     match method {
         "health" => Ok(super::openclaw::health_snapshot(st)),
@@ -127,12 +143,7 @@ pub async fn dispatch(
             subscribe(subscribed, method == "sessions.subscribe", params(p)?)
         }
         "sessions.messages.subscribe" | "sessions.messages.unsubscribe" => {
-            let r: ResetParams = params(p)?;
-            let k = key(
-                r.key.or(r.session_key).as_deref(),
-                r.agent_id.as_deref(),
-                "key",
-            )?;
+            let k = params::<ResetParams>(p)?.key()?;
             if method == "sessions.messages.subscribe" {
                 subscribed.add(k.as_str());
             } else {
@@ -159,18 +170,11 @@ pub async fn dispatch(
         "sessions.list" => super::openclaw::sessions_list(st, p),
         "sessions.describe" => super::openclaw::sessions_describe(st, p),
         "sessions.reset" => {
-            let r: ResetParams = params(p)?;
-            let k = key(
-                r.key.or(r.session_key).as_deref(),
-                r.agent_id.as_deref(),
-                "key",
-            )?;
+            let k = params::<ResetParams>(p)?.key()?;
             let existed = d.reset(k.as_str()).await.map_err(dispatch_err)?;
             let entry = d
-                .sessions()
+                .session(k.as_str())
                 .map_err(dispatch_err)?
-                .into_iter()
-                .find(|s| s.key == k.as_str())
                 .map(|s| super::openclaw::session_row(st, &s));
             Ok(json!({"ok": true, "key": k, "existed": existed, "entry": entry}))
         }
@@ -304,12 +308,7 @@ fn history(
         .dispatcher
         .history(k.as_str(), limit as usize)
         .map_err(dispatch_err)?;
-    let session = st
-        .dispatcher
-        .sessions()
-        .map_err(dispatch_err)?
-        .into_iter()
-        .find(|s| s.key == k.as_str());
+    let session = st.dispatcher.session(k.as_str()).map_err(dispatch_err)?;
     let row = session
         .as_ref()
         .map(|s| super::openclaw::session_row(st, s));

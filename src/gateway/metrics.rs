@@ -10,7 +10,7 @@
 
 use super::GatewayState;
 use crate::core::metrics::MetricsAccess;
-use crate::core::metrics::{HistogramSnapshot, METRICS, TURN_BUCKETS};
+use crate::core::metrics::{Family, HistogramSnapshot, METRICS, TURN_BUCKETS};
 use crate::core::now_ms;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -82,6 +82,19 @@ impl Out {
         let _ = writeln!(self.0, " {}", number(value));
     }
 
+    /// A counter family with its series: label `names` paired with each series' values.
+    fn counter(&mut self, name: &str, help: &str, names: &[&str], f: &Family) {
+        self.family(name, "counter", help);
+        for (values, n) in f.snapshot() {
+            let labels: Vec<(&str, &str)> = names
+                .iter()
+                .copied()
+                .zip(values.iter().map(String::as_str))
+                .collect();
+            self.sample(name, &labels, n as f64);
+        }
+    }
+
     fn histogram(&mut self, name: &str, h: &HistogramSnapshot) {
         for (i, c) in h.cumulative.iter().enumerate() {
             let le = TURN_BUCKETS
@@ -121,14 +134,12 @@ fn render(st: &GatewayState) -> String {
     let mut o = Out(String::with_capacity(8 << 10));
     let d = &st.dispatcher;
 
-    o.family(
+    o.counter(
         "hearth_runs_total",
-        "counter",
         "Turns ended since the gateway started, by outcome.",
+        &["status"],
+        &METRICS.runs,
     );
-    for (labels, n) in METRICS.runs.snapshot() {
-        o.sample("hearth_runs_total", &[("status", &labels[0])], n as f64);
-    }
     o.family(
         "hearth_turn_duration_seconds",
         "histogram",
@@ -138,18 +149,12 @@ fn render(st: &GatewayState) -> String {
         "hearth_turn_duration_seconds",
         &METRICS.turn_latency.snapshot(),
     );
-    o.family(
+    o.counter(
         "hearth_messages_total",
-        "counter",
         "Messages accepted by the dispatcher, by channel.",
+        &["channel"],
+        &METRICS.messages,
     );
-    for (labels, n) in METRICS.messages.snapshot() {
-        o.sample(
-            "hearth_messages_total",
-            &[("channel", &labels[0])],
-            n as f64,
-        );
-    }
 
     let lanes = d.lanes();
     o.family(
@@ -230,18 +235,12 @@ fn render(st: &GatewayState) -> String {
         }
     }
 
-    o.family(
+    o.counter(
         "hearth_provider_failovers_total",
-        "counter",
         "Model calls that failed over to the next auth profile or model, by reason.",
+        &["reason"],
+        &METRICS.failovers,
     );
-    for (labels, n) in METRICS.failovers.snapshot() {
-        o.sample(
-            "hearth_provider_failovers_total",
-            &[("reason", &labels[0])],
-            n as f64,
-        );
-    }
     let now = now_ms();
     let health = d.chain().profile_health();
     o.family(
@@ -267,18 +266,12 @@ fn render(st: &GatewayState) -> String {
         o.sample("hearth_provider_profile_failures", &l, h.failures as f64);
     }
 
-    o.family(
+    o.counter(
         "hearth_tool_calls_total",
-        "counter",
         "Tool calls by tool and outcome (ok, error, denied, cancelled).",
+        &["tool", "outcome"],
+        &METRICS.tool_calls,
     );
-    for (labels, n) in METRICS.tool_calls.snapshot() {
-        let l = [
-            ("tool", labels[0].as_str()),
-            ("outcome", labels[1].as_str()),
-        ];
-        o.sample("hearth_tool_calls_total", &l, n as f64);
-    }
 
     if let Some(m) = &st.memory {
         match m.status() {

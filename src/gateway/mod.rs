@@ -74,6 +74,19 @@ pub enum ConfigRefusal {
     Failed(String),
 }
 
+impl ConfigRefusal {
+    /// As one of `config.get`'s and `config.apply`'s issues: `{path, line, message}`, or
+    /// `{message}` for a refusal that is not about the text.
+    pub fn issue(&self) -> serde_json::Value {
+        match self {
+            Self::Invalid { key, line, message } => {
+                serde_json::json!({"path": key, "line": line, "message": message})
+            }
+            other => serde_json::json!({"message": other.to_string()}),
+        }
+    }
+}
+
 impl std::fmt::Display for ConfigRefusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -81,7 +94,7 @@ impl std::fmt::Display for ConfigRefusal {
                 key,
                 line: Some(l),
                 message,
-            } => write!(f, "{key} (line {l}): {message}"),
+            } if !key.is_empty() => write!(f, "{key} (line {l}): {message}"),
             Self::Invalid { key, message, .. } if !key.is_empty() => write!(f, "{key}: {message}"),
             Self::Invalid { message, .. } => f.write_str(message),
             Self::Conflict => f.write_str("the config file changed since it was read"),

@@ -7,7 +7,7 @@
 
 use super::GatewayState;
 use super::protocol::ErrorShape;
-use crate::core::now_ms;
+use crate::core::{agent_of, now_ms};
 use crate::router::SessionRecord;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -25,13 +25,6 @@ fn kind(key: &str) -> &'static str {
     } else {
         "direct"
     }
-}
-
-/// The agent id of a session key (`agent:<id>:…`).
-pub(super) fn agent_of(key: &str) -> &str {
-    key.strip_prefix("agent:")
-        .and_then(|r| r.split(':').next())
-        .unwrap_or("main")
 }
 
 /// The primary model of the chain (`provider`, `model`, window).
@@ -228,14 +221,11 @@ pub(super) fn sessions_describe(st: &GatewayState, p: Value) -> Result<Value, Er
     let p: DescribeParams = super::methods::params(p)?;
     let key = crate::core::SessionKey::parse(&qualify(&p.key, p.agent_id.as_deref()))
         .map_err(|e| ErrorShape::invalid(format!("params.key: {e}")))?;
-    let all = st
+    let row = st
         .dispatcher
-        .sessions()
-        .map_err(super::methods::dispatch_err)?;
-    let row = all
-        .iter()
-        .find(|s| s.key == key.as_str())
-        .map(|s| session_row(st, s));
+        .session(key.as_str())
+        .map_err(super::methods::dispatch_err)?
+        .map(|s| session_row(st, &s));
     Ok(json!({"session": row}))
 }
 
@@ -333,17 +323,10 @@ pub(super) async fn config_apply(
             "ok": true, "changed": a.changed, "applied": a.applied,
             "restartRequired": a.restart_required, "restart": !a.restart_required.is_empty(),
         })),
-        Err(ConfigRefusal::Invalid { key, line, message }) => {
-            let at = match (key.is_empty(), line) {
-                (false, Some(l)) => format!("{key} (line {l}): "),
-                (false, None) => format!("{key}: "),
-                _ => String::new(),
-            };
-            Err(ErrorShape::invalid_with(
-                format!("invalid config: {at}{message}"),
-                json!({"code": "INVALID_CONFIG", "issues": [{"path": key, "line": line, "message": message}]}),
-            ))
-        }
+        Err(r @ ConfigRefusal::Invalid { .. }) => Err(ErrorShape::invalid_with(
+            format!("invalid config: {r}"),
+            json!({"code": "INVALID_CONFIG", "issues": [r.issue()]}),
+        )),
         Err(ConfigRefusal::Conflict) => Err(ErrorShape::invalid_with(
             "the config file changed since it was read; read it again (config.get) and retry",
             json!({"code": "BASE_HASH_MISMATCH"}),

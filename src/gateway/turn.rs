@@ -6,10 +6,10 @@
 //! `idempotencyKey` when it is a valid run id. `chat.send` shares the accept step.
 
 use super::GatewayState;
-use super::methods::{dispatch_err, params};
-use super::openclaw::{agent_of, qualify};
+use super::methods::{dispatch_err, object, params};
+use super::openclaw::qualify;
 use super::protocol::{ErrorShape, res_err, res_ok};
-use crate::core::{Origin, SessionKey, now_ms};
+use crate::core::{Origin, SessionKey, agent_of, now_ms};
 use crate::router::{Accepted, FilterHandle, Follow, Submission, valid_run_id};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -76,7 +76,7 @@ pub(super) async fn agent(
     p: Value,
     out: &mpsc::Sender<String>,
 ) {
-    let accepted = match params::<SendParams>(if p.is_null() { json!({}) } else { p }) {
+    let accepted = match object(p).and_then(params::<SendParams>) {
         Ok(p) => accept(st, sessions, p).await,
         Err(e) => Err(e),
     };
@@ -119,9 +119,9 @@ pub(super) async fn agent(
         .unwrap_or_default();
     let session_id = st
         .dispatcher
-        .sessions()
+        .session(&acc.session_key)
         .ok()
-        .and_then(|l| l.into_iter().find(|s| s.key == acc.session_key))
+        .flatten()
         .map(|s| s.id.to_string());
     let payloads: Vec<Value> = if text.is_empty() {
         vec![]

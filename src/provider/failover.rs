@@ -132,8 +132,9 @@ pub struct Answer {
 /// The configured fallback chain.
 #[derive(Clone)]
 pub struct Chain {
-    routes: BTreeMap<String, Route>,
-    models: Vec<ModelRef>,
+    /// Shared: a clone (an agent's, the gateway's status) costs three reference counts.
+    routes: Arc<BTreeMap<String, Route>>,
+    models: Arc<[ModelRef]>,
     cooldowns: Arc<dyn CooldownStore>,
 }
 
@@ -159,8 +160,8 @@ impl Chain {
             }
         }
         Ok(Self {
-            routes,
-            models,
+            routes: Arc::new(routes),
+            models: models.into(),
             cooldowns,
         })
     }
@@ -213,7 +214,7 @@ impl Chain {
         on_failover: &mut dyn FnMut(&FailoverNote),
     ) -> Result<Answer, ProviderError> {
         let mut failures = Vec::new();
-        for m in &self.models {
+        for m in self.models.iter() {
             let Some(route) = self.routes.get(&m.provider) else {
                 continue;
             };

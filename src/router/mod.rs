@@ -231,10 +231,7 @@ pub struct Dispatcher {
 impl Inner {
     /// The agent of `session_key` (`agent:<id>:…`): a registered one, else `main`'s.
     fn agent_for(&self, session_key: &str) -> Agent {
-        let id = session_key
-            .strip_prefix("agent:")
-            .and_then(|r| r.split(':').next())
-            .unwrap_or("main");
+        let id = crate::core::agent_of(session_key);
         if id != "main"
             && let Some(a) = self
                 .agents
@@ -504,6 +501,15 @@ impl Dispatcher {
     pub fn sessions(&self) -> Result<Vec<SessionRecord>, DispatchError> {
         let store = &self.inner.store;
         Ok(store.sessions(&*store.read_txn()?)?)
+    }
+
+    /// The session stored under `key`, if any.
+    ///
+    /// # Errors
+    /// [`DispatchError::Store`].
+    pub fn session(&self, key: &str) -> Result<Option<SessionRecord>, DispatchError> {
+        let store = &self.inner.store;
+        Ok(store.session(&*store.read_txn()?, key)?)
     }
 
     /// Lane, run and inbox counts.
