@@ -24,6 +24,7 @@ pub mod sandbox;
 pub mod scheduler;
 pub mod search;
 pub mod service;
+pub mod setup;
 pub mod skills;
 pub mod storage;
 pub mod sysmem;

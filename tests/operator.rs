@@ -1,10 +1,12 @@
 //! End-to-end tests of the operator surfaces on the real `hearth` binary: `/metrics` read
 //! by the official Prometheus client's parser (`metrics`); `logs.tail`, `hearth logs -f` and JSON
 //! log lines (`logs`); OpenClaw's own CLI and TUI (`openclaw`); live config reload (`reload`);
-//! the control UI in headless Chromium (`ui`).
+//! the control UI in headless Chromium (`ui`); `hearth import-openclaw` of an OpenClaw state
+//! directory, then the gateway on the imported config (`import`).
 
 mod common;
 mod operator {
+    pub mod import;
     pub mod logs;
     pub mod metrics;
     pub mod openclaw;

@@ -9,6 +9,7 @@ mod cron;
 mod doctor;
 mod doctor_mcp;
 mod gateway;
+mod import;
 mod logs;
 mod memory;
 mod models;
@@ -156,6 +157,9 @@ enum Command {
     /// Install, remove or inspect the systemd service (A/B layout under /opt/hearth).
     #[command(subcommand)]
     Service(service::ServiceCmd),
+    /// Carry an OpenClaw installation (~/.openclaw) over: config, secrets as credential
+    /// files, workspaces, skills, cron jobs and pairing approvals, with a report.
+    ImportOpenclaw(import::ImportArgs),
     /// Install a signed release A/B style, with automatic rollback; keys and signing.
     Update(update::UpdateArgs),
     /// Print shell completions.
@@ -284,6 +288,8 @@ fn run(cli: Cli) -> i32 {
     // config file must not stop them (updating may be the fix).
     let command = match cli.command {
         Command::Service(cmd) => return report(service::run(cmd)),
+        // These write the config, so a broken one must not stop them either.
+        Command::ImportOpenclaw(args) => return report(import::run(args, &cli.global)),
         Command::Update(args) => {
             let dir = cli
                 .global
@@ -366,7 +372,10 @@ fn run(cli: Cli) -> i32 {
             print!("{}", loaded.config.to_toml());
             Ok(())
         }
-        Command::Completions { .. } | Command::Service(_) | Command::Update(_) => Ok(()),
+        Command::Completions { .. }
+        | Command::Service(_)
+        | Command::Update(_)
+        | Command::ImportOpenclaw(_) => Ok(()),
     };
     report(result)
 }
