@@ -13,6 +13,8 @@ mod import;
 mod logs;
 mod memory;
 mod models;
+mod onboard;
+mod onboard_checks;
 mod pairing;
 mod service;
 mod skills;
@@ -157,6 +159,9 @@ enum Command {
     /// Install, remove or inspect the systemd service (A/B layout under /opt/hearth).
     #[command(subcommand)]
     Service(service::ServiceCmd),
+    /// First-run setup: model and key, gateway, a Telegram or Matrix account and its owner,
+    /// Home Assistant, the service; re-runnable; --answers FILE for imaging.
+    Onboard(onboard::OnboardArgs),
     /// Carry an OpenClaw installation (~/.openclaw) over: config, secrets as credential
     /// files, workspaces, skills, cron jobs and pairing approvals, with a report.
     ImportOpenclaw(import::ImportArgs),
@@ -290,6 +295,7 @@ fn run(cli: Cli) -> i32 {
         Command::Service(cmd) => return report(service::run(cmd)),
         // These write the config, so a broken one must not stop them either.
         Command::ImportOpenclaw(args) => return report(import::run(args, &cli.global)),
+        Command::Onboard(args) => return report(onboard::run(args, &cli.global)),
         Command::Update(args) => {
             let dir = cli
                 .global
@@ -375,7 +381,8 @@ fn run(cli: Cli) -> i32 {
         Command::Completions { .. }
         | Command::Service(_)
         | Command::Update(_)
-        | Command::ImportOpenclaw(_) => Ok(()),
+        | Command::ImportOpenclaw(_)
+        | Command::Onboard(_) => Ok(()),
     };
     report(result)
 }

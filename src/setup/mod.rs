@@ -10,7 +10,7 @@
 //! (systemd.exec(5), "Credentials"). Elsewhere a secret is a file beside the config,
 //! referenced as `file:PATH`.
 
-// pub mod onboard;
+pub mod onboard;
 pub mod openclaw;
 mod report;
 
@@ -60,9 +60,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SetupError + '_ {
     }
 }
 
-/// Where an installation is written.
+/// Where an installation is written. Paths are as the installed system sees them; files
+/// are written under [`Target::root`] (`/`, or an image's root file system).
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// The root file system written into (`/` for this machine).
+    pub root: PathBuf,
     /// The `hearth.toml` to write.
     pub config: PathBuf,
     /// The directory for secret files (created 0700; files 0600).
@@ -112,6 +115,7 @@ impl Target {
         };
         let data = data_dir.map(Path::to_path_buf).unwrap_or(default.clone());
         Target {
+            root: PathBuf::from("/"),
             pin_data_dir: data != default,
             config,
             credentials,
@@ -119,6 +123,31 @@ impl Target {
             dropin: PathBuf::from(SYSTEM_DROPIN),
             data_dir: data,
         }
+    }
+}
+
+impl Target {
+    /// The system service's files inside the image rooted at `root` (as
+    /// `hearth service install --root` writes the unit): `/etc/hearth/hearth.toml`,
+    /// credentials referenced as `credential:NAME`, state in `/var/lib/hearth`.
+    pub fn image(root: &Path) -> Target {
+        Target {
+            root: root.to_path_buf(),
+            config: PathBuf::from(SYSTEM_CONFIG),
+            credentials: PathBuf::from("/etc/hearth/credentials"),
+            systemd: true,
+            dropin: PathBuf::from(SYSTEM_DROPIN),
+            data_dir: PathBuf::from(crate::service::STATE_DIR),
+            pin_data_dir: false,
+        }
+    }
+
+    /// Where `path` (as the installed system sees it) is on this machine.
+    pub fn host(&self, path: &Path) -> PathBuf {
+        if self.root == Path::new("/") {
+            return path.to_path_buf();
+        }
+        self.root.join(path.strip_prefix("/").unwrap_or(path))
     }
 }
 
@@ -240,24 +269,25 @@ impl Plan {
 
     /// Writes the secrets, the drop-in, the files and then the config (last, so a config
     /// never references a secret that is not there). An existing config is kept as
-    /// `hearth.toml.bak` when `force`, else refused before anything is written.
-    /// Returns the files written and the existing files left alone.
+    /// `hearth.toml.bak` when `force`, else refused before anything is written. Existing
+    /// files that are not to be replaced are kept and reported in `report`.
     ///
     /// # Errors
     /// [`SetupError::Exists`], or [`SetupError::Io`] naming the file.
     pub fn write(&self, force: bool, report: &mut Report) -> Result<(), SetupError> {
         let t = &self.target;
-        if t.config.exists() && !force {
+        let config = t.host(&t.config);
+        if config.exists() && !force {
             return Err(SetupError::Exists(t.config.clone()));
         }
         if !self.secrets.is_empty() {
-            make_private_dir(&t.credentials)?;
+            let dir = t.host(&t.credentials);
+            make_private_dir(&dir)?;
             for (name, value) in &self.secrets.files {
-                let path = t.credentials.join(name);
-                write_atomic(&path, format!("{value}\n").as_bytes(), 0o600)?;
+                write_atomic(&dir.join(name), format!("{value}\n").as_bytes(), 0o600)?;
             }
             if t.systemd {
-                write_dropin(&t.dropin, &t.credentials, self.secrets.names())?;
+                write_dropin(&t.host(&t.dropin), &t.credentials, self.secrets.names())?;
                 report.push(Item::wrote(
                     &t.dropin.display().to_string(),
                     "LoadCredential= lines; run `systemctl daemon-reload`",
@@ -265,27 +295,28 @@ impl Plan {
             }
         }
         for f in &self.files {
-            if f.path.exists() && !f.replace {
+            let path = t.host(&f.path);
+            if path.exists() && !f.replace {
                 report.push(Item::skipped(
                     &f.path.display().to_string(),
                     "exists; kept as it is (pass --force to replace)",
                 ));
                 continue;
             }
-            if let Some(dir) = f.path.parent() {
+            if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(io(dir))?;
             }
-            write_atomic(&f.path, &f.bytes, 0o644)?;
+            write_atomic(&path, &f.bytes, 0o644)?;
         }
-        if t.config.exists() {
-            let mut bak = t.config.clone().into_os_string();
+        if config.exists() {
+            let mut bak = config.clone().into_os_string();
             bak.push(".bak");
-            std::fs::copy(&t.config, &bak).map_err(io(&t.config))?;
+            std::fs::copy(&config, &bak).map_err(io(&config))?;
         }
-        if let Some(dir) = t.config.parent() {
+        if let Some(dir) = config.parent() {
             std::fs::create_dir_all(dir).map_err(io(dir))?;
         }
-        write_atomic(&t.config, self.toml.as_bytes(), 0o644)
+        write_atomic(&config, self.toml.as_bytes(), 0o644)
     }
 }
 

@@ -9,6 +9,7 @@ fn scratch(name: &str) -> PathBuf {
 
 fn target(dir: &Path, systemd: bool) -> Target {
     Target {
+        root: PathBuf::from("/"),
         config: dir.join("hearth.toml"),
         credentials: dir.join("credentials"),
         systemd,

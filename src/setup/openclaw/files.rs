@@ -389,7 +389,8 @@ pub(super) fn store(import: &mut Import) -> Result<(), SetupError> {
     if import.jobs.is_empty() && import.approvals.is_empty() {
         return Ok(());
     }
-    let dir = import.plan.target.data_dir.join("store");
+    let t = &import.plan.target;
+    let dir = t.host(&t.data_dir.join("store"));
     let cfg = crate::config::parse(&import.plan.toml, &import.plan.target.config)
         .map_err(|e| SetupError::Invalid(e.to_string()))?;
     let fail = |e: crate::storage::StoreError| SetupError::Input(format!("{}: {e}", dir.display()));

@@ -268,15 +268,16 @@ pub fn plan(opts: &Options) -> Result<Import, SetupError> {
 pub fn write(import: &mut Import, force: bool) -> Result<(), SetupError> {
     let t = &import.plan.target;
     if !import.jobs.is_empty() || !import.approvals.is_empty() {
-        super::check_stopped(&t.data_dir)?;
+        super::check_stopped(&t.host(&t.data_dir))?;
     }
     import.plan.write(force, &mut import.report)?;
     if let Some(doc) = &import.exec_approvals {
-        let path = t
-            .config
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("exec-approvals.json");
+        let path = t.host(
+            &t.config
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("exec-approvals.json"),
+        );
         let text = serde_json::to_vec_pretty(doc).unwrap_or_default();
         super::write_atomic(&path, &text, 0o600)?;
     }
