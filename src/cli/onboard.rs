@@ -189,7 +189,7 @@ fn ask(args: &OnboardArgs, target: &Target) -> Result<Option<Answers>> {
     ];
     let b = Select::with_theme(&t)
         .with_prompt("Who reaches the gateway?")
-        .items(&binds)
+        .items(binds)
         .default(0)
         .interact()?;
     a.gateway.bind = if b == 0 { "127.0.0.1" } else { "0.0.0.0" }.into();
@@ -200,7 +200,7 @@ fn ask(args: &OnboardArgs, target: &Target) -> Result<Option<Answers>> {
     let chans = ["Telegram", "Matrix", "Neither for now"];
     match Select::with_theme(&t)
         .with_prompt("A chat channel for you and the agent")
-        .items(&chans)
+        .items(chans)
         .default(0)
         .interact()?
     {
@@ -258,7 +258,7 @@ fn ask_model(args: &OnboardArgs, a: &mut Answers) -> Result<()> {
     ];
     let pick = Select::with_theme(&t)
         .with_prompt("Which model answers?")
-        .items(&items)
+        .items(items)
         .default(0)
         .interact()?;
     let (provider, model, env) = match pick {
@@ -308,7 +308,7 @@ fn ask_model(args: &OnboardArgs, a: &mut Answers) -> Result<()> {
         ];
         let k = Select::with_theme(&t)
             .with_prompt("Which API does it speak?")
-            .items(&kinds)
+            .items(kinds)
             .default(0)
             .interact()?;
         a.model.kind = Some(if k == 0 { "openai" } else { "anthropic" }.into());
@@ -406,7 +406,7 @@ fn ask_telegram(args: &OnboardArgs, a: &mut Answers) -> Result<()> {
     let owner = if !args.no_check
         && Select::with_theme(&t)
             .with_prompt("Who owns it? (the owner approves strangers and commands)")
-            .items(&ways)
+            .items(ways)
             .default(0)
             .interact()?
             == 0

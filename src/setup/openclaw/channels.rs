@@ -11,8 +11,11 @@ use super::{Ctx, dotted, source};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-/// The channels Hearth has, with their token fields: (OpenClaw key, Hearth key, env var).
-const TOKENS: &[(&str, &[(&str, &str, &str)])] = &[
+/// A token field: (OpenClaw key, Hearth key, the env var OpenClaw falls back to).
+type TokenField = (&'static str, &'static str, &'static str);
+
+/// The channels Hearth has, with their token fields.
+const TOKENS: &[(&str, &[TokenField])] = &[
     ("telegram", &[("botToken", "token", "TELEGRAM_BOT_TOKEN")]),
     ("discord", &[("token", "token", "DISCORD_BOT_TOKEN")]),
     (

@@ -4,14 +4,16 @@
 //!
 //! Read: `openclaw.json` (JSON5 with `$include`, [`source`]), the `.env` beside it, the
 //! runtime state in `state/openclaw.sqlite` or the legacy JSON files ([`state`]), the
-//! workspaces and managed skills ([`files`]). The key-by-key mapping is in [`map`] (agents,
-//! models, tools, automation, gateway) and [`channels`] (channels, bindings, owners). The
+//! workspaces and managed skills ([`files`]). The key-by-key mapping is in [`agents`] (agents,
+//! models, providers), [`map`] (tools, automation, gateway, …) and [`channels`] (channels,
+//! bindings, owners). The
 //! OpenClaw side follows its 2026.9 docs and config schema
 //! (<https://docs.openclaw.ai/gateway/configuration-reference>).
 //!
 //! Secrets become credential files ([`super::Secrets`]), never literals in the config. The
 //! OpenClaw directory is only read.
 
+mod agents;
 mod channels;
 mod files;
 mod map;
@@ -218,7 +220,7 @@ pub fn plan(opts: &Options) -> Result<Import, SetupError> {
         default_agent: "main".into(),
         agents: Vec::new(),
     };
-    map::agents(&mut cx);
+    agents::agents(&mut cx);
     map::gateway(&mut cx);
     map::tools(&mut cx);
     map::automation(&mut cx);
