@@ -430,3 +430,176 @@ fn a_sample_openclaw_dir_imports_and_runs() {
         assert_eq!(got, want, "pairing approval of {peer}");
     }
 }
+
+/// Runs OpenClaw's real CLI with its state in `state` (offline, no gateway); panics with its
+/// output unless it exits 0.
+fn openclaw(state: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    let (node, entry) = crate::operator::openclaw::install();
+    let mut c = Command::new(node);
+    c.arg(entry).args(args);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OPENCLAW_")) {
+        c.env_remove(k);
+    }
+    let home = state.parent().unwrap().join("oc-home");
+    std::fs::create_dir_all(&home).unwrap();
+    c.env("HOME", &home)
+        .env("OPENCLAW_STATE_DIR", state)
+        .env("OPENCLAW_OFFLINE", "1")
+        .env("OPENCLAW_NO_RESPAWN", "1")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("run openclaw");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "openclaw {args:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn a_state_dir_written_by_openclaw_itself_imports() {
+    let root = temp_dir("import-real");
+    let oc = root.join("openclaw");
+    std::fs::create_dir_all(&oc).unwrap();
+    // What `openclaw onboard` writes: the key goes into the state database.
+    openclaw(
+        &oc,
+        &[
+            "onboard",
+            "--non-interactive",
+            "--accept-risk",
+            "--mode",
+            "local",
+            "--anthropic-api-key",
+            "sk-ant-real-1",
+            "--skip-health",
+            "--no-install-daemon",
+            "--skip-channels",
+            "--skip-skills",
+            "--skip-search",
+            "--skip-ui",
+            "--gateway-auth",
+            "token",
+            "--gateway-token",
+            "gwtok-real",
+            "--json",
+        ],
+        None,
+    );
+    openclaw(
+        &oc,
+        &["config", "patch", "--stdin"],
+        Some(
+            "{ channels: { telegram: { botToken: '123:real-token', dmPolicy: 'pairing', allowFrom: ['111', '222'] } },\n\
+               commands: { ownerAllowFrom: ['telegram:111'] },\n\
+               tools: { exec: { security: 'allowlist', ask: 'on-miss' } },\n\
+               session: { dmScope: 'per-channel-peer' } }",
+        ),
+    );
+    // Cron jobs: OpenClaw's own migration moves a jobs.json into the state database.
+    std::fs::create_dir_all(oc.join("cron")).unwrap();
+    std::fs::write(
+        oc.join("cron/jobs.json"),
+        json!({"version": 1, "jobs": [{"id": "digest", "agentId": "main", "name": "digest", "enabled": true,
+            "createdAtMs": 1_796_540_000_000u64, "schedule": {"kind": "cron", "expr": "0 9 * * *", "tz": "UTC"},
+            "sessionTarget": "isolated", "wakeMode": "now", "payload": {"kind": "agentTurn", "message": "Send the digest"},
+            "delivery": {"mode": "announce", "channel": "telegram", "to": "111"}, "state": {}}]})
+        .to_string(),
+    )
+    .unwrap();
+    openclaw(&oc, &["doctor", "--fix", "--non-interactive"], None);
+    assert!(
+        !oc.join("cron/jobs.json").exists(),
+        "doctor moved the jobs into SQLite"
+    );
+    // A pairing request approved with OpenClaw's own command.
+    let db = rusqlite::Connection::open(oc.join("state/openclaw.sqlite")).unwrap();
+    db.execute(
+        "INSERT INTO channel_pairing_requests VALUES ('telegram', 'default', '444555', 'ABCD2345', \
+         '2026-12-06T08:00:00.000Z', '2026-12-06T08:00:00.000Z', '{\"accountId\":\"default\"}')",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    openclaw(&oc, &["pairing", "approve", "telegram", "ABCD2345"], None);
+
+    let out = hearth(&root)
+        .arg("import-openclaw")
+        .arg(&oc)
+        .arg("--credentials-dir")
+        .arg(root.join("creds"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    let toml_text = std::fs::read_to_string(root.join("config.toml")).unwrap();
+    let cfg: toml::Table = toml::from_str(&toml_text).unwrap();
+    let read = |r: &toml::Value| {
+        let p = r.as_str().unwrap().strip_prefix("file:").unwrap();
+        std::fs::read_to_string(p).unwrap().trim().to_string()
+    };
+    let chain = cfg["agent"]["model"].as_array().unwrap();
+    assert!(
+        chain[0].as_str().unwrap().starts_with("anthropic/"),
+        "{toml_text}\n{text}"
+    );
+    assert_eq!(
+        read(&cfg["providers"]["anthropic"]["profiles"][0]["api_key"]),
+        "sk-ant-real-1",
+        "{text}"
+    );
+    assert_eq!(
+        read(&cfg["channels"]["telegram"]["token"]),
+        "123:real-token"
+    );
+    assert_eq!(read(&cfg["gateway"]["token"]), "gwtok-real");
+    assert_eq!(
+        cfg["channels"]["telegram"]["allow_from"],
+        toml::Value::try_from(["111"]).unwrap()
+    );
+    assert_eq!(cfg["tools"]["exec"]["mode"].as_str(), Some("allowlist"));
+    assert!(
+        text.contains("imported  cron job digest") || text.contains("changed   cron job digest"),
+        "{text}"
+    );
+    assert!(root.join("data/workspace/SOUL.md").is_file(), "{text}");
+    let store = hearth::storage::Store::open(
+        &root.join("data/store"),
+        hearth::storage::StoreOptions {
+            map_size_bytes: 64 << 20,
+        },
+    )
+    .unwrap();
+    let r = store.read_txn().unwrap();
+    let jobs = store.cron_jobs(&r).unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}\n{text}");
+    assert_eq!(jobs[0]["delivery"]["to"], "111");
+    for (peer, want) in [("444555", true), ("222", true), ("111", false)] {
+        assert_eq!(
+            store
+                .pairing_approved(&r, "telegram", "default", peer)
+                .unwrap(),
+            want,
+            "{peer}\n{text}"
+        );
+    }
+}

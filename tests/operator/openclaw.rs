@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// Node 24 and OpenClaw's entry point; fails loudly when they are not installed.
-fn install() -> (PathBuf, PathBuf) {
+pub(crate) fn install() -> (PathBuf, PathBuf) {
     let dir = std::env::var("HEARTH_OPENCLAW").map_or_else(
         |_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/hearth/openclaw"),
         PathBuf::from,

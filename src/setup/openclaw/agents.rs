@@ -449,6 +449,14 @@ fn add(
         .and_then(|p| p.get_mut(name))
         .and_then(|p| p.as_table_mut())
         .and_then(|t| t.remove("__key"));
+    if r.is_some() && list.iter().any(|p| p.get("api_key") == r.as_ref()) {
+        if let Some(item) = cx.report.items.last_mut() {
+            item.why = "the same key as a profile before it".into();
+            item.to.clear();
+            item.outcome = crate::setup::Outcome::Skipped;
+        }
+        return;
+    }
     let mut t = toml::Table::new();
     t.insert("name".into(), toml::Value::String(profile.to_string()));
     if let Some(r) = r {

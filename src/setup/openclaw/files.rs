@@ -217,6 +217,7 @@ pub(super) fn jobs(cx: &mut Ctx<'_>, files: &mut Vec<FileWrite>, force: bool) ->
             .unwrap_or_default();
         let from = format!("cron job {id}");
         if row.kind == "heartbeat" {
+            heartbeat_every(cx, j, &from);
             if let Some(text) = row.scratch.filter(|t| !t.trim().is_empty()) {
                 files.push(FileWrite {
                     path: cx.target.data_dir.join("workspace/HEARTBEAT.md"),
@@ -252,6 +253,22 @@ pub(super) fn jobs(cx: &mut Ctx<'_>, files: &mut Vec<FileWrite>, force: bool) ->
         }
     }
     out
+}
+
+/// The heartbeat monitor's interval (2026.9 keeps it in the job) as `heartbeat.every`,
+/// unless `agents.defaults.heartbeat.every` already set it.
+fn heartbeat_every(cx: &mut Ctx<'_>, j: &Value, from: &str) {
+    let set = cx
+        .out
+        .get("heartbeat")
+        .and_then(|h| h.get("every"))
+        .is_some();
+    let every = j.pointer("/schedule/everyMs").and_then(Value::as_u64);
+    if let (false, Some(ms)) = (set, every) {
+        let mins = (ms / 60_000).max(1);
+        cx.set("heartbeat.every", format!("{mins}m"));
+        cx.changed(from, "heartbeat.every", "the heartbeat monitor's interval");
+    }
 }
 
 /// One OpenClaw job as Hearth's [`CronJob`], with notes on what changed.

@@ -568,11 +568,14 @@ fn mcp(cx: &mut Ctx<'_>) {
                 }
             }
         }
-        let why = if hname != *name {
-            "renamed: Hearth server names are a-z, 0-9 and _"
+        if hname != *name {
+            cx.changed(
+                &from,
+                &key,
+                "renamed: Hearth server names are a-z, 0-9 and _",
+            );
         } else {
-            ""
-        };
-        cx.changed(&from, &key, why);
+            cx.imported(&from, &key);
+        }
     }
 }
