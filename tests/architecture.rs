@@ -230,8 +230,18 @@ fn module_boundaries_hold() {
         ),
         ("memory/", &["anyhow"]),
         ("search/", &["anyhow"]),
+        // Prompts are the CLI's; the setup engine only plans and writes.
+        ("setup/", &["anyhow", "heed::", "axum", "dialoguer"]),
     ];
     bad.extend(violations(owners));
+    // SQLite reads OpenClaw's state database and nothing else.
+    for (rel, lines) in sources() {
+        if rel != "setup/openclaw/state.rs" && lines.iter().any(|l| l.contains("rusqlite")) {
+            bad.push(format!(
+                "src/{rel}: rusqlite belongs to setup/openclaw/state.rs"
+            ));
+        }
+    }
 
     assert!(bad.is_empty(), "forbidden imports:\n{}", bad.join("\n"));
 }
@@ -255,6 +265,8 @@ const FEATURE_GATES: &[&str] = &[
     "channel/mod.rs",
     "daemon/channels.rs",
     "router/mod.rs",
+    // Without `import-openclaw` (SQLite) the importer reads the legacy JSON files only.
+    "setup/openclaw/state.rs",
 ];
 
 #[test]
