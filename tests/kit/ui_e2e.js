@@ -113,7 +113,7 @@ async function desktop(browser) {
     await page.screenshot({ path: `${out}/desktop-${p}.png` });
   }
   await page.click("#nav-logs");
-  await page.waitForFunction(() => document.querySelector("#logs").textContent.includes("gateway ready"), null, { timeout: T });
+  await page.waitForFunction(() => document.querySelector("#logs")?.textContent.includes("gateway ready"), null, { timeout: T });
   await ctx.close();
   return errors;
 }
