@@ -209,12 +209,42 @@ impl Secrets {
 /// A file to write beside the config: workspace files, skills.
 #[derive(Debug, Clone)]
 pub struct FileWrite {
-    /// Absolute destination.
+    /// Absolute destination, as the installed system sees it.
     pub path: PathBuf,
-    /// Contents.
-    pub bytes: Vec<u8>,
+    /// What goes in it.
+    pub content: Content,
     /// Replace an existing file (otherwise an existing file is kept and reported).
     pub replace: bool,
+}
+
+/// A [`FileWrite`]'s contents: text made here, or a file copied when the plan is written
+/// (so a large workspace is not held in memory).
+#[derive(Debug, Clone)]
+pub enum Content {
+    /// These bytes.
+    Bytes(Vec<u8>),
+    /// This file's bytes, read at write time.
+    Copy(PathBuf),
+}
+
+impl FileWrite {
+    /// A file with these bytes.
+    pub fn bytes(path: PathBuf, bytes: Vec<u8>, replace: bool) -> FileWrite {
+        FileWrite {
+            path,
+            content: Content::Bytes(bytes),
+            replace,
+        }
+    }
+
+    /// A copy of `source`.
+    pub fn copy(path: PathBuf, source: PathBuf, replace: bool) -> FileWrite {
+        FileWrite {
+            path,
+            content: Content::Copy(source),
+            replace,
+        }
+    }
 }
 
 /// Everything an installation writes, built and validated before anything is written.
@@ -306,7 +336,10 @@ impl Plan {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(io(dir))?;
             }
-            write_atomic(&path, &f.bytes, 0o644)?;
+            match &f.content {
+                Content::Bytes(b) => write_atomic(&path, b, 0o644)?,
+                Content::Copy(src) => copy_atomic(src, &path)?,
+            }
         }
         if config.exists() {
             let mut bak = config.clone().into_os_string();
@@ -353,6 +386,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), SetupErr
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Copies `src` to `dst` as [`write_atomic`] writes (temporary file, fsync, rename), without
+/// holding the file in memory.
+fn copy_atomic(src: &Path, dst: &Path) -> Result<(), SetupError> {
+    let mut tmp = dst.to_path_buf().into_os_string();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::copy(src, &tmp).map_err(io(src))?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(io(&tmp))?;
+    std::fs::rename(&tmp, dst).map_err(io(dst))
 }
 
 /// Adds `LoadCredential=NAME:DIR/NAME` for each name to the drop-in, keeping the lines it

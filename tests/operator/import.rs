@@ -527,11 +527,12 @@ fn a_state_dir_written_by_openclaw_itself_imports() {
         !oc.join("cron/jobs.json").exists(),
         "doctor moved the jobs into SQLite"
     );
-    // A pairing request approved with OpenClaw's own command.
+    // A pairing request (made now: OpenClaw lets them expire) approved with its own command.
     let db = rusqlite::Connection::open(oc.join("state/openclaw.sqlite")).unwrap();
     db.execute(
         "INSERT INTO channel_pairing_requests VALUES ('telegram', 'default', '444555', 'ABCD2345', \
-         '2026-12-06T08:00:00.000Z', '2026-12-06T08:00:00.000Z', '{\"accountId\":\"default\"}')",
+         strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
+         '{\"accountId\":\"default\"}')",
         [],
     )
     .unwrap();

@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 
 /// Files a workspace may hold that OpenClaw alone uses (its bookkeeping), not copied.
 const SIDECARS: &[&str] = &["openclaw-workspace-state.json", ".attested"];
-/// Larger files are left behind (reported), bytes.
-const MAX_COPY: u64 = 16 << 20;
 
 /// The OpenClaw workspace of agent `id` (its entry's `workspace`, else the defaults' root
 /// plus the id for a second agent, else `<state>/workspace[-<id>]`).
@@ -91,14 +89,6 @@ pub(super) fn workspaces(cx: &mut Ctx<'_>, files: &mut Vec<FileWrite>, force: bo
         let mut n = 0;
         for rel in &rels {
             let src = from.join(rel);
-            let size = std::fs::metadata(&src).map(|m| m.len()).unwrap_or(0);
-            if size > MAX_COPY {
-                cx.skip(
-                    &src.display().to_string(),
-                    &format!("{size} bytes; copy it by hand"),
-                );
-                continue;
-            }
             if rel == Path::new("TOOLS.md") {
                 if let Ok(tools) = std::fs::read_to_string(&src) {
                     let base = agents_md.take().unwrap_or_default();
@@ -118,34 +108,25 @@ pub(super) fn workspaces(cx: &mut Ctx<'_>, files: &mut Vec<FileWrite>, force: bo
             if rel == Path::new("AGENTS.md") {
                 continue;
             }
-            match std::fs::read(&src) {
-                Ok(bytes) => {
-                    files.push(FileWrite {
-                        path: to.join(rel),
-                        bytes,
-                        replace: force,
-                    });
-                    n += 1;
-                }
-                Err(e) => cx.skip(&src.display().to_string(), &e.to_string()),
-            }
+            files.push(FileWrite::copy(to.join(rel), src, force));
+            n += 1;
         }
         if let Some(text) = agents_md {
-            files.push(FileWrite {
-                path: to.join("AGENTS.md"),
-                bytes: text.into_bytes(),
-                replace: force,
-            });
+            files.push(FileWrite::bytes(
+                to.join("AGENTS.md"),
+                text.into_bytes(),
+                force,
+            ));
             n += 1;
         }
         if !from.join("IDENTITY.md").exists()
             && let Some(identity) = identity(cx, &id)
         {
-            files.push(FileWrite {
-                path: to.join("IDENTITY.md"),
-                bytes: identity.into_bytes(),
-                replace: false,
-            });
+            files.push(FileWrite::bytes(
+                to.join("IDENTITY.md"),
+                identity.into_bytes(),
+                false,
+            ));
         }
         cx.imported(
             &from.display().to_string(),
@@ -188,13 +169,7 @@ pub(super) fn skills(cx: &mut Ctx<'_>, files: &mut Vec<FileWrite>, force: bool) 
     let mut rels = Vec::new();
     walk(&from, Path::new(""), &mut rels);
     for rel in &rels {
-        if let Ok(bytes) = std::fs::read(from.join(rel)) {
-            files.push(FileWrite {
-                path: to.join(rel),
-                bytes,
-                replace: force,
-            });
-        }
+        files.push(FileWrite::copy(to.join(rel), from.join(rel), force));
     }
     let n = rels.iter().filter(|r| r.ends_with("SKILL.md")).count();
     cx.imported(
@@ -219,11 +194,11 @@ pub(super) fn jobs(cx: &mut Ctx<'_>, files: &mut Vec<FileWrite>, force: bool) ->
         if row.kind == "heartbeat" {
             heartbeat_every(cx, j, &from);
             if let Some(text) = row.scratch.filter(|t| !t.trim().is_empty()) {
-                files.push(FileWrite {
-                    path: cx.target.data_dir.join("workspace/HEARTBEAT.md"),
-                    bytes: text.into_bytes(),
-                    replace: force,
-                });
+                files.push(FileWrite::bytes(
+                    cx.target.data_dir.join("workspace/HEARTBEAT.md"),
+                    text.into_bytes(),
+                    force,
+                ));
                 cx.changed(&from, "HEARTBEAT.md", "the heartbeat monitor's checklist");
             }
             continue;
