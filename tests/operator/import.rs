@@ -231,7 +231,29 @@ fn hearth(root: &Path) -> Command {
     c
 }
 
-fn run(c: &mut Command) -> (bool, String) {
+/// The store of the imported data dir (the gateway stopped).
+fn open_store(root: &Path) -> hearth::storage::Store {
+    let opts = hearth::storage::StoreOptions {
+        map_size_bytes: 64 << 20,
+    };
+    hearth::storage::Store::open(&root.join("data/store"), opts).expect("open the store")
+}
+
+/// A `file:` reference's secret, checking that only its owner may read it.
+pub(crate) fn file_secret(r: &toml::Value) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = r
+        .as_str()
+        .unwrap()
+        .strip_prefix("file:")
+        .expect("a file: reference");
+    let mode = std::fs::metadata(path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{path}");
+    std::fs::read_to_string(path).unwrap().trim().to_string()
+}
+
+/// Runs `c`; whether it exited 0, and stdout then stderr.
+pub(crate) fn run(c: &mut Command) -> (bool, String) {
     let out = c.output().expect("run hearth");
     let text = format!(
         "{}{}",
@@ -331,36 +353,25 @@ fn a_sample_openclaw_dir_imports_and_runs() {
     assert_eq!(cfg["heartbeat"]["every"].as_str(), Some("45m"));
     assert_eq!(cfg["bindings"][0]["agent"].as_str(), Some("ops"));
     assert_eq!(cfg["bindings"][0]["peer"].as_str(), Some("333"));
-    let secret_of = |r: &toml::Value| {
-        let path = r
-            .as_str()
-            .unwrap()
-            .strip_prefix("file:")
-            .expect("a file: reference");
-        let meta = std::fs::metadata(path).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{path}");
-        std::fs::read_to_string(path).unwrap().trim().to_string()
-    };
     assert_eq!(
-        secret_of(&cfg["providers"]["myllm"]["profiles"][0]["api_key"]),
+        file_secret(&cfg["providers"]["myllm"]["profiles"][0]["api_key"]),
         "sk-env-123"
     );
     assert_eq!(
-        secret_of(&cfg["providers"]["anthropic"]["profiles"][0]["api_key"]),
+        file_secret(&cfg["providers"]["anthropic"]["profiles"][0]["api_key"]),
         "sk-ant-work"
     );
     assert_eq!(
-        secret_of(&cfg["channels"]["telegram"]["token"]),
+        file_secret(&cfg["channels"]["telegram"]["token"]),
         "123:tg-token"
     );
-    assert_eq!(secret_of(&cfg["gateway"]["token"]), "gw-secret-xyz");
+    assert_eq!(file_secret(&cfg["gateway"]["token"]), "gw-secret-xyz");
     assert_eq!(
-        secret_of(&cfg["tools"]["web_search"]["api_key"]),
+        file_secret(&cfg["tools"]["web_search"]["api_key"]),
         "brave-key-9"
     );
     assert_eq!(
-        secret_of(&cfg["mcp"]["servers"]["my_files"]["secret_env"]["API_TOKEN"]),
+        file_secret(&cfg["mcp"]["servers"]["my_files"]["secret_env"]["API_TOKEN"]),
         "mcp-secret-1"
     );
     let ws = root.join("data/workspace");
@@ -415,13 +426,7 @@ fn a_sample_openclaw_dir_imports_and_runs() {
     assert!(ids.contains(&"daily") && ids.contains(&"water"), "{jobs}");
     drop(ws);
     gw.stop();
-    let store = hearth::storage::Store::open(
-        &root.join("data/store"),
-        hearth::storage::StoreOptions {
-            map_size_bytes: 64 << 20,
-        },
-    )
-    .unwrap();
+    let store = open_store(&root);
     let r = store.read_txn().unwrap();
     for (peer, want) in [("222", true), ("444", true), ("555", false), ("111", false)] {
         let got = store
@@ -539,40 +544,29 @@ fn a_state_dir_written_by_openclaw_itself_imports() {
     drop(db);
     openclaw(&oc, &["pairing", "approve", "telegram", "ABCD2345"], None);
 
-    let out = hearth(&root)
+    let (ok, text) = run(hearth(&root)
         .arg("import-openclaw")
         .arg(&oc)
         .arg("--credentials-dir")
-        .arg(root.join("creds"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
+        .arg(root.join("creds")));
+    assert!(ok, "{text}");
     let toml_text = std::fs::read_to_string(root.join("config.toml")).unwrap();
     let cfg: toml::Table = toml::from_str(&toml_text).unwrap();
-    let read = |r: &toml::Value| {
-        let p = r.as_str().unwrap().strip_prefix("file:").unwrap();
-        std::fs::read_to_string(p).unwrap().trim().to_string()
-    };
     let chain = cfg["agent"]["model"].as_array().unwrap();
     assert!(
         chain[0].as_str().unwrap().starts_with("anthropic/"),
         "{toml_text}\n{text}"
     );
     assert_eq!(
-        read(&cfg["providers"]["anthropic"]["profiles"][0]["api_key"]),
+        file_secret(&cfg["providers"]["anthropic"]["profiles"][0]["api_key"]),
         "sk-ant-real-1",
         "{text}"
     );
     assert_eq!(
-        read(&cfg["channels"]["telegram"]["token"]),
+        file_secret(&cfg["channels"]["telegram"]["token"]),
         "123:real-token"
     );
-    assert_eq!(read(&cfg["gateway"]["token"]), "gwtok-real");
+    assert_eq!(file_secret(&cfg["gateway"]["token"]), "gwtok-real");
     assert_eq!(
         cfg["channels"]["telegram"]["allow_from"],
         toml::Value::try_from(["111"]).unwrap()
@@ -583,13 +577,7 @@ fn a_state_dir_written_by_openclaw_itself_imports() {
         "{text}"
     );
     assert!(root.join("data/workspace/SOUL.md").is_file(), "{text}");
-    let store = hearth::storage::Store::open(
-        &root.join("data/store"),
-        hearth::storage::StoreOptions {
-            map_size_bytes: 64 << 20,
-        },
-    )
-    .unwrap();
+    let store = open_store(&root);
     let r = store.read_txn().unwrap();
     let jobs = store.cron_jobs(&r).unwrap();
     assert_eq!(jobs.len(), 1, "{jobs:?}\n{text}");

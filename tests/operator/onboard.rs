@@ -7,26 +7,12 @@ use crate::common::fake_openai::{FakeOpenAi, Reply};
 use crate::common::harness::{bin, temp_dir};
 use crate::common::python::{kit, venv_python};
 use crate::common::telegram::{TelegramEmu, private};
+use crate::operator::import::{file_secret, run};
 use serde_json::json;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
 const DOWN: &str = "\x1b[B";
-
-fn file_secret(r: &toml::Value) -> String {
-    let path = r
-        .as_str()
-        .unwrap()
-        .strip_prefix("file:")
-        .expect("a file: reference");
-    assert_eq!(
-        std::fs::metadata(path).unwrap().permissions().mode() & 0o777,
-        0o600,
-        "{path}"
-    );
-    std::fs::read_to_string(path).unwrap().trim().to_string()
-}
 
 #[test]
 fn the_wizard_in_a_terminal_checks_the_key_and_pairs_the_owner() {
@@ -126,22 +112,14 @@ fn the_wizard_in_a_terminal_checks_the_key_and_pairs_the_owner() {
 fn onboard(root: &Path, answers: &str, extra: &[&str]) -> (bool, String) {
     let f = root.join("answers.toml");
     std::fs::write(&f, answers).unwrap();
-    let out = Command::new(bin())
+    run(Command::new(bin())
         .arg("onboard")
         .arg("--answers")
         .arg(&f)
         .arg("--root")
         .arg(root.join("image"))
         .args(extra)
-        .env("ONBOARD_TEST_KEY", "sk-from-env")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+        .env("ONBOARD_TEST_KEY", "sk-from-env"))
 }
 
 #[test]
