@@ -14,7 +14,7 @@
 //! The rest — `[gateway]`, `[storage]`, `[memory]`, `[local]`, `[queue]`, `[outbox]`,
 //! `[cron]`, `[heartbeat]`, `[hooks]`, `[mcp_server]`, `[ollama]`, `data_dir`, the main
 //! workspace, `agent.max_concurrent_runs`, `[tools.approvals]`, `tools.message_targets`,
-//! and a Telegram webhook — is read at start only: a change there is kept in the new
+//! and the Telegram channel while it is in webhook mode — is read at start only: a change there is kept in the new
 //! config and listed as needing a restart.
 
 use super::{DaemonError, agents, build, channels, tools};
@@ -123,14 +123,22 @@ fn cold_keys(old: &Config, new: &Config) -> Vec<String> {
         "tools.message_targets",
         old.tools.message_targets != new.tools.message_targets,
     );
-    let hook = |c: &Config| {
+    check("channels.telegram", telegram_webhook_changed(old, new));
+    out
+}
+
+/// Whether the Telegram channel's settings changed while it is (or becomes, or was) in
+/// webhook mode: the gateway's `/channels/telegram/webhook` route keeps the handler it was
+/// started with, so such a change waits for a restart (access policies, which the gate
+/// holds, still apply at once).
+fn telegram_webhook_changed(old: &Config, new: &Config) -> bool {
+    let webhook = |c: &Config| {
         c.channels
             .telegram
             .as_ref()
-            .map(|t| (t.webhook_url.clone(), t.webhook_secret.is_some()))
+            .is_some_and(|t| t.enabled && t.webhook_url.is_some())
     };
-    check("channels.telegram.webhook_url", hook(old) != hook(new));
-    out
+    (webhook(old) || webhook(new)) && json(&old.channels.telegram) != json(&new.channels.telegram)
 }
 
 /// RFC 7396 JSON merge patch (<https://www.rfc-editor.org/rfc/rfc7396>): objects merge
@@ -390,9 +398,10 @@ async fn apply(
         built = Some((routes, mcp, agents));
     }
     let old_ch: BTreeMap<_, _> = channels::settings(&w.cfg).into_iter().collect();
+    let webhook_cold = telegram_webhook_changed(&w.cfg, &new);
     let new_ch: Vec<(&str, Value)> = channels::settings(&new)
         .into_iter()
-        .filter(|(n, v)| old_ch.get(n) != Some(v))
+        .filter(|(n, v)| old_ch.get(n) != Some(v) && !(webhook_cold && *n == "telegram"))
         .collect();
     let starting: Vec<&str> = new_ch
         .iter()
@@ -506,5 +515,26 @@ mod tests {
         assert_eq!(changed_sections(&old, &new), ["agent", "gateway"]);
         assert_eq!(cold_keys(&old, &new), ["agent.max_concurrent_runs"]);
         assert!(changed_sections(&old, &old).is_empty());
+        // Telegram: re-wired in long-poll mode, restart-only in webhook mode.
+        let tg = |url: Option<&str>, typing: bool| {
+            let mut c = Config::default();
+            let mut t: crate::config::TelegramConfig =
+                toml::from_str("token = \"env:T\"").expect("telegram table");
+            t.webhook_url = url.map(str::to_string);
+            t.typing = typing;
+            c.channels.telegram = Some(t);
+            c
+        };
+        assert!(cold_keys(&tg(None, true), &tg(None, false)).is_empty());
+        let hook = Some("https://example.org/hook");
+        assert_eq!(
+            cold_keys(&tg(hook, true), &tg(hook, false)),
+            ["channels.telegram"]
+        );
+        assert_eq!(
+            cold_keys(&tg(None, true), &tg(hook, true)),
+            ["channels.telegram"]
+        );
+        assert!(cold_keys(&tg(hook, true), &tg(hook, true)).is_empty());
     }
 }
