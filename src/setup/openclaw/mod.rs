@@ -18,6 +18,7 @@ mod channels;
 mod files;
 mod map;
 pub mod source;
+mod sqlite;
 mod state;
 
 use super::{FileWrite, Item, Plan, Report, Secrets, SetupError, Target};

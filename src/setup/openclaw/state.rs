@@ -5,9 +5,8 @@
 //! `agents/<id>/agent/openclaw-agent.sqlite`; docs/reference/database-schemas/layout.md);
 //! older installs keep JSON files (`agents/<id>/agent/auth-profiles.json`, `cron/jobs.json`,
 //! `credentials/<channel>[-<account>]-allowFrom.json`, `exec-approvals.json`). Both are
-//! read, the database first. The database is copied (with its `-wal`) into a temporary
-//! directory and opened there, so the OpenClaw directory is never written and a write-ahead
-//! log left by a killed gateway is still read.
+//! read, the database first, by Hearth's read-only reader ([`super::sqlite`]), which also
+//! reads a write-ahead log a killed gateway left; the OpenClaw directory is never written.
 
 use super::super::{Item, Report};
 use serde_json::Value;
@@ -60,19 +59,12 @@ impl State {
     pub fn read(dir: &Path, report: &mut Report) -> State {
         let mut s = State::default();
         let db = dir.join("state/openclaw.sqlite");
-        if db.is_file() {
-            #[cfg(feature = "import-openclaw")]
-            if let Err(e) = sqlite::read(&db, dir, &mut s) {
-                report.push(Item::skipped(
-                    "state/openclaw.sqlite",
-                    &format!("cannot read it: {e}"),
-                ));
-            }
-            #[cfg(not(feature = "import-openclaw"))]
+        if db.is_file()
+            && let Err(e) = read_db(&db, dir, &mut s)
+        {
             report.push(Item::skipped(
                 "state/openclaw.sqlite",
-                "this binary is built without the import-openclaw feature (SQLite): cron jobs, \
-                 auth profiles, pairing approvals and stored secrets in it are not read",
+                &format!("cannot read it: {e}"),
             ));
         }
         let agent_dir = dir.join("agents/main/agent");
@@ -133,130 +125,82 @@ fn legacy_pairing(dir: &Path, out: &mut Vec<(String, String, String)>, report: &
     }
 }
 
-#[cfg(feature = "import-openclaw")]
-mod sqlite {
-    use super::{JobRow, State};
-    use rusqlite::{Connection, OpenFlags};
-    use serde_json::Value;
-    use std::path::Path;
-
-    /// Copies `db` (and its `-wal`) to a temporary directory and reads the tables there.
-    pub(super) fn read(db: &Path, dir: &Path, s: &mut State) -> Result<(), String> {
-        let tmp = std::env::temp_dir().join(format!(
-            "hearth-import-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default()
-        ));
-        std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        let out = copy_and_read(db, dir, &tmp, s);
-        let _ = std::fs::remove_dir_all(&tmp);
-        out
+/// Reads the tables of the state database (and the main agent's own database for its
+/// auth store) through [`super::sqlite`].
+fn read_db(db: &Path, dir: &Path, s: &mut State) -> Result<(), String> {
+    use super::sqlite::{Db, Val};
+    let text = |r: &std::collections::HashMap<String, Val>, k: &str| {
+        r.get(k).and_then(Val::text).map(str::to_string)
+    };
+    let c = Db::open(db)?;
+    // 2026.9 keeps the shared auth store in `config_machine_state` (`authProfiles.store`);
+    // per-agent stores are `auth_profile_store` rows in the agent's own database.
+    for r in c.rows("config_machine_state")?.unwrap_or_default() {
+        if text(&r, "state_key").as_deref() == Some("authProfiles.store") {
+            s.auth = text(&r, "value_json").and_then(|j| serde_json::from_str(&j).ok());
+        }
     }
-
-    fn copy_and_read(db: &Path, dir: &Path, tmp: &Path, s: &mut State) -> Result<(), String> {
-        let copy = tmp.join("openclaw.sqlite");
-        std::fs::copy(db, &copy).map_err(|e| format!("copying {}: {e}", db.display()))?;
-        let wal = db.with_extension("sqlite-wal");
-        if wal.is_file() {
-            std::fs::copy(&wal, tmp.join("openclaw.sqlite-wal"))
-                .map_err(|e| format!("copying {}: {e}", wal.display()))?;
-        }
-        let c = Connection::open_with_flags(
-            &copy,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| e.to_string())?;
-        // 2026.9 keeps the shared auth store in `config_machine_state` (`authProfiles.store`);
-        // per-agent stores are `auth_profile_store` rows in the agent's own database.
-        let machine = rows(
-            &c,
-            "SELECT value_json FROM config_machine_state WHERE state_key = 'authProfiles.store'",
-            |r| r.get::<_, String>(0),
-        )?;
-        if let Some(j) = machine.first() {
-            s.auth = serde_json::from_str(j).ok();
-        }
-        let store_json = "SELECT store_json FROM auth_profile_store WHERE store_key = 'primary'";
-        let agent_db = dir.join("agents/main/agent/openclaw-agent.sqlite");
-        if s.auth.is_none() && agent_db.is_file() {
-            let a = tmp.join("agent.sqlite");
-            std::fs::copy(&agent_db, &a)
-                .map_err(|e| format!("copying {}: {e}", agent_db.display()))?;
-            let w = agent_db.with_extension("sqlite-wal");
-            if w.is_file() {
-                std::fs::copy(&w, tmp.join("agent.sqlite-wal"))
-                    .map_err(|e| format!("copying {}: {e}", w.display()))?;
-            }
-            let ac = Connection::open(&a).map_err(|e| e.to_string())?;
-            if let Some(j) = rows(&ac, store_json, |r| r.get::<_, String>(0))?.first() {
-                s.auth = serde_json::from_str(j).ok();
+    let agent_db = dir.join("agents/main/agent/openclaw-agent.sqlite");
+    if s.auth.is_none() && agent_db.is_file() {
+        let a = Db::open(&agent_db)?;
+        for r in a.rows("auth_profile_store")?.unwrap_or_default() {
+            if text(&r, "store_key").as_deref() == Some("primary") {
+                s.auth = text(&r, "store_json").and_then(|j| serde_json::from_str(&j).ok());
             }
         }
-        let jobs = rows(
-            &c,
-            "SELECT j.payload_kind, j.job_json, j.state_json, \
-             (SELECT x.content FROM cron_job_scratch x \
-              WHERE x.store_key = j.store_key AND x.job_id = j.job_id) \
-             FROM cron_jobs j ORDER BY j.sort_order, j.updated_at, j.job_id",
-            |r| {
-                Ok((
-                    r.get::<_, Option<String>>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                ))
-            },
-        )?;
-        for (kind, job, state, scratch) in jobs {
-            let Ok(job) = serde_json::from_str::<Value>(&job) else {
-                continue;
-            };
-            s.jobs.push(JobRow {
-                job,
-                state: state.and_then(|t| serde_json::from_str(&t).ok()),
-                kind: kind.unwrap_or_default(),
-                scratch,
-            });
+    }
+    let mut scratch = std::collections::HashMap::new();
+    for r in c.rows("cron_job_scratch")?.unwrap_or_default() {
+        if let (Some(k), Some(j), Some(t)) = (
+            text(&r, "store_key"),
+            text(&r, "job_id"),
+            text(&r, "content"),
+        ) {
+            scratch.insert((k, j), t);
         }
-        s.pairing = rows(
-            &c,
-            "SELECT channel_key, account_id, entry FROM channel_pairing_allow_entries",
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
-        for (k, v) in rows(
-            &c,
-            "SELECT name, value FROM secret_store_entries \
-             WHERE scope_kind = 'team' AND deleted_at_ms IS NULL",
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-        )? {
+    }
+    let mut jobs = c.rows("cron_jobs")?.unwrap_or_default();
+    let order = |r: &std::collections::HashMap<String, Val>| match r.get("sort_order") {
+        Some(Val::Int(n)) => *n,
+        _ => 0,
+    };
+    jobs.sort_by_key(order);
+    for r in jobs {
+        let Some(job) = text(&r, "job_json").and_then(|j| serde_json::from_str::<Value>(&j).ok())
+        else {
+            continue;
+        };
+        let key = (
+            text(&r, "store_key").unwrap_or_default(),
+            text(&r, "job_id").unwrap_or_default(),
+        );
+        s.jobs.push(JobRow {
+            job,
+            state: text(&r, "state_json").and_then(|t| serde_json::from_str(&t).ok()),
+            kind: text(&r, "payload_kind").unwrap_or_default(),
+            scratch: scratch.remove(&key),
+        });
+    }
+    for r in c.rows("channel_pairing_allow_entries")?.unwrap_or_default() {
+        if let (Some(ch), Some(acc), Some(e)) = (
+            text(&r, "channel_key"),
+            text(&r, "account_id"),
+            text(&r, "entry"),
+        ) {
+            s.pairing.push((ch, acc, e));
+        }
+    }
+    for r in c.rows("secret_store_entries")?.unwrap_or_default() {
+        let live = matches!(r.get("deleted_at_ms"), None | Some(Val::Null));
+        if live
+            && text(&r, "scope_kind").as_deref() == Some("team")
+            && let (Some(k), Some(v)) = (text(&r, "name"), text(&r, "value"))
+        {
             s.store.insert(k, v);
         }
-        if let Some(j) = rows(&c, "SELECT raw_json FROM exec_approvals_config", |r| {
-            r.get::<_, String>(0)
-        })?
-        .first()
-        {
-            s.exec_approvals = serde_json::from_str(j).ok();
-        }
-        Ok(())
     }
-
-    /// The rows of `sql`; a table that does not exist reads as empty (older databases).
-    fn rows<T>(
-        c: &Connection,
-        sql: &str,
-        f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Vec<T>, String> {
-        let mut st = match c.prepare(sql) {
-            Ok(st) => st,
-            Err(e) if e.to_string().contains("no such table") => return Ok(Vec::new()),
-            Err(e) => return Err(format!("{sql}: {e}")),
-        };
-        let it = st.query_map([], f).map_err(|e| format!("{sql}: {e}"))?;
-        it.collect::<Result<Vec<T>, _>>()
-            .map_err(|e| format!("{sql}: {e}"))
+    if let Some(r) = c.rows("exec_approvals_config")?.unwrap_or_default().first() {
+        s.exec_approvals = text(r, "raw_json").and_then(|j| serde_json::from_str(&j).ok());
     }
+    Ok(())
 }
