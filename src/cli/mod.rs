@@ -1,6 +1,8 @@
 //! The command line: `gateway`, `chat`, `agent`, `status`, `doctor`, `sessions`, `models`,
-//! `memory`, `logs`, `config`, `completions`. One file per subcommand group; `anyhow` lives here and in
-//! `main.rs` only. Configuration errors exit with 78 (EX_CONFIG).
+//! `memory`, `logs`, `config`, `onboard`, `import-openclaw`, `service`, `update`,
+//! `completions`, … One file per subcommand group; `anyhow` lives in the CLI and in `main.rs`
+//! only. Configuration errors exit with 78 (EX_CONFIG); `service`, `update`, `onboard` and
+//! `import-openclaw` run even when the config file is broken.
 
 mod approvals;
 mod channels;
