@@ -279,6 +279,9 @@ fn record(p: &[u8]) -> Result<Vec<Val>, String> {
 /// The committed frames of a write-ahead log, newest copy of each page.
 fn read_wal(w: &[u8], page_size: usize) -> HashMap<u32, Vec<u8>> {
     let mut pages = HashMap::new();
+    if w.len() < 32 {
+        return pages;
+    }
     let (Ok(magic), Ok(size)) = (be32(w, 0), be32(w, 8)) else {
         return pages;
     };
