@@ -41,7 +41,9 @@ pub struct InstallOptions {
     pub start: bool,
 }
 
-fn under(root: &Path, abs: &Path) -> PathBuf {
+/// Where the absolute path `abs` of the system rooted at `root` is on this machine
+/// (`root` joined with `abs` made relative; `abs` itself when `root` is `/`).
+pub fn under(root: &Path, abs: &Path) -> PathBuf {
     root.join(abs.strip_prefix("/").unwrap_or(abs))
 }
 

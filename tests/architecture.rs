@@ -117,14 +117,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // `update` reads the gateway's discovery file (daemon::discovery_path).
     ("update", &["core", "config", "daemon"]),
     ("service", &["core", "config", "update"]),
-    // `onboard` and `import-openclaw`: they write a config (`config` validates it), jobs and
-    // approvals into the store (`cron`, `storage`), install the service (`service`), pick a
-    // model for the board (`models`), and check that no gateway runs (`daemon`'s discovery
-    // file).
+    // `onboard` and `import-openclaw`: they write a config (`config` validates it) with
+    // `update`'s durable writes, jobs and approvals into the store (`cron`, `storage`), name
+    // the service's paths (`service`), check that no gateway runs (`daemon`'s discovery
+    // file), and make keys with `core`'s random source.
     (
         "setup",
         &[
-            "core", "config", "cron", "storage", "service", "models", "daemon",
+            "core", "config", "cron", "storage", "service", "update", "daemon",
         ],
     ),
     ("daemon", &["*"]),

@@ -31,24 +31,15 @@ fn check_home_assistant(name: &str, base: &str, s: &McpServerConfig) -> Finding 
             ));
         }
     };
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    match agent
-        .get(&format!("{base}/api/"))
-        .header("Authorization", &format!("Bearer {token}"))
-        .call()
-    {
-        Ok(r) if r.status() == 200 => Ok(format!("{what}: reachable, token valid")),
-        Ok(r) if r.status() == 401 => Err((
+    match super::onboard_checks::home_assistant_status(base, &token) {
+        Ok(200) => Ok(format!("{what}: reachable, token valid")),
+        Ok(401) => Err((
             format!("{what}: reachable, but the token is refused (401)"),
             "create a new long-lived access token (profile → Security) and update the reference"
                 .into(),
         )),
-        Ok(r) => Err((
-            format!("{what}: answered HTTP {}", r.status()),
+        Ok(status) => Err((
+            format!("{what}: answered HTTP {status}"),
             "check the URL (http://<host>:8123)".into(),
         )),
         Err(e) => Err((

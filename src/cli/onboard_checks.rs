@@ -169,15 +169,23 @@ pub fn matrix_whoami(homeserver: &str, token: &str) -> Result<String, (bool, Str
     }
 }
 
-/// `GET /api/` with the long-lived token.
-pub fn home_assistant(url: &str, token: &str) -> Check {
-    let r = agent(10)
-        .get(&format!("{}/api/", url.trim_end_matches('/')))
+/// Home Assistant's `GET <base>/api/` with a long-lived token: the HTTP status (200 means
+/// reachable and the token valid, 401 refused;
+/// <https://developers.home-assistant.io/docs/api/rest/>), or why it could not be asked.
+pub fn home_assistant_status(base: &str, token: &str) -> Result<u16, String> {
+    agent(10)
+        .get(&format!("{}/api/", base.trim_end_matches('/')))
         .header("Authorization", &format!("Bearer {token}"))
-        .call();
-    match read(r)? {
-        (200, _) => Ok(()),
-        (401, _) => Err((true, "the token is refused (401)".into())),
-        (s, _) => Err((false, format!("HTTP {s} (is this Home Assistant's URL?)"))),
+        .call()
+        .map(|r| r.status().as_u16())
+        .map_err(|e| e.to_string())
+}
+
+/// The wizard's check of a Home Assistant URL and token.
+pub fn home_assistant(url: &str, token: &str) -> Check {
+    match home_assistant_status(url, token).map_err(|e| (false, format!("unreachable: {e}")))? {
+        200 => Ok(()),
+        401 => Err((true, "the token is refused (401)".into())),
+        s => Err((false, format!("HTTP {s} (is this Home Assistant's URL?)"))),
     }
 }

@@ -17,7 +17,6 @@ mod report;
 pub use report::{Item, Outcome, Report};
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The system service's configuration file.
@@ -36,6 +35,9 @@ pub enum SetupError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A durable write failed ([`crate::update::write_atomic`], which names the file).
+    #[error(transparent)]
+    Write(#[from] crate::update::UpdateError),
     /// The config exists and `--force` was not given.
     #[error("{0} exists; pass --force to replace it (the old file is kept as .bak)")]
     Exists(PathBuf),
@@ -124,9 +126,7 @@ impl Target {
             data_dir: data,
         }
     }
-}
 
-impl Target {
     /// The system service's files inside the image rooted at `root` (as
     /// `hearth service install --root` writes the unit): `/etc/hearth/hearth.toml`,
     /// credentials referenced as `credential:NAME`, state in `/var/lib/hearth`.
@@ -144,10 +144,7 @@ impl Target {
 
     /// Where `path` (as the installed system sees it) is on this machine.
     pub fn host(&self, path: &Path) -> PathBuf {
-        if self.root == Path::new("/") {
-            return path.to_path_buf();
-        }
-        self.root.join(path.strip_prefix("/").unwrap_or(path))
+        crate::service::under(&self.root, path)
     }
 }
 
@@ -254,6 +251,8 @@ pub struct Plan {
     pub target: Target,
     /// The config text (already validated by [`Plan::new`]).
     pub toml: String,
+    /// The same, parsed.
+    pub config: crate::config::Config,
     /// Secret files.
     pub secrets: Secrets,
     /// Other files.
@@ -287,11 +286,12 @@ impl Plan {
         text.push_str(
             &toml::to_string_pretty(&table).map_err(|e| SetupError::Invalid(e.to_string()))?,
         );
-        crate::config::parse(&text, &target.config)
+        let config = crate::config::parse(&text, &target.config)
             .map_err(|e| SetupError::Invalid(format!("{e}\n--- generated text ---\n{text}")))?;
         Ok(Plan {
             target,
             toml: text,
+            config,
             secrets,
             files,
         })
@@ -314,7 +314,11 @@ impl Plan {
             let dir = t.host(&t.credentials);
             make_private_dir(&dir)?;
             for (name, value) in &self.secrets.files {
-                write_atomic(&dir.join(name), format!("{value}\n").as_bytes(), 0o600)?;
+                crate::update::write_atomic(
+                    &dir.join(name),
+                    format!("{value}\n").as_bytes(),
+                    0o600,
+                )?;
             }
             if t.systemd {
                 write_dropin(&t.host(&t.dropin), &t.credentials, self.secrets.names())?;
@@ -337,7 +341,7 @@ impl Plan {
                 std::fs::create_dir_all(dir).map_err(io(dir))?;
             }
             match &f.content {
-                Content::Bytes(b) => write_atomic(&path, b, 0o644)?,
+                Content::Bytes(b) => crate::update::write_atomic(&path, b, 0o644)?,
                 Content::Copy(src) => copy_atomic(src, &path)?,
             }
         }
@@ -349,7 +353,8 @@ impl Plan {
         if let Some(dir) = config.parent() {
             std::fs::create_dir_all(dir).map_err(io(dir))?;
         }
-        write_atomic(&config, self.toml.as_bytes(), 0o644)
+        crate::update::write_atomic(&config, self.toml.as_bytes(), 0o644)?;
+        Ok(())
     }
 }
 
@@ -359,38 +364,10 @@ fn make_private_dir(dir: &Path) -> Result<(), SetupError> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory, fsynced and
-/// renamed over, with `mode`; the directory is fsynced too, so a power cut leaves the old
-/// file or the new one.
-///
-/// # Errors
-/// [`SetupError::Io`] naming the file.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), SetupError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = path.to_path_buf().into_os_string();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io(&tmp))?;
-    f.write_all(bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-/// Copies `src` to `dst` as [`write_atomic`] writes (temporary file, fsync, rename), without
-/// holding the file in memory.
+/// Copies `src` to `dst` as [`crate::update::write_atomic`] writes (temporary sibling,
+/// fsync, rename, directory fsync), without holding the file in memory.
 fn copy_atomic(src: &Path, dst: &Path) -> Result<(), SetupError> {
+    let dir = dst.parent().unwrap_or(Path::new("."));
     let mut tmp = dst.to_path_buf().into_os_string();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
@@ -398,7 +375,10 @@ fn copy_atomic(src: &Path, dst: &Path) -> Result<(), SetupError> {
     std::fs::File::open(&tmp)
         .and_then(|f| f.sync_all())
         .map_err(io(&tmp))?;
-    std::fs::rename(&tmp, dst).map_err(io(dst))
+    std::fs::rename(&tmp, dst).map_err(io(dst))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))
 }
 
 /// Adds `LoadCredential=NAME:DIR/NAME` for each name to the drop-in, keeping the lines it
@@ -429,7 +409,23 @@ fn write_dropin<'a>(
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d).map_err(io(d))?;
     }
-    write_atomic(path, text.as_bytes(), 0o644)
+    crate::update::write_atomic(path, text.as_bytes(), 0o644)?;
+    Ok(())
+}
+
+/// The table at `path` in `t`, made (or made a table, replacing another value) on the way.
+pub(crate) fn table_at<'a>(t: &'a mut toml::Table, path: &[&str]) -> &'a mut toml::Table {
+    let mut cur = t;
+    for p in path {
+        let v = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !v.is_table() {
+            *v = toml::Value::Table(toml::Table::new());
+        }
+        cur = v.as_table_mut().expect("made a table");
+    }
+    cur
 }
 
 /// Refuses when a gateway runs on `data_dir` (its discovery file exists).

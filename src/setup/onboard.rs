@@ -10,7 +10,7 @@
 //! A secret answer is `env:NAME` (read now), `file:/path` (read now) or the value itself; it
 //! is stored as a credential file either way ([`super::Secrets`]).
 
-use super::{Item, Plan, Report, Secrets, SetupError, Target};
+use super::{Item, Plan, Report, Secrets, SetupError, Target, table_at};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -216,20 +216,6 @@ pub fn provider_of(m: &ModelAnswers) -> Result<Option<(String, String, String)>,
     Ok(Some((p.0.to_string(), p.1.to_string(), base)))
 }
 
-fn table<'a>(t: &'a mut toml::Table, path: &[&str]) -> &'a mut toml::Table {
-    let mut cur = t;
-    for p in path {
-        let v = cur
-            .entry(p.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        if !v.is_table() {
-            *v = toml::Value::Table(toml::Table::new());
-        }
-        cur = v.as_table_mut().expect("made a table");
-    }
-    cur
-}
-
 /// The installation the answers make, laid over `existing` (the current config's table).
 ///
 /// # Errors
@@ -256,7 +242,7 @@ pub fn plan(
     match provider_of(m)? {
         None => chain.push(format!("local/{}", m.model)),
         Some((name, kind, base)) => {
-            let p = table(&mut out, &["providers", &name]);
+            let p = table_at(&mut out, &["providers", &name]);
             p.insert("kind".into(), kind.into());
             p.insert("base_url".into(), base.into());
             let mut profile = toml::Table::new();
@@ -285,10 +271,10 @@ pub fn plan(
             }
         }
     }
-    table(&mut out, &["agent"]).insert("model".into(), chain.clone().into());
+    table_at(&mut out, &["agent"]).insert("model".into(), chain.clone().into());
     report.push(Item::imported("model", &format!("agent.model = {chain:?}")));
     // Gateway.
-    let g = table(&mut out, &["gateway"]);
+    let g = table_at(&mut out, &["gateway"]);
     g.insert("bind".into(), a.gateway.bind.clone().into());
     g.insert("port".into(), i64::from(a.gateway.port).into());
     // Channels.
@@ -302,7 +288,7 @@ pub fn plan(
         }
         let tok = read_secret("telegram.token", &t.token)?;
         let r = secrets.put(target, "telegram-token", &tok);
-        let c = table(&mut out, &["channels", "telegram"]);
+        let c = table_at(&mut out, &["channels", "telegram"]);
         c.insert("enabled".into(), true.into());
         c.insert("token".into(), r.as_str().into());
         c.insert("dm_policy".into(), "pairing".into());
@@ -326,7 +312,7 @@ pub fn plan(
         }
         let tok = read_secret("matrix.access_token", &mx.access_token)?;
         let r = secrets.put(target, "matrix-token", &tok);
-        let c = table(&mut out, &["channels", "matrix"]);
+        let c = table_at(&mut out, &["channels", "matrix"]);
         c.insert("enabled".into(), true.into());
         c.insert("homeserver".into(), mx.homeserver.clone().into());
         c.insert("user_id".into(), mx.user_id.clone().into());
@@ -356,7 +342,7 @@ pub fn plan(
                 all.push(t);
             }
         }
-        table(&mut out, &["tools", "approvals"]).insert("targets".into(), all.into());
+        table_at(&mut out, &["tools", "approvals"]).insert("targets".into(), all.into());
     }
     // Home Assistant.
     if let Some(ha) = &a.home_assistant {
@@ -364,7 +350,7 @@ pub fn plan(
         if let Some(tok) = &ha.token {
             let tok = read_secret("home_assistant.token", tok)?;
             let r = secrets.put(target, "ha-token", &tok);
-            let s = table(&mut out, &["mcp", "servers", "home_assistant"]);
+            let s = table_at(&mut out, &["mcp", "servers", "home_assistant"]);
             s.insert("url".into(), format!("{url}/api/mcp").into());
             s.insert("bearer".into(), r.as_str().into());
             report.push(Item::imported(
@@ -374,10 +360,10 @@ pub fn plan(
         }
         let key = match &ha.ollama_key {
             Some(k) => read_secret("home_assistant.ollama_key", k)?,
-            None => random_key(),
+            None => crate::core::random_hex(32).map_err(SetupError::Input)?,
         };
         let r = secrets.put(target, "ollama-key", &key);
-        let o = table(&mut out, &["ollama"]);
+        let o = table_at(&mut out, &["ollama"]);
         o.insert("enabled".into(), true.into());
         o.insert("key".into(), r.as_str().into());
         report.push(Item::changed(
@@ -403,16 +389,6 @@ pub fn plan(
         secrets,
         Vec::new(),
     )
-}
-
-/// 32 random bytes as 64 hex digits (ring's system random).
-pub fn random_key() -> String {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; 32];
-    ring::rand::SystemRandom::new()
-        .fill(&mut b)
-        .expect("the system random source");
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// The existing config's table, if there is one and it is TOML (it need not validate: a

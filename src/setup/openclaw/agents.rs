@@ -314,7 +314,8 @@ fn profiles(cx: &mut Ctx<'_>, name: &str, ptr: &str, env: Option<&str>) {
             v,
         );
     }
-    let store = cx.state.auth.clone().unwrap_or(Value::Null);
+    let state = cx.state;
+    let store = state.auth.as_ref().unwrap_or(&Value::Null);
     let mut ids: Vec<String> = store
         .get("profiles")
         .and_then(Value::as_object)
@@ -377,14 +378,12 @@ fn profiles(cx: &mut Ctx<'_>, name: &str, ptr: &str, env: Option<&str>) {
         } else {
             profile
         };
-        add(cx, &mut list, name, &profile, &from, &v.clone());
+        add(cx, &mut list, name, &profile, &from, v);
     }
-    if let Some(flat) = cx
-        .state
+    if let Some(flat) = state
         .auth_flat
         .as_ref()
         .and_then(|f| f.pointer(&format!("/{name}/apiKey")))
-        .cloned()
         && list.is_empty()
     {
         add(
@@ -393,7 +392,7 @@ fn profiles(cx: &mut Ctx<'_>, name: &str, ptr: &str, env: Option<&str>) {
             name,
             "default",
             "agents/main/agent/auth.json",
-            &flat,
+            flat,
         );
     }
     if list.is_empty()
@@ -427,7 +426,8 @@ fn profiles(cx: &mut Ctx<'_>, name: &str, ptr: &str, env: Option<&str>) {
     );
 }
 
-/// Appends the profile `profile` of provider `name` with the secret `v` to `list`.
+/// Appends the profile `profile` of provider `name` with the secret `v` to `list`, unless
+/// an earlier profile holds the same key.
 fn add(
     cx: &mut Ctx<'_>,
     list: &mut Vec<toml::Value>,
@@ -436,20 +436,14 @@ fn add(
     from: &str,
     v: &Value,
 ) {
-    let key = format!("providers.{name}.__key");
-    if !cx.secret_value(from, v, &key, &format!("{name}-{profile}")) {
+    let to = format!("providers.{name}.profiles[{}].api_key", list.len());
+    let Some(r) = cx.secret_ref(from, v, &to, &format!("{name}-{profile}")) else {
         return;
-    }
-    if let Some(item) = cx.report.items.last_mut() {
-        item.to = format!("providers.{name}.profiles[{}].api_key", list.len());
-    }
-    let r = cx
-        .out
-        .get_mut("providers")
-        .and_then(|p| p.get_mut(name))
-        .and_then(|p| p.as_table_mut())
-        .and_then(|t| t.remove("__key"));
-    if r.is_some() && list.iter().any(|p| p.get("api_key") == r.as_ref()) {
+    };
+    if list
+        .iter()
+        .any(|p| p.get("api_key").and_then(|k| k.as_str()) == Some(&r))
+    {
         if let Some(item) = cx.report.items.last_mut() {
             item.why = "the same key as a profile before it".into();
             item.to.clear();
@@ -459,8 +453,6 @@ fn add(
     }
     let mut t = toml::Table::new();
     t.insert("name".into(), toml::Value::String(profile.to_string()));
-    if let Some(r) = r {
-        t.insert("api_key".into(), r);
-    }
+    t.insert("api_key".into(), toml::Value::String(r));
     list.push(toml::Value::Table(t));
 }

@@ -114,36 +114,25 @@ pub(super) fn channels(cx: &mut Ctx<'_>) -> BTreeMap<String, Vec<String>> {
                 (!env.is_empty() && cx.src.var(env).is_some())
                     .then(|| Value::String(format!("${{{env}}}")))
             });
-            match v {
-                Some(v) => {
-                    cx.secret_value(&from, &v, &format!("{at}.{h}"), &format!("{ch}-{h}"));
-                }
+            let have = match v {
+                Some(v) => cx.secret_value(&from, &v, &hkey, &format!("{ch}-{h}")),
                 None if *oc == "botToken" && eff.get("tokenFile").is_some() => {
                     let path = cx.src.path(eff["tokenFile"].as_str().unwrap_or_default());
                     match std::fs::read_to_string(&path) {
                         Ok(t) => {
                             let t = Value::String(t.trim().to_string());
-                            cx.secret_value(
-                                &format!("{at}.tokenFile"),
-                                &t,
-                                &format!("{at}.{h}"),
-                                &format!("{ch}-{h}"),
-                            );
+                            let from = format!("{at}.tokenFile");
+                            cx.secret_value(&from, &t, &hkey, &format!("{ch}-{h}"))
                         }
-                        Err(e) => cx.skip(
-                            &format!("{at}.tokenFile"),
-                            &format!("{}: {e}", path.display()),
-                        ),
+                        Err(e) => {
+                            let why = format!("{}: {e}", path.display());
+                            cx.skip(&format!("{at}.tokenFile"), &why);
+                            false
+                        }
                     }
                 }
-                None => {}
-            }
-            let have = cx
-                .out
-                .get("channels")
-                .and_then(|c| c.get(ch.as_str()))
-                .and_then(|c| c.get(*h))
-                .is_some();
+                None => false,
+            };
             if !have && enabled {
                 enabled = false;
                 cx.skip(
@@ -434,7 +423,7 @@ pub(super) fn bindings(cx: &mut Ctx<'_>) {
             cx.skip(&from, "no match.channel");
             continue;
         };
-        if !TOKENS.iter().any(|(n, _)| *n == ch) && ch != "mqtt" {
+        if !super::CHANNELS.contains(&ch) {
             cx.skip(&from, &format!("channel {ch:?} is not in Hearth"));
             continue;
         }

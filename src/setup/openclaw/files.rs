@@ -326,12 +326,7 @@ fn convert(j: &Value, state: Option<&Value>) -> Result<(CronJob, Vec<String>), S
             "none" => job["delivery"] = json!({"mode": "none"}),
             "announce" => {
                 let ch = d.get("channel").and_then(Value::as_str);
-                let known = ch.is_none_or(|c| {
-                    matches!(
-                        c,
-                        "telegram" | "matrix" | "discord" | "slack" | "mqtt" | "last"
-                    )
-                });
+                let known = ch.is_none_or(|c| c == "last" || super::CHANNELS.contains(&c));
                 if known {
                     let mut dv = json!({"mode": "announce"});
                     if let Some(c) = ch {
@@ -383,13 +378,11 @@ pub(super) fn store(import: &mut Import) -> Result<(), SetupError> {
     }
     let t = &import.plan.target;
     let dir = t.host(&t.data_dir.join("store"));
-    let cfg = crate::config::parse(&import.plan.toml, &import.plan.target.config)
-        .map_err(|e| SetupError::Invalid(e.to_string()))?;
     let fail = |e: crate::storage::StoreError| SetupError::Input(format!("{}: {e}", dir.display()));
     let store = crate::storage::Store::open(
         &dir,
         crate::storage::StoreOptions {
-            map_size_bytes: cfg.storage.map_size_mib << 20,
+            map_size_bytes: import.plan.config.storage.map_size_mib << 20,
         },
     )
     .map_err(fail)?;

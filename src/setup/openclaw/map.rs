@@ -4,7 +4,6 @@
 
 use super::{Ctx, dotted, source};
 use serde_json::Value;
-use std::collections::BTreeSet;
 
 /// `[gateway]`: port, bind mode, auth.
 pub(super) fn gateway(cx: &mut Ctx<'_>) {
@@ -347,7 +346,6 @@ pub(super) fn rest(cx: &mut Ctx<'_>) {
     cx.copy("/messages/queue/cap", "queue.cap");
     cx.copy("/messages/queue/drop", "queue.drop");
     cx.copy("/messages/queue/debounceMs", "queue.debounce_ms");
-    let known: BTreeSet<&str> = ["telegram", "matrix", "discord", "slack", "mqtt"].into();
     for (k, h) in [
         ("byChannel", "mode"),
         ("debounceMsByChannel", "debounce_ms"),
@@ -356,9 +354,9 @@ pub(super) fn rest(cx: &mut Ctx<'_>) {
             .at(&format!("/messages/queue/{k}"))
             .and_then(Value::as_object)
         {
-            for (ch, v) in map {
+            for ch in map.keys() {
                 let from = format!("messages.queue.{k}.{ch}");
-                if !known.contains(ch.as_str()) {
+                if !super::CHANNELS.contains(&ch.as_str()) {
                     cx.skip(&from, "Hearth has no such channel");
                     continue;
                 }
@@ -366,7 +364,6 @@ pub(super) fn rest(cx: &mut Ctx<'_>) {
                     &format!("/messages/queue/{k}/{ch}"),
                     &format!("queue.channels.{ch}.{h}"),
                 );
-                let _ = v;
             }
         }
     }

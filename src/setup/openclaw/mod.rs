@@ -106,15 +106,8 @@ impl<'a> Ctx<'a> {
 
     /// Sets the Hearth key made of `parts` (which may hold dots, e.g. a sender id).
     fn set_in(&mut self, parts: &[&str], v: impl Into<toml::Value>) {
-        let mut t = &mut self.out;
-        for p in &parts[..parts.len() - 1] {
-            t = t
-                .entry(p.to_string())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-                .as_table_mut()
-                .expect("a table on the way");
-        }
-        t.insert(parts[parts.len() - 1].to_string(), v.into());
+        let (last, path) = parts.split_last().expect("a key");
+        super::table_at(&mut self.out, path).insert(last.to_string(), v.into());
     }
 
     /// Copies a scalar at `pointer` to `key` when set, reporting it.
@@ -164,38 +157,47 @@ impl<'a> Ctx<'a> {
         self.secret_value(&dotted(pointer), v, key, name)
     }
 
+    /// Like [`Ctx::secret`], for a value already in hand.
     fn secret_value(&mut self, from: &str, v: &Value, key: &str, name: &str) -> bool {
-        match self.src.secret(v, &self.state.store) {
-            None => false,
-            Some(Secret::Value(value, how)) => {
+        let Some(r) = self.secret_ref(from, v, key, name) else {
+            return false;
+        };
+        self.set(key, r);
+        true
+    }
+
+    /// The reference a secret input becomes (a secret file named `name`, or `env:VAR` when
+    /// the variable is not set here), reported as going to `to`; `None` when there is no
+    /// value or it cannot be resolved (reported).
+    fn secret_ref(&mut self, from: &str, v: &Value, to: &str, name: &str) -> Option<String> {
+        match self.src.secret(v, &self.state.store)? {
+            Secret::Value(value, how) => {
                 let r = self.secrets.put(self.target, name, &value);
-                self.set(key, r.as_str());
-                self.changed(
-                    from,
-                    key,
-                    &format!("secret ({how}) moved to {}", r.as_str()),
-                );
-                true
+                let why = format!("secret ({how}) moved to {}", r.as_str());
+                self.changed(from, to, &why);
+                Some(r.as_str().to_string())
             }
-            Some(Secret::EnvUnset(var)) => {
-                self.set(key, format!("env:{var}"));
+            Secret::EnvUnset(var) => {
                 self.changed(
                     from,
-                    key,
+                    to,
                     &format!(
                         "${var} is not set here, so it stays a reference to the variable; \
                          give the service that variable or write the secret to a file"
                     ),
                 );
-                true
+                Some(format!("env:{var}"))
             }
-            Some(Secret::Unsupported(why)) => {
+            Secret::Unsupported(why) => {
                 self.skip(from, &why);
-                false
+                None
             }
         }
     }
 }
+
+/// The channels Hearth has (its `[channels.*]` tables).
+const CHANNELS: &[&str] = &["telegram", "matrix", "discord", "slack", "mqtt"];
 
 /// `/a/b/c` → `a.b.c`.
 fn dotted(pointer: &str) -> String {
@@ -282,7 +284,7 @@ pub fn write(import: &mut Import, force: bool) -> Result<(), SetupError> {
                 .join("exec-approvals.json"),
         );
         let text = serde_json::to_vec_pretty(doc).unwrap_or_default();
-        super::write_atomic(&path, &text, 0o600)?;
+        crate::update::write_atomic(&path, &text, 0o600)?;
     }
     files::store(import)
 }
